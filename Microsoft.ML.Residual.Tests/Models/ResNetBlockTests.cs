@@ -1,0 +1,189 @@
+using System.Linq;
+using Microsoft.ML.Residual.Models;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Models;
+
+[TestClass]
+public sealed class ResNetBlockTests
+{
+    private static ResNet Build(string name, ResNetOptions options) => (ResNet)ResidualModels.Create(name, numClasses: 10, options: options);
+
+    private static void CopyWeights(nn.Module from, nn.Module to)
+    {
+        using var noGrad = no_grad();
+        var target = to.state_dict();
+        foreach (var (key, value) in from.state_dict()) target[key].copy_(value);
+    }
+
+    [DataTestMethod]
+    [DataRow("resnet20", false)]
+    [DataRow("resnet50", false)]
+    [DataRow("preact_resnet18", true)]
+    [DataRow("preact_resnet50", true)]
+    public void ZeroInitResidual_EveryIdentityBlockIsExactlyTheIdentityAtInit(string name, bool preActivation)
+    {
+        using var scope = NewDisposeScope();
+        ResNet model = Build(name, new ResNetOptions { ZeroInitResidual = true, Seed = 3 });
+        ResNet reference = Build(name, new ResNetOptions { ZeroInitResidual = false, Seed = 3 });
+        var identityBlocks = model.Blocks.Where(b => !b.named_children().Any(c => c.name == "downsample")).ToList();
+        Assert.IsTrue(identityBlocks.Count > 0);
+        foreach (bool training in new[] { true, false })
+        {
+            model.train(training);
+            reference.train(training);
+            for (int i = 0; i < identityBlocks.Count; i++)
+            {
+                ResNetBlock block = identityBlocks[i];
+                // Post-activation blocks receive ReLU outputs, so their inputs are non-negative.
+                Tensor input = randn(2, block.OutChannels, 8, 8);
+                if (!preActivation) input = input.relu();
+                Tensor output = block.call(input);
+                Assert.IsTrue(output.IsEqualTo(input), $"{name} block {i} (training={training}) is not the identity");
+            }
+        }
+
+        // Without the option the same blocks are not the identity, so the assertion above can fail.
+        ResNetBlock plainInit = reference.Blocks.First(b => !b.named_children().Any(c => c.name == "downsample"));
+        Tensor x = randn(2, plainInit.OutChannels, 8, 8).relu();
+        Assert.IsFalse(plainInit.call(x).IsEqualTo(x));
+    }
+
+    [TestMethod]
+    public void ShortcutOptions_ABC_HaveTheExpectedParameterCounts()
+    {
+        long a = ResidualModelsTests.CountParameters(Build("resnet20", new ResNetOptions { Shortcut = ShortcutOption.A }));
+        long b = ResidualModelsTests.CountParameters(Build("resnet20", new ResNetOptions { Shortcut = ShortcutOption.B }));
+        long c = ResidualModelsTests.CountParameters(Build("resnet20", new ResNetOptions { Shortcut = ShortcutOption.C }));
+        Assert.AreEqual(269_722L, a);
+        // B: a 1×1 projection + BN where the shape changes (16→32, 32→64).
+        Assert.AreEqual(a + (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64), b);
+        // C: a projection on all nine blocks.
+        long expectedC = a + 3 * (16 * 16 + 2 * 16) + (16 * 32 + 2 * 32) + 2 * (32 * 32 + 2 * 32) + (32 * 64 + 2 * 64) + 2 * (64 * 64 + 2 * 64);
+        Assert.AreEqual(expectedC, c);
+    }
+
+    [TestMethod]
+    public void ShortcutOptionA_SubsamplesAndZeroPadsChannels()
+    {
+        using var scope = NewDisposeScope();
+        var shortcut = new ZeroPadShortcut(16, 32, 2);
+        Tensor input = randn(1, 16, 8, 8);
+        Tensor output = shortcut.call(input);
+        CollectionAssert.AreEqual(new long[] { 1, 32, 4, 4 }, output.shape);
+        Tensor expectedMiddle = input[.., .., TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+        Assert.IsTrue(output[.., 8..24].IsEqualTo(expectedMiddle));
+        Assert.AreEqual(0.0, output[.., 0..8].abs().sum().item<float>());
+        Assert.AreEqual(0.0, output[.., 24..32].abs().sum().item<float>());
+    }
+
+    [TestMethod]
+    public void ResidualScaling_ComputesOneMinusBetaTimesInputPlusAlphaTimesBranch()
+    {
+        using var scope = NewDisposeScope();
+        // Pre-activation blocks have no ReLU after the addition, so y = (1-β)x + αF(x) is observable directly.
+        ResNet unit = Build("preact_resnet18", new ResNetOptions { Seed = 5 });
+        ResNet scaled = Build("preact_resnet18", new ResNetOptions { Seed = 6, ResidualScale = 2.0, IdentityDecay = 0.5 });
+        CopyWeights(unit, scaled);
+        unit.eval();
+        scaled.eval();
+        Tensor x = randn(2, 64, 8, 8);
+        Tensor residual = unit.Blocks[0].call(x) - x;
+        Tensor expected = 0.5 * x + 2.0 * residual;
+        Assert.IsTrue(scaled.Blocks[0].call(x).allclose(expected, rtol: 1e-5, atol: 1e-5));
+    }
+
+    [TestMethod]
+    public void PlainNetwork_HasNoShortcutsAndComputesReluOfTheBranchOnly()
+    {
+        using var scope = NewDisposeScope();
+        ResNet plain = (ResNet)ResidualModels.Create("plain20", 10);
+        // β = 1 removes the identity path from a residual block: y = relu(0·x + F(x)), the plain block.
+        ResNet withoutIdentity = Build("resnet20", new ResNetOptions { IdentityDecay = 1.0 });
+        ResNet residual = (ResNet)ResidualModels.Create("resnet20", 10);
+        CopyWeights(plain, withoutIdentity);
+        CopyWeights(plain, residual);
+        foreach (var m in new nn.Module[] { plain, withoutIdentity, residual }) m.eval();
+        Tensor x = randn(2, 16, 8, 8).relu();
+        Assert.IsTrue(plain.Blocks[0].call(x).allclose(withoutIdentity.Blocks[0].call(x), atol: 1e-6));
+        Assert.IsFalse(plain.Blocks[0].call(x).allclose(residual.Blocks[0].call(x), atol: 1e-3));
+        Assert.IsTrue(plain.Blocks.All(b => !b.HasSkip));
+        Assert.IsTrue(plain.named_modules().All(m => !m.name.Contains("downsample")));
+    }
+
+    [TestMethod]
+    public void Highway_GateBiasDecidesBetweenCarryAndTransform()
+    {
+        using var scope = NewDisposeScope();
+        ResNet carry = Build("resnet20", new ResNetOptions { Skip = SkipConnection.Highway, HighwayGateBias = -100, Seed = 7 });
+        ResNet transform = Build("resnet20", new ResNetOptions { Skip = SkipConnection.Highway, HighwayGateBias = 100, Seed = 7 });
+        ResNet plain = Build("plain20", new ResNetOptions { Seed = 7 });
+        CopyWeights(plain, transform);
+        foreach (var m in new nn.Module[] { carry, transform, plain }) m.eval();
+        Assert.IsTrue(carry.state_dict().ContainsKey("layer1.0.gate.weight"));
+        Tensor x = randn(2, 16, 8, 8).relu();
+        Assert.IsTrue(carry.Blocks[0].call(x).allclose(x, atol: 1e-6), "a closed gate carries the input");
+        Assert.IsTrue(transform.Blocks[0].call(x).allclose(plain.Blocks[0].call(x), atol: 1e-6), "an open gate passes the branch");
+    }
+
+    [TestMethod]
+    public void StochasticDepth_IsRandomInTrainingAndTheIdentityMapInEval()
+    {
+        using var scope = NewDisposeScope();
+        ResNet dropped = Build("resnet20", new ResNetOptions { DropPathRate = 0.5, Seed = 9 });
+        ResNet reference = Build("resnet20", new ResNetOptions { Seed = 9 });
+        CopyWeights(reference, dropped);
+        Tensor x = randn(8, 3, 16, 16);
+        dropped.eval();
+        reference.eval();
+        Assert.IsTrue(dropped.call(x).IsEqualTo(reference.call(x)), "eval mode ignores stochastic depth");
+        dropped.train();
+        manual_seed(1);
+        Tensor first = dropped.call(x);
+        manual_seed(2);
+        Tensor second = dropped.call(x);
+        Assert.IsFalse(first.allclose(second), "training mode drops branches at random");
+    }
+
+    [TestMethod]
+    public void DropRate_AddsDropoutBeforeTheClassifierOnlyInTraining()
+    {
+        using var scope = NewDisposeScope();
+        ResNet model = Build("resnet20", new ResNetOptions { DropRate = 0.5, Seed = 4 });
+        Assert.IsTrue(model.named_modules().Any(m => m.name == "dropout"));
+        Assert.IsFalse(model.state_dict().Keys.Any(k => k.StartsWith("dropout")), "dropout adds no state");
+        Tensor x = randn(4, 3, 16, 16);
+        model.eval();
+        Assert.IsTrue(model.call(x).IsEqualTo(model.call(x)));
+        model.train();
+        manual_seed(1);
+        Tensor a = model.call(x);
+        manual_seed(2);
+        Assert.IsFalse(a.allclose(model.call(x)));
+    }
+
+    [TestMethod]
+    public void TrainingSteps_DoNotLeakTensors()
+    {
+        ResNet model = Build("resnet20", new ResNetOptions { Seed = 1, DropPathRate = 0.1 });
+        var optimizer = optim.SGD(model.parameters(), 0.01, momentum: 0.9);
+        Tensor x = randn(4, 3, 16, 16);
+        Tensor y = tensor(new long[] { 0, 1, 2, 3 });
+        long LiveTensors() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            Tensor loss = nn.functional.cross_entropy(model.call(x), y);
+            loss.backward();
+            optimizer.step();
+        }
+
+        for (int i = 0; i < 3; i++) Step();
+        long before = LiveTensors();
+        for (int i = 0; i < 40; i++) Step();
+        Assert.AreEqual(before, LiveTensors(), "live tensors grew over 40 training steps");
+    }
+}

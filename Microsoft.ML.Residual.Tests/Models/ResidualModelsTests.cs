@@ -1,0 +1,177 @@
+using System;
+using System.Linq;
+using Microsoft.ML.Residual.Models;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Models;
+
+[TestClass]
+public sealed class ResidualModelsTests
+{
+    private static readonly string[] TorchvisionNames =
+    {
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
+        "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+    };
+
+    internal static long CountParameters(nn.Module module) => module.parameters().Sum(p => p.numel());
+
+    [TestMethod]
+    public void Names_ContainEveryResNetVariantTheIssueAsksFor()
+    {
+        string[] expected =
+        {
+            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "wide_resnet101_2",
+            "resnext50_32x4d", "resnext101_32x8d", "preact_resnet18", "preact_resnet34", "preact_resnet50",
+            "preact_resnet101", "preact_resnet152", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+            "resnet1202", "plain20", "plain32", "plain44", "plain56", "plain110",
+        };
+        CollectionAssert.IsSubsetOf(expected, ResidualModels.Names.ToArray());
+        Assert.AreEqual(ResidualModels.Names.Count, ResidualModels.Names.Distinct(StringComparer.OrdinalIgnoreCase).Count());
+    }
+
+    [TestMethod]
+    public void Create_EveryName_GivesLogitsOfTheRequestedShape()
+    {
+        foreach (string name in ResidualModels.Names)
+        {
+            using var scope = NewDisposeScope();
+            var model = ResidualModels.Create(name, numClasses: 7);
+            // Training-mode BatchNorm: at initialisation eval-mode statistics are placeholders, and a
+            // 600-block network overflows without normalisation.
+            model.train();
+            using var noGrad = no_grad();
+            Tensor logits = model.call(randn(2, 3, 32, 32));
+            CollectionAssert.AreEqual(new long[] { 2, 7 }, logits.shape, name);
+            Assert.IsTrue(logits.isfinite().all().item<bool>(), $"{name} produced non-finite logits");
+            model.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void Create_TorchvisionNames_HaveTorchvisionKeysShapesAndParameterCounts()
+    {
+        foreach (string name in TorchvisionNames)
+        {
+            var (params10, params1000, keys) = TorchvisionFixture.ReadKeys(name);
+            using var model = ResidualModels.Create(name, numClasses: 10);
+            var ours = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+            CollectionAssert.AreEquivalent(keys.Select(k => k.Key).ToList(), ours.Keys.ToList(), name);
+            foreach (var (key, shape) in keys) CollectionAssert.AreEqual(shape, ours[key], $"{name}: {key}");
+            Assert.AreEqual(params10, CountParameters(model), name);
+            long fcDifference = 990L * (model as IClassifierModel)!.FeatureDimension + 990;
+            Assert.AreEqual(params1000, params10 + fcDifference, name);
+        }
+    }
+
+    [TestMethod]
+    public void Create_AtThousandClasses_MatchesTorchvisionParameterCounts()
+    {
+        using var resnet18 = ResidualModels.Create("resnet18", numClasses: 1000);
+        Assert.AreEqual(11_689_512L, CountParameters(resnet18));
+        using var resnet50 = ResidualModels.Create("resnet50", numClasses: 1000);
+        Assert.AreEqual(25_557_032L, CountParameters(resnet50));
+    }
+
+    [DataTestMethod]
+    [DataRow("resnet20", 269_722L)]
+    [DataRow("resnet32", 464_154L)]
+    [DataRow("resnet44", 658_586L)]
+    [DataRow("resnet56", 853_018L)]
+    [DataRow("resnet110", 1_727_962L)]
+    [DataRow("plain20", 269_722L)]
+    [DataRow("plain110", 1_727_962L)]
+    public void Create_CifarNetworks_HaveThePaperParameterCounts(string name, long expected)
+    {
+        // Option A shortcuts have no parameters, so a plain network counts exactly as its residual twin.
+        using var model = ResidualModels.Create(name, numClasses: 10);
+        Assert.AreEqual(expected, CountParameters(model));
+    }
+
+    [TestMethod]
+    public void Create_Resnet1202_HasNineteenPointFourMillionParameters()
+    {
+        using var model = ResidualModels.Create("resnet1202", numClasses: 10);
+        Assert.AreEqual(19_421_274L, CountParameters(model));
+        Assert.AreEqual(600, ((ResNet)model).Blocks.Count);
+    }
+
+    [TestMethod]
+    public void Create_PreActivationNetworks_UseBnBeforeConvAndAFinalNorm()
+    {
+        using var model = ResidualModels.Create("preact_resnet18", numClasses: 10);
+        var keys = model.state_dict().Keys.ToList();
+        CollectionAssert.DoesNotContain(keys, "bn1.weight");
+        CollectionAssert.Contains(keys, "norm.weight");
+        CollectionAssert.Contains(keys, "layer2.0.downsample.0.weight");
+        CollectionAssert.DoesNotContain(keys, "layer2.0.downsample.1.weight", "pre-activation projections carry no BatchNorm");
+        var firstBlock = model.state_dict();
+        CollectionAssert.AreEqual(new long[] { 64 }, firstBlock["layer2.0.bn1.weight"].shape, "bn1 normalises the block input");
+    }
+
+    [TestMethod]
+    public void Create_PreActResNet164_HasAboutOnePointSevenMillionParameters()
+    {
+        using var model = ResidualModels.Create("preact_resnet164", numClasses: 10);
+        long count = CountParameters(model);
+        Assert.IsTrue(count > 1_650_000 && count < 1_750_000, $"{count}");
+    }
+
+    [TestMethod]
+    public void Create_UnknownName_ThrowsWithSuggestions()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet19"));
+        StringAssert.Contains(error.Message, "resnet19");
+        StringAssert.Contains(error.Message, "resnet18");
+        StringAssert.Contains(error.Message, "ResidualModels.Names");
+    }
+
+    [TestMethod]
+    public void Create_NamesAreCaseInsensitive()
+    {
+        using var model = ResidualModels.Create("ResNet20", numClasses: 10);
+        Assert.AreEqual(269_722L, CountParameters(model));
+    }
+
+    [TestMethod]
+    public void Create_InvalidOptions_ThrowArgumentExceptions()
+    {
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { DropPathRate = 1.5 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { DropRate = -0.1 }));
+        Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet20", numClasses: 0));
+        Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { IdentityDecay = 2 }));
+    }
+
+    [TestMethod]
+    public void Create_WithOneInputChannel_AcceptsGrayscale()
+    {
+        using var model = ResidualModels.Create("resnet18", numClasses: 3, inChannels: 1);
+        using var scope = NewDisposeScope();
+        model.eval();
+        CollectionAssert.AreEqual(new long[] { 2, 3 }, model.call(randn(2, 1, 32, 32)).shape);
+        CollectionAssert.AreEqual(new long[] { 64, 1, 7, 7 }, model.state_dict()["conv1.weight"].shape);
+    }
+
+    [TestMethod]
+    public void Create_CifarStemOnAnImageNetName_Uses3x3ConvAndNoPooling()
+    {
+        using var model = ResidualModels.Create("resnet18", 10, options: new ResNetOptions { Stem = StemKind.Cifar });
+        CollectionAssert.AreEqual(new long[] { 64, 3, 3, 3 }, model.state_dict()["conv1.weight"].shape);
+        Assert.IsFalse(model.named_modules().Any(m => m.name == "maxpool"));
+    }
+
+    [TestMethod]
+    public void Create_SameSeed_GivesIdenticalWeights()
+    {
+        using var a = ResidualModels.Create("resnet20", 10, options: new ResNetOptions { Seed = 42 });
+        using var b = ResidualModels.Create("resnet20", 10, options: new ResNetOptions { Seed = 42 });
+        using var c = ResidualModels.Create("resnet20", 10, options: new ResNetOptions { Seed = 43 });
+        var sa = a.state_dict();
+        var sb = b.state_dict();
+        var sc = c.state_dict();
+        Assert.IsTrue(sa.All(kv => kv.Value.IsEqualTo(sb[kv.Key])));
+        Assert.IsFalse(sa["conv1.weight"].IsEqualTo(sc["conv1.weight"]));
+    }
+}

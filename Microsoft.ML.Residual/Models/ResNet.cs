@@ -1,0 +1,148 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Models
+{
+    /// <summary>
+    /// The ResNet family: torchvision's ResNet / Wide ResNet / ResNeXt, pre-activation ResNet v2, the CIFAR
+    /// ResNets and plain networks of He et al., scaled residuals and Highway blocks — one class, driven by a
+    /// <see cref="ResNetDefinition"/>. State-dict names match torchvision's (<c>conv1, bn1, layer1.0.conv1,
+    /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
+    /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
+    /// </summary>
+    public sealed class ResNet : nn.Module<Tensor, Tensor>, IClassifierModel
+    {
+        private readonly Conv2d conv1;
+        private readonly BatchNorm2d? bn1;
+        private readonly MaxPool2d? maxpool;
+        private readonly Sequential[] stages;
+        private readonly BatchNorm2d? finalNorm;
+        private readonly AdaptiveAvgPool2d avgpool;
+        private readonly Dropout? dropout;
+        private readonly Linear fc;
+
+        /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
+        public ResNet(ResNetDefinition definition) : base(nameof(ResNet))
+        {
+            if (definition is null) throw new ArgumentNullException(nameof(definition));
+            definition.Validate();
+            Definition = definition;
+            if (definition.Seed is long seed) torch.manual_seed(seed);
+
+            conv1 = definition.Stem == StemKind.ImageNet
+                ? nn.Conv2d(definition.InChannels, definition.StemWidth, 7, stride: 2, padding: 3, bias: false)
+                : nn.Conv2d(definition.InChannels, definition.StemWidth, 3, stride: 1, padding: 1, bias: false);
+            register_module("conv1", conv1);
+            if (!definition.PreActivation)
+            {
+                bn1 = nn.BatchNorm2d(definition.StemWidth);
+                register_module("bn1", bn1);
+            }
+
+            if (definition.Stem == StemKind.ImageNet)
+            {
+                maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
+                register_module("maxpool", maxpool);
+            }
+
+            int totalBlocks = definition.Layers.Sum();
+            int blockIndex = 0;
+            int channels = definition.StemWidth;
+            stages = new Sequential[definition.Layers.Count];
+            for (int stage = 0; stage < stages.Length; stage++)
+            {
+                var blocks = new List<nn.Module<Tensor, Tensor>>();
+                for (int b = 0; b < definition.Layers[stage]; b++)
+                {
+                    int stride = stage > 0 && b == 0 ? 2 : 1;
+                    double dropPath = totalBlocks > 1 ? definition.DropPathRate * blockIndex / (totalBlocks - 1) : definition.DropPathRate;
+                    var block = new ResNetBlock(channels, definition.StageWidths[stage], stride, definition, dropPath);
+                    channels = block.OutChannels;
+                    blocks.Add(block);
+                    blockIndex++;
+                }
+
+                stages[stage] = nn.Sequential(blocks);
+                register_module($"layer{stage + 1}", stages[stage]);
+            }
+
+            if (definition.PreActivation)
+            {
+                finalNorm = nn.BatchNorm2d(channels);
+                register_module("norm", finalNorm);
+            }
+
+            avgpool = nn.AdaptiveAvgPool2d(1);
+            register_module("avgpool", avgpool);
+            if (definition.DropRate > 0)
+            {
+                dropout = nn.Dropout(definition.DropRate);
+                register_module("dropout", dropout);
+            }
+
+            FeatureDimension = channels;
+            fc = nn.Linear(channels, definition.NumClasses);
+            register_module("fc", fc);
+            InitialiseWeights();
+        }
+
+        /// <summary>The definition this network was built from.</summary>
+        public ResNetDefinition Definition { get; }
+
+        /// <inheritdoc />
+        public string ClassifierPrefix => "fc.";
+
+        /// <inheritdoc />
+        public long FeatureDimension { get; }
+
+        /// <summary>The residual blocks from the first to the last.</summary>
+        public IReadOnlyList<ResNetBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResNetBlock>()).ToList();
+
+        /// <inheritdoc />
+        public Tensor ForwardFeatures(Tensor input)
+        {
+            Tensor x = conv1.call(input);
+            if (bn1 != null) x = nn.functional.relu(bn1.call(x));
+            if (maxpool != null) x = maxpool.call(x);
+            foreach (Sequential stage in stages) x = stage.call(x);
+            if (finalNorm != null) x = nn.functional.relu(finalNorm.call(x));
+            return avgpool.call(x).flatten(1);
+        }
+
+        /// <inheritdoc />
+        public override Tensor forward(Tensor input)
+        {
+            Tensor features = ForwardFeatures(input);
+            if (dropout != null) features = dropout.call(features);
+            return fc.call(features);
+        }
+
+        private void InitialiseWeights()
+        {
+            using var noGrad = torch.no_grad();
+            foreach (var (_, module) in named_modules())
+            {
+                switch (module)
+                {
+                    case Conv2d conv:
+                        nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                        break;
+                    case BatchNorm2d norm:
+                        norm.weight!.fill_(1.0);
+                        norm.bias!.zero_();
+                        break;
+                }
+            }
+
+            foreach (ResNetBlock block in Blocks)
+            {
+                block.Gate?.bias!.fill_(Definition.HighwayGateBias);
+                if (Definition.ZeroInitResidual && block.HasSkip) block.ZeroInitialiseBranch();
+            }
+        }
+    }
+}
