@@ -31,8 +31,24 @@ public static class SafeTensors
         {
             throw new FileNotFoundException($"The weights file '{path}' does not exist.", path);
         }
+        RejectZip(path);
         using var reader = SafeTensorsReader.Open(path);
         return reader.ReadAll();
+    }
+
+    /// <summary>Throws a clear error when the caller handed a PyTorch archive to the safetensors reader.</summary>
+    private static void RejectZip(string path)
+    {
+        Span<byte> magic = stackalloc byte[2];
+        using (var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1))
+        {
+            if (probe.ReadAtLeast(magic, 2, throwOnEndOfStream: false) < 2) return;
+        }
+        if (magic[0] == (byte)'P' && magic[1] == (byte)'K')
+        {
+            throw new WeightsFormatException(path, null,
+                "this is a zip archive (a PyTorch torch.save file), not safetensors. Read it with StateDict.Read or load it with StateDict.Load, which detect the format.");
+        }
     }
 
     /// <summary>
@@ -82,7 +98,12 @@ public static class SafeTensors
 
         byte[] header = BuildHeader(items, metadata);
         string fullPath = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        string folder = Path.GetDirectoryName(fullPath)!;
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Cannot write '{path}': the folder '{folder}' does not exist. Create it first.");
+        }
+        string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
