@@ -18,7 +18,7 @@ public sealed class ResNetBlockTests
         foreach (var (key, value) in from.state_dict()) target[key].copy_(value);
     }
 
-    [DataTestMethod]
+    [TestMethod]
     [DataRow("resnet20", false)]
     [DataRow("resnet50", false)]
     [DataRow("preact_resnet18", true)]

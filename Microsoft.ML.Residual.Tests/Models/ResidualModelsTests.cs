@@ -75,7 +75,7 @@ public sealed class ResidualModelsTests
         Assert.AreEqual(25_557_032L, CountParameters(resnet50));
     }
 
-    [DataTestMethod]
+    [TestMethod]
     [DataRow("resnet20", 269_722L)]
     [DataRow("resnet32", 464_154L)]
     [DataRow("resnet44", 658_586L)]

@@ -14,7 +14,7 @@ namespace Microsoft.ML.Residual.Tests.Models;
 [TestClass]
 public sealed class TorchvisionParityTests
 {
-    [DataTestMethod]
+    [TestMethod]
     [DataRow("resnet18")]
     [DataRow("resnet50")]
     [DataRow("resnext50_32x4d")]

@@ -1,7 +1,7 @@
-// Quickstart: train a residual network from the ResidualML model registry on built-in generated
+// Quickstart: train a residual network (SGD with a one-cycle schedule) from the ResidualML model registry on built-in generated
 // images (three texture classes), evaluate it on a held-out set and save its weights as safetensors.
 //
-//   dotnet run --project samples/Quickstart [-- --model resnet20 --epochs 3 --out quickstart.safetensors]
+//   dotnet run --project samples/Quickstart [-- --model resnet20 --epochs 4 --out quickstart.safetensors]
 using System;
 using System.Diagnostics;
 using System.Linq;
@@ -11,7 +11,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 string modelName = Argument("--model", "resnet20");
-int epochs = int.Parse(Argument("--epochs", "3"));
+int epochs = int.Parse(Argument("--epochs", "4"));
 string outputPath = Argument("--out", "quickstart.safetensors");
 const int imageSize = 32, classCount = 3, batchSize = 32;
 string[] classNames = { "horizontal stripes", "vertical stripes", "checkerboard" };
@@ -26,8 +26,9 @@ var model = ResidualModels.Create(modelName, numClasses: classCount,
 long parameterCount = model.parameters().Sum(p => p.numel());
 Console.WriteLine($"{modelName}: {parameterCount:N0} parameters; {trainImages.shape[0]} training and {testImages.shape[0]} test images of {imageSize}x{imageSize}");
 
-var optimizer = optim.SGD(model.parameters(), learningRate: 0.05, momentum: 0.9, weight_decay: 5e-4);
+var optimizer = optim.SGD(model.parameters(), learningRate: 0.1, momentum: 0.9, weight_decay: 5e-4);
 long batchesPerEpoch = (trainImages.shape[0] + batchSize - 1) / batchSize;
+var schedule = optim.lr_scheduler.OneCycleLR(optimizer, max_lr: 0.1, total_steps: (int)(epochs * batchesPerEpoch));
 var clock = Stopwatch.StartNew();
 for (int epoch = 1; epoch <= epochs; epoch++)
 {
@@ -44,6 +45,7 @@ for (int epoch = 1; epoch <= epochs; epoch++)
             Tensor loss = nn.functional.cross_entropy(model.call(trainImages.index_select(0, index)), trainLabels.index_select(0, index));
             loss.backward();
             optimizer.step();
+            schedule.step();
             lossSum += loss.item<float>();
         }
     }
@@ -58,7 +60,13 @@ for (int t = 0; t < classCount; t++)
     Console.WriteLine($"  {classNames[t],-20}" + string.Concat(Enumerable.Range(0, classCount).Select(p => $"{confusion[t, p],6}")));
 StateDict.Save(model, outputPath);
 Console.WriteLine($"Weights saved to {System.IO.Path.GetFullPath(outputPath)} (safetensors, torchvision key names).");
-return 0;
+
+// Reload into a fresh network: strict loading checks every key and shape.
+var reloaded = ResidualModels.Create(modelName, numClasses: classCount, options: new ResNetOptions { Stem = StemKind.Cifar });
+StateDict.Load(reloaded, outputPath, strict: true);
+double reloadedAccuracy = Evaluate(reloaded, testImages, testLabels, out _);
+Console.WriteLine($"Reloaded from the file: test accuracy {reloadedAccuracy:P1}");
+return reloadedAccuracy == finalAccuracy ? 0 : 1;
 
 static double Evaluate(nn.Module<Tensor, Tensor> model, Tensor images, Tensor labels, out long[,] confusion)
 {

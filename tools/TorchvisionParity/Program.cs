@@ -4,8 +4,14 @@
 //   dotnet run --project tools/TorchvisionParity -c Release -- /tmp/tvref resnet50 [more names]
 //
 // For each name: loads ARCH.safetensors and ARCH.pth strictly into ResidualModels.Create(name), runs
-// ARCH.io.safetensors' "input" in eval mode and compares with its "logits". Exit code 1 when any
-// difference exceeds 1e-4 absolute (or 1e-4 relative for |logit| > 1).
+// ARCH.io.safetensors' "input" in eval mode and compares with its "logits" (float32). The peer script's
+// random BatchNorm statistics make deep networks' logits huge (resnet152: ~1e11), and then float32
+// rounding alone moves torchvision's own logits by more than 1e-4. When ARCH.io64.safetensors exists
+// (torchvision's logits computed in float64 from the same .pth), the model is also run in float64, which
+// separates structure from rounding. A name passes when its float32 logits are within 1e-4 absolute or
+// 1e-4 relative (per logit, |Δ| ≤ 1e-4·max(1, |y|)); or, failing that, when in float64 it matches
+// torchvision to 1e-9 of the logit scale and its float32 error is no larger than torchvision's own
+// float32-vs-float64 error (times 2). Exit code 1 when a name fails.
 using System;
 using System.IO;
 using System.Linq;
@@ -27,6 +33,8 @@ foreach (string arch in args.Skip(1))
     using var io = StateDict.Read(Path.Combine(folder, arch + ".io.safetensors"));
     Tensor input = io["input"];
     Tensor expected = io["logits"];
+    string doublePath = Path.Combine(folder, arch + ".io64.safetensors");
+    using var io64 = File.Exists(doublePath) ? StateDict.Read(doublePath) : null;
     foreach (string extension in new[] { ".safetensors", ".pth" })
     {
         using var scope = NewDisposeScope();
@@ -39,8 +47,21 @@ foreach (string arch in args.Skip(1))
         double maxAbsolute = difference.max().item<float>();
         double maxRelative = (difference / expected.abs().clamp_min(1.0)).max().item<float>();
         bool passed = maxRelative <= 1e-4;
+        string doubleReport = string.Empty;
+        if (io64 != null)
+        {
+            Tensor expected64 = io64["logits"];
+            double scale = expected64.abs().max().item<double>();
+            double torchvisionRounding = (expected.to_type(ScalarType.Float64) - expected64).abs().max().item<double>();
+            model.to(ScalarType.Float64);
+            double difference64 = (model.call(io64["input"]) - expected64).abs().max().item<double>();
+            bool structureMatches = difference64 <= 1e-9 * Math.Max(1.0, scale);
+            passed |= structureMatches && maxAbsolute <= 2 * torchvisionRounding;
+            doubleReport = $"  float64 max |Δ|/scale {difference64 / Math.Max(1.0, scale):E2}  torchvision's own f32 rounding {torchvisionRounding:E2}";
+        }
+
         allPassed &= passed;
-        Console.WriteLine($"{arch,-18} {extension,-12} logits {string.Join("x", actual.shape)}  max |Δ| {maxAbsolute:E2}  max |Δ|/max(1,|y|) {maxRelative:E2}  max |y| {expected.abs().max().item<float>():F2}  {(passed ? "ok" : "FAIL")}");
+        Console.WriteLine($"{arch,-16} {extension,-12} max |y| {expected.abs().max().item<float>():E2}  f32 max |Δ| {maxAbsolute:E2}  max |Δ|/max(1,|y|) {maxRelative:E2}{doubleReport}  {(passed ? "ok" : "FAIL")}");
         model.Dispose();
     }
 }
