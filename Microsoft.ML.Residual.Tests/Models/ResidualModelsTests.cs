@@ -140,7 +140,7 @@ public sealed class ResidualModelsTests
     {
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { DropPathRate = 1.5 }));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { DropRate = -0.1 }));
-        Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet20", numClasses: 0));
+        Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet20", numClasses: -1));
         Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet20", 10, options: new ResNetOptions { IdentityDecay = 2 }));
     }
 
@@ -173,5 +173,32 @@ public sealed class ResidualModelsTests
         var sc = c.state_dict();
         Assert.IsTrue(sa.All(kv => kv.Value.IsEqualTo(sb[kv.Key])));
         Assert.IsFalse(sa["conv1.weight"].IsEqualTo(sc["conv1.weight"]));
+    }
+
+    [TestMethod]
+    public void Create_WithZeroClasses_GivesABackboneReturningPooledFeatures()
+    {
+        using var scope = NewDisposeScope();
+        var model = ResidualModels.Create("resnet50", numClasses: 0);
+        model.eval();
+        Assert.IsFalse(model.state_dict().Keys.Any(k => k.StartsWith("fc.")));
+        CollectionAssert.AreEqual(new long[] { 2, 2048 }, model.call(randn(2, 3, 64, 64)).shape);
+    }
+
+    [TestMethod]
+    [DataRow("resnet18", new[] { 64, 64, 128, 256, 512 }, new[] { 2, 4, 8, 16, 32 })]
+    [DataRow("resnet50", new[] { 64, 256, 512, 1024, 2048 }, new[] { 2, 4, 8, 16, 32 })]
+    [DataRow("resnet20", new[] { 16, 16, 32, 64 }, new[] { 1, 1, 2, 4 })]
+    [DataRow("preact_resnet18", new[] { 64, 64, 128, 256, 512 }, new[] { 2, 4, 8, 16, 32 })]
+    public void ForwardStages_ReturnsEveryStageWithItsDeclaredChannelsAndReduction(string name, int[] channels, int[] reductions)
+    {
+        using var scope = NewDisposeScope();
+        var encoder = (IStageEncoder)ResidualModels.Create(name, numClasses: 10);
+        CollectionAssert.AreEqual(channels, encoder.StageChannels.ToArray());
+        CollectionAssert.AreEqual(reductions, encoder.StageReductions.ToArray());
+        var stages = encoder.ForwardStages(randn(2, 3, 64, 64));
+        Assert.AreEqual(channels.Length, stages.Count);
+        for (int i = 0; i < stages.Count; i++)
+            CollectionAssert.AreEqual(new long[] { 2, channels[i], 64 / reductions[i], 64 / reductions[i] }, stages[i].shape, $"stage {i}");
     }
 }

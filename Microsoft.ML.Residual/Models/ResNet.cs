@@ -14,7 +14,7 @@ namespace Microsoft.ML.Residual.Models
     /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
     /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
     /// </summary>
-    public sealed class ResNet : nn.Module<Tensor, Tensor>, IClassifierModel
+    public sealed class ResNet : nn.Module<Tensor, Tensor>, IClassifierModel, IStageEncoder
     {
         private readonly Conv2d conv1;
         private readonly BatchNorm2d? bn1;
@@ -23,7 +23,7 @@ namespace Microsoft.ML.Residual.Models
         private readonly BatchNorm2d? finalNorm;
         private readonly AdaptiveAvgPool2d avgpool;
         private readonly Dropout? dropout;
-        private readonly Linear fc;
+        private readonly Linear? fc;
 
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
         public ResNet(ResNetDefinition definition) : base(nameof(ResNet))
@@ -85,8 +85,18 @@ namespace Microsoft.ML.Residual.Models
             }
 
             FeatureDimension = channels;
-            fc = nn.Linear(channels, definition.NumClasses);
-            register_module("fc", fc);
+            if (definition.NumClasses > 0)
+            {
+                fc = nn.Linear(channels, definition.NumClasses);
+                register_module("fc", fc);
+            }
+
+            int stemReduction = definition.Stem == StemKind.ImageNet ? 2 : 1;
+            int poolReduction = definition.Stem == StemKind.ImageNet ? 2 : 1;
+            StageChannels = new[] { definition.StemWidth }
+                .Concat(definition.StageWidths.Select(w => w * definition.Expansion)).ToList();
+            StageReductions = new[] { stemReduction }
+                .Concat(Enumerable.Range(0, stages.Length).Select(i => stemReduction * poolReduction << i)).ToList();
             InitialiseWeights();
         }
 
@@ -103,20 +113,40 @@ namespace Microsoft.ML.Residual.Models
         public IReadOnlyList<ResNetBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResNetBlock>()).ToList();
 
         /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input)
-        {
-            Tensor x = conv1.call(input);
-            if (bn1 != null) x = nn.functional.relu(bn1.call(x));
-            if (maxpool != null) x = maxpool.call(x);
-            foreach (Sequential stage in stages) x = stage.call(x);
-            if (finalNorm != null) x = nn.functional.relu(finalNorm.call(x));
-            return avgpool.call(x).flatten(1);
-        }
+        public IReadOnlyList<int> StageChannels { get; }
 
         /// <inheritdoc />
+        public IReadOnlyList<int> StageReductions { get; }
+
+        /// <inheritdoc />
+        public Tensor ForwardFeatures(Tensor input) => avgpool.call(ForwardStages(input)[stages.Length]).flatten(1);
+
+        /// <summary>
+        /// The stem's output (after BN → ReLU; before max pooling) and each stage's output. For
+        /// pre-activation networks the last stage's output passes the final BN → ReLU.
+        /// </summary>
+        public IReadOnlyList<Tensor> ForwardStages(Tensor input)
+        {
+            var outputs = new List<Tensor>(stages.Length + 1);
+            Tensor x = conv1.call(input);
+            if (bn1 != null) x = nn.functional.relu(bn1.call(x));
+            outputs.Add(x);
+            if (maxpool != null) x = maxpool.call(x);
+            foreach (Sequential stage in stages)
+            {
+                x = stage.call(x);
+                outputs.Add(x);
+            }
+
+            if (finalNorm != null) outputs[outputs.Count - 1] = nn.functional.relu(finalNorm.call(x));
+            return outputs;
+        }
+
+        /// <summary>Logits, or the pooled features when the network was built with <c>NumClasses = 0</c>.</summary>
         public override Tensor forward(Tensor input)
         {
             Tensor features = ForwardFeatures(input);
+            if (fc == null) return features;
             if (dropout != null) features = dropout.call(features);
             return fc.call(features);
         }

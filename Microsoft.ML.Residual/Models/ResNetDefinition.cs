@@ -29,7 +29,7 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Bottleneck width per group at the first stage (64 = ResNet, 128 = Wide ResNet-50-2, 4 = ResNeXt-32x4d).</summary>
         public int WidthPerGroup { get; init; } = 64;
 
-        /// <summary>Classifier outputs.</summary>
+        /// <summary>Classifier outputs; 0 builds the network without its classifier (a backbone that returns pooled features).</summary>
         public int NumClasses { get; init; } = 1000;
 
         /// <summary>Input channels (3 for RGB).</summary>
@@ -104,7 +104,7 @@ namespace Microsoft.ML.Residual.Models
                 throw new ArgumentException($"Layers ({Layers.Count} stages) and StageWidths ({StageWidths.Count}) must be non-empty and of equal length.");
             if (Layers.Any(n => n < 1)) throw new ArgumentException("Every stage needs at least one block (Layers).");
             if (StageWidths.Any(w => w < 1) || StemWidth < 1) throw new ArgumentException("Widths must be positive.");
-            if (NumClasses < 1) throw new ArgumentException($"NumClasses must be at least 1 (got {NumClasses}).");
+            if (NumClasses < 0) throw new ArgumentException($"NumClasses must be at least 1, or 0 for a backbone without classifier (got {NumClasses}).");
             if (InChannels < 1) throw new ArgumentException($"InChannels must be at least 1 (got {InChannels}).");
             if (Groups < 1 || WidthPerGroup < 1) throw new ArgumentException("Groups and WidthPerGroup must be positive.");
             if (Groups != 1 && Block == ResidualBlockKind.Basic)
