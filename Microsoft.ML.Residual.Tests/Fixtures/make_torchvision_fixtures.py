@@ -6,7 +6,7 @@
 Needs PyTorch + torchvision (../shared/peers/install.sh). A torchvision state dict is tens of MB, so
 instead of storing weights we fill every tensor with a deterministic formula that the C# tests
 reproduce (TorchvisionFixture.Fill), and store only:
-  * ARCH.keys.json       every state-dict key with its shape, for every torchvision ResNet name;
+  * ARCH.keys.json       every state-dict key with its shape, for every torchvision ResNet and DenseNet name;
   * ARCH.io.safetensors  "input" (2x3x64x64) and the eval-mode "logits" for the formula weights.
 The formula, for element i of tensor NAME (flattened; integer hash, exact in both languages):
   h = (sum over characters k of (k+1)*ord(NAME[k])) * 1000003 mod 2^32
@@ -19,8 +19,9 @@ import json, math, os, struct, sys
 import torch, torchvision
 
 KEY_ONLY = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
-            "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"]
-WITH_LOGITS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
+            "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+            "densenet121", "densenet161", "densenet169", "densenet201"]
+WITH_LOGITS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121"]
 
 def formula(name, t):
     m32 = 0xFFFFFFFF

@@ -14,6 +14,7 @@ public sealed class ResidualModelsTests
     {
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
         "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+        "densenet121", "densenet161", "densenet169", "densenet201",
     };
 
     internal static long CountParameters(nn.Module module) => module.parameters().Sum(p => p.numel());

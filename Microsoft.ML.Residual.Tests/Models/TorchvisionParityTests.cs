@@ -19,6 +19,7 @@ public sealed class TorchvisionParityTests
     [DataRow("resnet50")]
     [DataRow("resnext50_32x4d")]
     [DataRow("wide_resnet50_2")]
+    [DataRow("densenet121")]
     public void EvalLogits_MatchTorchvision(string arch)
     {
         using var io = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, arch + ".io.safetensors"));

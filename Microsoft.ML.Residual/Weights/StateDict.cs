@@ -36,6 +36,8 @@ public static class StateDict
     /// Without it, the keys that match are copied and the rest is reported.</para>
     /// <para>Values are copied under <c>torch.no_grad()</c> with <c>copy_</c>, which converts the element type
     /// (an F16, BF16 or F64 file into F32 parameters) and moves the data to the module's device.</para>
+    /// <para>A module implementing <see cref="IStateDictKeyUpgrade"/> (e.g. DenseNet) renames old-style file keys
+    /// after <see cref="StateDictLoadOptions.MapKey"/>, so legacy checkpoints load without options.</para>
     /// <para>BatchNorm's <c>num_batches_tracked</c> counter: TorchSharp registers it as a buffer, as PyTorch
     /// does, so it is loaded like any other key. A counter present on one side only is not a problem: it is
     /// listed in <see cref="StateDictLoadReport.SkippedKeys"/> and never reported missing or unexpected,
@@ -77,6 +79,7 @@ public static class StateDict
         foreach (var entry in reader.Entries)
         {
             string? key = options.MapKey is null ? entry.Key : options.MapKey(entry.Key);
+            if (key is not null && module is IStateDictKeyUpgrade upgrade) key = upgrade.UpgradeKey(key);
             if (key is null)
             {
                 Skip(entry.Key);
