@@ -45,7 +45,9 @@ public sealed class ResidualModelsTests
             model.train();
             using var noGrad = no_grad();
             Tensor logits = model.call(randn(2, 3, 32, 32));
-            CollectionAssert.AreEqual(new long[] { 2, 7 }, logits.shape, name);
+            // Segmentation models give per-pixel logits at the input resolution.
+            long[] expected = model is ISegmentationModel ? new long[] { 2, 7, 32, 32 } : new long[] { 2, 7 };
+            CollectionAssert.AreEqual(expected, logits.shape, name);
             Assert.IsTrue(logits.isfinite().all().item<bool>(), $"{name} produced non-finite logits");
             model.Dispose();
         }

@@ -40,9 +40,9 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>
-        /// <param name="numClasses">Classifier outputs.</param>
+        /// <param name="numClasses">Classifier outputs; for the U-Net family the output channels (classes per pixel).</param>
         /// <param name="inChannels">Input channels (3 for RGB, 1 for grayscale).</param>
-        /// <param name="options">Variant options; null keeps the name's defaults. For the ResNet family pass <see cref="ResNetOptions"/>.</param>
+        /// <param name="options">Variant options; null keeps the name's defaults. For the ResNet family pass <see cref="ResNetOptions"/>, for the U-Net family <see cref="UNetOptions"/>.</param>
         /// <exception cref="ArgumentException">Unknown name, or options that do not fit the family.</exception>
         public static nn.Module<Tensor, Tensor> Create(string name, int numClasses = 1000, int inChannels = 3, ModelOptions? options = null)
         {
