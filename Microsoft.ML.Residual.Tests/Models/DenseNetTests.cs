@@ -194,4 +194,27 @@ public sealed class DenseNetTests
         for (int i = 0; i < 30; i++) Step();
         Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    [TestMethod]
+    public void OldStyleDenseNetCheckpoint_LoadsIntoTheEncoderOfAUNet()
+    {
+        using var scope = NewDisposeScope();
+        var encoderOptions = new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 2, 2, 2, 2 }, InitFeatures = 8, Seed = 6 };
+        var classifier = (DenseNet)ResidualModels.Create("densenet121", 10, options: encoderOptions);
+        var oldStyle = classifier.state_dict().Select(kv => new KeyValuePair<string, Tensor>(
+            System.Text.RegularExpressions.Regex.Replace(kv.Key, @"(denselayer\d+\.(?:norm|conv))([12])\.", "$1.$2."), kv.Value)).ToList();
+        string path = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".safetensors");
+        SafeTensors.Write(path, oldStyle);
+
+        var unet = (EncoderUNet)ResidualModels.Create("unet_densenet121", 2, options: new UNetOptions { Encoder = encoderOptions, Seed = 7 });
+        var report = StateDict.Load(unet, path, strict: true, new StateDictLoadOptions
+        {
+            MapKey = EncoderUNet.EncoderKeyMap(classifier.ClassifierPrefix),
+            SkipPrefixes = EncoderUNet.DecoderPrefixes.ToList(),
+        });
+        Assert.IsTrue(report.LoadedKeys.Count > 0 && report.MissingKeys.Count == 0);
+        var loaded = unet.state_dict();
+        foreach (var (key, value) in classifier.state_dict().Where(kv => !kv.Key.StartsWith("classifier.")))
+            Assert.IsTrue(loaded["encoder." + key].IsEqualTo(value), key);
+    }
 }

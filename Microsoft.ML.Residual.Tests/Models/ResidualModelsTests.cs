@@ -204,4 +204,34 @@ public sealed class ResidualModelsTests
         for (int i = 0; i < stages.Count; i++)
             CollectionAssert.AreEqual(new long[] { 2, channels[i], 64 / reductions[i], 64 / reductions[i] }, stages[i].shape, $"stage {i}");
     }
+
+    private sealed class Wrapper : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> inner;
+
+        public Wrapper(nn.Module<Tensor, Tensor> inner) : base(nameof(Wrapper))
+        {
+            this.inner = inner;
+            register_module("inner", inner);
+        }
+
+        public override Tensor forward(Tensor input) => inner.call(input);
+    }
+
+    [TestMethod]
+    [DataRow("resnet18", null)]
+    [DataRow("preact_resnet18", null)]
+    [DataRow("resnet20", null)]
+    [DataRow("densenet121", null)]
+    [DataRow("unet", 2)]
+    [DataRow("unet_resnet18", 2)]
+    [DataRow("unet_densenet121", 2)]
+    public void NestedInAnotherModule_KeepsExactlyItsOwnKeysUnderThePrefix(string name, int? classes)
+    {
+        var model = ResidualModels.Create(name, numClasses: classes ?? 10,
+            options: name == "resnet20" ? new ResNetOptions { Skip = SkipConnection.Highway, DropRate = 0.1, DropPathRate = 0.1 } : null);
+        var own = model.state_dict().Keys.Select(k => "inner." + k).ToList();
+        using var wrapper = new Wrapper(model);
+        CollectionAssert.AreEquivalent(own, wrapper.state_dict().Keys.ToList(), name);
+    }
 }

@@ -16,7 +16,7 @@ public sealed class UNetTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static readonly string[] EncoderUNetNames = { "unet_resnet18", "unet_resnet34", "unet_resnet50" };
+    private static readonly string[] EncoderUNetNames = { "unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_densenet121" };
 
     private string TempFile(string name) => Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + name);
 
@@ -156,6 +156,7 @@ public sealed class UNetTests
     [DataRow("resnet18", 14_328_354L)]
     [DataRow("resnet34", 24_436_514L)]
     [DataRow("resnet50", 32_521_250L)]
+    [DataRow("densenet121", 13_607_778L)]
     public void EncoderUNets_HaveTheHeadlessEncodersCountPlusTheDecoderFormula(string encoderName, long expectedTotal)
     {
         using var headless = ResidualModels.Create(encoderName, numClasses: 0);
@@ -431,6 +432,15 @@ public sealed class UNetTests
         StringAssert.Contains(error.Message, "numClasses");
         error = Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("unet_resnet18", 0));
         StringAssert.Contains(error.Message, "numClasses");
+    }
+
+    [TestMethod]
+    public void MissingClassCount_ForASegmentationModel_ThrowsInsteadOfDefaultingToAThousand()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("unet"));
+        StringAssert.Contains(error.Message, "numClasses");
+        using var classifier = ResidualModels.Create("resnet20");
+        CollectionAssert.AreEqual(new long[] { 1000, 64 }, classifier.state_dict()["fc.weight"].shape, "classifiers keep the ImageNet default");
     }
 
     // ---- training ----

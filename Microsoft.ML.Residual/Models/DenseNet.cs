@@ -17,7 +17,7 @@ namespace Microsoft.ML.Residual.Models
     /// load too. Growth rate, block configuration, bottleneck width (B), compression (C), dropout, stem and a
     /// memory-efficient mode are arguments of a <see cref="DenseNetDefinition"/>.
     /// </summary>
-    public sealed class DenseNet : nn.Module<Tensor, Tensor>, IClassifierModel, IStageEncoder, IStateDictKeyUpgrade
+    public sealed class DenseNet : ExplicitModule, IClassifierModel, IStageEncoder, IStateDictKeyUpgrade
     {
         private readonly Conv2d conv0;
         private readonly BatchNorm2d? norm0;
@@ -180,7 +180,7 @@ namespace Microsoft.ML.Residual.Models
     /// One dense block: <c>denselayer1 … denselayerN</c>; layer i reads the concatenation of the block input
     /// and the outputs of layers 1 … i−1, and the block returns the concatenation of all of them.
     /// </summary>
-    public sealed class DenseBlock : nn.Module<Tensor, Tensor>
+    public sealed class DenseBlock : ExplicitModule
     {
         private readonly DenseLayer[] layers;
 
@@ -209,7 +209,7 @@ namespace Microsoft.ML.Residual.Models
     /// BN → ReLU → 3×3 conv to k (<c>norm2</c>, <c>conv2</c>), then dropout. Without a bottleneck
     /// (<c>BottleneckSize = 0</c>) only <c>norm1</c> and a 3×3 <c>conv1</c>.
     /// </summary>
-    public sealed class DenseLayer : nn.Module<Tensor, Tensor>
+    public sealed class DenseLayer : ExplicitModule
     {
         private readonly BatchNorm2d norm1;
         private readonly Conv2d conv1;
@@ -309,7 +309,7 @@ namespace Microsoft.ML.Residual.Models
     }
 
     /// <summary>A transition between dense blocks: <c>norm</c> → ReLU → 1×1 <c>conv</c> (compression) → 2×2 average pooling.</summary>
-    public sealed class DenseTransition : nn.Module<Tensor, Tensor>
+    public sealed class DenseTransition : ExplicitModule
     {
         private readonly BatchNorm2d norm;
         private readonly Conv2d conv;

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Residual.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -40,7 +41,7 @@ namespace Microsoft.ML.Residual.Models
     /// ImageNet ResNets) are padded at the bottom and right by reflection (by edge replication when a side is not
     /// longer than its padding, where reflection is impossible), and the output is cropped back.</para>
     /// </remarks>
-    public sealed class EncoderUNet : nn.Module<Tensor, Tensor>, ISegmentationModel
+    public sealed class EncoderUNet : ExplicitModule, ISegmentationModel, IStateDictKeyUpgrade
     {
         private readonly nn.Module<Tensor, Tensor> encoder;
         private readonly IStageEncoder stages;
@@ -158,6 +159,17 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>The encoder (registered as <c>encoder</c>); freeze its parameters to train the decoder alone.</summary>
         public nn.Module<Tensor, Tensor> Encoder => encoder;
+
+        /// <summary>
+        /// Passes <c>encoder.*</c> keys through the encoder's own <see cref="IStateDictKeyUpgrade"/> (for example
+        /// DenseNet's old-style layer names), so legacy encoder checkpoints load through <see cref="EncoderKeyMap"/>.
+        /// </summary>
+        public string UpgradeKey(string key)
+        {
+            const string prefix = "encoder.";
+            if (encoder is not IStateDictKeyUpgrade upgrade || !key.StartsWith(prefix, StringComparison.Ordinal)) return key;
+            return prefix + upgrade.UpgradeKey(key.Substring(prefix.Length));
+        }
 
         /// <inheritdoc />
         public int NumClasses { get; }

@@ -14,7 +14,7 @@ namespace Microsoft.ML.Residual.Models
     /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
     /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
     /// </summary>
-    public sealed class ResNet : nn.Module<Tensor, Tensor>, IClassifierModel, IStageEncoder
+    public sealed class ResNet : ExplicitModule, IClassifierModel, IStageEncoder
     {
         private readonly Conv2d conv1;
         private readonly BatchNorm2d? bn1;

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Models
     /// State-dict names follow torchvision: <c>conv1, bn1, conv2, bn2[, conv3, bn3], downsample.0, downsample.1</c>;
     /// Highway blocks add <c>gate</c>.
     /// </summary>
-    public sealed class ResNetBlock : nn.Module<Tensor, Tensor>
+    public sealed class ResNetBlock : ExplicitModule
     {
         private readonly Conv2d[] convolutions;
         private readonly BatchNorm2d[] norms;
@@ -194,7 +194,7 @@ namespace Microsoft.ML.Residual.Models
     /// Shortcut option A: a parameter-free identity that subsamples with the block's stride and pads the
     /// extra output channels with zeros (split evenly before and after the input's channels).
     /// </summary>
-    public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
+    public sealed class ZeroPadShortcut : ExplicitModule
     {
         private readonly long padBefore;
         private readonly long padAfter;

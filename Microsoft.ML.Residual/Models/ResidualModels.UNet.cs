@@ -19,6 +19,7 @@ namespace Microsoft.ML.Residual.Models
             AddEncoderUNet(registry, "unet_resnet18", "resnet18");
             AddEncoderUNet(registry, "unet_resnet34", "resnet34");
             AddEncoderUNet(registry, "unet_resnet50", "resnet50");
+            AddEncoderUNet(registry, "unet_densenet121", "densenet121");
         }
 
         /// <summary>

@@ -40,11 +40,12 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>
-        /// <param name="numClasses">Classifier outputs; for the U-Net family the output channels (classes per pixel).</param>
+        /// <param name="numClasses">Classifier outputs (default 1000; 0 = a classifier without its head). For the U-Net
+        /// family the classes per pixel, which must be given: there is no sensible default.</param>
         /// <param name="inChannels">Input channels (3 for RGB, 1 for grayscale).</param>
         /// <param name="options">Variant options; null keeps the name's defaults. For the ResNet family pass <see cref="ResNetOptions"/>, for the U-Net family <see cref="UNetOptions"/>.</param>
         /// <exception cref="ArgumentException">Unknown name, or options that do not fit the family.</exception>
-        public static nn.Module<Tensor, Tensor> Create(string name, int numClasses = 1000, int inChannels = 3, ModelOptions? options = null)
+        public static nn.Module<Tensor, Tensor> Create(string name, int? numClasses = null, int inChannels = 3, ModelOptions? options = null)
         {
             if (name is null) throw new ArgumentNullException(nameof(name));
             if (!Registry.TryGetValue(name, out Entry? entry))
@@ -56,7 +57,9 @@ namespace Microsoft.ML.Residual.Models
                     "ResidualModels.Names lists every name.", nameof(name));
             }
 
-            return entry.Factory(numClasses, inChannels, options);
+            if (numClasses is null && entry.Info.Family == "unet")
+                throw new ArgumentException($"'{name}' is a segmentation model: pass numClasses, the number of classes per pixel (e.g. 2 for foreground/background).", nameof(numClasses));
+            return entry.Factory(numClasses ?? 1000, inChannels, options);
         }
 
         /// <summary>The definition a ResNet-family name stands for (before options), or null for other families.</summary>

@@ -23,7 +23,7 @@ namespace Microsoft.ML.Residual.Models
     /// <para>Sides that are not multiples of <see cref="SizeMultiple"/> = 2^Depth are padded at the bottom and right
     /// by reflection and the output is cropped back; when a side is not longer than its padding (reflection impossible), both sides are padded by edge replication instead.</para>
     /// </remarks>
-    public sealed class UNet : nn.Module<Tensor, Tensor>, ISegmentationModel
+    public sealed class UNet : ExplicitModule, ISegmentationModel
     {
         private const int MaxDepth = 16;
         private readonly ModuleList<UNetBlock> encoder;

@@ -23,6 +23,11 @@ namespace Microsoft.ML.Residual.Models
         private readonly Sequential? shortcut;
         private readonly bool residual;
 
+        /// <summary>Children are registered explicitly (see <see cref="ExplicitModule"/>).</summary>
+        protected override void RegisterComponents()
+        {
+        }
+
         /// <param name="inChannels">Channels of the block's main input (before upsampling).</param>
         /// <param name="skipChannels">Channels of the skip concatenated after upsampling; 0 for none.</param>
         /// <param name="outChannels">Channels the block outputs.</param>
