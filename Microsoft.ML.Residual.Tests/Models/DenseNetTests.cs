@@ -23,13 +23,6 @@ public sealed class DenseNetTests
             GrowthRate = 4, BlockConfig = new[] { 2, 3 }, InitFeatures = 8, Seed = 1,
         });
 
-    private static void CopyWeights(nn.Module from, nn.Module to)
-    {
-        using var noGrad = no_grad();
-        var target = to.state_dict();
-        foreach (var (key, value) in from.state_dict()) target[key].copy_(value);
-    }
-
     [TestMethod]
     public void Densenet121_HasTorchvisionsParameterCount()
     {
@@ -126,7 +119,7 @@ public sealed class DenseNetTests
         var renamed = source.state_dict().Select(kv => new KeyValuePair<string, Tensor>(
             System.Text.RegularExpressions.Regex.Replace(kv.Key, @"(denselayer\d+\.(?:norm|conv))([12])\.", "$1.$2."), kv.Value)).ToList();
         Assert.IsTrue(renamed.Any(kv => kv.Key.EndsWith("denselayer1.norm.1.weight")), "the file uses the old names");
-        string path = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".safetensors");
+        string path = ModelTestSupport.TempFile(TestContext, ".safetensors");
         SafeTensors.Write(path, renamed);
 
         DenseNet target = Small(new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 2, 3 }, InitFeatures = 8, Seed = 2 });
@@ -144,7 +137,7 @@ public sealed class DenseNetTests
         var options = new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 3, 3 }, InitFeatures = 8, Seed = 3 };
         DenseNet standard = Small(options);
         DenseNet efficient = Small(new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 3, 3 }, InitFeatures = 8, Seed = 4, MemoryEfficient = true });
-        CopyWeights(standard, efficient);
+        ModelTestSupport.CopyWeights(standard, efficient);
         standard.train();
         efficient.train();
         Tensor x = randn(4, 3, 16, 16);
@@ -178,21 +171,7 @@ public sealed class DenseNetTests
     public void MemoryEfficientTraining_DoesNotLeakTensors()
     {
         DenseNet model = Small(new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 3, 3 }, InitFeatures = 8, Seed = 5, MemoryEfficient = true, DropRate = 0.1 });
-        var optimizer = optim.SGD(model.parameters(), 0.01);
-        Tensor x = randn(4, 3, 16, 16);
-        Tensor y = tensor(new long[] { 0, 1, 2, 3 });
-        void Step()
-        {
-            using var step = NewDisposeScope();
-            optimizer.zero_grad();
-            nn.functional.cross_entropy(model.call(x), y).backward();
-            optimizer.step();
-        }
-
-        for (int i = 0; i < 3; i++) Step();
-        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        for (int i = 0; i < 30; i++) Step();
-        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        ModelTestSupport.AssertTrainingStepsDoNotLeak(model, randn(4, 3, 16, 16), tensor(new long[] { 0, 1, 2, 3 }));
     }
 
     [TestMethod]
@@ -203,7 +182,7 @@ public sealed class DenseNetTests
         var classifier = (DenseNet)ResidualModels.Create("densenet121", 10, options: encoderOptions);
         var oldStyle = classifier.state_dict().Select(kv => new KeyValuePair<string, Tensor>(
             System.Text.RegularExpressions.Regex.Replace(kv.Key, @"(denselayer\d+\.(?:norm|conv))([12])\.", "$1.$2."), kv.Value)).ToList();
-        string path = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".safetensors");
+        string path = ModelTestSupport.TempFile(TestContext, ".safetensors");
         SafeTensors.Write(path, oldStyle);
 
         var unet = (EncoderUNet)ResidualModels.Create("unet_densenet121", 2, options: new UNetOptions { Encoder = encoderOptions, Seed = 7 });

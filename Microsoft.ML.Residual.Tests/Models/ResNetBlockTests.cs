@@ -11,13 +11,6 @@ public sealed class ResNetBlockTests
 {
     private static ResNet Build(string name, ResNetOptions options) => (ResNet)ResidualModels.Create(name, numClasses: 10, options: options);
 
-    private static void CopyWeights(nn.Module from, nn.Module to)
-    {
-        using var noGrad = no_grad();
-        var target = to.state_dict();
-        foreach (var (key, value) in from.state_dict()) target[key].copy_(value);
-    }
-
     [TestMethod]
     [DataRow("resnet20", false)]
     [DataRow("resnet50", false)]
@@ -86,7 +79,7 @@ public sealed class ResNetBlockTests
         // Pre-activation blocks have no ReLU after the addition, so y = (1-β)x + αF(x) is observable directly.
         ResNet unit = Build("preact_resnet18", new ResNetOptions { Seed = 5 });
         ResNet scaled = Build("preact_resnet18", new ResNetOptions { Seed = 6, ResidualScale = 2.0, IdentityDecay = 0.5 });
-        CopyWeights(unit, scaled);
+        ModelTestSupport.CopyWeights(unit, scaled);
         unit.eval();
         scaled.eval();
         Tensor x = randn(2, 64, 8, 8);
@@ -103,8 +96,8 @@ public sealed class ResNetBlockTests
         // β = 1 removes the identity path from a residual block: y = relu(0·x + F(x)), the plain block.
         ResNet withoutIdentity = Build("resnet20", new ResNetOptions { IdentityDecay = 1.0 });
         ResNet residual = (ResNet)ResidualModels.Create("resnet20", 10);
-        CopyWeights(plain, withoutIdentity);
-        CopyWeights(plain, residual);
+        ModelTestSupport.CopyWeights(plain, withoutIdentity);
+        ModelTestSupport.CopyWeights(plain, residual);
         foreach (var m in new nn.Module[] { plain, withoutIdentity, residual }) m.eval();
         Tensor x = randn(2, 16, 8, 8).relu();
         Assert.IsTrue(plain.Blocks[0].call(x).allclose(withoutIdentity.Blocks[0].call(x), atol: 1e-6));
@@ -120,7 +113,7 @@ public sealed class ResNetBlockTests
         ResNet carry = Build("resnet20", new ResNetOptions { Skip = SkipConnection.Highway, HighwayGateBias = -100, Seed = 7 });
         ResNet transform = Build("resnet20", new ResNetOptions { Skip = SkipConnection.Highway, HighwayGateBias = 100, Seed = 7 });
         ResNet plain = Build("plain20", new ResNetOptions { Seed = 7 });
-        CopyWeights(plain, transform);
+        ModelTestSupport.CopyWeights(plain, transform);
         foreach (var m in new nn.Module[] { carry, transform, plain }) m.eval();
         Assert.IsTrue(carry.state_dict().ContainsKey("layer1.0.gate.weight"));
         Tensor x = randn(2, 16, 8, 8).relu();
@@ -134,7 +127,7 @@ public sealed class ResNetBlockTests
         using var scope = NewDisposeScope();
         ResNet dropped = Build("resnet20", new ResNetOptions { DropPathRate = 0.5, Seed = 9 });
         ResNet reference = Build("resnet20", new ResNetOptions { Seed = 9 });
-        CopyWeights(reference, dropped);
+        ModelTestSupport.CopyWeights(reference, dropped);
         Tensor x = randn(8, 3, 16, 16);
         dropped.eval();
         reference.eval();
@@ -168,22 +161,6 @@ public sealed class ResNetBlockTests
     public void TrainingSteps_DoNotLeakTensors()
     {
         ResNet model = Build("resnet20", new ResNetOptions { Seed = 1, DropPathRate = 0.1 });
-        var optimizer = optim.SGD(model.parameters(), 0.01, momentum: 0.9);
-        Tensor x = randn(4, 3, 16, 16);
-        Tensor y = tensor(new long[] { 0, 1, 2, 3 });
-        long LiveTensors() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        void Step()
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            Tensor loss = nn.functional.cross_entropy(model.call(x), y);
-            loss.backward();
-            optimizer.step();
-        }
-
-        for (int i = 0; i < 3; i++) Step();
-        long before = LiveTensors();
-        for (int i = 0; i < 40; i++) Step();
-        Assert.AreEqual(before, LiveTensors(), "live tensors grew over 40 training steps");
+        ModelTestSupport.AssertTrainingStepsDoNotLeak(model, randn(4, 3, 16, 16), tensor(new long[] { 0, 1, 2, 3 }), steps: 40);
     }
 }

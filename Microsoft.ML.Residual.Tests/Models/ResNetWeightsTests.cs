@@ -14,7 +14,7 @@ public sealed class ResNetWeightsTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private string TempFile(string name) => Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + name);
+    private string TempFile(string name) => ModelTestSupport.TempFile(TestContext, name);
 
     [TestMethod]
     public void SaveThenStrictLoad_IntoAFreshNetwork_ReproducesItsOutputs()

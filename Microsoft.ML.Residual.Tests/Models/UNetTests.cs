@@ -18,7 +18,7 @@ public sealed class UNetTests
 
     private static readonly string[] EncoderUNetNames = { "unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_densenet121" };
 
-    private string TempFile(string name) => Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + name);
+    private string TempFile(string name) => ModelTestSupport.TempFile(TestContext, name);
 
     private static UNet SmallUNet(int depth = 3, UNetUpsampling upsampling = UNetUpsampling.TransposedConvolution, int classes = 3, bool residual = false, long seed = 1) =>
         (UNet)ResidualModels.Create("unet", classes, options: new UNetOptions
@@ -527,23 +527,7 @@ public sealed class UNetTests
             new UNetOptions { DecoderChannels = new[] { 16, 8 }, DecoderResidual = true, DropRate = 0.2, Seed = 1 });
         Tensor x = randn(2, 3, 13, 10);
         Tensor y = randint(0, 2, new long[] { 2, 13, 10 });
-        long LiveTensors() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         foreach (nn.Module<Tensor, Tensor> model in new nn.Module<Tensor, Tensor>[] { unet, encoderUNet })
-        {
-            var optimizer = optim.Adam(model.parameters(), lr: 0.001);
-            void Step()
-            {
-                using var scope = NewDisposeScope();
-                optimizer.zero_grad();
-                Tensor loss = nn.functional.cross_entropy(model.call(x), y);
-                loss.backward();
-                optimizer.step();
-            }
-
-            for (int i = 0; i < 3; i++) Step();
-            long before = LiveTensors();
-            for (int i = 0; i < 30; i++) Step();
-            Assert.AreEqual(before, LiveTensors(), $"live tensors grew over 30 training steps of {model.GetType().Name}");
-        }
+            ModelTestSupport.AssertTrainingStepsDoNotLeak(model, x, y);
     }
 }
