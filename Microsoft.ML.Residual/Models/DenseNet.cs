@@ -17,7 +17,7 @@ namespace Microsoft.ML.Residual.Models
     /// load too. Growth rate, block configuration, bottleneck width (B), compression (C), dropout, stem and a
     /// memory-efficient mode are arguments of a <see cref="DenseNetDefinition"/>.
     /// </summary>
-    public sealed class DenseNet : ExplicitModule, IClassifierModel, IStageEncoder, IStateDictKeyUpgrade
+    public sealed class DenseNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable, IStateDictKeyUpgrade
     {
         private readonly Conv2d conv0;
         private readonly BatchNorm2d? norm0;
@@ -132,6 +132,39 @@ namespace Microsoft.ML.Residual.Models
         }
 
         /// <inheritdoc />
+        public IReadOnlyList<GraphValue> ExportStages(IGraphBuilder graph, GraphValue input)
+        {
+            var outputs = new List<GraphValue>(blocks.Length + 1);
+            GraphValue x = graph.Call(conv0, input);
+            if (norm0 != null) x = graph.Relu(graph.Call(norm0, x));
+            outputs.Add(x);
+            if (pool0 != null) x = graph.Call(pool0, x);
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                x = graph.Call(blocks[i], x);
+                if (i < transitions.Length)
+                {
+                    GraphValue activated = transitions[i].ExportActivate(graph, x);
+                    outputs.Add(activated);
+                    x = transitions[i].ExportReduce(graph, activated);
+                }
+                else
+                {
+                    outputs.Add(graph.Relu(graph.Call(norm5, x)));
+                }
+            }
+
+            return outputs;
+        }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue features = graph.Flatten(graph.GlobalAveragePool(ExportStages(graph, input)[blocks.Length]));
+            return classifier == null ? features : graph.Call(classifier, features);
+        }
+
+        /// <inheritdoc />
         public Tensor ForwardFeatures(Tensor input)
         {
             Tensor last = ForwardStages(input)[blocks.Length];
@@ -180,7 +213,7 @@ namespace Microsoft.ML.Residual.Models
     /// One dense block: <c>denselayer1 … denselayerN</c>; layer i reads the concatenation of the block input
     /// and the outputs of layers 1 … i−1, and the block returns the concatenation of all of them.
     /// </summary>
-    public sealed class DenseBlock : ExplicitModule
+    public sealed class DenseBlock : ExplicitModule, IGraphExportable
     {
         private readonly DenseLayer[] layers;
 
@@ -202,6 +235,14 @@ namespace Microsoft.ML.Residual.Models
             foreach (DenseLayer layer in layers) features.Add(layer.Forward(features));
             return torch.cat(features, 1);
         }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            var features = new List<GraphValue>(layers.Length + 1) { input };
+            foreach (DenseLayer layer in layers) features.Add(graph.Call(layer, features.Count == 1 ? input : graph.Concat(features, 1)));
+            return graph.Concat(features, 1);
+        }
     }
 
     /// <summary>
@@ -209,7 +250,7 @@ namespace Microsoft.ML.Residual.Models
     /// BN → ReLU → 3×3 conv to k (<c>norm2</c>, <c>conv2</c>), then dropout. Without a bottleneck
     /// (<c>BottleneckSize = 0</c>) only <c>norm1</c> and a 3×3 <c>conv1</c>.
     /// </summary>
-    public sealed class DenseLayer : ExplicitModule
+    public sealed class DenseLayer : ExplicitModule, IGraphExportable
     {
         private readonly BatchNorm2d norm1;
         private readonly Conv2d conv1;
@@ -256,6 +297,13 @@ namespace Microsoft.ML.Residual.Models
 
         /// <inheritdoc />
         public override Tensor forward(Tensor input) => Forward(new[] { input });
+
+        /// <summary>Emits the layer on the already concatenated input (dropout is an inference-time identity).</summary>
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue first = graph.Call(conv1, graph.Relu(graph.Call(norm1, input)));
+            return conv2 == null ? first : graph.Call(conv2, graph.Relu(graph.Call(norm2!, first)));
+        }
 
         // BN → ReLU → conv1 on the concatenated input. When recomputing in backward, BatchNorm uses the batch's
         // statistics without touching the running averages (the forward pass already updated them once).
@@ -329,6 +377,10 @@ namespace Microsoft.ML.Residual.Models
         internal Tensor Activate(Tensor input) => nn.functional.relu(norm.call(input));
 
         internal Tensor Reduce(Tensor activated) => pool.call(conv.call(activated));
+
+        internal GraphValue ExportActivate(IGraphBuilder graph, GraphValue input) => graph.Relu(graph.Call(norm, input));
+
+        internal GraphValue ExportReduce(IGraphBuilder graph, GraphValue activated) => graph.Call(pool, graph.Call(conv, activated));
 
         /// <inheritdoc />
         public override Tensor forward(Tensor input) => Reduce(Activate(input));

@@ -41,7 +41,7 @@ namespace Microsoft.ML.Residual.Models
     /// ImageNet ResNets) are padded at the bottom and right by reflection (by edge replication when a side is not
     /// longer than its padding, where reflection is impossible), and the output is cropped back.</para>
     /// </remarks>
-    public sealed class EncoderUNet : ExplicitModule, ISegmentationModel, IStateDictKeyUpgrade
+    public sealed class EncoderUNet : ExplicitModule, IGraphExportable, ISegmentationModel, IStateDictKeyUpgrade
     {
         private readonly nn.Module<Tensor, Tensor> encoder;
         private readonly IStageEncoder stages;
@@ -251,6 +251,23 @@ namespace Microsoft.ML.Residual.Models
             }
 
             return SegmentationPadding.Crop(logits, height, width);
+        }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue x = SegmentationPadding.PadToMultiple(graph, input, SizeMultiple);
+            IReadOnlyList<GraphValue> features = graph.CallStages(encoder, x);
+            GraphValue y = features[features.Count - 1];
+            for (int i = 0; i < DecoderSteps.Count; i++)
+            {
+                int? skip = DecoderSteps[i].SkipStage;
+                y = decoder[i].ExportGraph(graph, y, skip is int stage ? features[stage] : null);
+            }
+
+            GraphValue logits = graph.Call(head, y);
+            if (finalReduction > 1) logits = graph.Upsample(logits, finalReduction, finalReduction, InterpolationMode.Bilinear);
+            return SegmentationPadding.Crop(graph, logits, input.Shape[2], input.Shape[3]);
         }
 
         /// <summary>Rejects the options that shape the classic U-Net and checks the decoder's.</summary>

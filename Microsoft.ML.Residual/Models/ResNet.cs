@@ -14,7 +14,7 @@ namespace Microsoft.ML.Residual.Models
     /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
     /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
     /// </summary>
-    public sealed class ResNet : ExplicitModule, IClassifierModel, IStageEncoder
+    public sealed class ResNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable
     {
         private readonly Conv2d conv1;
         private readonly BatchNorm2d? bn1;
@@ -140,6 +140,31 @@ namespace Microsoft.ML.Residual.Models
 
             if (finalNorm != null) outputs[outputs.Count - 1] = nn.functional.relu(finalNorm.call(x));
             return outputs;
+        }
+
+        /// <inheritdoc />
+        public IReadOnlyList<GraphValue> ExportStages(IGraphBuilder graph, GraphValue input)
+        {
+            var outputs = new List<GraphValue>(stages.Length + 1);
+            GraphValue x = graph.Call(conv1, input);
+            if (bn1 != null) x = graph.Relu(graph.Call(bn1, x));
+            outputs.Add(x);
+            if (maxpool != null) x = graph.Call(maxpool, x);
+            foreach (Sequential stage in stages)
+            {
+                x = graph.Call(stage, x);
+                outputs.Add(x);
+            }
+
+            if (finalNorm != null) outputs[outputs.Count - 1] = graph.Relu(graph.Call(finalNorm, x));
+            return outputs;
+        }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue features = graph.Flatten(graph.Call(avgpool, ExportStages(graph, input)[stages.Length]));
+            return fc == null ? features : graph.Call(fc, features);
         }
 
         /// <summary>Logits, or the pooled features when the network was built with <c>NumClasses = 0</c>.</summary>

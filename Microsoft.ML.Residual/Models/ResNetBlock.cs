@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Models
     /// State-dict names follow torchvision: <c>conv1, bn1, conv2, bn2[, conv3, bn3], downsample.0, downsample.1</c>;
     /// Highway blocks add <c>gate</c>.
     /// </summary>
-    public sealed class ResNetBlock : ExplicitModule
+    public sealed class ResNetBlock : ExplicitModule, IGraphExportable
     {
         private readonly Conv2d[] convolutions;
         private readonly BatchNorm2d[] norms;
@@ -162,6 +162,52 @@ namespace Microsoft.ML.Residual.Models
             return preActivation ? output : nn.functional.relu(output);
         }
 
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue branch;
+            GraphValue gateInput = input;
+            GraphValue identity = input;
+            if (preActivation)
+            {
+                GraphValue activated = graph.Relu(graph.Call(norms[0], input));
+                gateInput = activated;
+                branch = graph.Call(convolutions[0], activated);
+                for (int i = 1; i < convolutions.Length; i++)
+                    branch = graph.Call(convolutions[i], graph.Relu(graph.Call(norms[i], branch)));
+                if (shortcut != null) identity = graph.Call(shortcut, shortcutTakesPreActivation ? activated : input);
+            }
+            else
+            {
+                branch = input;
+                for (int i = 0; i < convolutions.Length; i++)
+                {
+                    branch = graph.Call(norms[i], graph.Call(convolutions[i], branch));
+                    if (i < convolutions.Length - 1) branch = graph.Relu(branch);
+                }
+
+                if (shortcut != null) identity = graph.Call(shortcut, input);
+            }
+
+            // Stochastic depth keeps every branch at inference: nothing to emit.
+            GraphValue output;
+            switch (skip)
+            {
+                case SkipConnection.None:
+                    output = branch;
+                    break;
+                case SkipConnection.Highway:
+                    GraphValue transform = graph.Sigmoid(graph.Call(gate!, gateInput));
+                    output = graph.Add(graph.Mul(transform, branch), graph.Mul(graph.Affine(transform, -1.0, 1.0), identity));
+                    break;
+                default:
+                    output = graph.Add(graph.Affine(identity, 1.0 - identityDecay, 0.0), graph.Affine(branch, residualScale, 0.0));
+                    break;
+            }
+
+            return preActivation ? output : graph.Relu(output);
+        }
+
         private Tensor Combine(Tensor branch, Tensor identity, Tensor gateInput)
         {
             switch (skip)
@@ -194,7 +240,7 @@ namespace Microsoft.ML.Residual.Models
     /// Shortcut option A: a parameter-free identity that subsamples with the block's stride and pads the
     /// extra output channels with zeros (split evenly before and after the input's channels).
     /// </summary>
-    public sealed class ZeroPadShortcut : ExplicitModule
+    public sealed class ZeroPadShortcut : ExplicitModule, IGraphExportable
     {
         private readonly long padBefore;
         private readonly long padAfter;
@@ -218,6 +264,20 @@ namespace Microsoft.ML.Residual.Models
                 : input[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];
             if (padBefore == 0 && padAfter == 0) return subsampled;
             return nn.functional.pad(subsampled, new long[] { 0, 0, 0, 0, padBefore, padAfter });
+        }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue x = input;
+            if (stride != 1)
+            {
+                x = graph.Slice(x, 2, 0, x.Shape[2], stride);
+                x = graph.Slice(x, 3, 0, x.Shape[3], stride);
+            }
+
+            if (padBefore == 0 && padAfter == 0) return x;
+            return graph.Pad(x, new long[] { 0, 0, 0, 0, padBefore, padAfter }, PaddingModes.Constant);
         }
     }
 }

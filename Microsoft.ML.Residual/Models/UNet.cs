@@ -23,7 +23,7 @@ namespace Microsoft.ML.Residual.Models
     /// <para>Sides that are not multiples of <see cref="SizeMultiple"/> = 2^Depth are padded at the bottom and right
     /// by reflection and the output is cropped back; when a side is not longer than its padding (reflection impossible), both sides are padded by edge replication instead.</para>
     /// </remarks>
-    public sealed class UNet : ExplicitModule, ISegmentationModel
+    public sealed class UNet : ExplicitModule, IGraphExportable, ISegmentationModel
     {
         private const int MaxDepth = 16;
         private readonly ModuleList<UNetBlock> encoder;
@@ -152,6 +152,23 @@ namespace Microsoft.ML.Residual.Models
             if (dropout != null) x = dropout.call(x);
             for (int i = 0; i < Depth; i++) x = decoder[i].Forward(x, skips[Depth - 1 - i]);
             return SegmentationPadding.Crop(head.call(x), height, width);
+        }
+
+        /// <inheritdoc />
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
+        {
+            GraphValue x = SegmentationPadding.PadToMultiple(graph, input, SizeMultiple);
+            var skips = new GraphValue[Depth];
+            for (int level = 0; level < Depth; level++)
+            {
+                x = encoder[level].ExportGraph(graph, x, null);
+                skips[level] = x;
+                x = graph.MaxPool(x, 2, 2);
+            }
+
+            x = encoder[Depth].ExportGraph(graph, x, null);
+            for (int i = 0; i < Depth; i++) x = decoder[i].ExportGraph(graph, x, skips[Depth - 1 - i]);
+            return SegmentationPadding.Crop(graph, graph.Call(head, x), input.Shape[2], input.Shape[3]);
         }
     }
 }

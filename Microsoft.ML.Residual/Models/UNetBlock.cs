@@ -128,6 +128,19 @@ namespace Microsoft.ML.Residual.Models
             if (residual) h = h + (shortcut is null ? x : shortcut.call(x));
             return nn.functional.relu(h);
         }
+
+        /// <summary>Emits <see cref="Forward"/> (called by the owning U-Net, whose scope names the children).</summary>
+        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input, GraphValue? skip)
+        {
+            GraphValue x = input;
+            if (up != null) x = graph.Call(up, x);
+            if (interpolation is InterpolationMode mode) x = graph.Upsample(x, 2, 2, mode);
+            if (skip is not null) x = graph.Concat(new[] { x, skip }, 1);
+            GraphValue h = graph.Relu(graph.Call(bn1, graph.Call(conv1, x)));
+            h = graph.Call(bn2, graph.Call(conv2, h));
+            if (residual) h = graph.Add(h, shortcut is null ? x : graph.Call(shortcut, x));
+            return graph.Relu(h);
+        }
     }
 
     /// <summary>The pad-then-crop rule shared by the U-Nets.</summary>
@@ -154,6 +167,26 @@ namespace Microsoft.ML.Residual.Models
             if (padHeight == 0 && padWidth == 0) return input;
             PaddingModes mode = padHeight < height && padWidth < width ? PaddingModes.Reflect : PaddingModes.Replicate;
             return nn.functional.pad(input, new[] { 0, padWidth, 0, padHeight }, mode);
+        }
+
+        /// <summary>Emits <see cref="PadToMultiple(Tensor, int)"/> for the example's (static) spatial size.</summary>
+        public static GraphValue PadToMultiple(IGraphBuilder graph, GraphValue input, int multiple)
+        {
+            long height = input.Shape[2];
+            long width = input.Shape[3];
+            long padHeight = (multiple - height % multiple) % multiple;
+            long padWidth = (multiple - width % multiple) % multiple;
+            if (padHeight == 0 && padWidth == 0) return input;
+            PaddingModes mode = padHeight < height && padWidth < width ? PaddingModes.Reflect : PaddingModes.Replicate;
+            return graph.Pad(input, new[] { 0, padWidth, 0, padHeight }, mode);
+        }
+
+        /// <summary>Emits <see cref="Crop(Tensor, long, long)"/>.</summary>
+        public static GraphValue Crop(IGraphBuilder graph, GraphValue output, long height, long width)
+        {
+            if (output.Shape[2] != height) output = graph.Slice(output, 2, 0, height);
+            if (output.Shape[3] != width) output = graph.Slice(output, 3, 0, width);
+            return output;
         }
 
         /// <summary>Crops the top-left <paramref name="height"/> × <paramref name="width"/> of <paramref name="output"/>.</summary>

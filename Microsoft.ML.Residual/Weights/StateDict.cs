@@ -56,6 +56,32 @@ public static class StateDict
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        using var reader = WeightsReader.Open(path);
+        return Load(module, reader, strict, options);
+    }
+
+    /// <summary>
+    /// Copies tensors already in memory (e.g. read from an ONNX model's initializers) into <paramref name="module"/>,
+    /// with exactly the rules of <see cref="Load(torch.nn.Module, string, bool, StateDictLoadOptions?)"/>. The tensors stay
+    /// owned by <paramref name="tensors"/>.
+    /// </summary>
+    /// <param name="module">The module to fill.</param>
+    /// <param name="tensors">Named tensors; <see cref="TensorDictionary.FilePath"/> names their source in messages.</param>
+    /// <param name="strict">Whether any mismatch throws (the default) or only what matches is loaded.</param>
+    /// <param name="options">Keys to skip, a key renaming, and what to do with shape mismatches.</param>
+    /// <returns>Which keys were loaded, missing, unexpected, mismatched or skipped.</returns>
+    public static StateDictLoadReport Load(torch.nn.Module module, TensorDictionary tensors, bool strict = true, StateDictLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(tensors);
+        using var reader = new InMemoryWeightsReader(tensors);
+        return Load(module, reader, strict, options);
+    }
+
+    private static StateDictLoadReport Load(torch.nn.Module module, WeightsReader reader, bool strict, StateDictLoadOptions? options)
+    {
+        string path = reader.FilePath;
+
         options ??= new StateDictLoadOptions();
         string[] prefixes = (options.SkipPrefixes ?? Array.Empty<string>()).ToArray();
         if (prefixes.Any(string.IsNullOrEmpty))
@@ -64,7 +90,6 @@ public static class StateDict
         }
         bool IsSkipped(string key) => prefixes.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal));
 
-        using var reader = WeightsReader.Open(path);
         var moduleTensors = module.state_dict();
         var skipped = new List<string>();
         var skippedSet = new HashSet<string>(StringComparer.Ordinal);

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 
 namespace Microsoft.ML.Residual.Weights;
 
-/// <summary>Options for <see cref="StateDict.Load"/>.</summary>
+/// <summary>Options for <see cref="StateDict.Load(TorchSharp.torch.nn.Module, string, bool, StateDictLoadOptions?)"/>.</summary>
 public sealed class StateDictLoadOptions
 {
     /// <summary>

@@ -31,7 +31,7 @@ public sealed class StateDictShapeMismatch
 }
 
 /// <summary>
-/// What <see cref="StateDict.Load"/> did: which keys it loaded, which the file lacked, which the module
+/// What <see cref="StateDict.Load(TorchSharp.torch.nn.Module, string, bool, StateDictLoadOptions?)"/> did: which keys it loaded, which the file lacked, which the module
 /// lacked, which differed in shape and which it skipped. Keys are the module's names (file keys after
 /// <see cref="StateDictLoadOptions.MapKey"/>).
 /// </summary>
@@ -71,7 +71,7 @@ public sealed class StateDictLoadReport
     /// <summary>
     /// Keys left alone on purpose: those under <see cref="StateDictLoadOptions.SkipPrefixes"/>, file keys that
     /// <see cref="StateDictLoadOptions.MapKey"/> dropped (listed by their name in the file), and
-    /// <c>num_batches_tracked</c> counters present on one side only (see <see cref="StateDict.Load"/>).
+    /// <c>num_batches_tracked</c> counters present on one side only (see <see cref="StateDict.Load(TorchSharp.torch.nn.Module, string, bool, StateDictLoadOptions?)"/>).
     /// </summary>
     public IReadOnlyList<string> SkippedKeys { get; }
 

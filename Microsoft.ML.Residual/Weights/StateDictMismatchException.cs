@@ -3,7 +3,7 @@ using System;
 namespace Microsoft.ML.Residual.Weights;
 
 /// <summary>
-/// A strict <see cref="StateDict.Load"/> found keys that are missing, unexpected or differ in shape. The
+/// A strict <see cref="StateDict.Load(TorchSharp.torch.nn.Module, string, bool, StateDictLoadOptions?)"/> found keys that are missing, unexpected or differ in shape. The
 /// message lists every such key; nothing was copied, so the module is unchanged.
 /// </summary>
 public sealed class StateDictMismatchException : InvalidOperationException

@@ -118,3 +118,27 @@ internal abstract class WeightsReader : IDisposable
         }
     }
 }
+
+/// <summary>Serves tensors that are already in memory through the reader interface (they stay owned by the dictionary).</summary>
+internal sealed class InMemoryWeightsReader : WeightsReader
+{
+    private readonly TensorDictionary tensors;
+    private readonly List<TensorEntry> entries;
+
+    public InMemoryWeightsReader(TensorDictionary tensors) : base(tensors.FilePath)
+    {
+        this.tensors = tensors;
+        entries = new List<TensorEntry>();
+        foreach (var (key, tensor) in tensors) entries.Add(new TensorEntry(key, tensor.dtype, tensor.shape));
+    }
+
+    public override IReadOnlyList<TensorEntry> Entries => entries;
+
+    public override IReadOnlyDictionary<string, string> Metadata => tensors.Metadata;
+
+    public override torch.Tensor ReadTensor(TensorEntry entry) => tensors[entry.Key].alias();
+
+    public override void Dispose()
+    {
+    }
+}

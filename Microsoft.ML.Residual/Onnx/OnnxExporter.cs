@@ -1,0 +1,259 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Google.Protobuf;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx.Proto;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Onnx
+{
+    /// <summary>Mean/std normalisation of pixel input inside the graph: <c>(x · InputScale − Mean) / Std</c> per channel.</summary>
+    public sealed class PixelNormalization
+    {
+        /// <summary>Multiplies the raw input first (1/255 turns ML.NET's 0–255 <c>ExtractPixels</c> output into 0–1).</summary>
+        public double InputScale { get; set; } = 1.0 / 255.0;
+
+        /// <summary>Per-channel mean, after <see cref="InputScale"/>.</summary>
+        public IReadOnlyList<double> Mean { get; set; } = new[] { 0.485, 0.456, 0.406 };
+
+        /// <summary>Per-channel standard deviation, after <see cref="InputScale"/>.</summary>
+        public IReadOnlyList<double> Std { get; set; } = new[] { 0.229, 0.224, 0.225 };
+
+        /// <summary>ImageNet statistics on 0–255 input (torchvision's pretrained models).</summary>
+        public static PixelNormalization ImageNet() => new();
+    }
+
+    /// <summary>Options of <see cref="OnnxExporter.Export(nn.Module{Tensor, Tensor}, long[], string, OnnxExportOptions?)"/>.</summary>
+    public sealed class OnnxExportOptions
+    {
+        /// <summary>Name of the graph input.</summary>
+        public string InputName { get; set; } = "input";
+
+        /// <summary>Name of the module's output (logits) when it is the graph's output.</summary>
+        public string OutputName { get; set; } = "output";
+
+        /// <summary>Normalise raw pixels inside the graph before the network (null: the input goes to the network as is).</summary>
+        public PixelNormalization? Normalization { get; set; }
+
+        /// <summary>
+        /// Emit softmax probabilities over axis 1 (classes for a classifier, channels for a segmenter) as
+        /// <see cref="ScoreName"/>, instead of the raw logits.
+        /// </summary>
+        public bool Softmax { get; set; }
+
+        /// <summary>Name of the softmax output.</summary>
+        public string ScoreName { get; set; } = "Score";
+
+        /// <summary>Also emit the index of the largest value over axis 1 (int64) as <see cref="PredictedIndexName"/>.</summary>
+        public bool ArgMax { get; set; }
+
+        /// <summary>Name of the arg-max output.</summary>
+        public string PredictedIndexName { get; set; } = "PredictedIndex";
+
+        /// <summary>
+        /// Class names, one per output channel: adds a string output <see cref="PredictedLabelName"/> with the name of
+        /// the arg-max class (implies <see cref="ArgMax"/>).
+        /// </summary>
+        public IReadOnlyList<string>? ClassNames { get; set; }
+
+        /// <summary>Name of the class-name output.</summary>
+        public string PredictedLabelName { get; set; } = "PredictedLabel";
+
+        /// <summary>Make the first (batch) dimension of inputs and outputs symbolic. Default true.</summary>
+        public bool DynamicBatch { get; set; } = true;
+
+        /// <summary>Written into the model's metadata.</summary>
+        public IReadOnlyDictionary<string, string>? Metadata { get; set; }
+    }
+
+    /// <summary>
+    /// Exports a TorchSharp module to ONNX (opset 17). BatchNorm stays a <c>BatchNormalization</c> node (not folded
+    /// into the convolution) so that every initializer keeps its state-dict name and an exported model can be
+    /// read back with <see cref="OnnxWeights"/> and trained further; ONNX Runtime fuses the pair at load time.
+    /// Stochastic depth and dropout are inference-time identities and are not emitted.
+    /// </summary>
+    public static class OnnxExporter
+    {
+        /// <summary>The ONNX operator set the exporter targets.</summary>
+        public const int OpsetVersion = 17;
+
+        private const int IrVersion = 8;
+
+        /// <summary>Exports <paramref name="module"/> (in eval mode) for inputs of <paramref name="inputShape"/> to <paramref name="path"/> (written atomically).</summary>
+        /// <param name="module">The network; every submodule must be in eval mode.</param>
+        /// <param name="inputShape">N×C×H×W of the example input; the batch dimension N is dynamic unless <see cref="OnnxExportOptions.DynamicBatch"/> is false.</param>
+        /// <param name="path">The .onnx file to create or replace.</param>
+        /// <param name="options">Input/output names and optional pre- and post-processing.</param>
+        /// <exception cref="InvalidOperationException">A submodule is in training mode.</exception>
+        /// <exception cref="NotSupportedException">A submodule cannot be exported; the message names its path.</exception>
+        public static void Export(nn.Module<Tensor, Tensor> module, long[] inputShape, string path, OnnxExportOptions? options = null)
+        {
+            if (path is null) throw new ArgumentNullException(nameof(path));
+            byte[] bytes = ExportToBytes(module, inputShape, options);
+            string fullPath = Path.GetFullPath(path);
+            string temporary = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                File.WriteAllBytes(temporary, bytes);
+                File.Move(temporary, fullPath, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temporary)) File.Delete(temporary);
+            }
+        }
+
+        /// <summary>Exports to an in-memory ONNX model (what ML.NET's <c>ApplyOnnxModel(Stream)</c> takes).</summary>
+        public static byte[] ExportToBytes(nn.Module<Tensor, Tensor> module, long[] inputShape, OnnxExportOptions? options = null) =>
+            BuildModel(module, inputShape, options ?? new OnnxExportOptions()).ToByteArray();
+
+        internal static ModelProto BuildModel(nn.Module<Tensor, Tensor> module, long[] inputShape, OnnxExportOptions options)
+        {
+            if (module is null) throw new ArgumentNullException(nameof(module));
+            if (inputShape is null || inputShape.Length == 0 || inputShape.Any(d => d < 1))
+                throw new ArgumentException("inputShape must list positive dimensions, e.g. { 1, 3, 224, 224 }.", nameof(inputShape));
+            CheckEvalMode(module);
+            CheckOptions(options);
+
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            Device device = module.parameters().FirstOrDefault()?.device ?? CPU;
+            Tensor example = torch.rand(inputShape, generator: new Generator(seed: 0)).to(device);
+            if (options.Normalization != null) example = example * 255.0;
+
+            var builder = new OnnxGraphBuilder(module);
+            GraphValue input = new(options.InputName, example);
+            GraphValue networkInput = options.Normalization is { } normalization ? Normalize(builder, input, normalization) : input;
+            GraphValue logits = builder.CallRoot(module, networkInput);
+            CheckTrace(module, networkInput.Example, logits.Example);
+
+            var outputs = new List<(string Name, Tensor Example, TensorProto.Types.DataType Type)>();
+            bool argMax = options.ArgMax || options.ClassNames != null;
+            if (options.Softmax)
+            {
+                GraphValue score = builder.Rename(builder.Softmax(logits, 1), options.ScoreName);
+                outputs.Add((score.Name, score.Example, TensorProto.Types.DataType.Float));
+            }
+            else
+            {
+                GraphValue raw = logits.Name == options.OutputName ? logits : builder.Rename(logits, options.OutputName);
+                outputs.Add((raw.Name, raw.Example, TensorProto.Types.DataType.Float));
+            }
+
+            if (argMax)
+            {
+                GraphValue index = builder.Rename(builder.ArgMax(logits, 1), options.PredictedIndexName);
+                outputs.Add((index.Name, index.Example, TensorProto.Types.DataType.Int64));
+                if (options.ClassNames != null)
+                {
+                    if (options.ClassNames.Count != logits.Shape[1])
+                        throw new ArgumentException($"ClassNames has {options.ClassNames.Count} names but the model outputs {logits.Shape[1]} classes.", nameof(options));
+                    string label = builder.GatherStrings(index, options.ClassNames);
+                    builder.AddRawNode("Identity", new[] { label }, options.PredictedLabelName);
+                    outputs.Add((options.PredictedLabelName, index.Example, TensorProto.Types.DataType.String));
+                }
+            }
+
+            GraphProto graph = builder.Graph;
+            graph.Name = module.GetType().Name;
+            graph.Input.Add(ValueInfo(options.InputName, inputShape, TensorProto.Types.DataType.Float, options.DynamicBatch));
+            foreach (var (name, value, type) in outputs) graph.Output.Add(ValueInfo(name, value.shape, type, options.DynamicBatch));
+            CheckParameterNames(module, builder);
+
+            var model = new ModelProto
+            {
+                IrVersion = IrVersion,
+                ProducerName = "ResidualML",
+                ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0",
+                Graph = graph,
+            };
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = OpsetVersion });
+            if (options.Metadata != null)
+            {
+                foreach (var (key, value) in options.Metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+            }
+
+            return model;
+        }
+
+        private static GraphValue Normalize(OnnxGraphBuilder builder, GraphValue input, PixelNormalization normalization)
+        {
+            long channels = input.Shape.Length > 1 ? input.Shape[1] : 0;
+            if (normalization.Mean.Count != channels || normalization.Std.Count != channels)
+                throw new ArgumentException($"PixelNormalization has {normalization.Mean.Count} means and {normalization.Std.Count} standard deviations for {channels} input channels.");
+            if (normalization.Std.Any(s => !(s > 0))) throw new ArgumentException("PixelNormalization.Std must be positive.");
+            // (x·s − m)/σ = x·(s/σ) + (−m/σ), per channel.
+            var shape = new long[input.Shape.Length];
+            Array.Fill(shape, 1L);
+            shape[1] = channels;
+            float[] scale = normalization.Std.Select(s => (float)(normalization.InputScale / s)).ToArray();
+            float[] shift = normalization.Mean.Zip(normalization.Std, (m, s) => (float)(-m / s)).ToArray();
+            GraphValue scaleValue = builder.ConstantValue(torch.tensor(scale, shape));
+            GraphValue shiftValue = builder.ConstantValue(torch.tensor(shift, shape));
+            return builder.Add(builder.Mul(input, scaleValue), shiftValue);
+        }
+
+        private static void CheckEvalMode(nn.Module module)
+        {
+            foreach (var (name, child) in module.named_modules())
+            {
+                if (child.training)
+                {
+                    string where = name.Length == 0 ? "The module" : $"Module '{name}' ({child.GetType().Name})";
+                    throw new InvalidOperationException($"{where} is in training mode. Call eval() on the model before exporting: ONNX graphs compute inference (BatchNorm running statistics, no dropout).");
+                }
+            }
+        }
+
+        private static void CheckOptions(OnnxExportOptions options)
+        {
+            var names = new List<string> { options.InputName, options.Softmax ? options.ScoreName : options.OutputName };
+            if (options.ArgMax || options.ClassNames != null) names.Add(options.PredictedIndexName);
+            if (options.ClassNames != null) names.Add(options.PredictedLabelName);
+            if (names.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("Input and output names must not be empty.", nameof(options));
+            if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+                throw new ArgumentException($"Input and output names must differ: {string.Join(", ", names)}.", nameof(options));
+        }
+
+        // The trace runs the same TorchSharp operations as forward(); a difference means a module's graph
+        // emission does not mirror its forward pass.
+        private static void CheckTrace(nn.Module<Tensor, Tensor> module, Tensor input, Tensor traced)
+        {
+            Tensor expected = module.call(input);
+            if (!expected.shape.SequenceEqual(traced.shape) || !expected.allclose(traced, rtol: 1e-4, atol: 1e-5))
+            {
+                throw new InvalidOperationException(
+                    $"The graph emitted for {module.GetType().Name} does not compute its forward pass (shapes [{string.Join(", ", expected.shape)}] and "
+                    + $"[{string.Join(", ", traced.shape)}]). A module's ExportGraph must mirror its forward().");
+            }
+        }
+
+        private static void CheckParameterNames(nn.Module module, OnnxGraphBuilder builder)
+        {
+            var keys = new HashSet<string>(module.state_dict().Keys, StringComparer.Ordinal);
+            string? stray = builder.ParameterNames.FirstOrDefault(name => !keys.Contains(name));
+            if (stray != null)
+                throw new InvalidOperationException($"The graph names an initializer '{stray}' that is not a state-dict key of {module.GetType().Name}.");
+        }
+
+        private static ValueInfoProto ValueInfo(string name, long[] shape, TensorProto.Types.DataType type, bool dynamicBatch)
+        {
+            var tensorShape = new TensorShapeProto();
+            for (int i = 0; i < shape.Length; i++)
+            {
+                tensorShape.Dim.Add(i == 0 && dynamicBatch
+                    ? new TensorShapeProto.Types.Dimension { DimParam = "N" }
+                    : new TensorShapeProto.Types.Dimension { DimValue = shape[i] });
+            }
+
+            return new ValueInfoProto
+            {
+                Name = name,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = tensorShape } },
+            };
+        }
+    }
+}

@@ -1,0 +1,398 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using Google.Protobuf;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx.Proto;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Onnx
+{
+    /// <summary>
+    /// Builds an ONNX graph by tracing: every operator is emitted as a node and also run by TorchSharp on the
+    /// example values. Modules that implement <see cref="IGraphExportable"/> emit themselves; TorchSharp's
+    /// layers (convolutions, BatchNorm, linear, pooling, dropout, Sequential) are handled here. Parameters
+    /// become initializers named by their state-dict keys.
+    /// </summary>
+    internal sealed class OnnxGraphBuilder : IGraphBuilder
+    {
+        private readonly GraphProto graph = new();
+        private readonly Dictionary<string, TensorProto> initializers = new(StringComparer.Ordinal);
+        private readonly Stack<(nn.Module Module, string Path)> scopes = new();
+        private readonly Dictionary<nn.Module, Dictionary<nn.Module, string>> descendantNames = new(ReferenceEqualityComparer.Instance);
+        private int counter;
+
+        public OnnxGraphBuilder(nn.Module root)
+        {
+            scopes.Push((root, string.Empty));
+        }
+
+        public GraphProto Graph => graph;
+
+        /// <summary>Names of the state-dict initializers emitted so far.</summary>
+        public IEnumerable<string> ParameterNames => initializers.Keys.Where(k => !k.StartsWith(ConstantPrefix, StringComparison.Ordinal));
+
+        internal const string ConstantPrefix = "const::";
+
+        private string CurrentPath => scopes.Peek().Path;
+
+        // ---- modules ----
+
+        public GraphValue Call(nn.Module module, GraphValue input)
+        {
+            string path = PathOf(module);
+            if (module is IGraphExportable exportable) return InScope(module, path, () => exportable.ExportGraph(this, input));
+            return EmitLayer(module, path, input);
+        }
+
+        public IReadOnlyList<GraphValue> CallStages(nn.Module encoder, GraphValue input)
+        {
+            string path = PathOf(encoder);
+            if (encoder is not IGraphStageEncoder stages)
+            {
+                throw new NotSupportedException(
+                    $"Cannot export module '{path}' ({encoder.GetType().Name}) as an encoder: it does not implement IGraphStageEncoder.");
+            }
+
+            return InScope(encoder, path, () => stages.ExportStages(this, input));
+        }
+
+        /// <summary>Emits the root module (the graph's whole computation) on <paramref name="input"/>.</summary>
+        public GraphValue CallRoot(nn.Module root, GraphValue input)
+        {
+            if (root is IGraphExportable exportable) return exportable.ExportGraph(this, input);
+            return EmitLayer(root, string.Empty, input);
+        }
+
+        private T InScope<T>(nn.Module module, string path, Func<T> emit)
+        {
+            scopes.Push((module, path));
+            try
+            {
+                return emit();
+            }
+            finally
+            {
+                scopes.Pop();
+            }
+        }
+
+        private string PathOf(nn.Module module)
+        {
+            var (owner, ownerPath) = scopes.Peek();
+            if (!descendantNames.TryGetValue(owner, out var names))
+            {
+                names = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
+                foreach (var (name, descendant) in owner.named_modules())
+                {
+                    if (name.Length > 0) names.TryAdd(descendant, name);
+                }
+
+                descendantNames[owner] = names;
+            }
+
+            if (!names.TryGetValue(module, out string? relative))
+            {
+                throw new InvalidOperationException(
+                    $"Module '{ownerPath}' ({owner.GetType().Name}) emitted a {module.GetType().Name} that is not one of its registered submodules; "
+                    + "register it so that its parameters have state-dict names.");
+            }
+
+            return ownerPath.Length == 0 ? relative : ownerPath + "." + relative;
+        }
+
+        private GraphValue EmitLayer(nn.Module module, string path, GraphValue input)
+        {
+            switch (module)
+            {
+                case Sequential sequential:
+                    return InScope(module, path, () =>
+                    {
+                        GraphValue x = input;
+                        foreach (var (_, child) in sequential.named_children()) x = Call(child, x);
+                        return x;
+                    });
+                case Conv2d conv when !conv.transposed:
+                    return EmitConvolution("Conv", conv.weight!, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups, null, conv.padding_mode, module, path, input);
+                case ConvTranspose2d deconv:
+                    return EmitConvolution("ConvTranspose", deconv.weight!, deconv.bias, deconv.stride, deconv.padding, deconv.dilation, deconv.groups, deconv.output_padding, deconv.padding_mode, module, path, input);
+                case BatchNorm2d norm:
+                    return EmitBatchNorm(norm, path, input);
+                case Linear linear:
+                    return EmitLinear(linear, path, input);
+                case MaxPool2d pool:
+                    return Node("MaxPool", path, Run(module, input), new[] { input.Name },
+                        Ints("kernel_shape", pool.kernel_size), Ints("strides", pool.stride ?? pool.kernel_size),
+                        Ints("pads", Pads2d(pool.padding)), Ints("dilations", pool.dilation ?? new long[] { 1, 1 }), Int("ceil_mode", pool.ceil_mode ? 1 : 0));
+                case AvgPool2d pool when pool.divisor_override is null:
+                    return Node("AveragePool", path, Run(module, input), new[] { input.Name },
+                        Ints("kernel_shape", pool.kernel_size), Ints("strides", pool.stride ?? pool.kernel_size),
+                        Ints("pads", Pads2d(pool.padding)), Int("ceil_mode", pool.ceil_mode ? 1 : 0), Int("count_include_pad", pool.count_include_pad ? 1 : 0));
+                case AdaptiveAvgPool2d pool when pool.output_size.All(s => s == 1):
+                    return Node("GlobalAveragePool", path, Run(module, input), new[] { input.Name });
+                case Flatten flatten when flatten.end_dim == -1 || flatten.end_dim == input.Shape.Length - 1:
+                    return Node("Flatten", path, Run(module, input), new[] { input.Name }, Int("axis", flatten.start_dim < 0 ? flatten.start_dim + input.Shape.Length : flatten.start_dim));
+                case Dropout:
+                case Identity:
+                    return input;
+                case ReLU:
+                    return Node("Relu", path, Run(module, input), new[] { input.Name });
+                default:
+                    throw new NotSupportedException(
+                        $"Cannot export module '{(path.Length == 0 ? "<root>" : path)}' ({module.GetType().Name}): the ONNX exporter knows TorchSharp's "
+                        + "Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, Flatten, Dropout, Identity and Sequential, "
+                        + "and modules that implement IGraphExportable. Implement IGraphExportable on this module to emit its computation.");
+            }
+        }
+
+        private static Tensor Run(nn.Module module, GraphValue input) => ((nn.Module<Tensor, Tensor>)module).call(input.Example);
+
+        private GraphValue EmitConvolution(
+            string op, Tensor weight, Tensor? bias, long[]? stride, long[]? padding, long[]? dilation, long groups, long[]? outputPadding,
+            PaddingModes paddingMode, nn.Module module, string path, GraphValue input)
+        {
+            if (paddingMode != PaddingModes.Zeros)
+                throw new NotSupportedException($"Cannot export module '{path}': padding mode {paddingMode} (only zero padding).");
+            var inputs = new List<string> { input.Name, Parameter(path + ".weight", weight) };
+            if (bias is not null) inputs.Add(Parameter(path + ".bias", bias));
+            var attributes = new List<AttributeProto>
+            {
+                Ints("kernel_shape", weight.shape.Skip(2).ToArray()),
+                Ints("strides", stride ?? new long[] { 1, 1 }),
+                Ints("pads", Pads2d(padding)),
+                Ints("dilations", dilation ?? new long[] { 1, 1 }),
+                Int("group", groups),
+            };
+            if (outputPadding is not null && outputPadding.Any(p => p != 0)) attributes.Add(Ints("output_padding", outputPadding));
+            return Node(op, path, Run(module, input), inputs.ToArray(), attributes.ToArray());
+        }
+
+        private GraphValue EmitBatchNorm(BatchNorm2d norm, string path, GraphValue input)
+        {
+            if (norm.running_mean is null || norm.running_var is null)
+                throw new NotSupportedException($"Cannot export module '{path}': BatchNorm without running statistics (track_running_stats = false).");
+            long features = norm.num_features;
+            string scale = norm.weight is null ? Constant(torch.ones(features)) : Parameter(path + ".weight", norm.weight);
+            string shift = norm.bias is null ? Constant(torch.zeros(features)) : Parameter(path + ".bias", norm.bias);
+            var inputs = new[] { input.Name, scale, shift, Parameter(path + ".running_mean", norm.running_mean), Parameter(path + ".running_var", norm.running_var) };
+            return Node("BatchNormalization", path, Run(norm, input), inputs, Float("epsilon", norm.eps));
+        }
+
+        private GraphValue EmitLinear(Linear linear, string path, GraphValue input)
+        {
+            if (input.Shape.Length != 2)
+                throw new NotSupportedException($"Cannot export module '{path}': Linear on a {input.Shape.Length}-D input (the exporter emits Gemm, which needs N×features).");
+            var inputs = new List<string> { input.Name, Parameter(path + ".weight", linear.weight!) };
+            if (linear.bias is not null) inputs.Add(Parameter(path + ".bias", linear.bias));
+            return Node("Gemm", path, Run(linear, input), inputs.ToArray(), Int("transB", 1));
+        }
+
+        // ---- operators ----
+
+        public GraphValue Relu(GraphValue x) => Node("Relu", CurrentPath, nn.functional.relu(x.Example), new[] { x.Name });
+
+        public GraphValue Sigmoid(GraphValue x) => Node("Sigmoid", CurrentPath, torch.sigmoid(x.Example), new[] { x.Name });
+
+        public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example + b.Example, new[] { a.Name, b.Name });
+
+        public GraphValue Sub(GraphValue a, GraphValue b) => Node("Sub", CurrentPath, a.Example - b.Example, new[] { a.Name, b.Name });
+
+        public GraphValue Mul(GraphValue a, GraphValue b) => Node("Mul", CurrentPath, a.Example * b.Example, new[] { a.Name, b.Name });
+
+        public GraphValue Affine(GraphValue x, double scale, double shift)
+        {
+            GraphValue result = x;
+            if (scale != 1.0)
+                result = Node("Mul", CurrentPath, result.Example * scale, new[] { result.Name, Constant(torch.tensor((float)scale)) });
+            if (shift != 0.0)
+                result = Node("Add", CurrentPath, result.Example + shift, new[] { result.Name, Constant(torch.tensor((float)shift)) });
+            return result;
+        }
+
+        public GraphValue Concat(IReadOnlyList<GraphValue> values, int axis) =>
+            Node("Concat", CurrentPath, torch.cat(values.Select(v => v.Example).ToArray(), axis), values.Select(v => v.Name).ToArray(), Int("axis", axis));
+
+        public GraphValue MaxPool(GraphValue x, long kernel, long stride, long padding = 0) =>
+            Node("MaxPool", CurrentPath, nn.functional.max_pool2d(x.Example, kernel, stride, padding), new[] { x.Name },
+                Ints("kernel_shape", new[] { kernel, kernel }), Ints("strides", new[] { stride, stride }), Ints("pads", new[] { padding, padding, padding, padding }));
+
+        public GraphValue Pad(GraphValue x, long[] pads, PaddingModes mode)
+        {
+            int rank = x.Shape.Length;
+            if (pads.Length % 2 != 0 || pads.Length / 2 > rank) throw new ArgumentException($"Padding needs pairs for at most {rank} dimensions.", nameof(pads));
+            // PyTorch lists (begin, end) pairs from the last dimension backwards; ONNX all begins, then all ends.
+            var onnxPads = new long[2 * rank];
+            for (int pair = 0; pair < pads.Length / 2; pair++)
+            {
+                int axis = rank - 1 - pair;
+                onnxPads[axis] = pads[2 * pair];
+                onnxPads[rank + axis] = pads[2 * pair + 1];
+            }
+
+            string onnxMode = mode switch
+            {
+                PaddingModes.Constant or PaddingModes.Zeros => "constant",
+                PaddingModes.Reflect => "reflect",
+                PaddingModes.Replicate => "edge",
+                _ => throw new NotSupportedException($"Cannot export padding mode {mode} at '{CurrentPath}'."),
+            };
+            Tensor example = mode is PaddingModes.Constant or PaddingModes.Zeros
+                ? nn.functional.pad(x.Example, pads)
+                : nn.functional.pad(x.Example, pads, mode);
+            return Node("Pad", CurrentPath, example, new[] { x.Name, Constant(torch.tensor(onnxPads)) }, String("mode", onnxMode));
+        }
+
+        public GraphValue Slice(GraphValue x, int axis, long start, long end, long step = 1)
+        {
+            Tensor example = x.Example.slice(axis, start, end, step);
+            var inputs = new[]
+            {
+                x.Name, Constant(torch.tensor(new[] { start })), Constant(torch.tensor(new[] { end })),
+                Constant(torch.tensor(new long[] { axis })), Constant(torch.tensor(new[] { step })),
+            };
+            return Node("Slice", CurrentPath, example, inputs);
+        }
+
+        public GraphValue Upsample(GraphValue x, long factorHeight, long factorWidth, InterpolationMode mode)
+        {
+            var factors = new[] { (double)factorHeight, (double)factorWidth };
+            Tensor example;
+            AttributeProto[] attributes;
+            switch (mode)
+            {
+                case InterpolationMode.Nearest:
+                    example = nn.functional.interpolate(x.Example, scale_factor: factors, mode: mode);
+                    attributes = new[] { String("mode", "nearest"), String("coordinate_transformation_mode", "asymmetric"), String("nearest_mode", "floor") };
+                    break;
+                case InterpolationMode.Bilinear:
+                    example = nn.functional.interpolate(x.Example, scale_factor: factors, mode: mode, align_corners: false);
+                    attributes = new[] { String("mode", "linear"), String("coordinate_transformation_mode", "pytorch_half_pixel") };
+                    break;
+                default:
+                    throw new NotSupportedException($"Cannot export interpolation mode {mode} at '{CurrentPath}' (nearest and bilinear only).");
+            }
+
+            string scales = Constant(torch.tensor(new[] { 1f, 1f, factorHeight, factorWidth }));
+            return Node("Resize", CurrentPath, example, new[] { x.Name, string.Empty, scales }, attributes);
+        }
+
+        public GraphValue GlobalAveragePool(GraphValue x) =>
+            Node("GlobalAveragePool", CurrentPath, nn.functional.adaptive_avg_pool2d(x.Example, 1), new[] { x.Name });
+
+        public GraphValue Flatten(GraphValue x) => Node("Flatten", CurrentPath, x.Example.flatten(1), new[] { x.Name }, Int("axis", 1));
+
+        // ---- exporter-level operators (pre- and post-processing) ----
+
+        public GraphValue Softmax(GraphValue x, int axis) =>
+            Node("Softmax", CurrentPath, torch.nn.functional.softmax(x.Example, axis), new[] { x.Name }, Int("axis", axis));
+
+        public GraphValue ArgMax(GraphValue x, int axis) =>
+            Node("ArgMax", CurrentPath, x.Example.argmax(axis), new[] { x.Name }, Int("axis", axis), Int("keepdims", 0));
+
+        /// <summary>Looks each index of <paramref name="indices"/> up in a constant string table; the example keeps the indices.</summary>
+        public string GatherStrings(GraphValue indices, IReadOnlyList<string> table)
+        {
+            var constant = new TensorProto { Name = $"{ConstantPrefix}{counter++}", DataType = (int)TensorProto.Types.DataType.String };
+            constant.Dims.Add(table.Count);
+            foreach (string entry in table) constant.StringData.Add(ByteString.CopyFromUtf8(entry));
+            initializers[constant.Name] = constant;
+            graph.Initializer.Add(constant);
+            string output = NewName("Gather");
+            AddNode("Gather", new[] { constant.Name, indices.Name }, output, Int("axis", 0));
+            return output;
+        }
+
+        /// <summary>Renames <paramref name="value"/> to <paramref name="name"/> with an Identity node (graph outputs get fixed names).</summary>
+        public GraphValue Rename(GraphValue value, string name)
+        {
+            AddNode("Identity", new[] { value.Name }, name);
+            return new GraphValue(name, value.Example);
+        }
+
+        public void AddRawNode(string op, string[] inputs, string output) => AddNode(op, inputs, output);
+
+        /// <summary>A constant initializer as a value.</summary>
+        public GraphValue ConstantValue(Tensor value) => new(Constant(value), value);
+
+        // ---- plumbing ----
+
+        private GraphValue Node(string op, string path, Tensor example, string[] inputs, params AttributeProto[] attributes)
+        {
+            string output = NewName(op, path);
+            AddNode(op, inputs, output, attributes);
+            return new GraphValue(output, example);
+        }
+
+        private void AddNode(string op, string[] inputs, string output, params AttributeProto[] attributes)
+        {
+            var node = new NodeProto { OpType = op, Name = output };
+            node.Input.AddRange(inputs);
+            node.Output.Add(output);
+            node.Attribute.AddRange(attributes);
+            graph.Node.Add(node);
+        }
+
+        private string NewName(string op, string? path = null)
+        {
+            path ??= CurrentPath;
+            return $"{(path.Length == 0 ? string.Empty : path + "/")}{op}_{counter++}";
+        }
+
+        private string Parameter(string name, Tensor value)
+        {
+            if (!initializers.ContainsKey(name))
+            {
+                TensorProto proto = ToProto(name, value);
+                initializers[name] = proto;
+                graph.Initializer.Add(proto);
+            }
+
+            return name;
+        }
+
+        private string Constant(Tensor value)
+        {
+            string name = $"{ConstantPrefix}{counter++}";
+            TensorProto proto = ToProto(name, value);
+            initializers[name] = proto;
+            graph.Initializer.Add(proto);
+            return name;
+        }
+
+        internal static TensorProto ToProto(string name, Tensor value)
+        {
+            using var scope = NewDisposeScope();
+            Tensor data = value.detach().cpu().contiguous();
+            var proto = new TensorProto { Name = name, DataType = (int)OnnxTypes.FromScalarType(data.dtype) };
+            proto.Dims.AddRange(data.shape);
+            proto.RawData = ByteString.CopyFrom(data.bytes);
+            return proto;
+        }
+
+        private static long[] Pads2d(long[]? padding)
+        {
+            long top = padding is { Length: > 0 } ? padding[0] : 0;
+            long left = padding is { Length: > 1 } ? padding[1] : top;
+            return new[] { top, left, top, left };
+        }
+
+        private static AttributeProto Int(string name, long value) =>
+            new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+        private static AttributeProto Float(string name, double value) =>
+            new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = (float)value };
+
+        private static AttributeProto String(string name, string value) =>
+            new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+        private static AttributeProto Ints(string name, long[] values)
+        {
+            var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+            attribute.Ints.AddRange(values);
+            return attribute;
+        }
+    }
+}
