@@ -258,4 +258,23 @@ public sealed class OnnxExporterTests
             ("pool", nn.MaxPool2d(2)), ("avg", nn.AvgPool2d(2)), ("gap", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten()), ("fc", nn.Linear(8, 2)));
         Assert.IsTrue(ExportAndCompare(model, new long[] { 2, 3, 16, 16 }) <= Tolerance);
     }
+
+    [TestMethod]
+    public void ModelWhoseUntrainedOutputOverflows_StillExports()
+    {
+        // A fresh very deep network in eval mode can overflow to inf and NaN (resnet1202 does); that is no export error.
+        var first = nn.Linear(16, 2);
+        var second = nn.Linear(2, 1);
+        using (no_grad())
+        {
+            first.weight!.fill_(float.MaxValue);
+            second.weight!.copy_(tensor(new[] { 1f, -1f }).reshape(1, 2)); // inf − inf = NaN
+        }
+
+        var model = nn.Sequential(("first", first), ("second", second));
+        model.eval();
+        using (no_grad()) Assert.IsTrue(model.call(rand(1, 16)).isnan().all().item<bool>(), "the model really produces NaN");
+        byte[] bytes = OnnxExporter.ExportToBytes(model, new long[] { 1, 16 });
+        Assert.IsTrue(bytes.Length > 0);
+    }
 }

@@ -223,7 +223,7 @@ namespace Microsoft.ML.Residual.Onnx
         private static void CheckTrace(nn.Module<Tensor, Tensor> module, Tensor input, Tensor traced)
         {
             Tensor expected = module.call(input);
-            if (!expected.shape.SequenceEqual(traced.shape) || !expected.allclose(traced, rtol: 1e-4, atol: 1e-5))
+            if (!expected.shape.SequenceEqual(traced.shape) || !expected.allclose(traced, rtol: 1e-4, atol: 1e-5, equal_nan: true))
             {
                 throw new InvalidOperationException(
                     $"The graph emitted for {module.GetType().Name} does not compute its forward pass (shapes [{string.Join(", ", expected.shape)}] and "
