@@ -160,25 +160,25 @@ namespace Microsoft.ML.Residual.Models
                     nameof(input));
             }
 
-            long height = input.shape[2];
-            long width = input.shape[3];
-            long padHeight = (multiple - height % multiple) % multiple;
-            long padWidth = (multiple - width % multiple) % multiple;
-            if (padHeight == 0 && padWidth == 0) return input;
-            PaddingModes mode = padHeight < height && padWidth < width ? PaddingModes.Reflect : PaddingModes.Replicate;
-            return nn.functional.pad(input, new[] { 0, padWidth, 0, padHeight }, mode);
+            (long[]? pads, PaddingModes mode) = PaddingFor(input.shape[2], input.shape[3], multiple);
+            return pads is null ? input : nn.functional.pad(input, pads, mode);
         }
 
         /// <summary>Emits <see cref="PadToMultiple(Tensor, int)"/> for the example's (static) spatial size.</summary>
         public static GraphValue PadToMultiple(IGraphBuilder graph, GraphValue input, int multiple)
         {
-            long height = input.Shape[2];
-            long width = input.Shape[3];
+            (long[]? pads, PaddingModes mode) = PaddingFor(input.Shape[2], input.Shape[3], multiple);
+            return pads is null ? input : graph.Pad(input, pads, mode);
+        }
+
+        // PyTorch-order pads (left, right, top, bottom) up to the next multiple, and the mode; null pads: none needed.
+        private static (long[]? Pads, PaddingModes Mode) PaddingFor(long height, long width, int multiple)
+        {
             long padHeight = (multiple - height % multiple) % multiple;
             long padWidth = (multiple - width % multiple) % multiple;
-            if (padHeight == 0 && padWidth == 0) return input;
+            if (padHeight == 0 && padWidth == 0) return (null, PaddingModes.Zeros);
             PaddingModes mode = padHeight < height && padWidth < width ? PaddingModes.Reflect : PaddingModes.Replicate;
-            return graph.Pad(input, new[] { 0, padWidth, 0, padHeight }, mode);
+            return (new[] { 0, padWidth, 0, padHeight }, mode);
         }
 
         /// <summary>Emits <see cref="Crop(Tensor, long, long)"/>.</summary>
