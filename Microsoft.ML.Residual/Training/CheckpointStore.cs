@@ -1,0 +1,114 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.ML.Residual.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Training
+{
+    /// <summary>
+    /// Per-epoch checkpoints in a directory, each written completely before it becomes visible:
+    /// <c>epoch-NNNN/</c> (model weights as safetensors, optimiser state, history) is written under a temporary
+    /// name and renamed, then the one-line file <c>latest</c> is replaced atomically to point at it, and only then
+    /// are older epochs removed. A crash at any moment leaves the previous checkpoint usable. The best epoch's
+    /// weights are kept in <c>best.safetensors</c>.
+    /// </summary>
+    internal sealed class CheckpointStore
+    {
+        private const string LatestFile = "latest";
+        private const string BestFile = "best.safetensors";
+        private const string WeightsFile = "model.safetensors";
+        private const string OptimizerFile = "optimizer.bin";
+        private const string HistoryFile = "history.json";
+
+        private readonly string directory;
+
+        public CheckpointStore(string directory)
+        {
+            this.directory = Path.GetFullPath(directory);
+            try
+            {
+                Directory.CreateDirectory(this.directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"Cannot create the checkpoint directory '{this.directory}': {e.Message} Choose a writable CheckpointDirectory.", e);
+            }
+        }
+
+        public sealed record Resumed(int Epoch, IReadOnlyList<EpochReport> History);
+
+        public void Save(nn.Module model, TrainingOptimizer optimizer, int epoch, IReadOnlyList<EpochReport> history, Dictionary<string, Tensor>? bestWeights)
+        {
+            string name = $"epoch-{epoch:D4}";
+            string final = Path.Combine(directory, name);
+            string temporary = Path.Combine(directory, $".{name}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                Directory.CreateDirectory(temporary);
+                StateDict.Save(model, Path.Combine(temporary, WeightsFile));
+                optimizer.SaveState(Path.Combine(temporary, OptimizerFile));
+                File.WriteAllText(Path.Combine(temporary, HistoryFile), JsonSerializer.Serialize(history));
+                if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+                Directory.Move(temporary, final);
+                if (bestWeights != null) SafeTensors.Write(Path.Combine(directory, BestFile), bestWeights);
+                WriteAtomically(Path.Combine(directory, LatestFile), name);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                TryDelete(temporary);
+                throw new InvalidOperationException(
+                    $"Could not write the checkpoint of epoch {epoch} to '{directory}': {e.Message} Training stopped; the last good checkpoint is kept. "
+                    + "Free disk space or choose another CheckpointDirectory, then train again to resume.", e);
+            }
+
+            foreach (string old in Directory.GetDirectories(directory, "epoch-*").Where(d => Path.GetFileName(d) != name)) TryDelete(old);
+        }
+
+        public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer)
+        {
+            string latest = Path.Combine(directory, LatestFile);
+            if (!File.Exists(latest)) return null;
+            string name = File.ReadAllText(latest).Trim();
+            string folder = Path.Combine(directory, name);
+            if (!name.StartsWith("epoch-", StringComparison.Ordinal) || !int.TryParse(name.AsSpan(6), out int epoch) || !Directory.Exists(folder))
+                throw new InvalidOperationException($"The checkpoint directory '{directory}' names '{name}' as its latest checkpoint, which is missing. Delete the directory to start afresh.");
+            StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);
+            optimizer.LoadState(Path.Combine(folder, OptimizerFile));
+            var history = JsonSerializer.Deserialize<List<EpochReport>>(File.ReadAllText(Path.Combine(folder, HistoryFile))) ?? new List<EpochReport>();
+            return new Resumed(epoch, history);
+        }
+
+        public Dictionary<string, Tensor>? LoadBestWeights()
+        {
+            string path = Path.Combine(directory, BestFile);
+            if (!File.Exists(path)) return null;
+            using TensorDictionary tensors = StateDict.Read(path);
+            return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+        }
+
+        private static void WriteAtomically(string path, string content)
+        {
+            string temporary = path + $".{Guid.NewGuid():N}.tmp";
+            File.WriteAllText(temporary, content);
+            File.Move(temporary, path, overwrite: true);
+        }
+
+        private static void TryDelete(string path)
+        {
+            try
+            {
+                if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}

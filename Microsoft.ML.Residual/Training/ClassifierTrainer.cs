@@ -1,0 +1,302 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Training
+{
+    /// <summary>What one epoch did (passed to the progress callback and kept in <see cref="TrainingResult.History"/>).</summary>
+    public sealed record EpochReport(
+        int Epoch,
+        int Epochs,
+        double TrainingLoss,
+        double TrainingAccuracy,
+        double? ValidationLoss,
+        double? ValidationAccuracy,
+        double LearningRate,
+        double ImagesPerSecond,
+        TimeSpan Elapsed,
+        TimeSpan EstimatedRemaining,
+        bool IsBest);
+
+    /// <summary>The outcome of <see cref="ClassifierTrainer.Train"/>.</summary>
+    public sealed class TrainingResult
+    {
+        internal TrainingResult(IReadOnlyList<EpochReport> history, int bestEpoch, bool stoppedEarly, int resumedAfterEpoch)
+        {
+            History = history;
+            BestEpoch = bestEpoch;
+            StoppedEarly = stoppedEarly;
+            ResumedAfterEpoch = resumedAfterEpoch;
+        }
+
+        /// <summary>Every epoch run, including those before a resume.</summary>
+        public IReadOnlyList<EpochReport> History { get; }
+
+        /// <summary>The best epoch by <see cref="TrainingOptions.Monitor"/> (1-based).</summary>
+        public int BestEpoch { get; }
+
+        /// <summary>Whether early stopping ended training.</summary>
+        public bool StoppedEarly { get; }
+
+        /// <summary>The epoch a checkpoint resumed after (0: started fresh).</summary>
+        public int ResumedAfterEpoch { get; }
+    }
+
+    /// <summary>Training produced a non-finite loss; the model holds the last good (epoch-start) weights.</summary>
+    public sealed class TrainingDivergedException : InvalidOperationException
+    {
+        /// <summary>Creates the exception.</summary>
+        public TrainingDivergedException(string message) : base(message)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The training loop for classifiers: mini-batch cross-entropy (with label smoothing) under the optimiser and
+    /// schedule of <see cref="TrainingOptions"/>, gradient clipping, per-epoch validation, best-epoch tracking and
+    /// early stopping, atomic checkpoints with resume, progress, cancellation. Batches come from a delegate so that
+    /// any source (an ML.NET data view, tensors in memory) can feed it; the trainer disposes the batch tensors it
+    /// is given.
+    /// </summary>
+    public sealed class ClassifierTrainer
+    {
+        private readonly nn.Module<Tensor, Tensor> model;
+        private readonly TrainingOptions options;
+        private readonly string? headPrefix;
+        private readonly double backboneLearningRateFactor;
+
+        /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
+        /// <param name="model">The network (its device is the training device).</param>
+        /// <param name="options">The loop's options.</param>
+        /// <param name="headPrefix">State-dict prefix of the head, for discriminative learning rates.</param>
+        /// <param name="backboneLearningRateFactor">Rate factor of the backbone relative to the head.</param>
+        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null, double backboneLearningRateFactor = 1.0)
+        {
+            this.model = model ?? throw new ArgumentNullException(nameof(model));
+            this.options = options ?? throw new ArgumentNullException(nameof(options));
+            options.Validate();
+            this.headPrefix = headPrefix;
+            this.backboneLearningRateFactor = backboneLearningRateFactor;
+        }
+
+        /// <summary>Applied to every image batch on the training device before the network (e.g. pixel normalisation).</summary>
+        public Func<Tensor, Tensor>? Preprocess { get; set; }
+
+        /// <summary>Trains for <see cref="TrainingOptions.Epochs"/> epochs (resuming from the checkpoint directory if it holds one).</summary>
+        /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), images N×C×H×W and int64 class indices N.</param>
+        /// <param name="stepsPerEpoch">Batches per epoch, for the schedule.</param>
+        /// <param name="validationBatches">Validation batches, or null.</param>
+        /// <param name="progress">Receives a report after every epoch.</param>
+        /// <param name="cancellationToken">Stops between batches; the model keeps the weights of its last step.</param>
+        /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
+        /// <exception cref="OperationCanceledException">Cancelled.</exception>
+        public TrainingResult Train(
+            Func<int, IEnumerable<(Tensor Images, Tensor Labels)>> trainingBatches,
+            long stepsPerEpoch,
+            Func<IEnumerable<(Tensor Images, Tensor Labels)>>? validationBatches = null,
+            IProgress<EpochReport>? progress = null,
+            CancellationToken cancellationToken = default)
+        {
+            if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
+            MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
+            Device device = model.parameters().First().device;
+            var schedule = new LearningRateSchedule(options, stepsPerEpoch);
+            using TrainingOptimizer optimizer = TrainingOptimizer.Create(model, options, headPrefix, backboneLearningRateFactor);
+            var checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
+
+            var history = new List<EpochReport>();
+            var tracker = new BestEpochTracker(monitor, options.EarlyStoppingPatience);
+            Dictionary<string, Tensor>? bestWeights = null;
+            int startEpoch = 1;
+            long step = 0;
+            if (checkpoints?.TryLoadLatest(model, optimizer) is { } resumed)
+            {
+                history.AddRange(resumed.History);
+                foreach (EpochReport report in resumed.History) tracker.Observe(report);
+                startEpoch = resumed.Epoch + 1;
+                step = resumed.Epoch * stepsPerEpoch;
+                if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights();
+            }
+
+            int resumedAfter = startEpoch - 1;
+            var clock = Stopwatch.StartNew();
+            long imagesSeen = 0;
+            bool stoppedEarly = tracker.ShouldStop;
+            try
+            {
+                for (int epoch = startEpoch; epoch <= options.Epochs && !stoppedEarly; epoch++)
+                {
+                    if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
+                    Dictionary<string, Tensor> epochStart = Snapshot();
+                    try
+                    {
+                        model.train();
+                        double lossSum = 0;
+                        long correct = 0, count = 0;
+                        foreach (var (images, labels) in trainingBatches(epoch))
+                        {
+                            using var scope = NewDisposeScope();
+                            scope.Attach(new IDisposable[] { images, labels });
+                            cancellationToken.ThrowIfCancellationRequested();
+                            double rate = schedule.At(step);
+                            optimizer.SetLearningRate(rate);
+                            Tensor x = images.to(device);
+                            Tensor y = labels.to(device);
+                            if (Preprocess != null) x = Preprocess(x);
+                            optimizer.ZeroGrad();
+                            Tensor logits = model.call(x);
+                            Tensor loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing);
+                            double lossValue = loss.item<float>();
+                            if (!double.IsFinite(lossValue))
+                            {
+                                Restore(epochStart);
+                                throw new TrainingDivergedException(
+                                    $"The training loss became {lossValue} in epoch {epoch} (step {step + 1}, learning rate {rate:G3}). The model keeps the weights it had "
+                                    + $"at the start of epoch {epoch}. Try a lower LearningRate, e.g. {options.LearningRate / 10:G3}, a warm-up (WarmupEpochs), or GradientClipNorm; "
+                                    + "also check the input for NaN pixels.");
+                            }
+
+                            loss.backward();
+                            if (options.GradientClipNorm is double clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
+                            optimizer.Step();
+                            long n = y.shape[0];
+                            lossSum += lossValue * n;
+                            correct += logits.argmax(1).eq(y).sum().item<long>();
+                            count += n;
+                            step++;
+                        }
+
+                        if (count == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
+                        imagesSeen += count;
+                        double? validationLoss = null, validationAccuracy = null;
+                        if (validationBatches != null) (validationLoss, validationAccuracy) = Evaluate(validationBatches(), device, cancellationToken);
+                        double elapsed = clock.Elapsed.TotalSeconds;
+                        int remainingEpochs = options.Epochs - epoch;
+                        var report = new EpochReport(
+                            epoch, options.Epochs, lossSum / count, (double)correct / count, validationLoss, validationAccuracy,
+                            optimizer.LearningRates[0], imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
+                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false);
+                        bool improved = tracker.Observe(report);
+                        report = report with { IsBest = improved };
+                        history.Add(report);
+                        if (improved && options.RestoreBestWeights)
+                        {
+                            Dispose(bestWeights);
+                            bestWeights = Snapshot();
+                        }
+
+                        stoppedEarly = tracker.ShouldStop && epoch < options.Epochs;
+                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null);
+                        progress?.Report(report);
+                    }
+                    finally
+                    {
+                        Dispose(epochStart);
+                    }
+                }
+
+                if (options.RestoreBestWeights && bestWeights != null) Restore(bestWeights);
+                return new TrainingResult(history, tracker.BestEpoch, stoppedEarly, resumedAfter);
+            }
+            finally
+            {
+                Dispose(bestWeights);
+            }
+        }
+
+        private (double Loss, double Accuracy) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
+        {
+            model.eval();
+            double lossSum = 0;
+            long correct = 0, count = 0;
+            using var noGrad = no_grad();
+            foreach (var (images, labels) in batches)
+            {
+                using var scope = NewDisposeScope();
+                scope.Attach(new IDisposable[] { images, labels });
+                cancellationToken.ThrowIfCancellationRequested();
+                Tensor x = images.to(device);
+                Tensor y = labels.to(device);
+                if (Preprocess != null) x = Preprocess(x);
+                Tensor logits = model.call(x);
+                long n = y.shape[0];
+                lossSum += nn.functional.cross_entropy(logits, y).item<float>() * n;
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                count += n;
+            }
+
+            if (count == 0) throw new InvalidOperationException("The validation data is empty.");
+            return (lossSum / count, (double)correct / count);
+        }
+
+        // A CPU copy of every parameter and buffer.
+        private Dictionary<string, Tensor> Snapshot()
+        {
+            var copy = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            foreach (var (key, value) in model.state_dict()) copy[key] = scope.Detach(value.detach().cpu().clone());
+            return copy;
+        }
+
+        private void Restore(Dictionary<string, Tensor> snapshot)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            foreach (var (key, value) in model.state_dict()) value.copy_(snapshot[key]);
+        }
+
+        private static void Dispose(Dictionary<string, Tensor>? tensors)
+        {
+            if (tensors == null) return;
+            foreach (Tensor tensor in tensors.Values) tensor.Dispose();
+            tensors.Clear();
+        }
+    }
+
+    /// <summary>Tracks the best epoch by a metric and counts epochs without improvement.</summary>
+    internal sealed class BestEpochTracker
+    {
+        private readonly MonitoredMetric metric;
+        private readonly int? patience;
+        private double best = double.NaN;
+        private int sinceBest;
+
+        public BestEpochTracker(MonitoredMetric metric, int? patience)
+        {
+            this.metric = metric;
+            this.patience = patience;
+        }
+
+        public int BestEpoch { get; private set; }
+
+        public bool ShouldStop => patience is int p && BestEpoch > 0 && sinceBest >= p;
+
+        /// <summary>Records an epoch; true when it is the best so far.</summary>
+        public bool Observe(EpochReport report)
+        {
+            double value = metric switch
+            {
+                MonitoredMetric.ValidationAccuracy => report.ValidationAccuracy ?? double.NaN,
+                MonitoredMetric.ValidationLoss => report.ValidationLoss ?? double.NaN,
+                _ => report.TrainingLoss,
+            };
+            bool higherIsBetter = metric == MonitoredMetric.ValidationAccuracy;
+            bool improved = double.IsNaN(best) || (higherIsBetter ? value > best : value < best);
+            if (improved && !double.IsNaN(value))
+            {
+                best = value;
+                BestEpoch = report.Epoch;
+                sinceBest = 0;
+                return true;
+            }
+
+            sinceBest++;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace Microsoft.ML.Residual.Training
+{
+    /// <summary>The optimiser.</summary>
+    public enum OptimizerKind
+    {
+        /// <summary>Stochastic gradient descent with momentum (optionally Nesterov).</summary>
+        Sgd,
+
+        /// <summary>Adam with decoupled weight decay (Loshchilov &amp; Hutter).</summary>
+        AdamW,
+    }
+
+    /// <summary>How the learning rate moves over training.</summary>
+    public enum LearningRateScheduleKind
+    {
+        /// <summary>The base rate throughout (after warm-up).</summary>
+        Constant,
+
+        /// <summary>Half a cosine from the base rate to zero (after warm-up).</summary>
+        Cosine,
+
+        /// <summary>Smith's one-cycle: cosine up from base/25 to the base rate over the first 30 %, then cosine down to base/10⁴.</summary>
+        OneCycle,
+
+        /// <summary>Multiplied by <see cref="TrainingOptions.StepGamma"/> at each epoch in <see cref="TrainingOptions.StepMilestones"/>.</summary>
+        Step,
+    }
+
+    /// <summary>The metric that decides the best epoch and early stopping.</summary>
+    public enum MonitoredMetric
+    {
+        /// <summary>Validation accuracy (higher is better).</summary>
+        ValidationAccuracy,
+
+        /// <summary>Validation cross-entropy (lower is better).</summary>
+        ValidationLoss,
+
+        /// <summary>Training loss (lower is better); used when there is no validation data.</summary>
+        TrainingLoss,
+    }
+
+    /// <summary>Options of the training loop (<see cref="ClassifierTrainer"/>).</summary>
+    public sealed class TrainingOptions
+    {
+        /// <summary>Passes over the training data.</summary>
+        public int Epochs { get; set; } = 10;
+
+        /// <summary>The optimiser.</summary>
+        public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
+
+        /// <summary>Peak (base) learning rate.</summary>
+        public double LearningRate { get; set; } = 0.05;
+
+        /// <summary>SGD momentum.</summary>
+        public double Momentum { get; set; } = 0.9;
+
+        /// <summary>Nesterov momentum for SGD.</summary>
+        public bool Nesterov { get; set; }
+
+        /// <summary>Weight decay (L2 for SGD, decoupled for AdamW).</summary>
+        public double WeightDecay { get; set; } = 5e-4;
+
+        /// <summary>Also decay one-dimensional parameters (BatchNorm γ/β and biases); off by default, as is usual.</summary>
+        public bool DecayNormsAndBiases { get; set; }
+
+        /// <summary>The schedule.</summary>
+        public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
+
+        /// <summary>Linear warm-up from 0 to the base rate over this many epochs (fractions allowed); not used by one-cycle.</summary>
+        public double WarmupEpochs { get; set; }
+
+        /// <summary>Epochs at which a step schedule multiplies the rate by <see cref="StepGamma"/>.</summary>
+        public IReadOnlyList<int> StepMilestones { get; set; } = Array.Empty<int>();
+
+        /// <summary>The step schedule's factor.</summary>
+        public double StepGamma { get; set; } = 0.1;
+
+        /// <summary>Label smoothing ε of the cross-entropy loss.</summary>
+        public double LabelSmoothing { get; set; }
+
+        /// <summary>Clip the global gradient norm to this value (null: no clipping).</summary>
+        public double? GradientClipNorm { get; set; }
+
+        /// <summary>The metric for the best epoch and early stopping.</summary>
+        public MonitoredMetric Monitor { get; set; } = MonitoredMetric.ValidationAccuracy;
+
+        /// <summary>Stop after this many epochs without improvement of <see cref="Monitor"/> (null: never stop early).</summary>
+        public int? EarlyStoppingPatience { get; set; }
+
+        /// <summary>At the end, put back the weights of the best epoch (by <see cref="Monitor"/>).</summary>
+        public bool RestoreBestWeights { get; set; } = true;
+
+        /// <summary>A directory for a checkpoint after every epoch (written atomically); training resumes from it. Null: none.</summary>
+        public string? CheckpointDirectory { get; set; }
+
+        /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
+        public long? Seed { get; set; }
+
+        /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+        public void Validate()
+        {
+            void Check(bool valid, string name, object value, string rule)
+            {
+                if (!valid) throw new ArgumentException($"TrainingOptions.{name} = {value}: {rule}.", name);
+            }
+
+            Check(Epochs >= 1, nameof(Epochs), Epochs, "train for at least one epoch");
+            Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive and finite");
+            Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "must be in [0, 1)");
+            Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be non-negative");
+            Check(WarmupEpochs >= 0 && WarmupEpochs < Epochs, nameof(WarmupEpochs), WarmupEpochs, "must be non-negative and shorter than training");
+            Check(StepGamma > 0, nameof(StepGamma), StepGamma, "must be positive");
+            Check(StepMilestones.All(m => m > 0 && m < Epochs), nameof(StepMilestones), string.Join(",", StepMilestones), "milestones are epochs in (0, Epochs)");
+            Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1)");
+            Check(GradientClipNorm is null || GradientClipNorm > 0, nameof(GradientClipNorm), GradientClipNorm!, "must be positive");
+            Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1");
+        }
+    }
+}
