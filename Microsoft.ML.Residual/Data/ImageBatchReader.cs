@@ -1,0 +1,380 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Data
+{
+    /// <summary>
+    /// Reads an <see cref="IDataView"/> as TorchSharp batches: float32 N×C×H×W images (0–255, not normalised) and
+    /// int64 class indices. Rows are read and decoded on a background task at most
+    /// <see cref="ImageBatchOptions.PrefetchBatches"/> batches ahead of the consumer, so decoding overlaps training
+    /// and, without <see cref="ImageBatchOptions.CacheInMemory"/>, the data view is never held in memory whole.
+    /// </summary>
+    /// <remarks>
+    /// Batch tensors are created on the thread that enumerates, inside its current dispose scope if it has one;
+    /// dispose each <see cref="ImageBatch"/> (or the scope). Enumerate one epoch at a time.
+    /// </remarks>
+    public sealed class ImageBatchReader
+    {
+        private readonly IDataView data;
+        private readonly ImageBatchOptions options;
+        private readonly DataViewSchema.Column imageColumn;
+        private readonly DataViewSchema.Column? labelColumn;
+        private readonly object cacheLock = new();
+        private List<Sample>? cache;
+
+        /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
+        /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
+        public ImageBatchReader(IDataView data, ImageBatchOptions options)
+        {
+            this.data = data ?? throw new ArgumentNullException(nameof(data));
+            if (options is null) throw new ArgumentNullException(nameof(options));
+            options.Validate();
+            this.options = options.Clone();
+
+            imageColumn = SchemaChecks.Find(data.Schema, options.ImageColumnName, "image");
+            int plane = options.Height * options.Width;
+            switch (imageColumn.Type)
+            {
+                case ImageDataViewType:
+                    ImageColumnKind = ImageColumnKind.Image;
+                    Channels = 3;
+                    break;
+                case VectorDataViewType { IsKnownSize: true } vector when vector.ItemType == NumberDataViewType.Single:
+                    if (vector.Size % plane != 0)
+                        throw new ArgumentException(
+                            $"Image column '{imageColumn.Name}' has {vector.Size} values per row, which is not C×{options.Height}×{options.Width} " +
+                            $"for a whole number of channels C (expected a multiple of {plane}, e.g. {3 * plane} for RGB). " +
+                            "Set Width and Height to the size given to ResizeImages/ExtractPixels.");
+                    ImageColumnKind = ImageColumnKind.PixelVector;
+                    Channels = vector.Size / plane;
+                    break;
+                default:
+                    throw new ArgumentException(
+                        $"Image column '{imageColumn.Name}' has type {imageColumn.Type}; it must be an image (ml.Transforms.LoadImages) " +
+                        "or a known-size Single vector of C×H×W pixels in CHW order (ml.Transforms.ResizeImages then ExtractPixels).");
+            }
+
+            if (options.LabelColumnName is string label)
+            {
+                Label = LabelKeyInfo.FromSchema(data.Schema, label);
+                labelColumn = data.Schema[label];
+            }
+
+            if (data.GetRowCount() == 0)
+                throw new ArgumentException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.", nameof(data));
+        }
+
+        /// <summary>How the image column holds its pixels.</summary>
+        public ImageColumnKind ImageColumnKind { get; }
+
+        /// <summary>Channels C of the batch images: 3 for an image column, length/(H·W) for a pixel vector.</summary>
+        public int Channels { get; }
+
+        /// <summary>Class count and names of the label column, or null when the options name no label column.</summary>
+        public LabelKeyInfo? Label { get; }
+
+        /// <summary>
+        /// One training epoch: rows shuffled (when <see cref="ImageBatchOptions.Shuffle"/>; the order depends on the
+        /// seed and <paramref name="epoch"/>), augmented (when <see cref="ImageBatchOptions.Augmentation"/> is set),
+        /// the last short batch dropped (when <see cref="ImageBatchOptions.DropLast"/>).
+        /// </summary>
+        /// <param name="epoch">Epoch number (0-based); the same epoch with the same seed gives the same batches.</param>
+        /// <exception cref="InvalidOperationException">A row cannot be read (the message names the row and column), or an epoch would have no batch.</exception>
+        public IEnumerable<ImageBatch> ReadEpoch(int epoch) => Read(epoch, training: true);
+
+        /// <summary>Every row once, in data-view order, without augmentation, the last batch kept: for validation and scoring.</summary>
+        /// <exception cref="InvalidOperationException">A row cannot be read (the message names the row and column).</exception>
+        public IEnumerable<ImageBatch> ReadAll() => Read(0, training: false);
+
+        private IEnumerable<ImageBatch> Read(int epoch, bool training)
+        {
+            using var cancel = new CancellationTokenSource();
+            using var queue = new BlockingCollection<PreparedBatch>(options.PrefetchBatches);
+            Exception? error = null;
+            var producer = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    Produce(epoch, training, queue, cancel.Token);
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                }
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            try
+            {
+                foreach (var prepared in queue.GetConsumingEnumerable())
+                    yield return ToBatch(prepared);
+                producer.Wait();
+                if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
+            }
+            finally
+            {
+                cancel.Cancel();
+                try { producer.Wait(); } catch (AggregateException) { }
+            }
+        }
+
+        private ImageBatch ToBatch(PreparedBatch prepared)
+        {
+            using var scope = NewDisposeScope();
+            int n = prepared.Rows.Length;
+            var images = tensor(prepared.Pixels, new long[] { n, Channels, options.Height, options.Width });
+            Tensor? labels = labelColumn is null ? null : tensor(prepared.Labels, new long[] { n });
+            scope.MoveToOuter(images);
+            if (labels is not null) scope.MoveToOuter(labels);
+            return new ImageBatch(images, labels, prepared.Rows);
+        }
+
+        private void Produce(int epoch, bool training, BlockingCollection<PreparedBatch> queue, CancellationToken token)
+        {
+            IEnumerable<Sample> rows;
+            if (options.CacheInMemory)
+                rows = CachedRows(training && options.Shuffle ? Seeds.Random(options.Seed, epoch, 1) : null, token);
+            else if (training && options.Shuffle)
+                rows = ShuffleBuffer(StreamRows(token), options.ShuffleBufferSize, Seeds.Random(options.Seed, epoch, 1));
+            else
+                rows = StreamRows(token);
+
+            var augmentation = training && options.Augmentation is { IsIdentity: false } a ? a : null;
+            var augmentRandom = Seeds.Random(options.Seed, epoch, 2);
+            int size = Channels * options.Height * options.Width, batchSize = options.BatchSize;
+            var pending = new List<Sample>(batchSize);
+            long total = 0;
+
+            void Emit()
+            {
+                var pixels = new float[pending.Count * size];
+                var labels = new long[pending.Count];
+                var indices = new long[pending.Count];
+                for (int i = 0; i < pending.Count; i++)
+                {
+                    var target = pixels.AsSpan(i * size, size);
+                    if (augmentation is null) pending[i].Pixels.CopyTo(target);
+                    else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, augmentRandom);
+                    labels[i] = pending[i].Label;
+                    indices[i] = pending[i].Row;
+                }
+
+                pending.Clear();
+                queue.Add(new PreparedBatch(pixels, labels, indices), token);
+            }
+
+            foreach (var row in rows)
+            {
+                total++;
+                pending.Add(row);
+                if (pending.Count == batchSize) Emit();
+            }
+
+            if (total == 0)
+                throw new InvalidOperationException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.");
+            if (training && options.DropLast && total < batchSize)
+                throw new InvalidOperationException(
+                    $"The data view has {total} rows, fewer than BatchSize {batchSize}, and DropLast is set, so an epoch has no batch. " +
+                    "Lower BatchSize or clear DropLast.");
+            if (pending.Count > 0 && !(training && options.DropLast)) Emit();
+        }
+
+        private IEnumerable<Sample> CachedRows(Random? shuffle, CancellationToken token)
+        {
+            List<Sample> rows;
+            lock (cacheLock)
+            {
+                if (cache is null)
+                {
+                    var filled = new List<Sample>();
+                    foreach (var row in StreamRows(token)) filled.Add(row);
+                    cache = filled;
+                }
+
+                rows = cache;
+            }
+
+            var order = Enumerable.Range(0, rows.Count).ToArray();
+            if (shuffle is not null)
+            {
+                for (int i = order.Length - 1; i > 0; i--)
+                {
+                    int j = shuffle.Next(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
+                }
+            }
+
+            foreach (int i in order) yield return rows[i];
+        }
+
+        /// <summary>
+        /// Emits a permutation of <paramref name="source"/>: holds up to <paramref name="capacity"/> rows and, for
+        /// each new row once full, emits a random held row in its place; finally emits the held rows in random order.
+        /// </summary>
+        internal static IEnumerable<T> ShuffleBuffer<T>(IEnumerable<T> source, int capacity, Random random)
+        {
+            var buffer = new List<T>(Math.Min(capacity, 4096));
+            foreach (var item in source)
+            {
+                if (buffer.Count < capacity)
+                {
+                    buffer.Add(item);
+                    continue;
+                }
+
+                int j = random.Next(capacity);
+                yield return buffer[j];
+                buffer[j] = item;
+            }
+
+            for (int i = buffer.Count - 1; i >= 0; i--)
+            {
+                int j = random.Next(i + 1);
+                yield return buffer[j];
+                buffer[j] = buffer[i];
+            }
+        }
+
+        private IEnumerable<Sample> StreamRows(CancellationToken token)
+        {
+            var columns = labelColumn is DataViewSchema.Column l ? new[] { imageColumn, l } : new[] { imageColumn };
+            using var cursor = data.GetRowCursor(columns);
+            var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
+            var readLabel = labelColumn is DataViewSchema.Column label ? LabelReader(cursor, label) : (_ => -1);
+            while (cursor.MoveNext())
+            {
+                token.ThrowIfCancellationRequested();
+                long row = cursor.Position;
+                yield return new Sample(row, readPixels(row), readLabel(row));
+            }
+        }
+
+        private Func<long, float[]> ImageReader(DataViewRowCursor cursor)
+        {
+            var getter = cursor.GetGetter<MLImage>(imageColumn);
+            string name = imageColumn.Name;
+            return row =>
+            {
+                MLImage? image = null;
+                try
+                {
+                    getter(ref image!);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException(
+                        $"Image column '{name}', row {row}: the image could not be read ({ex.Message}). " +
+                        "Check that the file exists and is a readable image, or filter the row out.", ex);
+                }
+
+                if (image is null || image.Width <= 0 || image.Height <= 0)
+                    throw new InvalidOperationException(
+                        $"Image column '{name}', row {row}: there is no image (null or empty). Check the row's image path " +
+                        "and the imageFolder given to LoadImages, or filter the row out.");
+                var pixels = new float[3 * options.Height * options.Width];
+                PixelOps.ImageToChw(image, pixels, options.Height, options.Width);
+                return pixels;
+            };
+        }
+
+        private Func<long, float[]> VectorReader(DataViewRowCursor cursor)
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(imageColumn);
+            string name = imageColumn.Name;
+            int size = Channels * options.Height * options.Width, plane = options.Height * options.Width;
+            VBuffer<float> buffer = default;
+            return row =>
+            {
+                getter(ref buffer);
+                if (buffer.Length != size)
+                    throw new InvalidOperationException($"Image column '{name}', row {row}: expected {size} values, found {buffer.Length}.");
+                var pixels = new float[size];
+                var values = buffer.GetValues();
+                if (buffer.IsDense)
+                {
+                    values.CopyTo(pixels);
+                }
+                else
+                {
+                    var indices = buffer.GetIndices();
+                    for (int i = 0; i < indices.Length; i++) pixels[indices[i]] = values[i];
+                }
+
+                for (int i = 0; i < size; i++)
+                {
+                    if (float.IsFinite(pixels[i])) continue;
+                    int c = i / plane, y = i % plane / options.Width, x = i % options.Width;
+                    throw new InvalidOperationException(
+                        $"Image column '{name}', row {row}: pixel (channel {c}, y {y}, x {x}) is {pixels[i]}; pixels must be finite " +
+                        "numbers in 0–255. Fix or filter the row out.");
+                }
+
+                return pixels;
+            };
+        }
+
+        private static Func<long, long> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column column)
+        {
+            Func<ulong> read = column.Type.RawType switch
+            {
+                var t when t == typeof(uint) => Key<uint>(cursor, column, v => v),
+                var t when t == typeof(ulong) => Key<ulong>(cursor, column, v => v),
+                var t when t == typeof(ushort) => Key<ushort>(cursor, column, v => v),
+                var t when t == typeof(byte) => Key<byte>(cursor, column, v => v),
+                var t => throw new ArgumentException($"Label column '{column.Name}' has a key of raw type {t.Name}, which the reader does not support; use MapValueToKey's default (UInt32)."),
+            };
+            return row =>
+            {
+                ulong key = read();
+                if (key == 0)
+                    throw new InvalidOperationException(
+                        $"Label column '{column.Name}', row {row}: the key value is 0 (missing: the label was empty or not in the key's dictionary). " +
+                        "Remove such rows or give the row a label that MapValueToKey knows.");
+                return (long)(key - 1);
+            };
+        }
+
+        private static Func<ulong> Key<T>(DataViewRow row, DataViewSchema.Column column, Func<T, ulong> widen)
+        {
+            var getter = row.GetGetter<T>(column);
+            T value = default!;
+            return () =>
+            {
+                getter(ref value);
+                return widen(value);
+            };
+        }
+
+        private readonly record struct Sample(long Row, float[] Pixels, long Label);
+
+        private sealed record PreparedBatch(float[] Pixels, long[] Labels, long[] Rows);
+    }
+
+    /// <summary>Deterministic, process-independent seeds for the reader's generators.</summary>
+    internal static class Seeds
+    {
+        public static Random Random(int seed, int epoch, int stream)
+        {
+            ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)epoch * 0xC2B2AE3D27D4EB4FUL ^ (ulong)stream * 0x165667B19E3779F9UL);
+            z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+            z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+            z ^= z >> 31;
+            return new Random((int)(z & 0x7FFFFFFF));
+        }
+    }
+}
