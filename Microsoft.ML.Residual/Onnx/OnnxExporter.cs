@@ -62,6 +62,15 @@ namespace Microsoft.ML.Residual.Onnx
         /// <summary>Name of the class-name output.</summary>
         public string PredictedLabelName { get; set; } = "PredictedLabel";
 
+        /// <summary>
+        /// Also emit <see cref="OneHotName"/>: a float vector per row with 1 at the arg-max class and 0 elsewhere
+        /// (for ML.NET, where it feeds the step that turns the prediction into a key column).
+        /// </summary>
+        public bool OneHot { get; set; }
+
+        /// <summary>Name of the one-hot output.</summary>
+        public string OneHotName { get; set; } = "PredictedOneHot";
+
         /// <summary>Make the first (batch) dimension of inputs and outputs symbolic. Default true.</summary>
         public bool DynamicBatch { get; set; } = true;
 
@@ -157,6 +166,12 @@ namespace Microsoft.ML.Residual.Onnx
                 }
             }
 
+            if (options.OneHot)
+            {
+                GraphValue oneHot = builder.Rename(builder.OneHotArgMax(logits), options.OneHotName);
+                outputs.Add((oneHot.Name, oneHot.Example, TensorProto.Types.DataType.Float));
+            }
+
             GraphProto graph = builder.Graph;
             graph.Name = module.GetType().Name;
             graph.Input.Add(ValueInfo(options.InputName, inputShape, TensorProto.Types.DataType.Float, options.DynamicBatch));
@@ -213,6 +228,7 @@ namespace Microsoft.ML.Residual.Onnx
             var names = new List<string> { options.InputName, options.Softmax ? options.ScoreName : options.OutputName };
             if (options.ArgMax || options.ClassNames != null) names.Add(options.PredictedIndexName);
             if (options.ClassNames != null) names.Add(options.PredictedLabelName);
+            if (options.OneHot) names.Add(options.OneHotName);
             if (names.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("Input and output names must not be empty.", nameof(options));
             if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
                 throw new ArgumentException($"Input and output names must differ: {string.Join(", ", names)}.", nameof(options));

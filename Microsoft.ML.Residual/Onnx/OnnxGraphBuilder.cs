@@ -292,6 +292,19 @@ namespace Microsoft.ML.Residual.Onnx
         public GraphValue ArgMax(GraphValue x, int axis) =>
             Node("ArgMax", CurrentPath, x.Example.argmax(axis), new[] { x.Name }, Int("axis", axis), Int("keepdims", 0));
 
+        /// <summary>N×K → N×K float: 1 at the arg-max over axis 1, 0 elsewhere.</summary>
+        public GraphValue OneHotArgMax(GraphValue x)
+        {
+            long classes = x.Shape[1];
+            Tensor index = x.Example.argmax(1, keepdim: true);
+            Tensor example = torch.zeros_like(x.Example).scatter_(1, index, torch.ones_like(x.Example));
+            string argMax = NewName("ArgMax");
+            AddNode("ArgMax", new[] { x.Name }, argMax, Int("axis", 1), Int("keepdims", 1));
+            string equal = NewName("Equal");
+            AddNode("Equal", new[] { argMax, Constant(torch.arange(classes).reshape(1, classes)) }, equal);
+            return Node("Cast", CurrentPath, example, new[] { equal }, Int("to", (long)TensorProto.Types.DataType.Float));
+        }
+
         /// <summary>Looks each index of <paramref name="indices"/> up in a constant string table; the example keeps the indices.</summary>
         public string GatherStrings(GraphValue indices, IReadOnlyList<string> table)
         {

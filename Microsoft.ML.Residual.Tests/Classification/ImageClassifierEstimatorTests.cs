@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Classification;
+
+[TestClass]
+public sealed class ImageClassifierEstimatorTests
+{
+    private const int Size = 16;
+    private static readonly string[] Classes = { "horizontal", "vertical", "checker", "diagonal" };
+
+    public TestContext TestContext { get; set; } = null!;
+
+    public sealed class Row
+    {
+        [VectorType(3 * Size * Size)]
+        public float[] Image { get; set; } = Array.Empty<float>();
+
+        public string Label { get; set; } = string.Empty;
+    }
+
+    public sealed class Prediction
+    {
+        public string PredictedLabel { get; set; } = string.Empty;
+
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    /// <summary>Four noisy, randomly coloured textures, as ExtractPixels gives pixels (CHW, 0–255).</summary>
+    internal static List<Row> Textures(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<Row>();
+        for (int n = 0; n < count; n++)
+        {
+            int label = n % Classes.Length;
+            int period = random.Next(2, 4);
+            int phase = random.Next(period);
+            float[] on = { random.Next(256), random.Next(256), random.Next(256) };
+            float[] off = { random.Next(256), random.Next(256), random.Next(256) };
+            var pixels = new float[3 * Size * Size];
+            for (int y = 0; y < Size; y++)
+            for (int x = 0; x < Size; x++)
+            {
+                bool lit = label switch
+                {
+                    0 => (y + phase) / period % 2 == 0,
+                    1 => (x + phase) / period % 2 == 0,
+                    2 => ((x + phase) / period + (y + phase) / period) % 2 == 0,
+                    _ => (x + y + phase) / period % 2 == 0,
+                };
+                for (int c = 0; c < 3; c++)
+                    pixels[(c * Size + y) * Size + x] = Math.Clamp((lit ? on[c] : off[c]) + random.Next(-12, 13), 0, 255);
+            }
+
+            rows.Add(new Row { Image = pixels, Label = Classes[label] });
+        }
+
+        return rows;
+    }
+
+    [TestMethod]
+    public void ResNetClassifier_TrainsEvaluatesSavesAndLoadsLikeAnyMlNetTrainer()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(Textures(640, seed: 1));
+        IDataView test = ml.Data.LoadFromEnumerable(Textures(160, seed: 2));
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 10, BatchSize = 32, Seed = 1, LearningRate = 0.1,
+                Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0 },
+            }));
+        ITransformer model = pipeline.Fit(train);
+
+        IDataView scored = model.Transform(test);
+        Assert.IsInstanceOfType<KeyDataViewType>(scored.Schema["PredictedLabel"].Type);
+        Assert.AreEqual(Classes.Length, ((VectorDataViewType)scored.Schema["Score"].Type).Size);
+        MulticlassClassificationMetrics metrics = ml.MulticlassClassification.Evaluate(scored);
+        Assert.IsTrue(metrics.MacroAccuracy >= 0.95, $"macro accuracy {metrics.MacroAccuracy:P1}");
+
+        // Save, then load in a fresh MLContext: identical scores.
+        string path = ModelTestSupport.TempFile(TestContext, "-model.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var fresh = new MLContext(seed: 5);
+        ITransformer loaded = fresh.Model.Load(path, out DataViewSchema inputSchema);
+        Assert.IsNotNull(inputSchema.GetColumnOrNull("Image"));
+        float[][] before = scored.GetColumn<float[]>("Score").ToArray();
+        float[][] after = loaded.Transform(fresh.Data.LoadFromEnumerable(Textures(160, seed: 2))).GetColumn<float[]>("Score").ToArray();
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+
+        // PredictionEngine with MapKeyToValue gives the class name.
+        var withNames = loaded.Append(fresh.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(loaded.Transform(fresh.Data.LoadFromEnumerable(Textures(4, seed: 9)))));
+        var engine = fresh.Model.CreatePredictionEngine<Row, Prediction>(withNames);
+        Row sample = Textures(4, seed: 9)[2];
+        Prediction prediction = engine.Predict(sample);
+        Assert.AreEqual(Classes.Length, prediction.Score.Length);
+        Assert.AreEqual(1.0, prediction.Score.Sum(), 1e-4);
+        Assert.AreEqual(sample.Label, prediction.PredictedLabel);
+    }
+
+    [TestMethod]
+    public void LabelThatIsNotAKey_IsRejectedSayingToUseMapValueToKey()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(Textures(8, seed: 1));
+        var estimator = ml.Transforms.ResNetClassifier(labelColumnName: "Label", imageColumnName: "Image", architecture: "resnet20", epochs: 1, imageWidth: Size, imageHeight: Size);
+        var error = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(data));
+        StringAssert.Contains(error.Message, "MapValueToKey");
+        StringAssert.Contains(error.Message, "Label");
+    }
+
+    [TestMethod]
+    public void MissingImageColumn_IsRejectedNamingTheColumns()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(Textures(8, seed: 1)))
+            .Transform(ml.Data.LoadFromEnumerable(Textures(8, seed: 1)));
+        var estimator = ml.Transforms.ResNetClassifier(new ImageClassifierOptions { ImageColumnName = "Pixels", Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size });
+        var error = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(data));
+        StringAssert.Contains(error.Message, "Pixels");
+        StringAssert.Contains(error.Message, "Image");
+    }
+
+    [TestMethod]
+    public void NonClassifierArchitecture_IsRejected()
+    {
+        var ml = new MLContext(seed: 1);
+        Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.ResNetClassifier(new ImageClassifierOptions { Architecture = "unet" }));
+        Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.ResNetClassifier(new ImageClassifierOptions { Architecture = "densenet121" }));
+    }
+}

@@ -1,0 +1,291 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual
+{
+    /// <summary>
+    /// Trains a residual image classifier on TorchSharp and returns ordinary ML.NET transformers that score it
+    /// through ONNX Runtime: [ResizeImages → ExtractPixels] → OnnxTransformer (normalisation, network, softmax and a
+    /// one-hot of the arg-max inside the graph) → a Naive Bayes step that turns the one-hot into the
+    /// <c>PredictedLabel</c> key (exact, see docs/mlnet-integration-notes.md) → <c>Score</c>. Every part is ML.NET's
+    /// own, so <c>Model.Save</c>/<c>Load</c>, <c>Evaluate</c>, <c>CrossValidate</c> and <c>PredictionEngine</c> work,
+    /// and a saved model needs neither this library nor libtorch to score.
+    /// </summary>
+    public sealed class ImageClassifierEstimator : IEstimator<ITransformer>
+    {
+        private const string Prefix = "__ResidualML.";
+        private static readonly double[] ImageNetMean = { 0.485, 0.456, 0.406 };
+        private static readonly double[] ImageNetStd = { 0.229, 0.224, 0.225 };
+
+        private readonly IHostEnvironment environment;
+        private readonly MLContext ml;
+        private readonly ImageClassifierOptions options;
+        private readonly IChannel channel;
+
+        internal ImageClassifierEstimator(IHostEnvironment environment, ImageClassifierOptions options, string? requiredFamily)
+        {
+            this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
+            // The catalogs carry the MLContext's environment (its log, seed and device settings); ML.NET's public
+            // transforms are created from an MLContext, which a saved model does not depend on.
+            ml = environment as MLContext ?? new MLContext(options?.Seed);
+            this.options = options ?? throw new ArgumentNullException(nameof(options));
+            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
+            if (info is null || info.Family == "unet")
+            {
+                throw new ArgumentException(
+                    $"Architecture '{options.Architecture}' is not a classifier. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Family != "unet").Select(m => m.Name))}.",
+                    nameof(options));
+            }
+
+            if (requiredFamily != null && info.Family != requiredFamily)
+                throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
+            if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1)
+                throw new ArgumentException("Epochs, BatchSize, ImageWidth and ImageHeight must be positive.", nameof(options));
+            channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
+        }
+
+        /// <inheritdoc />
+        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        {
+            if (!inputSchema.Any(c => c.Name == options.ImageColumnName))
+                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
+            if (!inputSchema.Any(c => c.Name == options.LabelColumnName && c.IsKey))
+                throw new ArgumentException($"The label column '{options.LabelColumnName}' must exist and be a key type; use ml.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\").", nameof(inputSchema));
+            // SchemaShape's columns cannot be built outside ML.NET; an equivalent chain of ML.NET estimators declares
+            // the same added columns: Score a float vector, PredictedLabel a key like the label.
+            var declared = new List<string>();
+            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
+            string vectorSource = options.ImageColumnName;
+            SchemaShape.Column image = inputSchema.First(c => c.Name == options.ImageColumnName);
+            if (image.ItemType is ImageDataViewType)
+            {
+                shape = shape.Append(ml.Transforms.ExtractPixels(Prefix + "Pixels", options.ImageColumnName));
+                vectorSource = Prefix + "Pixels";
+                declared.Add(vectorSource);
+            }
+
+            shape = shape.Append(ml.Transforms.Concatenate(options.ScoreColumnName, vectorSource))
+                .Append(ml.Transforms.CopyColumns(options.PredictedLabelColumnName, options.LabelColumnName));
+            if (declared.Count > 0) shape = shape.Append(ml.Transforms.DropColumns(declared.ToArray()));
+            return shape.GetOutputSchema(inputSchema);
+        }
+
+        /// <inheritdoc />
+        public ITransformer Fit(IDataView input)
+        {
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
+            if (labels.ClassCount < 2)
+                throw new ArgumentException($"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two.", nameof(input));
+            int classes = labels.ClassCount;
+
+            (ITransformer? pixelTransform, string pixelColumn) = PixelPipeline(input);
+            IDataView pixels = pixelTransform?.Transform(input) ?? input;
+            bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
+            var readerOptions = new ImageBatchOptions
+            {
+                ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                BatchSize = options.BatchSize, Shuffle = true, Seed = options.Seed, CacheInMemory = options.CacheInMemory,
+                Augmentation = options.Augmentation ?? (smallImages ? ImageAugmentation.Cifar() : new ImageAugmentation { HorizontalFlipProbability = 0.5 }),
+            };
+            var reader = new ImageBatchReader(pixels, readerOptions);
+            long rows = CountRows(pixels);
+            if (rows == 0) throw new ArgumentException("The training data is empty.", nameof(input));
+            ImageBatchReader? validation = null;
+            if (options.ValidationSet != null)
+            {
+                IDataView validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
+                validation = new ImageBatchReader(validationPixels, new ImageBatchOptions
+                {
+                    ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                    BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
+                });
+            }
+
+            Device device = ChooseDevice();
+            var model = CreateModel(classes, reader.Channels, smallImages);
+            model.to(device);
+            var training = new TrainingOptions
+            {
+                Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
+                LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
+                WarmupEpochs = options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0, LabelSmoothing = options.LabelSmoothing,
+                EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+            };
+            Tensor mean = torch.tensor(ImageNetMean.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope();
+            Tensor std = torch.tensor(ImageNetStd.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope();
+            var trainer = new ClassifierTrainer(model, training) { Preprocess = x => (x - mean) / std };
+            var progress = new Progress(channel, options.Progress);
+            trainer.Train(
+                epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                (rows + options.BatchSize - 1) / options.BatchSize,
+                validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                progress, options.CancellationToken);
+            mean.Dispose();
+            std.Dispose();
+
+            model.eval();
+            model.to(CPU);
+            byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+            {
+                InputName = pixelColumn, Softmax = true, ScoreName = Prefix + "Score", OneHot = true, OneHotName = Prefix + "OneHot",
+                Normalization = new PixelNormalization { InputScale = 1.0 / 255, Mean = ImageNetMean, Std = ImageNetStd },
+                Metadata = new Dictionary<string, string> { ["architecture"] = options.Architecture, ["classes"] = string.Join("\n", ClassNames(labels)) },
+            });
+            model.Dispose();
+            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels);
+        }
+
+        private (ITransformer? Transform, string Column) PixelPipeline(IDataView input)
+        {
+            DataViewSchema.Column? column = input.Schema.GetColumnOrNull(options.ImageColumnName);
+            if (column is null)
+                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
+            if (column.Value.Type is not ImageDataViewType) return (null, options.ImageColumnName);
+            string resized = Prefix + "Resized";
+            string pixels = Prefix + "Pixels";
+            var estimator = ml.Transforms.ResizeImages(resized, options.ImageWidth, options.ImageHeight, options.ImageColumnName)
+                .Append(ml.Transforms.ExtractPixels(pixels, resized))
+                .Append(ml.Transforms.DropColumns(resized));
+            return (estimator.Fit(input), pixels);
+        }
+
+        private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels)
+        {
+            var parts = new List<ITransformer>();
+            IDataView current = input;
+            void Add(ITransformer transformer)
+            {
+                parts.Add(transformer);
+                current = transformer.Transform(current);
+            }
+
+            if (pixelTransform != null) Add(pixelTransform);
+            var (gpu, fallback) = DeviceSettings();
+            Add(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Score", Prefix + "OneHot" }, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallback).Fit(current));
+            Add(FitKeyStep(current.Schema[Prefix + "OneHot"].Type, labels));
+            Add(ml.Transforms.Concatenate(options.ScoreColumnName, Prefix + "Score").Fit(current));
+            if (options.PredictedLabelColumnName != "PredictedLabel")
+                Add(ml.Transforms.CopyColumns(options.PredictedLabelColumnName, "PredictedLabel").Fit(current));
+            var temporary = new List<string> { Prefix + "Score", Prefix + "OneHot" };
+            if (pixelTransform != null) temporary.Add(pixelColumn);
+            Add(ml.Transforms.DropColumns(temporary.ToArray()).Fit(current));
+            return new TransformerChain<ITransformer>(parts.ToArray());
+        }
+
+        // ML.NET's Naive Bayes, fitted on one row per class (features = one-hot of the class, label = the class's key),
+        // predicts exactly the class whose feature is on: it turns the graph's one-hot arg-max into a key column with
+        // the label's key values, using only ML.NET's own (persisted) components.
+        private ITransformer FitKeyStep(DataViewType oneHotType, LabelKeyInfo labels)
+        {
+            int classes = labels.ClassCount;
+            string[] names = ClassNames(labels);
+            var rows = Enumerable.Range(0, classes).Select(k => new KeyStepRow
+            {
+                OneHot = Enumerable.Range(0, classes).Select(j => j == k ? 1f : 0f).ToArray(),
+                Class = names[k],
+            }).ToList();
+            var definition = SchemaDefinition.Create(typeof(KeyStepRow));
+            SchemaDefinition.Column oneHot = definition[nameof(KeyStepRow.OneHot)];
+            SchemaDefinition.Column label = definition[nameof(KeyStepRow.Class)];
+            oneHot.ColumnType = oneHotType;
+            oneHot.ColumnName = Prefix + "OneHot";
+            label.ColumnName = Prefix + "Class";
+            IDataView data = ml.Data.LoadFromEnumerable(rows, definition);
+            IDataView keyData = ml.Data.LoadFromEnumerable(names.Select(n => new KeyValueRow { Value = n }));
+            var keyed = ml.Transforms.Conversion.MapValueToKey(Prefix + "Class", keyData: keyData).Fit(data).Transform(data);
+            return ml.MulticlassClassification.Trainers.NaiveBayes(Prefix + "Class", Prefix + "OneHot").Fit(keyed);
+        }
+
+        private static string[] ClassNames(LabelKeyInfo labels) =>
+            labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+        private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, bool smallImages)
+        {
+            string family = ResidualModels.All.First(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase)).Family;
+            ModelOptions modelOptions = family == "resnet"
+                ? new ResNetOptions { Seed = options.Seed, Stem = options.Stem ?? (smallImages ? StemKind.Cifar : null), ZeroInitResidual = true }
+                : new DenseNetOptions { Seed = options.Seed, Stem = options.Stem ?? (smallImages ? StemKind.Cifar : null) };
+            return ResidualModels.Create(options.Architecture, classes, channels, modelOptions);
+        }
+
+        // MLContext.GpuDeviceId / FallbackToCpu, as the environment behind the catalog holds them.
+        private (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings()
+        {
+            Type type = environment.GetType();
+            var gpu = type.GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
+            bool fallback = type.GetProperty("FallbackToCpu")?.GetValue(environment) is true;
+            return (gpu, fallback);
+        }
+
+        private Device ChooseDevice()
+        {
+            var (gpu, fallback) = DeviceSettings();
+            if (gpu is not int id) return CPU;
+            if (torch.cuda.is_available() && id < torch.cuda.device_count()) return torch.device($"cuda:{id}");
+            if (fallback)
+            {
+                channel.Info(MessageSensitivity.None, $"Warning: MLContext.GpuDeviceId = {id}, but no such CUDA device is available; training on the CPU (FallbackToCpu).");
+                return CPU;
+            }
+
+            throw new InvalidOperationException(
+                $"MLContext.GpuDeviceId = {id}, but TorchSharp sees {(torch.cuda.is_available() ? torch.cuda.device_count() : 0)} CUDA device(s). "
+                + "Reference a CUDA backend (TorchSharp-cuda-linux or -windows), choose another device, or set MLContext.FallbackToCpu = true.");
+        }
+
+        private static long CountRows(IDataView data)
+        {
+            if (data.GetRowCount() is long known) return known;
+            long count = 0;
+            using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+            while (cursor.MoveNext()) count++;
+            return count;
+        }
+
+        private sealed class KeyStepRow
+        {
+            public float[] OneHot { get; set; } = Array.Empty<float>();
+
+            public string Class { get; set; } = string.Empty;
+        }
+
+        private sealed class KeyValueRow
+        {
+            public string Value { get; set; } = string.Empty;
+        }
+
+        // Per-epoch messages through MLContext.Log, and the user's callback.
+        private sealed class Progress : IProgress<EpochReport>
+        {
+            private readonly IChannel channel;
+            private readonly IProgress<EpochReport>? user;
+
+            public Progress(IChannel channel, IProgress<EpochReport>? user)
+            {
+                this.channel = channel;
+                this.user = user;
+            }
+
+            public void Report(EpochReport r)
+            {
+                channel.Info(MessageSensitivity.None,
+                    $"epoch {r.Epoch}/{r.Epochs}: loss {r.TrainingLoss:F4}, accuracy {r.TrainingAccuracy:P1}"
+                    + (r.ValidationAccuracy is double v ? $", validation loss {r.ValidationLoss:F4}, accuracy {v:P1}" : string.Empty)
+                    + $", learning rate {r.LearningRate:G3}, {r.ImagesPerSecond:F0} images/s, ETA {r.EstimatedRemaining:hh\\:mm\\:ss}");
+                user?.Report(r);
+            }
+        }
+    }
+}
