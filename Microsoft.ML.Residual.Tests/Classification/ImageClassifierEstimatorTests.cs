@@ -106,6 +106,21 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void CrossValidate_RunsTheEstimatorOnEveryFold()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(Textures(96, seed: 3));
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.ResNet(new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 16, Seed = 1,
+            }));
+        var folds = ml.MulticlassClassification.CrossValidate(data, pipeline, numberOfFolds: 2);
+        Assert.AreEqual(2, folds.Count);
+        Assert.IsTrue(folds.All(f => f.Metrics.LogLoss > 0 && double.IsFinite(f.Metrics.LogLoss)));
+    }
+
+    [TestMethod]
     public void LabelThatIsNotAKey_IsRejectedSayingToUseMapValueToKey()
     {
         var ml = new MLContext(seed: 1);

@@ -85,6 +85,7 @@ namespace Microsoft.ML.Residual
         public ITransformer Fit(IDataView input)
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
+            EnsureOnnxRuntime();
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
             if (labels.ClassCount < 2)
                 throw new ArgumentException($"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two.", nameof(input));
@@ -243,6 +244,21 @@ namespace Microsoft.ML.Residual
             throw new InvalidOperationException(
                 $"MLContext.GpuDeviceId = {id}, but TorchSharp sees {(torch.cuda.is_available() ? torch.cuda.device_count() : 0)} CUDA device(s). "
                 + "Reference a CUDA backend (TorchSharp-cuda-linux or -windows), choose another device, or set MLContext.FallbackToCpu = true.");
+        }
+
+        // Scoring needs ONNX Runtime's native library; find out before training, not after it.
+        private static void EnsureOnnxRuntime()
+        {
+            try
+            {
+                using var probe = new Microsoft.ML.OnnxRuntime.SessionOptions();
+            }
+            catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                throw new InvalidOperationException(
+                    "ONNX Runtime's native library is not available, and the trained classifier scores through it. Add the package "
+                    + "Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to your application.", e);
+            }
         }
 
         private static long CountRows(IDataView data)

@@ -1,85 +1,53 @@
-// Quickstart: train a residual network (SGD with a one-cycle schedule) from the ResidualML model registry on built-in generated
-// images (three texture classes), evaluate it on a held-out set and save its weights as safetensors.
+// Quickstart: an ML.NET pipeline that trains a residual network on built-in generated images (three
+// texture classes), evaluates it with ML.NET's evaluator, saves model.zip and scores one image with a
+// PredictionEngine from the reloaded file.
 //
-//   dotnet run --project samples/Quickstart [-- --model resnet20 --epochs 4 --out quickstart.safetensors]
+//   dotnet run --project samples/Quickstart [-- --model resnet20 --epochs 5 --out model.zip]
 using System;
-using System.Diagnostics;
+using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.Residual.Models;
-using Microsoft.ML.Residual.Weights;
-using TorchSharp;
-using static TorchSharp.torch;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual;
+using Microsoft.ML.Residual.Training;
 
-string modelName = Argument("--model", "resnet20");
-int epochs = int.Parse(Argument("--epochs", "4"));
-string outputPath = Argument("--out", "quickstart.safetensors");
-const int imageSize = 32, classCount = 3, batchSize = 32;
-string[] classNames = { "horizontal stripes", "vertical stripes", "checkerboard" };
+string architecture = Argument("--model", "resnet20");
+int epochs = int.Parse(Argument("--epochs", "5"));
+string outputPath = Argument("--out", "model.zip");
 
-torch.set_num_threads(Environment.ProcessorCount);
-torch.manual_seed(1);
-(Tensor trainImages, Tensor trainLabels) = TextureDataset.Generate(count: 900, imageSize, seed: 1);
-(Tensor testImages, Tensor testLabels) = TextureDataset.Generate(count: 300, imageSize, seed: 2);
+var ml = new MLContext(seed: 1);
+IDataView train = ml.Data.LoadFromEnumerable(TextureDataset.Generate(count: 900, seed: 1));
+IDataView test = ml.Data.LoadFromEnumerable(TextureDataset.Generate(count: 300, seed: 2));
+Console.WriteLine($"{architecture}: training on 900 and testing on 300 generated {TextureDataset.Size}x{TextureDataset.Size} images of {TextureDataset.Classes.Length} classes");
 
-var model = ResidualModels.Create(modelName, numClasses: classCount,
-    options: new ResNetOptions { Stem = StemKind.Cifar, ZeroInitResidual = true, Seed = 1 });
-long parameterCount = model.parameters().Sum(p => p.numel());
-Console.WriteLine($"{modelName}: {parameterCount:N0} parameters; {trainImages.shape[0]} training and {testImages.shape[0]} test images of {imageSize}x{imageSize}");
-
-var optimizer = optim.SGD(model.parameters(), learningRate: 0.1, momentum: 0.9, weight_decay: 5e-4);
-long batchesPerEpoch = (trainImages.shape[0] + batchSize - 1) / batchSize;
-var schedule = optim.lr_scheduler.OneCycleLR(optimizer, max_lr: 0.1, total_steps: (int)(epochs * batchesPerEpoch));
-var clock = Stopwatch.StartNew();
-for (int epoch = 1; epoch <= epochs; epoch++)
+// The label becomes a key; the validation data goes through the same mapping, as for ML.NET's own trainers.
+ITransformer labelKeys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(train);
+var classifier = ml.Transforms.ResNetClassifier(new ImageClassifierOptions
 {
-    model.train();
-    double lossSum = 0;
-    using (var epochScope = NewDisposeScope())
-    {
-        Tensor order = randperm(trainImages.shape[0]);
-        for (long b = 0; b < batchesPerEpoch; b++)
-        {
-            using var stepScope = NewDisposeScope();
-            Tensor index = order.slice(0, b * batchSize, Math.Min((b + 1) * batchSize, trainImages.shape[0]), 1);
-            optimizer.zero_grad();
-            Tensor loss = nn.functional.cross_entropy(model.call(trainImages.index_select(0, index)), trainLabels.index_select(0, index));
-            loss.backward();
-            optimizer.step();
-            schedule.step();
-            lossSum += loss.item<float>();
-        }
-    }
+    Architecture = architecture, ImageWidth = TextureDataset.Size, ImageHeight = TextureDataset.Size,
+    Epochs = epochs, BatchSize = 32, LearningRate = 0.1, Seed = 1, ValidationSet = labelKeys.Transform(test),
+    Progress = new ConsoleProgress(),
+});
+ITransformer model = labelKeys.Append(classifier.Fit(labelKeys.Transform(train)));
 
-    double accuracy = Evaluate(model, testImages, testLabels, out _);
-    Console.WriteLine($"epoch {epoch}/{epochs}  train loss {lossSum / batchesPerEpoch:F4}  test accuracy {accuracy:P1}  ({clock.Elapsed.TotalSeconds:F1} s)");
+MulticlassClassificationMetrics metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+Console.WriteLine($"\nTest set: macro accuracy {metrics.MacroAccuracy:P1}, micro accuracy {metrics.MicroAccuracy:P1}, log-loss {metrics.LogLoss:F3}");
+Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
+
+ml.Model.Save(model, train.Schema, outputPath);
+Console.WriteLine($"Model saved to {System.IO.Path.GetFullPath(outputPath)} (ML.NET transformers around an ONNX graph).");
+
+ITransformer loaded = ml.Model.Load(outputPath, out _);
+IDataView sampleView = ml.Data.LoadFromEnumerable(TextureDataset.Generate(count: 3, seed: 3));
+ITransformer withNames = loaded.Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(loaded.Transform(sampleView)));
+var engine = ml.Model.CreatePredictionEngine<TextureDataset.Row, Prediction>(withNames);
+foreach (TextureDataset.Row row in TextureDataset.Generate(count: 3, seed: 3))
+{
+    Prediction prediction = engine.Predict(row);
+    Console.WriteLine($"Reloaded model: a '{row.Label}' image is predicted '{prediction.PredictedLabel}' (p = {prediction.Score.Max():F3})");
 }
 
-double finalAccuracy = Evaluate(model, testImages, testLabels, out long[,] confusion);
-Console.WriteLine($"\nTest accuracy: {finalAccuracy:P1}\nConfusion matrix (rows = truth, columns = prediction):");
-for (int t = 0; t < classCount; t++)
-    Console.WriteLine($"  {classNames[t],-20}" + string.Concat(Enumerable.Range(0, classCount).Select(p => $"{confusion[t, p],6}")));
-StateDict.Save(model, outputPath);
-Console.WriteLine($"Weights saved to {System.IO.Path.GetFullPath(outputPath)} (safetensors, torchvision key names).");
-
-// Reload into a fresh network: strict loading checks every key and shape.
-var reloaded = ResidualModels.Create(modelName, numClasses: classCount, options: new ResNetOptions { Stem = StemKind.Cifar });
-StateDict.Load(reloaded, outputPath, strict: true);
-double reloadedAccuracy = Evaluate(reloaded, testImages, testLabels, out _);
-Console.WriteLine($"Reloaded from the file: test accuracy {reloadedAccuracy:P1}");
-return reloadedAccuracy == finalAccuracy ? 0 : 1;
-
-static double Evaluate(nn.Module<Tensor, Tensor> model, Tensor images, Tensor labels, out long[,] confusion)
-{
-    model.eval();
-    int classes = (int)labels.max().item<long>() + 1;
-    confusion = new long[classes, classes];
-    using var scope = NewDisposeScope();
-    using var noGrad = no_grad();
-    long[] predicted = model.call(images).argmax(1).data<long>().ToArray();
-    long[] truth = labels.data<long>().ToArray();
-    for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
-    return predicted.Zip(truth).Count(p => p.First == p.Second) / (double)truth.Length;
-}
+return metrics.MacroAccuracy > 0.5 ? 0 : 1;
 
 string Argument(string name, string fallback)
 {
@@ -87,39 +55,64 @@ string Argument(string name, string fallback)
     return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
 }
 
-/// <summary>Built-in data: noisy, randomly coloured textures of three kinds.</summary>
+/// <summary>What the PredictionEngine returns.</summary>
+internal sealed class Prediction
+{
+    public string PredictedLabel { get; set; } = string.Empty;
+
+    public float[] Score { get; set; } = Array.Empty<float>();
+}
+
+/// <summary>Prints each epoch as it ends.</summary>
+internal sealed class ConsoleProgress : IProgress<EpochReport>
+{
+    public void Report(EpochReport r) => Console.WriteLine(
+        $"epoch {r.Epoch}/{r.Epochs}  loss {r.TrainingLoss:F4}  validation accuracy {r.ValidationAccuracy:P1}  {r.ImagesPerSecond:F0} images/s  ({r.Elapsed.TotalSeconds:F0} s)");
+}
+
+/// <summary>Built-in data: noisy, randomly coloured textures of three kinds, as ExtractPixels gives pixels (CHW, 0–255).</summary>
 internal static class TextureDataset
 {
-    public static (Tensor Images, Tensor Labels) Generate(int count, int size, int seed)
+    public const int Size = 32;
+
+    public static readonly string[] Classes = { "horizontal stripes", "vertical stripes", "checkerboard" };
+
+    public sealed class Row
+    {
+        [VectorType(3 * Size * Size)]
+        public float[] Image { get; set; } = Array.Empty<float>();
+
+        public string Label { get; set; } = string.Empty;
+    }
+
+    public static List<Row> Generate(int count, int seed)
     {
         var random = new Random(seed);
-        var pixels = new float[count * 3 * size * size];
-        var labels = new long[count];
+        var rows = new List<Row>(count);
         for (int n = 0; n < count; n++)
         {
-            int label = n % 3;
-            labels[n] = label;
+            int label = n % Classes.Length;
             int period = random.Next(3, 8);
             int phase = random.Next(period);
-            var foreground = new[] { random.NextSingle(), random.NextSingle(), random.NextSingle() };
-            var background = new[] { random.NextSingle(), random.NextSingle(), random.NextSingle() };
-            for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++)
+            float[] on = { random.Next(256), random.Next(256), random.Next(256) };
+            float[] off = { random.Next(256), random.Next(256), random.Next(256) };
+            var pixels = new float[3 * Size * Size];
+            for (int y = 0; y < Size; y++)
+            for (int x = 0; x < Size; x++)
             {
-                bool on = label switch
+                bool lit = label switch
                 {
                     0 => (y + phase) / period % 2 == 0,
                     1 => (x + phase) / period % 2 == 0,
                     _ => ((x + phase) / period + (y + phase) / period) % 2 == 0,
                 };
                 for (int c = 0; c < 3; c++)
-                {
-                    float value = (on ? foreground[c] : background[c]) + 0.15f * (random.NextSingle() - 0.5f);
-                    pixels[((n * 3 + c) * size + y) * size + x] = (value - 0.5f) / 0.25f;
-                }
+                    pixels[(c * Size + y) * Size + x] = Math.Clamp((lit ? on[c] : off[c]) + random.Next(-20, 21), 0, 255);
             }
+
+            rows.Add(new Row { Image = pixels, Label = Classes[label] });
         }
 
-        return (tensor(pixels, new long[] { count, 3, size, size }), tensor(labels));
+        return rows;
     }
 }
