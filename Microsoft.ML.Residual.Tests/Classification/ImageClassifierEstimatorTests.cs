@@ -132,6 +132,21 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void ValidationSetWithoutTheKeyMapping_IsRejectedNamingTheValidationSet()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView raw = ml.Data.LoadFromEnumerable(Textures(8, seed: 1));
+        ITransformer keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw);
+        var estimator = ml.Transforms.ResNetClassifier(new ImageClassifierOptions
+        {
+            Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, ValidationSet = raw,
+        });
+        var error = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(keys.Transform(raw)));
+        StringAssert.Contains(error.Message, "ValidationSet");
+        StringAssert.Contains(error.Message, "MapValueToKey");
+    }
+
+    [TestMethod]
     public void MissingImageColumn_IsRejectedNamingTheColumns()
     {
         var ml = new MLContext(seed: 1);

@@ -31,7 +31,6 @@ namespace Microsoft.ML.Residual
         private readonly IHostEnvironment environment;
         private readonly MLContext ml;
         private readonly ImageClassifierOptions options;
-        private readonly IChannel channel;
 
         internal ImageClassifierEstimator(IHostEnvironment environment, ImageClassifierOptions options, string? requiredFamily)
         {
@@ -52,7 +51,6 @@ namespace Microsoft.ML.Residual
                 throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
             if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1)
                 throw new ArgumentException("Epochs, BatchSize, ImageWidth and ImageHeight must be positive.", nameof(options));
-            channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
         }
 
         /// <inheritdoc />
@@ -106,15 +104,25 @@ namespace Microsoft.ML.Residual
             ImageBatchReader? validation = null;
             if (options.ValidationSet != null)
             {
-                IDataView validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
-                validation = new ImageBatchReader(validationPixels, new ImageBatchOptions
+                try
                 {
-                    ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
-                    BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
-                });
+                    IDataView validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
+                    validation = new ImageBatchReader(validationPixels, new ImageBatchOptions
+                    {
+                        ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                        BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
+                    });
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException(
+                        $"ImageClassifierOptions.ValidationSet: {e.Message} The validation data needs the same columns as the training data, after the same transforms (e.g. the label's MapValueToKey).",
+                        nameof(options), e);
+                }
             }
 
-            Device device = ChooseDevice();
+            using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
+            Device device = ChooseDevice(channel);
             var model = CreateModel(classes, reader.Channels, smallImages);
             model.to(device);
             var training = new TrainingOptions
@@ -124,17 +132,16 @@ namespace Microsoft.ML.Residual
                 WarmupEpochs = options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0, LabelSmoothing = options.LabelSmoothing,
                 EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
             };
-            Tensor mean = torch.tensor(ImageNetMean.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope();
-            Tensor std = torch.tensor(ImageNetStd.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope();
-            var trainer = new ClassifierTrainer(model, training) { Preprocess = x => (x - mean) / std };
-            var progress = new Progress(channel, options.Progress);
-            trainer.Train(
-                epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                (rows + options.BatchSize - 1) / options.BatchSize,
-                validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                progress, options.CancellationToken);
-            mean.Dispose();
-            std.Dispose();
+            using (Tensor mean = torch.tensor(ImageNetMean.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
+            using (Tensor std = torch.tensor(ImageNetStd.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
+            {
+                var trainer = new ClassifierTrainer(model, training) { Preprocess = x => (x - mean) / std };
+                trainer.Train(
+                    epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                    (rows + options.BatchSize - 1) / options.BatchSize,
+                    validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                    new Progress(channel, options.Progress), options.CancellationToken);
+            }
 
             model.eval();
             model.to(CPU);
@@ -230,7 +237,7 @@ namespace Microsoft.ML.Residual
             return (gpu, fallback);
         }
 
-        private Device ChooseDevice()
+        private Device ChooseDevice(IChannel channel)
         {
             var (gpu, fallback) = DeviceSettings();
             if (gpu is not int id) return CPU;
