@@ -106,6 +106,40 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void ImageFilesThroughLoadImages_TrainAndScoreAfterSaveAndLoad()
+    {
+        var ml = new MLContext(seed: 1);
+        string folder = Data.DataTestSupport.NewFolder(TestContext);
+        List<Data.PathRow> Write(int count, int seed, string prefix) => Textures(count, seed).Select((row, i) =>
+        {
+            string file = $"{prefix}{i}.png";
+            Data.DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
+            return new Data.PathRow { Path = file, Label = row.Label };
+        }).ToList();
+        IDataView trainRows = ml.Data.LoadFromEnumerable(Write(240, seed: 1, "train"));
+        IDataView testRows = ml.Data.LoadFromEnumerable(Write(80, seed: 2, "test"));
+        var pipeline = ml.Transforms.LoadImages("Image", folder, "Path")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 6, BatchSize = 32, LearningRate = 0.1, Seed = 1,
+                Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0 },
+            }));
+        ITransformer model = pipeline.Fit(trainRows);
+        IDataView scored = model.Transform(testRows);
+        double accuracy = ml.MulticlassClassification.Evaluate(scored).MacroAccuracy;
+        Assert.IsTrue(accuracy > 0.6, $"macro accuracy {accuracy:P1} (chance: 25 %)");
+
+        string path = ModelTestSupport.TempFile(TestContext, "-images.zip");
+        ml.Model.Save(model, trainRows.Schema, path);
+        var fresh = new MLContext(seed: 3);
+        ITransformer loaded = fresh.Model.Load(path, out _);
+        float[][] before = scored.GetColumn<float[]>("Score").ToArray();
+        float[][] after = loaded.Transform(testRows).GetColumn<float[]>("Score").ToArray();
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+    }
+
+    [TestMethod]
     public void CrossValidate_RunsTheEstimatorOnEveryFold()
     {
         var ml = new MLContext(seed: 1);
