@@ -155,6 +155,28 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void GpuDeviceWithoutCuda_FallsBackToTheCpuOrSaysWhatToDo()
+    {
+        if (TorchSharp.torch.cuda.is_available()) Assert.Inconclusive("this machine has CUDA; the test covers the fallback");
+        IDataView Data(MLContext ml) => ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(Textures(32, seed: 1)))
+            .Transform(ml.Data.LoadFromEnumerable(Textures(32, seed: 1)));
+        var options = new ImageClassifierOptions { Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 16 };
+
+        var strict = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = false };
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => strict.Transforms.ResNetClassifier(options).Fit(Data(strict)));
+        StringAssert.Contains(error.Message, "GpuDeviceId");
+        StringAssert.Contains(error.Message, "FallbackToCpu");
+
+        var lenient = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
+        var messages = new List<string>();
+        lenient.Log += (_, e) => messages.Add(e.Message);
+        ITransformer model = lenient.Transforms.ResNetClassifier(options).Fit(Data(lenient));
+        Assert.IsTrue(messages.Any(m => m.Contains("training on the CPU")), "the fallback is logged");
+        Assert.IsTrue(messages.Any(m => m.Contains("epoch 1/1")), "progress goes to MLContext.Log");
+        Assert.AreEqual(32, model.Transform(Data(lenient)).GetColumn<float[]>("Score").Count());
+    }
+
+    [TestMethod]
     public void LabelThatIsNotAKey_IsRejectedSayingToUseMapValueToKey()
     {
         var ml = new MLContext(seed: 1);

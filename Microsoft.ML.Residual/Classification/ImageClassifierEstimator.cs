@@ -152,7 +152,7 @@ namespace Microsoft.ML.Residual
                 Metadata = new Dictionary<string, string> { ["architecture"] = options.Architecture, ["classes"] = string.Join("\n", ClassNames(labels)) },
             });
             model.Dispose();
-            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels);
+            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, ScoringGpu(channel));
         }
 
         private (ITransformer? Transform, string Column) PixelPipeline(IDataView input)
@@ -169,7 +169,7 @@ namespace Microsoft.ML.Residual
             return (estimator.Fit(input), pixels);
         }
 
-        private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels)
+        private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, int? scoringGpu)
         {
             var parts = new List<ITransformer>();
             IDataView current = input;
@@ -180,8 +180,7 @@ namespace Microsoft.ML.Residual
             }
 
             if (pixelTransform != null) Add(pixelTransform);
-            var (gpu, fallback) = DeviceSettings();
-            Add(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Score", Prefix + "OneHot" }, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallback).Fit(current));
+            Add(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Score", Prefix + "OneHot" }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, DeviceSettings().FallbackToCpu).Fit(current));
             Add(FitKeyStep(current.Schema[Prefix + "OneHot"].Type, labels));
             Add(ml.Transforms.Concatenate(options.ScoreColumnName, Prefix + "Score").Fit(current));
             if (options.PredictedLabelColumnName != "PredictedLabel")
@@ -235,6 +234,32 @@ namespace Microsoft.ML.Residual
             var gpu = type.GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
             bool fallback = type.GetProperty("FallbackToCpu")?.GetValue(environment) is true;
             return (gpu, fallback);
+        }
+
+        // The GPU for ONNX Runtime scoring: MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider. ML.NET's
+        // OnnxTransformer does not fall back by itself when the provider is missing (the CPU package throws
+        // EntryPointNotFoundException even with FallbackToCpu), so the check is made here.
+        private int? ScoringGpu(IChannel channel)
+        {
+            var (gpu, fallback) = DeviceSettings();
+            if (gpu is not int id) return null;
+            try
+            {
+                using var probe = Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(id);
+                return id;
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                if (!fallback)
+                {
+                    throw new InvalidOperationException(
+                        $"MLContext.GpuDeviceId = {id}, but ONNX Runtime cannot use that CUDA device ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu "
+                        + "instead of Microsoft.ML.OnnxRuntime, or set MLContext.FallbackToCpu = true.", e);
+                }
+
+                channel.Info(MessageSensitivity.None, $"Warning: ONNX Runtime cannot use CUDA device {id}; the model scores on the CPU (FallbackToCpu).");
+                return null;
+            }
         }
 
         private Device ChooseDevice(IChannel channel)
