@@ -25,6 +25,16 @@ namespace Microsoft.ML.Residual
         public static ImageClassifierEstimator DenseNetClassifier(this TransformsCatalog catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "densenet");
 
+        /// <summary>
+        /// Image features for ML.NET trainers: the pooled penultimate layer of <paramref name="architecture"/> (any ResNet or
+        /// DenseNet name), with weights from <paramref name="weightsPath"/> (safetensors or .pth with torchvision names; the
+        /// classifier head in the file is ignored), or random weights when null.
+        /// </summary>
+        public static ImageFeaturizerEstimator ResNetFeaturizer(
+            this TransformsCatalog catalog, string outputColumnName, string imageColumnName, string architecture = "resnet50",
+            string? weightsPath = null, int imageWidth = 224, int imageHeight = 224) =>
+            new(ContextOf(catalog), outputColumnName, imageColumnName, architecture, weightsPath, imageWidth, imageHeight);
+
         /// <summary>The ResNet classifier, from the multiclass trainers catalog.</summary>
         public static ImageClassifierEstimator ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "resnet");

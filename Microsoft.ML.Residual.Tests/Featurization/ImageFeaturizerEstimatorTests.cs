@@ -1,0 +1,121 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Classification;
+using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Weights;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Featurization;
+
+[TestClass]
+public sealed class ImageFeaturizerEstimatorTests
+{
+    private const int Size = 16;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private string SaveResNet20Weights(long seed)
+    {
+        string path = ModelTestSupport.TempFile(TestContext, "-resnet20.safetensors");
+        var model = ResidualModels.Create("resnet20", 10, options: new ResNetOptions { Seed = seed });
+        model.train();
+        using (no_grad()) model.call(randn(8, 3, Size, Size)); // non-trivial BatchNorm statistics
+        StateDict.Save(model, path);
+        return path;
+    }
+
+    [TestMethod]
+    public void Embedding_IsThePooledFeaturesOfTheNetworkWithTheGivenWeights()
+    {
+        var ml = new MLContext(seed: 1);
+        string weights = SaveResNet20Weights(3);
+        var rows = ImageClassifierEstimatorTests.Textures(6, seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        ITransformer featurizer = ml.Transforms.ResNetFeaturizer("Embedding", "Image", architecture: "resnet20", weightsPath: weights, imageWidth: Size, imageHeight: Size).Fit(data);
+        float[][] embeddings = featurizer.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+        Assert.AreEqual(64, embeddings[0].Length);
+
+        using var scope = NewDisposeScope();
+        var reference = (IClassifierModel)ResidualModels.Create("resnet20", 10);
+        StateDict.Load((nn.Module)reference, weights, strict: true);
+        ((nn.Module)reference).eval();
+        Tensor pixels = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 3, Size, Size });
+        Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1);
+        Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1);
+        Tensor expected;
+        using (no_grad()) expected = reference.ForwardFeatures((pixels / 255 - mean) / std);
+        Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { rows.Count, 64 });
+        double scale = Math.Max(1.0, expected.abs().max().item<float>());
+        Assert.IsTrue((actual - expected).abs().max().item<float>() / scale <= 1e-4);
+    }
+
+    /// <summary>Weights of a resnet20 trained briefly on other texture images (a stand-in for pretrained weights).</summary>
+    private string TrainedResNet20Weights()
+    {
+        string path = ModelTestSupport.TempFile(TestContext, "-trained.safetensors");
+        var rows = ImageClassifierEstimatorTests.Textures(640, seed: 11);
+        var classes = rows.Select(r => r.Label).Distinct().ToList();
+        using var scope = NewDisposeScope();
+        Tensor images = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 3, Size, Size });
+        Tensor labels = tensor(rows.Select(r => (long)classes.IndexOf(r.Label)).ToArray());
+        Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1) * 255;
+        Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1) * 255;
+        var model = ResidualModels.Create("resnet20", classes.Count, options: new ResNetOptions { Seed = 1, ZeroInitResidual = true });
+        var trainer = new Microsoft.ML.Residual.Training.ClassifierTrainer(model, new Microsoft.ML.Residual.Training.TrainingOptions { Epochs = 8, LearningRate = 0.1, Seed = 1 })
+        {
+            Preprocess = x => (x - mean) / std,
+        };
+        trainer.Train(epoch => Enumerable.Range(0, 20).Select(b => (images.narrow(0, b * 32, 32).clone(), labels.narrow(0, b * 32, 32).clone())), 20);
+        StateDict.Save(model, path);
+        return path;
+    }
+
+    [TestMethod]
+    public void Embeddings_FeedAnMlNetTrainer_AndThePipelineSavesAndLoads()
+    {
+        var ml = new MLContext(seed: 1);
+        string weights = TrainedResNet20Weights();
+        IDataView train = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(200, seed: 1));
+        IDataView test = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(80, seed: 2));
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.ResNetFeaturizer("Embedding", "Image", architecture: "resnet20", weightsPath: weights, imageWidth: Size, imageHeight: Size))
+            .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(featureColumnName: "Embedding"));
+        ITransformer model = pipeline.Fit(train);
+        IDataView scored = model.Transform(test);
+        double accuracy = ml.MulticlassClassification.Evaluate(scored).MacroAccuracy;
+        Assert.IsTrue(accuracy > 0.8, $"macro accuracy {accuracy:P1} (chance: 25 %)");
+
+        string path = ModelTestSupport.TempFile(TestContext, "-featurizer.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var fresh = new MLContext(seed: 2);
+        ITransformer loaded = fresh.Model.Load(path, out _);
+        float[][] before = scored.GetColumn<float[]>("Score").ToArray();
+        float[][] after = loaded.Transform(test).GetColumn<float[]>("Score").ToArray();
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+    }
+
+    [TestMethod]
+    public void WeightsOfAnotherArchitecture_AreRejectedListingTheKeys()
+    {
+        var ml = new MLContext(seed: 1);
+        string weights = SaveResNet20Weights(5);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(4, seed: 1));
+        var featurizer = ml.Transforms.ResNetFeaturizer("Embedding", "Image", architecture: "resnet32", weightsPath: weights, imageWidth: Size, imageHeight: Size);
+        var error = Assert.ThrowsExactly<StateDictMismatchException>(() => featurizer.Fit(data));
+        StringAssert.Contains(error.Message, "layer1.3");
+    }
+
+    [TestMethod]
+    public void MissingWeightsFile_IsRejectedNamingIt()
+    {
+        var ml = new MLContext(seed: 1);
+        var error = Assert.ThrowsExactly<FileNotFoundException>(() => ml.Transforms.ResNetFeaturizer("Embedding", "Image", weightsPath: "no-such.safetensors"));
+        StringAssert.Contains(error.Message, "no-such.safetensors");
+    }
+}

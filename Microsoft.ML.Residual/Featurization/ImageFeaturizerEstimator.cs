@@ -1,0 +1,142 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
+using Microsoft.ML.Residual.Weights;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
+using TorchSharp;
+
+namespace Microsoft.ML.Residual
+{
+    /// <summary>
+    /// Turns images into the pooled penultimate features of a residual network (e.g. 2048 numbers for resnet50),
+    /// for ML.NET trainers such as <c>LbfgsMaximumEntropy</c>. The network, its weights and ImageNet normalisation
+    /// become an ONNX graph scored by ML.NET's <c>OnnxTransformer</c>; the fitted transformer is ML.NET's own chain
+    /// ([ResizeImages → ExtractPixels] → OnnxTransformer → Concatenate → DropColumns), saved and loaded by ML.NET.
+    /// </summary>
+    public sealed class ImageFeaturizerEstimator : IEstimator<ITransformer>
+    {
+        private const string Prefix = "__ResidualML.";
+
+        private readonly IHostEnvironment environment;
+        private readonly MLContext ml;
+        private readonly string outputColumnName;
+        private readonly string imageColumnName;
+        private readonly string architecture;
+        private readonly string? weightsPath;
+        private readonly int imageWidth;
+        private readonly int imageHeight;
+
+        internal ImageFeaturizerEstimator(
+            IHostEnvironment environment, string outputColumnName, string imageColumnName, string architecture, string? weightsPath, int imageWidth, int imageHeight)
+        {
+            this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
+            ml = environment as MLContext ?? new MLContext();
+            if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
+            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, architecture, StringComparison.OrdinalIgnoreCase));
+            if (info is null || info.Family == "unet")
+                throw new ArgumentException($"Architecture '{architecture}' is not a classifier backbone; use one of the ResNet or DenseNet names in ResidualModels.Names.", nameof(architecture));
+            if (weightsPath != null && !File.Exists(weightsPath))
+                throw new FileNotFoundException($"The weights file '{weightsPath}' does not exist (weightsPath of the featurizer).", weightsPath);
+            if (imageWidth < 1 || imageHeight < 1) throw new ArgumentException("imageWidth and imageHeight must be positive.");
+            this.outputColumnName = outputColumnName;
+            this.imageColumnName = imageColumnName;
+            this.architecture = architecture;
+            this.weightsPath = weightsPath;
+            this.imageWidth = imageWidth;
+            this.imageHeight = imageHeight;
+        }
+
+        /// <inheritdoc />
+        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        {
+            SchemaShape.Column image = inputSchema.FirstOrDefault(c => c.Name == imageColumnName);
+            if (image.Name is null)
+                throw new ArgumentException($"The input has no image column '{imageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
+            // An equivalent chain of ML.NET estimators declares the added column (a float vector).
+            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
+            string source = imageColumnName;
+            if (image.ItemType is ImageDataViewType)
+            {
+                shape = shape.Append(ml.Transforms.ExtractPixels(Prefix + "Pixels", imageColumnName));
+                source = Prefix + "Pixels";
+            }
+
+            shape = shape.Append(ml.Transforms.Concatenate(outputColumnName, source));
+            if (source != imageColumnName) shape = shape.Append(ml.Transforms.DropColumns(source));
+            return shape.GetOutputSchema(inputSchema);
+        }
+
+        /// <inheritdoc />
+        public ITransformer Fit(IDataView input)
+        {
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            DataViewSchema.Column? column = input.Schema.GetColumnOrNull(imageColumnName);
+            if (column is null)
+                throw new ArgumentException($"The input has no image column '{imageColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
+
+            var parts = new List<ITransformer>();
+            IDataView current = input;
+            string pixels = imageColumnName;
+            int channels;
+            if (column.Value.Type is ImageDataViewType)
+            {
+                pixels = Prefix + "Pixels";
+                var pixelTransform = ml.Transforms.ResizeImages(Prefix + "Resized", imageWidth, imageHeight, imageColumnName)
+                    .Append(ml.Transforms.ExtractPixels(pixels, Prefix + "Resized"))
+                    .Append(ml.Transforms.DropColumns(Prefix + "Resized"))
+                    .Fit(current);
+                parts.Add(pixelTransform);
+                current = pixelTransform.Transform(current);
+                channels = 3;
+            }
+            else if (column.Value.Type is VectorDataViewType { ItemType: NumberDataViewType } vector && vector.ItemType.RawType == typeof(float) && vector.Size > 0
+                     && vector.Size % (imageWidth * imageHeight) == 0)
+            {
+                channels = vector.Size / (imageWidth * imageHeight);
+            }
+            else
+            {
+                throw new ArgumentException(
+                    $"Column '{imageColumnName}' is {column.Value.Type}: the featurizer takes an MLImage column (LoadImages) or a float vector of C×{imageHeight}×{imageWidth} "
+                    + "pixels (ExtractPixels).", nameof(input));
+            }
+
+            byte[] onnx;
+            using (var model = ResidualModels.Create(architecture, numClasses: 0, inChannels: channels))
+            {
+                if (weightsPath != null)
+                {
+                    // A classifier checkpoint: everything but its head.
+                    string head = architecture.StartsWith("densenet", StringComparison.OrdinalIgnoreCase) ? "classifier." : "fc.";
+                    StateDict.Load(model, weightsPath, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
+                }
+
+                model.eval();
+                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, channels, imageHeight, imageWidth }, new OnnxExportOptions
+                {
+                    InputName = pixels, OutputName = Prefix + "Features",
+                    // ImageNet statistics for RGB (what torchvision weights expect); other channel counts are scaled to 0–1.
+                    Normalization = channels == 3 ? PixelNormalization.ImageNet() : new PixelNormalization
+                    {
+                        Mean = Enumerable.Repeat(0.0, channels).ToArray(), Std = Enumerable.Repeat(1.0, channels).ToArray(),
+                    },
+                });
+            }
+
+            ITransformer scoring = ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx)).Fit(current);
+            parts.Add(scoring);
+            current = scoring.Transform(current);
+            ITransformer concatenate = ml.Transforms.Concatenate(outputColumnName, Prefix + "Features").Fit(current);
+            parts.Add(concatenate);
+            current = concatenate.Transform(current);
+            var temporary = pixels == imageColumnName ? new[] { Prefix + "Features" } : new[] { Prefix + "Features", pixels };
+            parts.Add(ml.Transforms.DropColumns(temporary).Fit(current));
+            return new TransformerChain<ITransformer>(parts.ToArray());
+        }
+    }
+}
