@@ -4,11 +4,11 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
-using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,9 +24,7 @@ namespace Microsoft.ML.Residual
     /// </summary>
     public sealed class ImageClassifierEstimator : IEstimator<ITransformer>
     {
-        private const string Prefix = "__ResidualML.";
-        private static readonly double[] ImageNetMean = { 0.485, 0.456, 0.406 };
-        private static readonly double[] ImageNetStd = { 0.229, 0.224, 0.225 };
+        private const string Prefix = ImageInput.Prefix;
 
         private readonly IHostEnvironment environment;
         private readonly MLContext ml;
@@ -35,9 +33,7 @@ namespace Microsoft.ML.Residual
         internal ImageClassifierEstimator(IHostEnvironment environment, ImageClassifierOptions options, string? requiredFamily)
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            // The catalogs carry the MLContext's environment (its log, seed and device settings); ML.NET's public
-            // transforms are created from an MLContext, which a saved model does not depend on.
-            ml = environment as MLContext ?? new MLContext(options?.Seed);
+            ml = ImageInput.ContextFor(environment, options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
             if (info is null || info.Family == "unet")
@@ -56,27 +52,11 @@ namespace Microsoft.ML.Residual
         /// <inheritdoc />
         public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
-            if (!inputSchema.Any(c => c.Name == options.ImageColumnName))
-                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
             if (!inputSchema.Any(c => c.Name == options.LabelColumnName && c.IsKey))
                 throw new ArgumentException($"The label column '{options.LabelColumnName}' must exist and be a key type; use ml.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\").", nameof(inputSchema));
-            // SchemaShape's columns cannot be built outside ML.NET; an equivalent chain of ML.NET estimators declares
-            // the same added columns: Score a float vector, PredictedLabel a key like the label.
-            var declared = new List<string>();
-            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
-            string vectorSource = options.ImageColumnName;
-            SchemaShape.Column image = inputSchema.First(c => c.Name == options.ImageColumnName);
-            if (image.ItemType is ImageDataViewType)
-            {
-                shape = shape.Append(ml.Transforms.ExtractPixels(Prefix + "Pixels", options.ImageColumnName));
-                vectorSource = Prefix + "Pixels";
-                declared.Add(vectorSource);
-            }
-
-            shape = shape.Append(ml.Transforms.Concatenate(options.ScoreColumnName, vectorSource))
-                .Append(ml.Transforms.CopyColumns(options.PredictedLabelColumnName, options.LabelColumnName));
-            if (declared.Count > 0) shape = shape.Append(ml.Transforms.DropColumns(declared.ToArray()));
-            return shape.GetOutputSchema(inputSchema);
+            // Score: a float vector; PredictedLabel: a key like the label.
+            return ImageInput.DeclareOutputs(ml, inputSchema, options.ImageColumnName, options.ScoreColumnName,
+                (options.PredictedLabelColumnName, options.LabelColumnName));
         }
 
         /// <inheritdoc />
@@ -89,7 +69,7 @@ namespace Microsoft.ML.Residual
                 throw new ArgumentException($"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two.", nameof(input));
             int classes = labels.ClassCount;
 
-            (ITransformer? pixelTransform, string pixelColumn) = PixelPipeline(input);
+            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             IDataView pixels = pixelTransform?.Transform(input) ?? input;
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
@@ -132,8 +112,10 @@ namespace Microsoft.ML.Residual
                 WarmupEpochs = options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0, LabelSmoothing = options.LabelSmoothing,
                 EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
             };
-            using (Tensor mean = torch.tensor(ImageNetMean.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
-            using (Tensor std = torch.tensor(ImageNetStd.Select(v => (float)(v * 255)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
+            // One normalisation for training and for the exported graph: (x·InputScale − mean) / std = (x − mean/InputScale) / (std/InputScale).
+            PixelNormalization normalization = PixelNormalization.ImageNet();
+            using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
+            using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
             {
                 var trainer = new ClassifierTrainer(model, training) { Preprocess = x => (x - mean) / std };
                 trainer.Train(
@@ -148,25 +130,11 @@ namespace Microsoft.ML.Residual
             byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
             {
                 InputName = pixelColumn, Softmax = true, ScoreName = Prefix + "Score", OneHot = true, OneHotName = Prefix + "OneHot",
-                Normalization = new PixelNormalization { InputScale = 1.0 / 255, Mean = ImageNetMean, Std = ImageNetStd },
+                Normalization = normalization,
                 Metadata = new Dictionary<string, string> { ["architecture"] = options.Architecture, ["classes"] = string.Join("\n", ClassNames(labels)) },
             });
             model.Dispose();
             return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, ScoringGpu(channel));
-        }
-
-        private (ITransformer? Transform, string Column) PixelPipeline(IDataView input)
-        {
-            DataViewSchema.Column? column = input.Schema.GetColumnOrNull(options.ImageColumnName);
-            if (column is null)
-                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
-            if (column.Value.Type is not ImageDataViewType) return (null, options.ImageColumnName);
-            string resized = Prefix + "Resized";
-            string pixels = Prefix + "Pixels";
-            var estimator = ml.Transforms.ResizeImages(resized, options.ImageWidth, options.ImageHeight, options.ImageColumnName)
-                .Append(ml.Transforms.ExtractPixels(pixels, resized))
-                .Append(ml.Transforms.DropColumns(resized));
-            return (estimator.Fit(input), pixels);
         }
 
         private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, int? scoringGpu)

@@ -3,11 +3,11 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.ML.Runtime;
-using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 
 namespace Microsoft.ML.Residual
@@ -20,7 +20,7 @@ namespace Microsoft.ML.Residual
     /// </summary>
     public sealed class ImageFeaturizerEstimator : IEstimator<ITransformer>
     {
-        private const string Prefix = "__ResidualML.";
+        private const string Prefix = ImageInput.Prefix;
 
         private readonly IHostEnvironment environment;
         private readonly MLContext ml;
@@ -35,7 +35,7 @@ namespace Microsoft.ML.Residual
             IHostEnvironment environment, string outputColumnName, string imageColumnName, string architecture, string? weightsPath, int imageWidth, int imageHeight)
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            ml = environment as MLContext ?? new MLContext();
+            ml = ImageInput.ContextFor(environment, seed: null);
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
             ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, architecture, StringComparison.OrdinalIgnoreCase));
             if (info is null || info.Family == "unet")
@@ -54,47 +54,25 @@ namespace Microsoft.ML.Residual
         /// <inheritdoc />
         public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
-            SchemaShape.Column image = inputSchema.FirstOrDefault(c => c.Name == imageColumnName);
-            if (image.Name is null)
-                throw new ArgumentException($"The input has no image column '{imageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
-            // An equivalent chain of ML.NET estimators declares the added column (a float vector).
-            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
-            string source = imageColumnName;
-            if (image.ItemType is ImageDataViewType)
-            {
-                shape = shape.Append(ml.Transforms.ExtractPixels(Prefix + "Pixels", imageColumnName));
-                source = Prefix + "Pixels";
-            }
-
-            shape = shape.Append(ml.Transforms.Concatenate(outputColumnName, source));
-            if (source != imageColumnName) shape = shape.Append(ml.Transforms.DropColumns(source));
-            return shape.GetOutputSchema(inputSchema);
+            return ImageInput.DeclareOutputs(ml, inputSchema, imageColumnName, outputColumnName);
         }
 
         /// <inheritdoc />
         public ITransformer Fit(IDataView input)
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
-            DataViewSchema.Column? column = input.Schema.GetColumnOrNull(imageColumnName);
-            if (column is null)
-                throw new ArgumentException($"The input has no image column '{imageColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
-
+            DataViewType imageType = ImageInput.RequireColumn(input.Schema, imageColumnName).Type;
             var parts = new List<ITransformer>();
             IDataView current = input;
-            string pixels = imageColumnName;
+            (ITransformer? pixelTransform, string pixels) = ImageInput.PixelPipeline(ml, input, imageColumnName, imageWidth, imageHeight);
             int channels;
-            if (column.Value.Type is ImageDataViewType)
+            if (pixelTransform != null)
             {
-                pixels = Prefix + "Pixels";
-                var pixelTransform = ml.Transforms.ResizeImages(Prefix + "Resized", imageWidth, imageHeight, imageColumnName)
-                    .Append(ml.Transforms.ExtractPixels(pixels, Prefix + "Resized"))
-                    .Append(ml.Transforms.DropColumns(Prefix + "Resized"))
-                    .Fit(current);
                 parts.Add(pixelTransform);
                 current = pixelTransform.Transform(current);
                 channels = 3;
             }
-            else if (column.Value.Type is VectorDataViewType { ItemType: NumberDataViewType } vector && vector.ItemType.RawType == typeof(float) && vector.Size > 0
+            else if (imageType is VectorDataViewType { ItemType: NumberDataViewType } vector && vector.ItemType.RawType == typeof(float) && vector.Size > 0
                      && vector.Size % (imageWidth * imageHeight) == 0)
             {
                 channels = vector.Size / (imageWidth * imageHeight);
@@ -102,7 +80,7 @@ namespace Microsoft.ML.Residual
             else
             {
                 throw new ArgumentException(
-                    $"Column '{imageColumnName}' is {column.Value.Type}: the featurizer takes an MLImage column (LoadImages) or a float vector of C×{imageHeight}×{imageWidth} "
+                    $"Column '{imageColumnName}' is {imageType}: the featurizer takes an MLImage column (LoadImages) or a float vector of C×{imageHeight}×{imageWidth} "
                     + "pixels (ExtractPixels).", nameof(input));
             }
 
@@ -112,7 +90,7 @@ namespace Microsoft.ML.Residual
                 if (weightsPath != null)
                 {
                     // A classifier checkpoint: everything but its head.
-                    string head = architecture.StartsWith("densenet", StringComparison.OrdinalIgnoreCase) ? "classifier." : "fc.";
+                    string head = ((IClassifierModel)model).ClassifierPrefix;
                     StateDict.Load(model, weightsPath, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
                 }
 

@@ -1,0 +1,72 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
+
+namespace Microsoft.ML.Residual.Estimators
+{
+    /// <summary>
+    /// The part every image estimator shares: the input column (an MLImage column or a float pixel vector),
+    /// the ML.NET transforms that turn images into pixel vectors for both training and scoring, and the output
+    /// schema declared through equivalent ML.NET estimators (SchemaShape columns cannot be built outside ML.NET).
+    /// </summary>
+    internal static class ImageInput
+    {
+        /// <summary>Prefix of the temporary columns our chains add and drop.</summary>
+        public const string Prefix = "__ResidualML.";
+
+        /// <summary>The column the chains feed to ONNX Runtime when the input is an MLImage column.</summary>
+        public const string PixelColumn = Prefix + "Pixels";
+
+        /// <summary>
+        /// The catalogs carry the MLContext's environment (its log and device settings); ML.NET's public transforms
+        /// are created from an MLContext, which a saved model does not depend on.
+        /// </summary>
+        public static MLContext ContextFor(IHostEnvironment environment, int? seed) => environment as MLContext ?? new MLContext(seed);
+
+        /// <summary>The image column, or an error naming it and listing the columns there are.</summary>
+        public static DataViewSchema.Column RequireColumn(DataViewSchema schema, string name) =>
+            schema.GetColumnOrNull(name)
+            ?? throw new ArgumentException($"The input has no image column '{name}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.", "input");
+
+        /// <summary>
+        /// For an MLImage column: ResizeImages → ExtractPixels (CHW, 0–255) into <see cref="PixelColumn"/>, fitted on
+        /// <paramref name="input"/>; for a pixel vector: nothing, and the column itself.
+        /// </summary>
+        public static (ITransformer? Transform, string Column) PixelPipeline(MLContext ml, IDataView input, string imageColumn, int width, int height)
+        {
+            if (RequireColumn(input.Schema, imageColumn).Type is not ImageDataViewType) return (null, imageColumn);
+            string resized = Prefix + "Resized";
+            var estimator = ml.Transforms.ResizeImages(resized, width, height, imageColumn)
+                .Append(ml.Transforms.ExtractPixels(PixelColumn, resized))
+                .Append(ml.Transforms.DropColumns(resized));
+            return (estimator.Fit(input), PixelColumn);
+        }
+
+        /// <summary>
+        /// The input schema plus <paramref name="vectorOutput"/> (a float vector) and each (output, source) copy,
+        /// as an equivalent chain of ML.NET estimators declares them.
+        /// </summary>
+        public static SchemaShape DeclareOutputs(
+            MLContext ml, SchemaShape input, string imageColumn, string vectorOutput, params (string Output, string Source)[] copies)
+        {
+            SchemaShape.Column image = input.FirstOrDefault(c => c.Name == imageColumn);
+            if (image.Name is null)
+                throw new ArgumentException($"The input has no image column '{imageColumn}'. Columns: {string.Join(", ", input.Select(c => c.Name))}.", nameof(input));
+            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
+            string source = imageColumn;
+            if (image.ItemType is ImageDataViewType)
+            {
+                shape = shape.Append(ml.Transforms.ExtractPixels(PixelColumn, imageColumn));
+                source = PixelColumn;
+            }
+
+            shape = shape.Append(ml.Transforms.Concatenate(vectorOutput, source));
+            foreach (var (output, copied) in copies) shape = shape.Append(ml.Transforms.CopyColumns(output, copied));
+            if (source != imageColumn) shape = shape.Append(ml.Transforms.DropColumns(source));
+            return shape.GetOutputSchema(input);
+        }
+    }
+}
