@@ -82,6 +82,9 @@ public sealed class ImageClassifierEstimatorTests
         IDataView scored = model.Transform(test);
         Assert.IsInstanceOfType<KeyDataViewType>(scored.Schema["PredictedLabel"].Type);
         Assert.AreEqual(Classes.Length, ((VectorDataViewType)scored.Schema["Score"].Type).Size);
+        VBuffer<ReadOnlyMemory<char>> slotNames = default;
+        scored.Schema["Score"].GetSlotNames(ref slotNames);
+        CollectionAssert.AreEqual(Classes, slotNames.DenseValues().Select(n => n.ToString()).ToArray(), "Score slot names are the class names in key order");
         MulticlassClassificationMetrics metrics = ml.MulticlassClassification.Evaluate(scored);
         Assert.IsTrue(metrics.MacroAccuracy >= 0.95, $"macro accuracy {metrics.MacroAccuracy:P1}");
 
@@ -94,6 +97,12 @@ public sealed class ImageClassifierEstimatorTests
         float[][] before = scored.GetColumn<float[]>("Score").ToArray();
         float[][] after = loaded.Transform(fresh.Data.LoadFromEnumerable(Textures(160, seed: 2))).GetColumn<float[]>("Score").ToArray();
         for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+        uint[] predicted = scored.GetColumn<uint>("PredictedLabel").ToArray();
+        for (int i = 0; i < before.Length; i++)
+        {
+            Assert.AreEqual(1.0, before[i].Sum(), 1e-5, $"row {i}: probabilities sum to 1");
+            Assert.AreEqual(Array.IndexOf(before[i], before[i].Max()) + 1, (int)predicted[i], $"row {i}: PredictedLabel is the arg-max key");
+        }
 
         // PredictionEngine with MapKeyToValue gives the class name.
         var withNames = loaded.Append(fresh.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(loaded.Transform(fresh.Data.LoadFromEnumerable(Textures(4, seed: 9)))));

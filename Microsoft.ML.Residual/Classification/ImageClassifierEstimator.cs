@@ -16,15 +16,15 @@ namespace Microsoft.ML.Residual
 {
     /// <summary>
     /// Trains a residual image classifier on TorchSharp and returns ordinary ML.NET transformers that score it
-    /// through ONNX Runtime: [ResizeImages → ExtractPixels] → OnnxTransformer (normalisation, network, softmax and a
-    /// one-hot of the arg-max inside the graph) → a Naive Bayes step that turns the one-hot into the
-    /// <c>PredictedLabel</c> key (exact, see docs/mlnet-integration-notes.md) → <c>Score</c>. Every part is ML.NET's
-    /// own, so <c>Model.Save</c>/<c>Load</c>, <c>Evaluate</c>, <c>CrossValidate</c> and <c>PredictionEngine</c> work,
-    /// and a saved model needs neither this library nor libtorch to score.
+    /// through ONNX Runtime: [ResizeImages → ExtractPixels] → OnnxTransformer (pixel normalisation and the network,
+    /// giving logits) → ML.NET's multiclass prediction transformer, which turns the logits into <c>Score</c>
+    /// (softmax probabilities, slot names = class names) and <c>PredictedLabel</c> (a key with the label's key values).
+    /// Every part is ML.NET's own, so <c>Model.Save</c>/<c>Load</c>, <c>Evaluate</c>, <c>CrossValidate</c> and
+    /// <c>PredictionEngine</c> work, and a saved model needs neither this library nor libtorch to score.
     /// </summary>
     public sealed class ImageClassifierEstimator : IEstimator<ITransformer>
     {
-        private const string Prefix = ImageInput.Prefix;
+        private const string LogitsColumn = ImageInput.Prefix + "Logits";
 
         private readonly IHostEnvironment environment;
         private readonly MLContext ml;
@@ -129,8 +129,7 @@ namespace Microsoft.ML.Residual
             model.to(CPU);
             byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
             {
-                InputName = pixelColumn, Softmax = true, ScoreName = Prefix + "Score", OneHot = true, OneHotName = Prefix + "OneHot",
-                Normalization = normalization,
+                InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
                 Metadata = new Dictionary<string, string> { ["architecture"] = options.Architecture, ["classes"] = string.Join("\n", ClassNames(labels)) },
             });
             model.Dispose();
@@ -148,39 +147,13 @@ namespace Microsoft.ML.Residual
             }
 
             if (pixelTransform != null) Add(pixelTransform);
-            Add(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Score", Prefix + "OneHot" }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, DeviceSettings().FallbackToCpu).Fit(current));
-            Add(FitKeyStep(current.Schema[Prefix + "OneHot"].Type, labels));
-            Add(ml.Transforms.Concatenate(options.ScoreColumnName, Prefix + "Score").Fit(current));
-            if (options.PredictedLabelColumnName != "PredictedLabel")
-                Add(ml.Transforms.CopyColumns(options.PredictedLabelColumnName, "PredictedLabel").Fit(current));
-            var temporary = new List<string> { Prefix + "Score", Prefix + "OneHot" };
+            Add(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, DeviceSettings().FallbackToCpu).Fit(current));
+            Add(LogitsPredictionStep.Create(environment, ml, current.Schema[LogitsColumn].Type, LogitsColumn, ClassNames(labels),
+                options.ScoreColumnName, options.PredictedLabelColumnName));
+            var temporary = new List<string> { LogitsColumn };
             if (pixelTransform != null) temporary.Add(pixelColumn);
             Add(ml.Transforms.DropColumns(temporary.ToArray()).Fit(current));
             return new TransformerChain<ITransformer>(parts.ToArray());
-        }
-
-        // ML.NET's Naive Bayes, fitted on one row per class (features = one-hot of the class, label = the class's key),
-        // predicts exactly the class whose feature is on: it turns the graph's one-hot arg-max into a key column with
-        // the label's key values, using only ML.NET's own (persisted) components.
-        private ITransformer FitKeyStep(DataViewType oneHotType, LabelKeyInfo labels)
-        {
-            int classes = labels.ClassCount;
-            string[] names = ClassNames(labels);
-            var rows = Enumerable.Range(0, classes).Select(k => new KeyStepRow
-            {
-                OneHot = Enumerable.Range(0, classes).Select(j => j == k ? 1f : 0f).ToArray(),
-                Class = names[k],
-            }).ToList();
-            var definition = SchemaDefinition.Create(typeof(KeyStepRow));
-            SchemaDefinition.Column oneHot = definition[nameof(KeyStepRow.OneHot)];
-            SchemaDefinition.Column label = definition[nameof(KeyStepRow.Class)];
-            oneHot.ColumnType = oneHotType;
-            oneHot.ColumnName = Prefix + "OneHot";
-            label.ColumnName = Prefix + "Class";
-            IDataView data = ml.Data.LoadFromEnumerable(rows, definition);
-            IDataView keyData = ml.Data.LoadFromEnumerable(names.Select(n => new KeyValueRow { Value = n }));
-            var keyed = ml.Transforms.Conversion.MapValueToKey(Prefix + "Class", keyData: keyData).Fit(data).Transform(data);
-            return ml.MulticlassClassification.Trainers.NaiveBayes(Prefix + "Class", Prefix + "OneHot").Fit(keyed);
         }
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
@@ -268,18 +241,6 @@ namespace Microsoft.ML.Residual
             using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
             while (cursor.MoveNext()) count++;
             return count;
-        }
-
-        private sealed class KeyStepRow
-        {
-            public float[] OneHot { get; set; } = Array.Empty<float>();
-
-            public string Class { get; set; } = string.Empty;
-        }
-
-        private sealed class KeyValueRow
-        {
-            public string Value { get; set; } = string.Empty;
         }
 
         // Per-epoch messages through MLContext.Log, and the user's callback.
