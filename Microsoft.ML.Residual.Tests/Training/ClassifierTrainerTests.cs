@@ -98,6 +98,141 @@ public sealed class ClassifierTrainerTests
     }
 
     [TestMethod]
+    public void FreezeBackboneEpochs_TrainsOnlyTheHeadKeepingBatchNormStatistics_ThenTrainsEverything()
+    {
+        using var train = new TrainingTestData(90, 12, seed: 1);
+        var model = SmallNetwork(2);
+        var initial = Weights(model);
+        Dictionary<string, Tensor>? afterFrozenEpoch = null;
+        var options = Options(2);
+        options.FreezeBackboneEpochs = 1;
+        options.BackboneLearningRateFactor = 0.5;
+        options.RestoreBestWeights = false;
+        var reports = new List<EpochReport>();
+        new ClassifierTrainer(model, options, headPrefix: "fc.").Train(
+            e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+            progress: new SynchronousProgress<EpochReport>(r =>
+            {
+                reports.Add(r);
+                if (r.Epoch == 1) afterFrozenEpoch = Weights(model);
+            }));
+
+        Assert.IsNotNull(afterFrozenEpoch);
+        foreach (var (key, value) in initial)
+        {
+            if (key.StartsWith("fc.", StringComparison.Ordinal))
+                Assert.IsFalse(value.IsEqualTo(afterFrozenEpoch[key]), $"{key}: the head trains in the frozen phase");
+            else
+                Assert.IsTrue(value.IsEqualTo(afterFrozenEpoch[key]), $"{key}: the backbone, BatchNorm running statistics included, is untouched while frozen");
+        }
+
+        var final = Weights(model);
+        Assert.IsFalse(final["conv1.weight"].IsEqualTo(afterFrozenEpoch["conv1.weight"]), "the backbone trains after the unfreeze");
+        Assert.IsFalse(final["bn1.running_mean"].IsEqualTo(afterFrozenEpoch["bn1.running_mean"]), "BatchNorm statistics update after the unfreeze");
+        Assert.IsTrue(model.parameters().All(p => p.requires_grad), "every parameter is trainable again after training");
+        Assert.AreEqual(2, reports.Count);
+    }
+
+    [TestMethod]
+    public void FreezeBackboneEpochs_WithoutAHeadPrefix_IsRejected()
+    {
+        var options = Options(2);
+        options.FreezeBackboneEpochs = 1;
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(SmallNetwork(1), options));
+        StringAssert.Contains(error.Message, "headPrefix");
+        Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(SmallNetwork(1), Options(2), headPrefix: "classifier."));
+    }
+
+    [TestMethod]
+    public void PhasedSchedule_RestartsWarmUpAndDecayWhenTheBackboneUnfreezes()
+    {
+        var options = new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1, FreezeBackboneEpochs = 2, Schedule = LearningRateScheduleKind.Cosine };
+        var schedule = new PhasedSchedule(options, stepsPerEpoch: 10);
+        Assert.AreEqual(0.1, schedule.At(0), 1e-12, "warm-up of the frozen phase");
+        Assert.AreEqual(1.0, schedule.At(9), 1e-12, "peak at the end of the frozen phase's warm-up");
+        Assert.IsTrue(schedule.At(19) < 0.05, "the frozen phase decays to about zero");
+        Assert.AreEqual(0.1, schedule.At(20), 1e-12, "the unfrozen phase warms up again");
+        Assert.AreEqual(1.0, schedule.At(29), 1e-12);
+        var plain = new PhasedSchedule(new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1 }, 10);
+        var reference = new LearningRateSchedule(new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1 }, 10);
+        for (int step = 0; step < 40; step++) Assert.AreEqual(reference.At(step), plain.At(step), 1e-15);
+    }
+
+    [TestMethod]
+    public void Mixup_BlendsEachImageWithItsPartnerAndReturnsThePartnersLabels()
+    {
+        using var scope = NewDisposeScope();
+        // Image i is filled with the value i, its label is i: the partner of each image can be read off the pixels.
+        Tensor images = arange(6, dtype: float32).reshape(6, 1, 1, 1).expand(6, 1, 4, 4).contiguous();
+        Tensor labels = arange(6, dtype: int64);
+        var mixing = BatchMixing.Create(new TrainingOptions { MixupAlpha = 0.4, Seed = 1 }, epoch: 1)!;
+        var mixed = mixing.Mix(images, labels)!;
+        Assert.IsTrue(mixed.Lambda is >= 0 and <= 1);
+        Tensor expected = images * mixed.Lambda + mixed.OtherLabels.to_type(float32).reshape(6, 1, 1, 1) * (1 - mixed.Lambda);
+        Assert.IsTrue(mixed.Images.allclose(expected.expand(6, 1, 4, 4), atol: 1e-5));
+        CollectionAssert.AreEquivalent(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), mixed.OtherLabels.data<long>().ToArray(), "the partners are a permutation");
+    }
+
+    [TestMethod]
+    public void CutMix_PastesABoxFromThePartnerAndWeighsLabelsByTheKeptArea()
+    {
+        using var scope = NewDisposeScope();
+        Tensor images = arange(8, dtype: float32).reshape(8, 1, 1, 1).expand(8, 1, 10, 10).contiguous();
+        Tensor labels = arange(8, dtype: int64);
+        var mixing = BatchMixing.Create(new TrainingOptions { CutMixAlpha = 1.0, Seed = 4 }, epoch: 2)!;
+        int checkedBatches = 0;
+        for (int draw = 0; draw < 20; draw++)
+        {
+            var mixed = mixing.Mix(images, labels)!;
+            long[] partners = mixed.OtherLabels.data<long>().ToArray();
+            for (int i = 0; i < 8; i++)
+            {
+                if (partners[i] == i) continue;
+                float[] pixels = mixed.Images[i].data<float>().ToArray();
+                Assert.IsTrue(pixels.All(v => v == i || v == partners[i]), "every pixel comes from the image or its partner");
+                Assert.AreEqual(mixed.Lambda, pixels.Count(v => v == i) / 100.0, 1e-9, "λ is the share of the image that stayed");
+                checkedBatches++;
+            }
+        }
+
+        Assert.IsTrue(checkedBatches > 0);
+    }
+
+    [TestMethod]
+    public void BetaSamples_HaveTheMeanAndVarianceOfBetaAlphaAlpha()
+    {
+        foreach (double alpha in new[] { 0.2, 1.0, 2.0 })
+        {
+            var random = new Random(11);
+            double[] draws = Enumerable.Range(0, 40000).Select(_ => BatchMixing.SampleBeta(alpha, random)).ToArray();
+            double mean = draws.Average(), variance = draws.Select(d => (d - mean) * (d - mean)).Average();
+            Assert.IsTrue(draws.All(d => d is >= 0 and <= 1));
+            Assert.AreEqual(0.5, mean, 0.01, $"α = {alpha}");
+            Assert.AreEqual(1 / (4 * (2 * alpha + 1)), variance, 0.05 / (4 * (2 * alpha + 1)), $"α = {alpha}");
+        }
+    }
+
+    [TestMethod]
+    public void TrainingWithMixupAndCutMix_IsReproducibleAndFinite()
+    {
+        using var train = new TrainingTestData(90, 12, seed: 1);
+        var options = Options(2);
+        options.MixupAlpha = 0.4;
+        options.CutMixAlpha = 1.0;
+        var first = SmallNetwork(5);
+        var second = SmallNetwork(5);
+        TrainingResult result = new ClassifierTrainer(first, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        new ClassifierTrainer(second, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        Assert.IsTrue(result.History.All(r => double.IsFinite(r.TrainingLoss)));
+        var a = Weights(first);
+        var b = Weights(second);
+        Assert.IsTrue(a.All(kv => kv.Value.IsEqualTo(b[kv.Key])));
+        var plain = SmallNetwork(5);
+        new ClassifierTrainer(plain, Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        Assert.IsFalse(Weights(plain)["fc.weight"].IsEqualTo(a["fc.weight"]), "mixing changes what is learned");
+    }
+
+    [TestMethod]
     public void NonFiniteLoss_StopsWithAClearErrorAndRestoresTheEpochStartWeights()
     {
         using var train = new TrainingTestData(60, 12, seed: 1);

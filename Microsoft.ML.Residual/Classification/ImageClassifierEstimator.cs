@@ -8,6 +8,7 @@ using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Residual.Weights;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -66,11 +67,28 @@ namespace Microsoft.ML.Residual
             EnsureOnnxRuntime();
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
             if (labels.ClassCount < 2)
-                throw new ArgumentException($"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two.", nameof(input));
+                throw new ArgumentException(
+                    $"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two. Check that the data holds "
+                    + "more than one label value (MapValueToKey makes one key per distinct value).", nameof(input));
             int classes = labels.ClassCount;
+            string[] classNames = ClassNames(labels);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             IDataView pixels = pixelTransform?.Transform(input) ?? input;
+            IDataView? validationPixels = null;
+            string validationSource = nameof(options.ValidationSet);
+            if (options.ValidationSet != null)
+            {
+                validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
+            }
+            else if (options.ValidationFraction > 0)
+            {
+                var split = ml.Data.TrainTestSplit(pixels, options.ValidationFraction, seed: options.Seed);
+                pixels = split.TrainSet;
+                validationPixels = split.TestSet;
+                validationSource = nameof(options.ValidationFraction);
+            }
+
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
             {
@@ -80,60 +98,186 @@ namespace Microsoft.ML.Residual
             };
             var reader = new ImageBatchReader(pixels, readerOptions);
             long rows = CountRows(pixels);
-            if (rows == 0) throw new ArgumentException("The training data is empty.", nameof(input));
-            ImageBatchReader? validation = null;
-            if (options.ValidationSet != null)
-            {
-                try
-                {
-                    IDataView validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
-                    validation = new ImageBatchReader(validationPixels, new ImageBatchOptions
-                    {
-                        ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
-                        BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
-                    });
-                }
-                catch (ArgumentException e)
-                {
-                    throw new ArgumentException(
-                        $"ImageClassifierOptions.ValidationSet: {e.Message} The validation data needs the same columns as the training data, after the same transforms (e.g. the label's MapValueToKey).",
-                        nameof(options), e);
-                }
-            }
+            if (rows == 0)
+                throw new ArgumentException(validationSource == nameof(options.ValidationFraction)
+                    ? $"The training data is empty once ValidationFraction = {options.ValidationFraction} is held out; lower it or add rows."
+                    : "The training data is empty.", nameof(input));
+            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, pixelColumn, validationSource);
 
             using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
             Device device = ChooseDevice(channel);
-            var model = CreateModel(classes, reader.Channels, smallImages);
-            model.to(device);
-            var training = new TrainingOptions
+            TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
+                : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
+            byte[] onnx;
+            PixelNormalization normalization = Normalization(reader.Channels);
+            StemKind? stem = ChooseStem(initial, smallImages);
+            var model = CreateModel(classes, reader.Channels, stem);
+            try
             {
-                Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
-                LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
-                WarmupEpochs = options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0, LabelSmoothing = options.LabelSmoothing,
-                EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            };
-            // One normalisation for training and for the exported graph: (x·InputScale − mean) / std = (x − mean/InputScale) / (std/InputScale).
-            PixelNormalization normalization = PixelNormalization.ImageNet();
-            using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
-            using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, 3, 1, 1 }, device: device).DetachFromDisposeScope())
+                string head = ((IClassifierModel)model).ClassifierPrefix;
+                if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
+                model.to(device);
+                var training = new TrainingOptions
+                {
+                    Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
+                    WeightDecay = options.WeightDecay, Schedule = options.Schedule,
+                    LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
+                    WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
+                    StepMilestones = options.StepMilestones, StepGamma = options.StepGamma,
+                    LabelSmoothing = options.LabelSmoothing, GradientClipNorm = options.GradientClipNorm,
+                    MixupAlpha = options.MixupAlpha, CutMixAlpha = options.CutMixAlpha,
+                    FreezeBackboneEpochs = options.FreezeBackboneEpochs,
+                    BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (initial != null ? 0.1 : 1.0),
+                    Monitor = options.EarlyStoppingMetric,
+                    EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+                };
+                try
+                {
+                    training.Validate();
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException(e.Message.Replace("TrainingOptions.", "ImageClassifierOptions.", StringComparison.Ordinal), nameof(options), e);
+                }
+
+                // One normalisation for training and for the exported graph: (x·InputScale − mean) / std = (x − mean/InputScale) / (std/InputScale).
+                using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
+                using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
+                {
+                    var trainer = new ClassifierTrainer(model, training, head) { Preprocess = x => (x - mean) / std };
+                    trainer.Train(
+                        epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                        (rows + options.BatchSize - 1) / options.BatchSize,
+                        validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                        new Progress(channel, options.Progress), options.CancellationToken);
+                }
+
+                model.eval();
+                model.to(CPU);
+                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+                {
+                    InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
+                    Metadata = new Dictionary<string, string>
+                    {
+                        [SavedModelWeights.ArchitectureKey] = options.Architecture,
+                        [SavedModelWeights.ClassesKey] = string.Join("\n", classNames),
+                        [SavedModelWeights.StemKey] = stem?.ToString() ?? "default",
+                    },
+                });
+            }
+            finally
             {
-                var trainer = new ClassifierTrainer(model, training) { Preprocess = x => (x - mean) / std };
-                trainer.Train(
-                    epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                    (rows + options.BatchSize - 1) / options.BatchSize,
-                    validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                    new Progress(channel, options.Progress), options.CancellationToken);
+                model.Dispose();
+                initial?.Dispose();
             }
 
-            model.eval();
-            model.to(CPU);
-            byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
-            {
-                InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
-                Metadata = new Dictionary<string, string> { ["architecture"] = options.Architecture, ["classes"] = string.Join("\n", ClassNames(labels)) },
-            });
-            model.Dispose();
             return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, ScoringGpu(channel));
+        }
+
+        private ImageBatchReader ValidationReader(IDataView validationPixels, string pixelColumn, string source)
+        {
+            try
+            {
+                return new ImageBatchReader(validationPixels, new ImageBatchOptions
+                {
+                    ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                    BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
+                });
+            }
+            catch (ArgumentException e) when (source == nameof(options.ValidationSet))
+            {
+                throw new ArgumentException(
+                    $"ImageClassifierOptions.ValidationSet: {e.Message} The validation data needs the same columns as the training data, after the same transforms (e.g. the label's MapValueToKey).",
+                    nameof(options), e);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"ImageClassifierOptions.ValidationFraction = {options.ValidationFraction} holds out no rows ({e.Message}); raise it or add rows.", nameof(options), e);
+            }
+        }
+
+        private TensorDictionary ReadPretrained(string path)
+        {
+            try
+            {
+                return StateDict.Read(path);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"ImageClassifierOptions.PretrainedWeightsPath = '{path}': {e.Message}", nameof(options), e);
+            }
+        }
+
+        // ImageNet's statistics for RGB (what pretrained weights expect); their channel average for other channel counts.
+        private static PixelNormalization Normalization(int channels)
+        {
+            PixelNormalization imageNet = PixelNormalization.ImageNet();
+            if (channels == 3) return imageNet;
+            return new PixelNormalization
+            {
+                InputScale = imageNet.InputScale,
+                Mean = Enumerable.Repeat(imageNet.Mean.Average(), channels).ToArray(),
+                Std = Enumerable.Repeat(imageNet.Std.Average(), channels).ToArray(),
+            };
+        }
+
+        // The stem: the user's choice; else the one the saved model had; else the architecture's own for pretrained
+        // weights (they were trained with it); else the CIFAR stem for small images.
+        private StemKind? ChooseStem(TensorDictionary? initial, bool smallImages)
+        {
+            if (options.Stem is StemKind chosen) return chosen;
+            if (options.ResumeFromModelPath != null && initial != null && initial.Metadata.TryGetValue(SavedModelWeights.StemKey, out string? saved))
+                return Enum.TryParse(saved, out StemKind parsed) ? parsed : null;
+            if (initial != null) return null;
+            return smallImages ? StemKind.Cifar : null;
+        }
+
+        // Loads everything but the head strictly (a file for another architecture is an error naming the keys), then
+        // the head when the file's fits: as it is for the same class count, rows reordered when a saved model knew the
+        // same classes under another key order; otherwise the head keeps its fresh initialisation.
+        private void LoadInitialWeights(nn.Module model, TensorDictionary initial, string head, string[] classNames, int channels, StemKind? stem, IChannel channel)
+        {
+            string option = options.ResumeFromModelPath != null ? nameof(options.ResumeFromModelPath) : nameof(options.PretrainedWeightsPath);
+            if (options.ResumeFromModelPath != null && initial.Metadata.TryGetValue(SavedModelWeights.ArchitectureKey, out string? architecture)
+                && !string.Equals(architecture, options.Architecture, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException(
+                    $"ImageClassifierOptions.ResumeFromModelPath = '{initial.FilePath}' holds a {architecture}, but Architecture is {options.Architecture}. "
+                    + $"Set Architecture = \"{architecture}\" to continue training it.", nameof(options));
+            }
+
+            try
+            {
+                StateDict.Load(model, initial, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
+            }
+            catch (StateDictMismatchException e)
+            {
+                throw new ArgumentException(
+                    $"ImageClassifierOptions.{option} = '{initial.FilePath}' does not hold weights for {options.Architecture} with {channels} input channel(s) "
+                    + $"and the {stem?.ToString() ?? "architecture's own"} stem: {e.Message} Choose the Architecture the weights were made for"
+                    + (channels != 3 ? ", or give RGB images (3 channels) for weights trained on them." : "."), nameof(options), e);
+            }
+
+            var parameters = model.named_parameters().Where(p => p.name.StartsWith(head, StringComparison.Ordinal)).ToList();
+            IReadOnlyList<string>? savedClasses = options.ResumeFromModelPath != null ? SavedModelWeights.ClassNames(initial) : null;
+            int[]? order = savedClasses != null && savedClasses.Count == classNames.Length && classNames.All(savedClasses.Contains)
+                ? classNames.Select(n => savedClasses.ToList().IndexOf(n)).ToArray()
+                : null;
+            bool fits = parameters.All(p => initial.TryGetValue(p.name, out Tensor? t) && t.shape.SequenceEqual(p.parameter.shape));
+            if (!fits || (savedClasses != null && order == null))
+            {
+                channel.Info(MessageSensitivity.None, $"The classifier head ({head}*) is new: {classNames.Length} classes, the weights' head does not fit them.");
+                return;
+            }
+
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            foreach (var (name, parameter) in parameters)
+            {
+                Tensor source = initial[name];
+                if (order != null) source = source.index_select(0, torch.tensor(order.Select(i => (long)i).ToArray()));
+                parameter.copy_(source);
+            }
         }
 
         private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, int? scoringGpu)
@@ -159,12 +303,12 @@ namespace Microsoft.ML.Residual
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
-        private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, bool smallImages)
+        private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, StemKind? stem)
         {
             string family = ResidualModels.All.First(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase)).Family;
             ModelOptions modelOptions = family == "resnet"
-                ? new ResNetOptions { Seed = options.Seed, Stem = options.Stem ?? (smallImages ? StemKind.Cifar : null), ZeroInitResidual = true }
-                : new DenseNetOptions { Seed = options.Seed, Stem = options.Stem ?? (smallImages ? StemKind.Cifar : null) };
+                ? new ResNetOptions { Seed = options.Seed, Stem = stem, ZeroInitResidual = true }
+                : new DenseNetOptions { Seed = options.Seed, Stem = stem };
             return ResidualModels.Create(options.Architecture, classes, channels, modelOptions);
         }
 

@@ -45,14 +45,68 @@ namespace Microsoft.ML.Residual
         /// <summary>The optimiser.</summary>
         public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
 
-        /// <summary>Weight decay.</summary>
+        /// <summary>SGD momentum.</summary>
+        public double Momentum { get; set; } = 0.9;
+
+        /// <summary>Nesterov momentum for SGD.</summary>
+        public bool Nesterov { get; set; }
+
+        /// <summary>Weight decay (not applied to BatchNorm parameters and biases).</summary>
         public double WeightDecay { get; set; } = 5e-4;
 
         /// <summary>The learning-rate schedule.</summary>
         public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
 
+        /// <summary>Linear warm-up in epochs (fractions allowed); null: one epoch when training for more than two, else none.</summary>
+        public double? WarmupEpochs { get; set; }
+
+        /// <summary>Epochs at which <see cref="LearningRateScheduleKind.Step"/> multiplies the rate by <see cref="StepGamma"/>.</summary>
+        public int[] StepMilestones { get; set; } = Array.Empty<int>();
+
+        /// <summary>The step schedule's factor.</summary>
+        public double StepGamma { get; set; } = 0.1;
+
         /// <summary>Label smoothing of the loss.</summary>
         public double LabelSmoothing { get; set; }
+
+        /// <summary>Clip the global gradient norm to this value (null: no clipping).</summary>
+        public double? GradientClipNorm { get; set; }
+
+        /// <summary>Mixup's α (0: off; 0.2–0.4 is usual): batches are blended with a shuffled copy, λ ~ Beta(α, α).</summary>
+        public double MixupAlpha { get; set; }
+
+        /// <summary>CutMix's α (0: off; 1 is usual): a random box is pasted from a shuffled copy; with mixup as well, one of the two per batch.</summary>
+        public double CutMixAlpha { get; set; }
+
+        /// <summary>
+        /// A state dict (<c>.safetensors</c>, or PyTorch <c>.pth</c>/<c>.pt</c>) with torchvision's key names for
+        /// <see cref="Architecture"/>, e.g. ImageNet weights. Training starts from it; the classifier head is replaced
+        /// (freshly initialised) when its class count differs from the label's. The stem is then the architecture's own
+        /// unless <see cref="Stem"/> says otherwise, and pixels are normalised with ImageNet's mean and deviation, as
+        /// torchvision's weights expect.
+        /// </summary>
+        public string? PretrainedWeightsPath { get; set; }
+
+        /// <summary>
+        /// Continue training a model saved by <c>ml.Model.Save</c> (a model.zip holding this estimator's output, or the
+        /// <c>.onnx</c> file of <c>OnnxExporter</c>): the weights are read back from the ONNX graph's initializers. The
+        /// architecture must be the same. When the classes are the same (in any key order) the head is kept, its rows
+        /// put in the new key order; otherwise it is replaced.
+        /// </summary>
+        public string? ResumeFromModelPath { get; set; }
+
+        /// <summary>
+        /// Train only the classifier head for this many epochs first (backbone frozen, its BatchNorm statistics kept),
+        /// then everything with the backbone at <see cref="BackboneLearningRateFactor"/> times the rate; the schedule
+        /// restarts at the unfreeze (fastai's <c>fine_tune</c>). Must be less than <see cref="Epochs"/>. Default 0.
+        /// </summary>
+        public int FreezeBackboneEpochs { get; set; }
+
+        /// <summary>
+        /// Learning-rate factor of the backbone relative to the head (discriminative learning rates). Null: 0.1 when
+        /// starting from <see cref="PretrainedWeightsPath"/> or <see cref="ResumeFromModelPath"/>, 1 otherwise.
+        /// </summary>
+        public double? BackboneLearningRateFactor { get; set; }
 
         /// <summary>
         /// The stem for ResNets: null chooses the CIFAR stem (3×3, no pooling) for images of at most 64 pixels a side
@@ -69,8 +123,17 @@ namespace Microsoft.ML.Residual
         /// <summary>Data for per-epoch validation (same columns as the training data), or null.</summary>
         public IDataView? ValidationSet { get; set; }
 
-        /// <summary>Stop after this many epochs without validation improvement (needs <see cref="ValidationSet"/>).</summary>
+        /// <summary>
+        /// Without a <see cref="ValidationSet"/>: hold out this fraction of the training rows (a seeded random split) for
+        /// per-epoch validation, early stopping and the best epoch. 0 (default): no validation.
+        /// </summary>
+        public double ValidationFraction { get; set; }
+
+        /// <summary>Stop after this many epochs without improvement of <see cref="EarlyStoppingMetric"/> (needs validation data).</summary>
         public int? EarlyStoppingPatience { get; set; }
+
+        /// <summary>The validation metric that chooses the best epoch (whose weights are kept) and drives early stopping.</summary>
+        public MonitoredMetric EarlyStoppingMetric { get; set; } = MonitoredMetric.ValidationAccuracy;
 
         /// <summary>A directory for per-epoch checkpoints; training resumes from it.</summary>
         public string? CheckpointDirectory { get; set; }

@@ -68,7 +68,19 @@ namespace Microsoft.ML.Residual.Training
             foreach (string old in Directory.GetDirectories(directory, "epoch-*").Where(d => Path.GetFileName(d) != name)) TryDelete(old);
         }
 
+        /// <summary>The epoch of the latest checkpoint, or null when the directory holds none.</summary>
+        public int? LatestEpoch() => Latest()?.Epoch;
+
         public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer)
+        {
+            if (Latest() is not var (epoch, folder)) return null;
+            StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);
+            optimizer.LoadState(Path.Combine(folder, OptimizerFile));
+            var history = JsonSerializer.Deserialize<List<EpochReport>>(File.ReadAllText(Path.Combine(folder, HistoryFile))) ?? new List<EpochReport>();
+            return new Resumed(epoch, history);
+        }
+
+        private (int Epoch, string Folder)? Latest()
         {
             string latest = Path.Combine(directory, LatestFile);
             if (!File.Exists(latest)) return null;
@@ -76,10 +88,7 @@ namespace Microsoft.ML.Residual.Training
             string folder = Path.Combine(directory, name);
             if (!name.StartsWith("epoch-", StringComparison.Ordinal) || !int.TryParse(name.AsSpan(6), out int epoch) || !Directory.Exists(folder))
                 throw new InvalidOperationException($"The checkpoint directory '{directory}' names '{name}' as its latest checkpoint, which is missing. Delete the directory to start afresh.");
-            StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);
-            optimizer.LoadState(Path.Combine(folder, OptimizerFile));
-            var history = JsonSerializer.Deserialize<List<EpochReport>>(File.ReadAllText(Path.Combine(folder, HistoryFile))) ?? new List<EpochReport>();
-            return new Resumed(epoch, history);
+            return (epoch, folder);
         }
 
         public Dictionary<string, Tensor>? LoadBestWeights()

@@ -67,20 +67,25 @@ namespace Microsoft.ML.Residual.Training
         private readonly nn.Module<Tensor, Tensor> model;
         private readonly TrainingOptions options;
         private readonly string? headPrefix;
-        private readonly double backboneLearningRateFactor;
 
         /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
         /// <param name="model">The network (its device is the training device).</param>
         /// <param name="options">The loop's options.</param>
-        /// <param name="headPrefix">State-dict prefix of the head, for discriminative learning rates.</param>
-        /// <param name="backboneLearningRateFactor">Rate factor of the backbone relative to the head.</param>
-        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null, double backboneLearningRateFactor = 1.0)
+        /// <param name="headPrefix">
+        /// State-dict prefix of the classifier head (e.g. <c>"fc."</c>, <see cref="Models.IClassifierModel.ClassifierPrefix"/>), for
+        /// <see cref="TrainingOptions.FreezeBackboneEpochs"/> and <see cref="TrainingOptions.BackboneLearningRateFactor"/>.
+        /// </param>
+        /// <exception cref="ArgumentException">An option is invalid, or a frozen phase or backbone factor is asked for without a head prefix.</exception>
+        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null)
         {
             this.model = model ?? throw new ArgumentNullException(nameof(model));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             options.Validate();
+            if (headPrefix is null && (options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor != 1.0))
+                throw new ArgumentException("FreezeBackboneEpochs and BackboneLearningRateFactor need the head's state-dict prefix (headPrefix, e.g. \"fc.\").", nameof(headPrefix));
+            if (headPrefix is not null && !model.named_parameters().Any(p => p.name.StartsWith(headPrefix, StringComparison.Ordinal)))
+                throw new ArgumentException($"The model has no parameters under the head prefix '{headPrefix}'.", nameof(headPrefix));
             this.headPrefix = headPrefix;
-            this.backboneLearningRateFactor = backboneLearningRateFactor;
         }
 
         /// <summary>Applied to every image batch on the training device before the network (e.g. pixel normalisation).</summary>
@@ -104,37 +109,53 @@ namespace Microsoft.ML.Residual.Training
             if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
-            var schedule = new LearningRateSchedule(options, stepsPerEpoch);
-            using TrainingOptimizer optimizer = TrainingOptimizer.Create(model, options, headPrefix, backboneLearningRateFactor);
+            int frozenEpochs = options.FreezeBackboneEpochs;
+            var schedule = new PhasedSchedule(options, stepsPerEpoch);
             var checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
+            int? checkpointEpoch = checkpoints?.LatestEpoch();
+            bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
+            SetBackboneFrozen(frozen);
+            TrainingOptimizer optimizer = CreateOptimizer(frozen);
 
             var history = new List<EpochReport>();
             var tracker = new BestEpochTracker(monitor, options.EarlyStoppingPatience);
             Dictionary<string, Tensor>? bestWeights = null;
             int startEpoch = 1;
             long step = 0;
-            if (checkpoints?.TryLoadLatest(model, optimizer) is { } resumed)
-            {
-                history.AddRange(resumed.History);
-                foreach (EpochReport report in resumed.History) tracker.Observe(report);
-                startEpoch = resumed.Epoch + 1;
-                step = resumed.Epoch * stepsPerEpoch;
-                if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights();
-            }
-
-            int resumedAfter = startEpoch - 1;
-            var clock = Stopwatch.StartNew();
-            long imagesSeen = 0;
-            bool stoppedEarly = tracker.ShouldStop;
+            double rate = schedule.At(0);
             try
             {
+                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer) is { } resumed)
+                {
+                    history.AddRange(resumed.History);
+                    foreach (EpochReport report in resumed.History) tracker.Observe(report);
+                    startEpoch = resumed.Epoch + 1;
+                    step = resumed.Epoch * stepsPerEpoch;
+                    if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights();
+                }
+
+                int resumedAfter = startEpoch - 1;
+                var clock = Stopwatch.StartNew();
+                long imagesSeen = 0;
+                bool stoppedEarly = tracker.ShouldStop;
                 for (int epoch = startEpoch; epoch <= options.Epochs && !stoppedEarly; epoch++)
                 {
+                    if (frozen && epoch > frozenEpochs)
+                    {
+                        // fine_tune's second phase: everything trains, with a new optimiser and a restarted schedule.
+                        frozen = false;
+                        SetBackboneFrozen(false);
+                        optimizer.Dispose();
+                        optimizer = CreateOptimizer(frozen: false);
+                    }
+
                     if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
+                    var mixing = BatchMixing.Create(options, epoch);
                     Dictionary<string, Tensor> epochStart = Snapshot();
                     try
                     {
                         model.train();
+                        if (frozen) SetBackboneBatchNormEval();
                         double lossSum = 0;
                         long correct = 0, count = 0;
                         foreach (var (images, labels) in trainingBatches(epoch))
@@ -142,14 +163,27 @@ namespace Microsoft.ML.Residual.Training
                             using var scope = NewDisposeScope();
                             scope.Attach(new IDisposable[] { images, labels });
                             cancellationToken.ThrowIfCancellationRequested();
-                            double rate = schedule.At(step);
+                            rate = schedule.At(step);
                             optimizer.SetLearningRate(rate);
                             Tensor x = images.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
                             optimizer.ZeroGrad();
-                            Tensor logits = model.call(x);
-                            Tensor loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing);
+                            Tensor loss, logits;
+                            if (mixing?.Mix(x, y) is { } mixed)
+                            {
+                                // Blended inputs: the loss is blended with the same weight; accuracy counts the dominant label.
+                                logits = model.call(mixed.Images);
+                                loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing) * mixed.Lambda
+                                    + nn.functional.cross_entropy(logits, mixed.OtherLabels, label_smoothing: options.LabelSmoothing) * (1 - mixed.Lambda);
+                                if (mixed.Lambda < 0.5) y = mixed.OtherLabels;
+                            }
+                            else
+                            {
+                                logits = model.call(x);
+                                loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing);
+                            }
+
                             double lossValue = loss.item<float>();
                             if (!double.IsFinite(lossValue))
                             {
@@ -178,7 +212,7 @@ namespace Microsoft.ML.Residual.Training
                         int remainingEpochs = options.Epochs - epoch;
                         var report = new EpochReport(
                             epoch, options.Epochs, lossSum / count, (double)correct / count, validationLoss, validationAccuracy,
-                            optimizer.LearningRates[0], imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
+                            rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
                             TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false);
                         bool improved = tracker.Observe(report);
                         report = report with { IsBest = improved };
@@ -205,7 +239,29 @@ namespace Microsoft.ML.Residual.Training
             finally
             {
                 Dispose(bestWeights);
+                optimizer.Dispose();
+                SetBackboneFrozen(false);
             }
+        }
+
+        private TrainingOptimizer CreateOptimizer(bool frozen) =>
+            TrainingOptimizer.Create(model, options, headPrefix, frozen ? 1.0 : options.BackboneLearningRateFactor, headOnly: frozen);
+
+        private bool IsBackbone(string name) => headPrefix != null && !(name + ".").StartsWith(headPrefix, StringComparison.Ordinal);
+
+        // Frozen backbone parameters get no gradients (so no update and no backward pass through their weights).
+        private void SetBackboneFrozen(bool frozen)
+        {
+            if (headPrefix is null) return;
+            foreach (var (name, parameter) in model.named_parameters())
+                if (IsBackbone(name)) parameter.requires_grad = !frozen;
+        }
+
+        // While the backbone is frozen its BatchNorm layers normalise with, and keep, their running statistics.
+        private void SetBackboneBatchNormEval()
+        {
+            foreach (var (name, module) in model.named_modules())
+                if (name.Length > 0 && IsBackbone(name) && module.GetType().Name.StartsWith("BatchNorm", StringComparison.Ordinal)) module.eval();
         }
 
         private (double Loss, double Accuracy) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)

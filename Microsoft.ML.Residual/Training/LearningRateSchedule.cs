@@ -55,4 +55,43 @@ namespace Microsoft.ML.Residual.Training
         // Cosine interpolation from a (t = 0) to b (t = 1).
         private static double Anneal(double a, double b, double t) => b + (a - b) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(t, 0, 1)));
     }
+
+    /// <summary>
+    /// The schedule of a run with a frozen-backbone phase: the configured schedule over the frozen epochs, then
+    /// the same schedule again over the remaining epochs (each phase with its own warm-up, at most half the phase).
+    /// Without a frozen phase it is exactly <see cref="LearningRateSchedule"/>.
+    /// </summary>
+    internal sealed class PhasedSchedule
+    {
+        private readonly LearningRateSchedule? frozen;
+        private readonly LearningRateSchedule main;
+        private readonly long frozenSteps;
+
+        public PhasedSchedule(TrainingOptions options, long stepsPerEpoch)
+        {
+            int frozenEpochs = options.FreezeBackboneEpochs;
+            if (frozenEpochs == 0)
+            {
+                main = new LearningRateSchedule(options, stepsPerEpoch);
+                return;
+            }
+
+            frozen = new LearningRateSchedule(Phase(options, 0, frozenEpochs), stepsPerEpoch);
+            main = new LearningRateSchedule(Phase(options, frozenEpochs, options.Epochs), stepsPerEpoch);
+            frozenSteps = frozenEpochs * stepsPerEpoch;
+        }
+
+        public double At(long step) => frozen != null && step < frozenSteps ? frozen.At(step) : main.At(step - frozenSteps);
+
+        // The options of epochs (start, end]: the same schedule over the phase, milestones moved into it.
+        private static TrainingOptions Phase(TrainingOptions options, int start, int end)
+        {
+            TrainingOptions phase = options.Clone();
+            int length = end - start;
+            phase.Epochs = length;
+            phase.WarmupEpochs = Math.Min(options.WarmupEpochs, length / 2.0);
+            phase.StepMilestones = options.StepMilestones.Where(m => m > start && m < end).Select(m => m - start).ToArray();
+            return phase;
+        }
+    }
 }

@@ -40,8 +40,10 @@ namespace Microsoft.ML.Residual.Training
         /// <param name="options">Optimiser, rate, momentum, weight decay.</param>
         /// <param name="headPrefix">State-dict prefix of the classifier head (e.g. <c>"fc."</c>); null: one group for everything.</param>
         /// <param name="backboneLearningRateFactor">Rate factor of everything outside the head.</param>
-        public static TrainingOptimizer Create(nn.Module module, TrainingOptions options, string? headPrefix = null, double backboneLearningRateFactor = 1.0)
+        /// <param name="headOnly">Optimise only the head's parameters (the backbone frozen); needs <paramref name="headPrefix"/>.</param>
+        public static TrainingOptimizer Create(nn.Module module, TrainingOptions options, string? headPrefix = null, double backboneLearningRateFactor = 1.0, bool headOnly = false)
         {
+            if (headOnly && headPrefix is null) throw new ArgumentException("Optimising only the head needs the head's prefix.", nameof(headPrefix));
             if (module is null) throw new ArgumentNullException(nameof(module));
             if (options is null) throw new ArgumentNullException(nameof(options));
             if (!(backboneLearningRateFactor > 0)) throw new ArgumentOutOfRangeException(nameof(backboneLearningRateFactor), "must be positive");
@@ -49,6 +51,7 @@ namespace Microsoft.ML.Residual.Training
             foreach (var (name, parameter) in module.named_parameters())
             {
                 bool head = headPrefix != null && name.StartsWith(headPrefix, StringComparison.Ordinal);
+                if (headOnly && !head) continue;
                 bool decay = options.DecayNormsAndBiases || parameter.dim() > 1;
                 if (!buckets.TryGetValue((head, decay), out var list)) buckets[(head, decay)] = list = new List<(string, Parameter)>();
                 list.Add((name, parameter));
@@ -60,7 +63,8 @@ namespace Microsoft.ML.Residual.Training
                     $"{(headPrefix == null ? "all" : b.Key.Head ? "head" : "backbone")}, {(b.Key.Decay ? "decay" : "no decay")}",
                     b.Value, b.Key.Decay, b.Key.Head || headPrefix == null ? 1.0 : backboneLearningRateFactor))
                 .ToList();
-            if (groups.Count == 0) throw new ArgumentException("The module has no parameters to train.", nameof(module));
+            if (groups.Count == 0)
+                throw new ArgumentException(headOnly ? $"The module has no parameters under the head prefix '{headPrefix}'." : "The module has no parameters to train.", nameof(module));
 
             optim.Optimizer optimizer = options.Optimizer switch
             {

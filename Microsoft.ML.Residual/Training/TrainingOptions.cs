@@ -85,6 +85,34 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>Clip the global gradient norm to this value (null: no clipping).</summary>
         public double? GradientClipNorm { get; set; }
 
+        /// <summary>
+        /// Train only the classifier head for this many epochs first (the backbone's parameters frozen and its
+        /// BatchNorm layers in eval mode, so their running statistics stay those of the pretrained weights), then
+        /// train everything with the backbone at <see cref="BackboneLearningRateFactor"/> times the rate. The schedule
+        /// (with its warm-up) starts again when the backbone unfreezes: fastai's <c>fine_tune</c> recipe. Needs the
+        /// trainer's head prefix. Default 0 (no frozen phase).
+        /// </summary>
+        public int FreezeBackboneEpochs { get; set; }
+
+        /// <summary>
+        /// Learning-rate factor of every parameter outside the classifier head (discriminative learning rates, e.g.
+        /// 0.1 when fine-tuning pretrained weights). Needs the trainer's head prefix to differ from 1. Default 1.
+        /// </summary>
+        public double BackboneLearningRateFactor { get; set; } = 1.0;
+
+        /// <summary>
+        /// Mixup (Zhang et al.): each batch is blended with a shuffled copy of itself, weight λ ~ Beta(α, α), and the
+        /// loss is blended likewise. 0 turns it off; 0.2–0.4 is usual. Default 0.
+        /// </summary>
+        public double MixupAlpha { get; set; }
+
+        /// <summary>
+        /// CutMix (Yun et al.): a random box of each image is pasted from a shuffled copy of the batch, its area
+        /// 1 − λ with λ ~ Beta(α, α), and the loss is blended by the pasted area. 0 turns it off; 1 is usual. With
+        /// <see cref="MixupAlpha"/> as well, each batch uses one of the two at random. Default 0.
+        /// </summary>
+        public double CutMixAlpha { get; set; }
+
         /// <summary>The metric for the best epoch and early stopping.</summary>
         public MonitoredMetric Monitor { get; set; } = MonitoredMetric.ValidationAccuracy;
 
@@ -99,6 +127,8 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
+
+        internal TrainingOptions Clone() => (TrainingOptions)MemberwiseClone();
 
         /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
         public void Validate()
@@ -117,6 +147,10 @@ namespace Microsoft.ML.Residual.Training
             Check(StepMilestones.All(m => m > 0 && m < Epochs), nameof(StepMilestones), string.Join(",", StepMilestones), "milestones are epochs in (0, Epochs)");
             Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1)");
             Check(GradientClipNorm is null || GradientClipNorm > 0, nameof(GradientClipNorm), GradientClipNorm!, "must be positive");
+            Check(FreezeBackboneEpochs >= 0 && FreezeBackboneEpochs < Epochs, nameof(FreezeBackboneEpochs), FreezeBackboneEpochs, "must be non-negative and leave at least one epoch to train everything");
+            Check(BackboneLearningRateFactor > 0 && double.IsFinite(BackboneLearningRateFactor), nameof(BackboneLearningRateFactor), BackboneLearningRateFactor, "must be positive and finite");
+            Check(MixupAlpha >= 0 && double.IsFinite(MixupAlpha), nameof(MixupAlpha), MixupAlpha, "must be 0 (off) or positive");
+            Check(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha), nameof(CutMixAlpha), CutMixAlpha, "must be 0 (off) or positive");
             Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1");
         }
     }
