@@ -186,6 +186,26 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void DenseNetClassifier_AndTheDenseNetTrainer_FitAndScoreInAPipeline()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(Textures(48, seed: 1));
+        var options = new ImageClassifierOptions { Architecture = "densenet_bc_100_12", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 24, Seed = 1 };
+        foreach (var estimator in new IEstimator<ITransformer>[] { ml.Transforms.DenseNetClassifier(options), ml.MulticlassClassification.Trainers.DenseNet(options) })
+        {
+            ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(data);
+            IDataView scored = model.Transform(data);
+            VBuffer<ReadOnlyMemory<char>> slotNames = default;
+            scored.Schema["Score"].GetSlotNames(ref slotNames);
+            CollectionAssert.AreEqual(Classes, slotNames.DenseValues().Select(n => n.ToString()).ToArray());
+            MulticlassClassificationMetrics metrics = ml.MulticlassClassification.Evaluate(scored);
+            Assert.IsTrue(metrics.LogLoss > 0 && double.IsFinite(metrics.LogLoss));
+        }
+
+        Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.DenseNetClassifier(new ImageClassifierOptions { Architecture = "resnet18" }));
+    }
+
+    [TestMethod]
     public void LabelThatIsNotAKey_IsRejectedSayingToUseMapValueToKey()
     {
         var ml = new MLContext(seed: 1);

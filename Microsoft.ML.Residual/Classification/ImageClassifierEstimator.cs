@@ -66,6 +66,7 @@ namespace Microsoft.ML.Residual
             if (input is null) throw new ArgumentNullException(nameof(input));
             EnsureOnnxRuntime();
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
+            if (labels.ClassCount < 2 && CountRows(input) == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
             if (labels.ClassCount < 2)
                 throw new ArgumentException(
                     $"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two. Check that the data holds "
@@ -145,11 +146,20 @@ namespace Microsoft.ML.Residual
                 using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
                 {
                     var trainer = new ClassifierTrainer(model, training, head) { Preprocess = x => (x - mean) / std };
-                    trainer.Train(
-                        epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                        (rows + options.BatchSize - 1) / options.BatchSize,
-                        validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                        new Progress(channel, options.Progress), options.CancellationToken);
+                    try
+                    {
+                        trainer.Train(
+                            epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                            (rows + options.BatchSize - 1) / options.BatchSize,
+                            validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                            new Progress(channel, options.Progress), options.CancellationToken);
+                    }
+                    catch (InvalidOperationException e) when (pixelTransform != null && e is not TrainingDivergedException
+                        && ImageInput.FindUnreadableImage(input, options.ImageColumnName, options.ValidationSet) is { } unreadable)
+                    {
+                        // ML.NET's parallel cursors report a failed image load without its row; say which one it was.
+                        throw new InvalidOperationException(unreadable, e);
+                    }
                 }
 
                 model.eval();

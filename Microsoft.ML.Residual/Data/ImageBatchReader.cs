@@ -300,7 +300,17 @@ namespace Microsoft.ML.Residual.Data
             VBuffer<float> buffer = default;
             return row =>
             {
-                getter(ref buffer);
+                try
+                {
+                    getter(ref buffer);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException(
+                        $"Image column '{name}', row {row}: the pixels could not be read ({ex.Message}). " +
+                        "If they come from an image file, check that it exists and is a readable image, or filter the row out.", ex);
+                }
+
                 if (buffer.Length != size)
                     throw new InvalidOperationException($"Image column '{name}', row {row}: expected {size} values, found {buffer.Length}.");
                 var pixels = new float[size];

@@ -46,6 +46,37 @@ namespace Microsoft.ML.Residual.Estimators
         }
 
         /// <summary>
+        /// Reads every image of the MLImage column <paramref name="imageColumn"/> one row at a time and describes the
+        /// first that cannot be loaded (naming the data, column and row), or returns null when all load.
+        /// </summary>
+        public static string? FindUnreadableImage(IDataView input, string imageColumn, IDataView? validation)
+        {
+            foreach (var (data, name) in new[] { (input, "training data"), (validation, "ValidationSet") })
+            {
+                if (data?.Schema.GetColumnOrNull(imageColumn) is not { Type: ImageDataViewType } column) continue;
+                using DataViewRowCursor cursor = data.GetRowCursor(new[] { column });
+                ValueGetter<MLImage> getter = cursor.GetGetter<MLImage>(column);
+                MLImage image = null!;
+                while (cursor.MoveNext())
+                {
+                    try
+                    {
+                        getter(ref image);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        Exception inner = e;
+                        while (inner.InnerException != null) inner = inner.InnerException;
+                        return $"Image column '{imageColumn}' of the {name}, row {cursor.Position}: the image could not be read ({inner.Message}). "
+                            + "Check that the file exists and is a readable image, or filter the row out.";
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
         /// The input schema plus <paramref name="vectorOutput"/> (a float vector) and each (output, source) copy,
         /// as an equivalent chain of ML.NET estimators declares them.
         /// </summary>

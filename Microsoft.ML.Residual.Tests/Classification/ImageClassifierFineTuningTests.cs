@@ -1,0 +1,201 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Residual.Weights;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Classification;
+
+/// <summary>Starting from weights: a torchvision-named state dict, a saved model.zip; and validation held out of the training data.</summary>
+[TestClass]
+public sealed class ImageClassifierFineTuningTests
+{
+    private const int Size = 16;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private static IEstimator<ITransformer> Pipeline(MLContext ml, ImageClassifierOptions options) =>
+        ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.ResNetClassifier(options));
+
+    private static ImageClassifierOptions Options(string architecture, int epochs) => new()
+    {
+        Architecture = architecture, ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 32, Seed = 1, LearningRate = 0.05,
+        Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation(),
+    };
+
+    private string SaveStateDict(string architecture, int classes, long seed)
+    {
+        string path = ModelTestSupport.TempFile(TestContext, $"-{architecture}.safetensors");
+        using var module = ResidualModels.Create(architecture, classes, options: new ResNetOptions { Seed = seed });
+        StateDict.Save(module, path);
+        return path;
+    }
+
+    private static bool IsRunningStatistic(string key) =>
+        key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("running_var", StringComparison.Ordinal) || key.EndsWith("num_batches_tracked", StringComparison.Ordinal);
+
+    [TestMethod]
+    public void PretrainedStateDict_LoadsTheBackboneReplacesTheHeadAndFreezesFirst()
+    {
+        // ImageNet-shaped weights (1000 classes) for a 4-class task: the backbone comes from the file, the head is new.
+        string pretrained = SaveStateDict("resnet18", 1000, seed: 3);
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(96, seed: 1));
+        var options = Options("resnet18", epochs: 2);
+        options.PretrainedWeightsPath = pretrained;
+        options.FreezeBackboneEpochs = 1;
+        options.BackboneLearningRateFactor = 1e-12; // the unfrozen epoch leaves the backbone's weights as they were, to the test's tolerance
+        var reports = new List<EpochReport>();
+        options.Progress = new Progress(reports.Add);
+        ITransformer model = Pipeline(ml, options).Fit(train);
+        Assert.AreEqual(2, reports.Count);
+
+        string saved = ModelTestSupport.TempFile(TestContext, "-finetuned.zip");
+        ml.Model.Save(model, train.Schema, saved);
+        using TensorDictionary trained = SavedModelWeights.Read(saved, "test");
+        using TensorDictionary original = StateDict.Read(pretrained);
+        CollectionAssert.AreEqual(new long[] { 4, 512 }, trained["fc.weight"].shape, "the head has the task's 4 classes");
+        foreach (var (key, value) in original)
+        {
+            if (key.StartsWith("fc.", StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
+            Assert.IsTrue(trained[key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{key} comes from the pretrained file (ImageNet stem, torchvision names)");
+        }
+    }
+
+    [TestMethod]
+    public void SavedModelZip_ContinuesTrainingWithTheHeadRowsFollowingTheNewKeyOrder()
+    {
+        var ml = new MLContext(seed: 1);
+        List<ImageClassifierEstimatorTests.Row> rows = ImageClassifierEstimatorTests.Textures(128, seed: 1);
+        IDataView first = ml.Data.LoadFromEnumerable(rows);
+        ITransformer original = Pipeline(ml, Options("resnet20", epochs: 1)).Fit(first);
+        string saved = ModelTestSupport.TempFile(TestContext, "-original.zip");
+        ml.Model.Save(original, first.Schema, saved);
+
+        // The same classes in another order of first appearance, so MapValueToKey numbers them differently.
+        IDataView reordered = ml.Data.LoadFromEnumerable(Enumerable.Reverse(rows).ToList());
+        var options = Options("resnet20", epochs: 1);
+        options.ResumeFromModelPath = saved;
+        options.LearningRate = 1e-12;
+        options.WarmupEpochs = 0;
+        ITransformer resumed = Pipeline(ml, options).Fit(reordered);
+        string resumedPath = ModelTestSupport.TempFile(TestContext, "-resumed.zip");
+        ml.Model.Save(resumed, reordered.Schema, resumedPath);
+
+        string[] originalClasses = SlotNames(original.Transform(first));
+        string[] resumedClasses = SlotNames(resumed.Transform(reordered));
+        CollectionAssert.AreNotEqual(originalClasses, resumedClasses, "the test needs a different key order");
+        using TensorDictionary before = SavedModelWeights.Read(saved, "test");
+        using TensorDictionary after = SavedModelWeights.Read(resumedPath, "test");
+        foreach (var (key, value) in before)
+        {
+            if (key.StartsWith("fc.", StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
+            Assert.IsTrue(after[key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{key} continues from the saved model");
+        }
+
+        for (int k = 0; k < resumedClasses.Length; k++)
+        {
+            int j = Array.IndexOf(originalClasses, resumedClasses[k]);
+            Assert.IsTrue(after["fc.weight"][k].allclose(before["fc.weight"][j], rtol: 1e-5, atol: 1e-6), $"head row of '{resumedClasses[k]}'");
+            Assert.IsTrue(after["fc.bias"][k].allclose(before["fc.bias"][j], rtol: 1e-5, atol: 1e-6));
+        }
+    }
+
+    [TestMethod]
+    public void SavedModelOfAnotherArchitecture_IsRejectedNamingBoth()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 1));
+        ITransformer model = Pipeline(ml, Options("resnet20", epochs: 1)).Fit(data);
+        string saved = ModelTestSupport.TempFile(TestContext, "-resnet20.zip");
+        ml.Model.Save(model, data.Schema, saved);
+
+        var options = Options("resnet32", epochs: 1);
+        options.ResumeFromModelPath = saved;
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Pipeline(ml, options).Fit(data));
+        StringAssert.Contains(error.Message, "resnet20");
+        StringAssert.Contains(error.Message, "resnet32");
+        StringAssert.Contains(error.Message, "ResumeFromModelPath");
+    }
+
+    [TestMethod]
+    public void PretrainedWeightsOfAnotherArchitecture_AreRejectedNamingTheFileAndKeys()
+    {
+        string resnet20 = SaveStateDict("resnet20", 10, seed: 1);
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 1));
+        var options = Options("resnet18", epochs: 1);
+        options.PretrainedWeightsPath = resnet20;
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Pipeline(ml, options).Fit(data));
+        StringAssert.Contains(error.Message, "PretrainedWeightsPath");
+        StringAssert.Contains(error.Message, resnet20);
+        StringAssert.Contains(error.Message, "layer4", "the report names keys the file lacks");
+        StringAssert.Contains(error.Message, "Architecture");
+    }
+
+    [TestMethod]
+    public void PretrainedWeightsPathThatIsMissingOrNotWeights_IsRejectedNamingThePath()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 1));
+        string missing = Path.Combine(Path.GetTempPath(), $"no-such-{Guid.NewGuid():N}.safetensors");
+        string garbage = ModelTestSupport.TempFile(TestContext, "-garbage.pth");
+        File.WriteAllBytes(garbage, Enumerable.Range(0, 300).Select(i => (byte)(i * 7)).ToArray());
+        foreach (string path in new[] { missing, garbage })
+        {
+            var options = Options("resnet20", epochs: 1);
+            options.PretrainedWeightsPath = path;
+            var error = Assert.ThrowsExactly<ArgumentException>(() => Pipeline(ml, options).Fit(data));
+            StringAssert.Contains(error.Message, path);
+        }
+    }
+
+    [TestMethod]
+    public void ValidationFraction_HoldsOutRowsForPerEpochValidation()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(160, seed: 1));
+        var options = Options("resnet20", epochs: 2);
+        options.ValidationFraction = 0.25;
+        var reports = new List<EpochReport>();
+        options.Progress = new Progress(reports.Add);
+        Pipeline(ml, options).Fit(train);
+        Assert.AreEqual(2, reports.Count);
+        Assert.IsTrue(reports.All(r => r.ValidationAccuracy is >= 0 and <= 1 && r.ValidationLoss is > 0), "every epoch reports validation metrics");
+    }
+
+    [TestMethod]
+    public void FreezeBackboneEpochsNotBelowEpochs_IsRejectedNamingTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 1));
+        var options = Options("resnet20", epochs: 2);
+        options.FreezeBackboneEpochs = 2;
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Pipeline(ml, options).Fit(data));
+        StringAssert.Contains(error.Message, "ImageClassifierOptions.FreezeBackboneEpochs");
+    }
+
+    private static string[] SlotNames(IDataView scored)
+    {
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        scored.Schema["Score"].GetSlotNames(ref names);
+        return names.DenseValues().Select(n => n.ToString()).ToArray();
+    }
+
+    private sealed class Progress : IProgress<EpochReport>
+    {
+        private readonly Action<EpochReport> report;
+
+        public Progress(Action<EpochReport> report) => this.report = report;
+
+        public void Report(EpochReport value) => report(value);
+    }
+}
