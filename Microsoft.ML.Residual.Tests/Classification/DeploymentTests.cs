@@ -1,0 +1,228 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Tests.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Classification;
+
+/// <summary>
+/// A saved classifier scored by samples/Deploy: a separate process that references ML.NET and ONNX Runtime only
+/// (the test project builds it first, through a ProjectReference that references and copies nothing).
+/// </summary>
+[TestClass]
+public sealed class DeploymentTests
+{
+    private const int Size = 16;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void SavedModel_ScoresIdenticallyInAFreshProcessWithoutLibTorch()
+    {
+        string deploy = DeployAssembly();
+        string[] binaries = Directory.EnumerateFiles(Path.GetDirectoryName(deploy)!, "*", SearchOption.AllDirectories)
+            .Select(Path.GetFileName).OfType<string>()
+            .Where(f => f.Contains("torch", StringComparison.OrdinalIgnoreCase) || f.StartsWith("Microsoft.ML.Residual", StringComparison.OrdinalIgnoreCase)
+                || f.StartsWith("libc10", StringComparison.OrdinalIgnoreCase))
+            .ToArray();
+        Assert.IsEmpty(binaries, $"Deploy's output holds libtorch/TorchSharp/library files: {string.Join(", ", binaries)}");
+
+        string folder = DataTestSupport.NewFolder(TestContext);
+        try
+        {
+            // Four texture classes as 16×16 PNG files: some to train on, eight to score in both processes.
+            Directory.CreateDirectory(Path.Combine(folder, "train"));
+            Directory.CreateDirectory(Path.Combine(folder, "score"));
+            List<PathRow> Write(int count, int seed, string subfolder) => ImageClassifierEstimatorTests.Textures(count, seed).Select((row, i) =>
+            {
+                string file = Path.Combine(subfolder, $"image{i}.png");
+                DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
+                return new PathRow { Path = file, Label = row.Label };
+            }).ToList();
+            List<PathRow> trainRows = Write(64, seed: 1, "train");
+            List<PathRow> scoreRows = Write(8, seed: 2, "score");
+            string[] scoreFiles = scoreRows.Select(r => Path.Combine(folder, r.Path)).ToArray();
+
+            var ml = new MLContext(seed: 1);
+            IDataView train = ml.Data.LoadFromEnumerable(trainRows);
+            var pipeline = ml.Transforms.LoadImages("Image", folder, "Path")
+                .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+                .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
+                {
+                    Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 32, LearningRate = 0.1, Seed = 1,
+                }));
+            TransformerChain<ITransformer> model = pipeline.Fit(train);
+
+            // Saved two ways: the whole pipeline with the raw rows' schema (path and label text, as in the README), and
+            // the classifier alone with the schema of loaded images (an image column).
+            string pipelineZip = Path.Combine(folder, "pipeline.zip");
+            ml.Model.Save(model, train.Schema, pipelineZip);
+            IDataView images = ml.Transforms.LoadImages("Image", folder, "Path").Append(ml.Transforms.Conversion.MapValueToKey("Label")).Fit(train).Transform(train);
+            string classifierZip = Path.Combine(folder, "classifier.zip");
+            ml.Model.Save(model.LastTransformer, images.Schema, classifierZip);
+
+            // In the training process: the fitted (never saved) model.
+            IDataView scored = model.Transform(ml.Data.LoadFromEnumerable(scoreRows));
+            scored = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(scored).Transform(scored);
+            float[][] expectedScores = scored.GetColumn<float[]>("Score").ToArray();
+            string[] expectedLabels = scored.GetColumn<string>("PredictedLabel").ToArray();
+            Assert.HasCount(scoreRows.Count, expectedScores);
+
+            foreach (var (zip, inputs) in new[] { (pipelineZip, scoreFiles), (classifierZip, new[] { Path.Combine(folder, "score") }) })
+            {
+                string json = Path.Combine(folder, Path.GetFileNameWithoutExtension(zip) + "-scores.json");
+                var (exitCode, stdout, stderr) = RunDeploy(deploy, new[] { zip }.Concat(inputs).Concat(new[] { "--json", json }));
+                Assert.AreEqual(0, exitCode, $"{Path.GetFileName(zip)}: Deploy failed: {stderr}");
+                foreach (string file in scoreFiles) StringAssert.Contains(stdout, file, $"{Path.GetFileName(zip)}: stdout names every image");
+
+                using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+                JsonElement[] results = document.RootElement.GetProperty("images").EnumerateArray().ToArray();
+                string[] classes = document.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString()!).ToArray();
+                Assert.HasCount(scoreFiles.Length, results, Path.GetFileName(zip));
+                for (int i = 0; i < results.Length; i++)
+                {
+                    Assert.AreEqual(scoreFiles[i], results[i].GetProperty("file").GetString());
+                    Assert.AreEqual(expectedLabels[i], results[i].GetProperty("predictedLabel").GetString(), $"{Path.GetFileName(zip)}, image {i}");
+                    float[] actual = results[i].GetProperty("score").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+                    // Score has no slot names; Deploy names its slots by PredictedLabel's key values (slot k = key k+1).
+                    Assert.AreEqual(expectedLabels[i], classes[Array.IndexOf(actual, actual.Max())], $"{Path.GetFileName(zip)}, image {i}: class of the top score");
+                    // Bit for bit: the same ONNX graph, the same ONNX Runtime and the same image decoder on the same machine.
+                    CollectionAssert.AreEqual(
+                        expectedScores[i].Select(BitConverter.SingleToInt32Bits).ToArray(), actual.Select(BitConverter.SingleToInt32Bits).ToArray(),
+                        $"{Path.GetFileName(zip)}, image {i}: expected {string.Join(" ", expectedScores[i].Select(v => v.ToString("R")))}, got {string.Join(" ", actual.Select(v => v.ToString("R")))}");
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void MissingImage_FailsWithOneLineNamingTheFile()
+    {
+        string folder = DataTestSupport.NewFolder(TestContext);
+        try
+        {
+            string model = Path.Combine(folder, "model.zip");
+            File.WriteAllText(model, "not used: images are checked first");
+            string missing = Path.Combine(folder, "no-such-image.png");
+            var (exitCode, _, stderr) = RunDeploy(DeployAssembly(), new[] { model, missing });
+            AssertOneLineError(exitCode, stderr);
+            StringAssert.Contains(stderr, missing);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void UnreadableImageOrModel_FailWithOneLineNamingTheFile()
+    {
+        string folder = DataTestSupport.NewFolder(TestContext);
+        try
+        {
+            string image = Path.Combine(folder, "image.png");
+            DataTestSupport.WriteRgbPng(image, new float[3 * Size * Size], Size, Size);
+            string broken = Path.Combine(folder, "broken.png");
+            File.WriteAllText(broken, "not a PNG");
+            string notAModel = Path.Combine(folder, "model.zip");
+            File.WriteAllText(notAModel, "not a zip");
+
+            var (exitCode, _, stderr) = RunDeploy(DeployAssembly(), new[] { notAModel, image, broken });
+            AssertOneLineError(exitCode, stderr);
+            StringAssert.Contains(stderr, broken);
+
+            (exitCode, _, stderr) = RunDeploy(DeployAssembly(), new[] { notAModel, image });
+            AssertOneLineError(exitCode, stderr);
+            StringAssert.Contains(stderr, notAModel);
+
+            (exitCode, _, stderr) = RunDeploy(DeployAssembly(), new[] { Path.Combine(folder, "missing.zip"), image });
+            AssertOneLineError(exitCode, stderr);
+            StringAssert.Contains(stderr, "missing.zip");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void PixelVectorModel_IsRejectedWithAnExplanation()
+    {
+        string folder = DataTestSupport.NewFolder(TestContext);
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            IDataView rows = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(8, seed: 1));
+            var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions { Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, Seed = 1 }));
+            string model = Path.Combine(folder, "vectors.zip");
+            ml.Model.Save(pipeline.Fit(rows), rows.Schema, model);
+            string image = Path.Combine(folder, "image.png");
+            DataTestSupport.WriteRgbPng(image, new float[3 * Size * Size], Size, Size);
+
+            var (exitCode, _, stderr) = RunDeploy(DeployAssembly(), new[] { model, image });
+            AssertOneLineError(exitCode, stderr);
+            StringAssert.Contains(stderr, "pixel vectors ('Image'");
+            StringAssert.Contains(stderr, "models trained on an image column");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static void AssertOneLineError(int exitCode, string stderr)
+    {
+        Assert.AreNotEqual(0, exitCode, stderr);
+        string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.HasCount(1, lines, $"one line expected on stderr, got:\n{stderr}");
+        StringAssert.StartsWith(lines[0], "error: ");
+    }
+
+    /// <summary>
+    /// samples/Deploy/bin/{Configuration}/{TargetFramework}/Deploy.dll, the configuration and framework read from this
+    /// test assembly's own folder (…/Microsoft.ML.Residual.Tests/bin/{Configuration}/{TargetFramework}/).
+    /// </summary>
+    private static string DeployAssembly()
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        string framework = output.Name;
+        string configuration = output.Parent!.Name;
+        DirectoryInfo? root = output;
+        while (root != null && !File.Exists(Path.Combine(root.FullName, "ResidualML.sln"))) root = root.Parent;
+        Assert.IsNotNull(root, $"no ResidualML.sln above {output.FullName}");
+        string path = Path.Combine(root.FullName, "samples", "Deploy", "bin", configuration, framework, "Deploy.dll");
+        Assert.IsTrue(File.Exists(path), $"{path} is missing; the test project's ProjectReference to samples/Deploy builds it.");
+        return path;
+    }
+
+    private static (int ExitCode, string Stdout, string Stderr) RunDeploy(string deploy, IEnumerable<string> arguments)
+    {
+        // The dotnet host that runs the tests (the SDK sets DOTNET_HOST_PATH for its child processes), else the one on PATH.
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } set && File.Exists(set) ? set : "dotnet";
+        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(deploy);
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        using Process process = Process.Start(start)!;
+        System.Threading.Tasks.Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"Deploy did not finish within 120 s: {string.Join(" ", start.ArgumentList)}");
+        }
+
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}
