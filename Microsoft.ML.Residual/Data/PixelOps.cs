@@ -87,7 +87,7 @@ namespace Microsoft.ML.Residual.Data
 
         /// <summary>
         /// Writes an augmented copy of the C×H×W image <paramref name="source"/> into <paramref name="destination"/>
-        /// (same size), drawing from <paramref name="random"/>.
+        /// (same size), drawing from <paramref name="random"/>: random-resized-crop, padded crop, policy, flip.
         /// </summary>
         public static void Augment(float[] source, Span<float> destination, int channels, int height, int width,
             ImageAugmentation augmentation, Random random)
@@ -108,6 +108,13 @@ namespace Microsoft.ML.Residual.Data
                 var cropped = new float[current.Length];
                 PaddedShift(current, cropped, channels, height, width, dy, dx, augmentation.CropPaddingMode);
                 current = cropped;
+            }
+
+            if (augmentation.Policy == AugmentationPolicy.TrivialAugmentWide)
+            {
+                // The policy works in place; never on the caller's (possibly cached) source pixels.
+                if (ReferenceEquals(current, source)) current = (float[])source.Clone();
+                TrivialAugmentOps.ApplyRandom(current, channels, height, width, augmentation.PolicyMaxTranslateFraction, random);
             }
 
             bool flip = augmentation.HorizontalFlipProbability > 0 && random.NextDouble() < augmentation.HorizontalFlipProbability;
