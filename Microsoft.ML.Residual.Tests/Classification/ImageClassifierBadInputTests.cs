@@ -70,6 +70,18 @@ public sealed class ImageClassifierBadInputTests
     }
 
     [TestMethod]
+    public void DivergingLearningRate_StopsWithTheEpochAndALowerRateToTry()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = Options();
+        options.LearningRate = 1e12;
+        options.WarmupEpochs = 0;
+        var error = Assert.ThrowsExactly<Microsoft.ML.Residual.Training.TrainingDivergedException>(() => Fit(ml, ImageClassifierEstimatorTests.Textures(48, seed: 1), options));
+        StringAssert.Contains(error.Message, "epoch 1");
+        StringAssert.Contains(error.Message, "lower LearningRate, e.g. 1E+11");
+    }
+
+    [TestMethod]
     public void UnreadableImageFile_StopsTrainingNamingTheRow()
     {
         var ml = new MLContext(seed: 1);

@@ -206,6 +206,51 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void SameSeed_GivesIdenticalModelsOnCpu()
+    {
+        float[][] Scores()
+        {
+            var ml = new MLContext(seed: 1);
+            IDataView data = ml.Data.LoadFromEnumerable(Textures(48, seed: 1));
+            var options = new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 2, BatchSize = 16, Seed = 7,
+                Augmentation = Microsoft.ML.Residual.Data.ImageAugmentation.TrivialAugment(), MixupAlpha = 0.2,
+            };
+            ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
+            return model.Transform(data).GetColumn<float[]>("Score").ToArray();
+        }
+
+        float[][] first = Scores(), second = Scores();
+        for (int i = 0; i < first.Length; i++) CollectionAssert.AreEqual(first[i], second[i], $"row {i}");
+    }
+
+    [TestMethod]
+    public void GrayscalePixelVectors_TrainAndScoreWithOneInputChannel()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Textures(64, seed: 1).Select(r => new GrayRow
+        {
+            Label = r.Label,
+            Image = Enumerable.Range(0, Size * Size).Select(i => (r.Image[i] + r.Image[Size * Size + i] + r.Image[2 * Size * Size + i]) / 3).ToArray(),
+        }).ToList();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        var options = new ImageClassifierOptions { Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 16, Seed = 1 };
+        ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
+        float[][] scores = model.Transform(data).GetColumn<float[]>("Score").ToArray();
+        Assert.AreEqual(64, scores.Length);
+        Assert.IsTrue(scores.All(s => s.Length == Classes.Length && Math.Abs(s.Sum() - 1) < 1e-4));
+    }
+
+    public sealed class GrayRow
+    {
+        [VectorType(Size * Size)]
+        public float[] Image { get; set; } = Array.Empty<float>();
+
+        public string Label { get; set; } = string.Empty;
+    }
+
+    [TestMethod]
     public void LabelThatIsNotAKey_IsRejectedSayingToUseMapValueToKey()
     {
         var ml = new MLContext(seed: 1);

@@ -173,6 +173,28 @@ public sealed class ImageClassifierFineTuningTests
     }
 
     [TestMethod]
+    public void CancelledFit_FittedAgainWithTheCheckpointDirectory_ResumesAfterTheLastEpoch()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(64, seed: 1));
+        string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
+        using var cancel = new System.Threading.CancellationTokenSource();
+        var first = Options("resnet20", epochs: 3);
+        first.CheckpointDirectory = directory;
+        first.CancellationToken = cancel.Token;
+        first.Progress = new Progress(r => { if (r.Epoch == 1) cancel.Cancel(); });
+        Assert.ThrowsExactly<OperationCanceledException>(() => Pipeline(ml, first).Fit(train));
+
+        var second = Options("resnet20", epochs: 3);
+        second.CheckpointDirectory = directory;
+        var reports = new List<EpochReport>();
+        second.Progress = new Progress(reports.Add);
+        ITransformer model = Pipeline(ml, second).Fit(train);
+        CollectionAssert.AreEqual(new[] { 2, 3 }, reports.Select(r => r.Epoch).ToArray(), "epoch 1 comes from the checkpoint");
+        Assert.AreEqual(64, model.Transform(train).GetColumn<float[]>("Score").Count());
+    }
+
+    [TestMethod]
     public void FreezeBackboneEpochsNotBelowEpochs_IsRejectedNamingTheOption()
     {
         var ml = new MLContext(seed: 1);
