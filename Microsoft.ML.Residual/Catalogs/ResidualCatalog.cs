@@ -43,6 +43,10 @@ namespace Microsoft.ML.Residual
         public static ImageClassifierEstimator DenseNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "densenet");
 
+        /// <summary>A U-Net segmenter: per-pixel <c>PredictedMask</c> (UInt32 H×W) and <c>MaskScore</c> (probabilities) from images and masks.</summary>
+        public static UNetSegmenterEstimator UNetSegmenter(this TransformsCatalog catalog, SegmenterOptions options) =>
+            new(ContextOf(catalog), options);
+
         // ML.NET hands catalogs the MLContext's environment through an internal interface and offers extension
         // packages no public accessor; read it by reflection, with a clear error should ML.NET change it.
         private static readonly PropertyInfo? EnvironmentProperty =

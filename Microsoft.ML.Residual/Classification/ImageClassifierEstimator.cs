@@ -64,9 +64,9 @@ namespace Microsoft.ML.Residual
         public ITransformer Fit(IDataView input)
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
-            EnsureOnnxRuntime();
+            EstimatorRuntime.EnsureOnnxRuntime();
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
-            if (labels.ClassCount < 2 && CountRows(input) == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
+            if (labels.ClassCount < 2 && EstimatorRuntime.CountRows(input) == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
             if (labels.ClassCount < 2)
                 throw new ArgumentException(
                     $"The label column '{options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two. Check that the data holds "
@@ -98,7 +98,7 @@ namespace Microsoft.ML.Residual
                 Augmentation = options.Augmentation ?? (smallImages ? ImageAugmentation.Cifar() : new ImageAugmentation { HorizontalFlipProbability = 0.5 }),
             };
             var reader = new ImageBatchReader(pixels, readerOptions);
-            long rows = CountRows(pixels);
+            long rows = EstimatorRuntime.CountRows(pixels);
             if (rows == 0)
                 throw new ArgumentException(validationSource == nameof(options.ValidationFraction)
                     ? $"The training data is empty once ValidationFraction = {options.ValidationFraction} is held out; lower it or add rows."
@@ -106,7 +106,7 @@ namespace Microsoft.ML.Residual
             ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, pixelColumn, validationSource);
 
             using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
-            Device device = ChooseDevice(channel);
+            Device device = EstimatorRuntime.ChooseDevice(environment, channel);
             TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
                 : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
             byte[] onnx;
@@ -152,7 +152,7 @@ namespace Microsoft.ML.Residual
                             epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                            new Progress(channel, options.Progress), options.CancellationToken);
+                            new EpochLog(channel, options.Progress), options.CancellationToken);
                     }
                     catch (InvalidOperationException e) when (pixelTransform != null && e is not TrainingDivergedException
                         && ImageInput.FindUnreadableImage(input, options.ImageColumnName, options.ValidationSet) is { } unreadable)
@@ -181,7 +181,7 @@ namespace Microsoft.ML.Residual
                 initial?.Dispose();
             }
 
-            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, ScoringGpu(channel));
+            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, EstimatorRuntime.ScoringGpu(environment, channel));
         }
 
         private ImageBatchReader ValidationReader(IDataView validationPixels, string pixelColumn, string source)
@@ -301,7 +301,7 @@ namespace Microsoft.ML.Residual
             }
 
             if (pixelTransform != null) Add(pixelTransform);
-            Add(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, DeviceSettings().FallbackToCpu).Fit(current));
+            Add(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, EstimatorRuntime.DeviceSettings(environment).FallbackToCpu).Fit(current));
             Add(LogitsPredictionStep.Create(environment, ml, current.Schema[LogitsColumn].Type, LogitsColumn, ClassNames(labels),
                 options.ScoreColumnName, options.PredictedLabelColumnName));
             var temporary = new List<string> { LogitsColumn };
@@ -322,101 +322,5 @@ namespace Microsoft.ML.Residual
             return ResidualModels.Create(options.Architecture, classes, channels, modelOptions);
         }
 
-        // MLContext.GpuDeviceId / FallbackToCpu, as the environment behind the catalog holds them.
-        private (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings()
-        {
-            Type type = environment.GetType();
-            var gpu = type.GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
-            bool fallback = type.GetProperty("FallbackToCpu")?.GetValue(environment) is true;
-            return (gpu, fallback);
-        }
-
-        // The GPU for ONNX Runtime scoring: MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider. ML.NET's
-        // OnnxTransformer does not fall back by itself when the provider is missing (the CPU package throws
-        // EntryPointNotFoundException even with FallbackToCpu), so the check is made here.
-        private int? ScoringGpu(IChannel channel)
-        {
-            var (gpu, fallback) = DeviceSettings();
-            if (gpu is not int id) return null;
-            try
-            {
-                using var probe = Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(id);
-                return id;
-            }
-            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-            {
-                if (!fallback)
-                {
-                    throw new InvalidOperationException(
-                        $"MLContext.GpuDeviceId = {id}, but ONNX Runtime cannot use that CUDA device ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu "
-                        + "instead of Microsoft.ML.OnnxRuntime, or set MLContext.FallbackToCpu = true.", e);
-                }
-
-                channel.Info(MessageSensitivity.None, $"Warning: ONNX Runtime cannot use CUDA device {id}; the model scores on the CPU (FallbackToCpu).");
-                return null;
-            }
-        }
-
-        private Device ChooseDevice(IChannel channel)
-        {
-            var (gpu, fallback) = DeviceSettings();
-            if (gpu is not int id) return CPU;
-            if (torch.cuda.is_available() && id < torch.cuda.device_count()) return torch.device($"cuda:{id}");
-            if (fallback)
-            {
-                channel.Info(MessageSensitivity.None, $"Warning: MLContext.GpuDeviceId = {id}, but no such CUDA device is available; training on the CPU (FallbackToCpu).");
-                return CPU;
-            }
-
-            throw new InvalidOperationException(
-                $"MLContext.GpuDeviceId = {id}, but TorchSharp sees {(torch.cuda.is_available() ? torch.cuda.device_count() : 0)} CUDA device(s). "
-                + "Reference a CUDA backend (TorchSharp-cuda-linux or -windows), choose another device, or set MLContext.FallbackToCpu = true.");
-        }
-
-        // Scoring needs ONNX Runtime's native library; find out before training, not after it.
-        private static void EnsureOnnxRuntime()
-        {
-            try
-            {
-                using var probe = new Microsoft.ML.OnnxRuntime.SessionOptions();
-            }
-            catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
-            {
-                throw new InvalidOperationException(
-                    "ONNX Runtime's native library is not available, and the trained classifier scores through it. Add the package "
-                    + "Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to your application.", e);
-            }
-        }
-
-        private static long CountRows(IDataView data)
-        {
-            if (data.GetRowCount() is long known) return known;
-            long count = 0;
-            using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
-            while (cursor.MoveNext()) count++;
-            return count;
-        }
-
-        // Per-epoch messages through MLContext.Log, and the user's callback.
-        private sealed class Progress : IProgress<EpochReport>
-        {
-            private readonly IChannel channel;
-            private readonly IProgress<EpochReport>? user;
-
-            public Progress(IChannel channel, IProgress<EpochReport>? user)
-            {
-                this.channel = channel;
-                this.user = user;
-            }
-
-            public void Report(EpochReport r)
-            {
-                channel.Info(MessageSensitivity.None,
-                    $"epoch {r.Epoch}/{r.Epochs}: loss {r.TrainingLoss:F4}, accuracy {r.TrainingAccuracy:P1}"
-                    + (r.ValidationAccuracy is double v ? $", validation loss {r.ValidationLoss:F4}, accuracy {v:P1}" : string.Empty)
-                    + $", learning rate {r.LearningRate:G3}, {r.ImagesPerSecond:F0} images/s, ETA {r.EstimatedRemaining:hh\\:mm\\:ss}");
-                user?.Report(r);
-            }
-        }
     }
 }

@@ -74,6 +74,9 @@ namespace Microsoft.ML.Residual.Onnx
         /// <summary>Make the first (batch) dimension of inputs and outputs symbolic. Default true.</summary>
         public bool DynamicBatch { get; set; } = true;
 
+        /// <summary>The arg-max output as UInt32 rather than Int64 (ML.NET's type for class indices; not with <see cref="ClassNames"/>).</summary>
+        internal bool PredictedIndexAsUInt32 { get; set; }
+
         /// <summary>Written into the model's metadata.</summary>
         public IReadOnlyDictionary<string, string>? Metadata { get; set; }
     }
@@ -154,8 +157,10 @@ namespace Microsoft.ML.Residual.Onnx
 
             if (argMax)
             {
-                GraphValue index = builder.Rename(builder.ArgMax(logits, 1), options.PredictedIndexName);
-                outputs.Add((index.Name, index.Example, TensorProto.Types.DataType.Int64));
+                GraphValue argMaxValue = builder.ArgMax(logits, 1);
+                bool unsigned = options.PredictedIndexAsUInt32 && options.ClassNames is null;
+                GraphValue index = builder.Rename(unsigned ? builder.CastToUInt32(argMaxValue) : argMaxValue, options.PredictedIndexName);
+                outputs.Add((index.Name, index.Example, unsigned ? TensorProto.Types.DataType.Uint32 : TensorProto.Types.DataType.Int64));
                 if (options.ClassNames != null)
                 {
                     if (options.ClassNames.Count != logits.Shape[1])

@@ -327,6 +327,10 @@ namespace Microsoft.ML.Residual.Onnx
 
         public void AddRawNode(string op, string[] inputs, string output) => AddNode(op, inputs, output);
 
+        /// <summary>An integer tensor cast to UInt32 (the example keeps its shape).</summary>
+        public GraphValue CastToUInt32(GraphValue x) =>
+            Node("Cast", CurrentPath, x.Example, new[] { x.Name }, Int("to", (long)TensorProto.Types.DataType.Uint32));
+
         /// <summary>A constant initializer as a value.</summary>
         public GraphValue ConstantValue(Tensor value) => new(Constant(value), value);
 

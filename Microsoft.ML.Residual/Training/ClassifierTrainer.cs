@@ -20,7 +20,8 @@ namespace Microsoft.ML.Residual.Training
         double ImagesPerSecond,
         TimeSpan Elapsed,
         TimeSpan EstimatedRemaining,
-        bool IsBest);
+        bool IsBest,
+        double? ValidationMeanIoU = null);
 
     /// <summary>The outcome of <see cref="ClassifierTrainer.Train"/>.</summary>
     public sealed class TrainingResult
@@ -67,6 +68,7 @@ namespace Microsoft.ML.Residual.Training
         private readonly nn.Module<Tensor, Tensor> model;
         private readonly TrainingOptions options;
         private readonly string? headPrefix;
+        private readonly string? backbonePrefix;
 
         /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
         /// <param name="model">The network (its device is the training device).</param>
@@ -75,18 +77,37 @@ namespace Microsoft.ML.Residual.Training
         /// State-dict prefix of the classifier head (e.g. <c>"fc."</c>, <see cref="Models.IClassifierModel.ClassifierPrefix"/>), for
         /// <see cref="TrainingOptions.FreezeBackboneEpochs"/> and <see cref="TrainingOptions.BackboneLearningRateFactor"/>.
         /// </param>
+        /// <param name="backbonePrefix">
+        /// Instead of <paramref name="headPrefix"/>: the state-dict prefix of the backbone (e.g. a U-Net's <c>"encoder."</c>);
+        /// everything else is trained in the frozen phase.
+        /// </param>
         /// <exception cref="ArgumentException">An option is invalid, or a frozen phase or backbone factor is asked for without a head prefix.</exception>
-        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null)
+        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null, string? backbonePrefix = null)
         {
             this.model = model ?? throw new ArgumentNullException(nameof(model));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             options.Validate();
-            if (headPrefix is null && (options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor != 1.0))
+            if (headPrefix is not null && backbonePrefix is not null) throw new ArgumentException("Give the head's prefix or the backbone's, not both.", nameof(backbonePrefix));
+            if (headPrefix is null && backbonePrefix is null && (options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor != 1.0))
                 throw new ArgumentException("FreezeBackboneEpochs and BackboneLearningRateFactor need the head's state-dict prefix (headPrefix, e.g. \"fc.\").", nameof(headPrefix));
-            if (headPrefix is not null && !model.named_parameters().Any(p => p.name.StartsWith(headPrefix, StringComparison.Ordinal)))
-                throw new ArgumentException($"The model has no parameters under the head prefix '{headPrefix}'.", nameof(headPrefix));
+            string? prefix = headPrefix ?? backbonePrefix;
+            if (prefix is not null && !model.named_parameters().Any(p => p.name.StartsWith(prefix, StringComparison.Ordinal)))
+                throw new ArgumentException($"The model has no parameters under the prefix '{prefix}'.", headPrefix is null ? nameof(backbonePrefix) : nameof(headPrefix));
             this.headPrefix = headPrefix;
+            this.backbonePrefix = backbonePrefix;
         }
+
+        /// <summary>
+        /// The loss of a batch from logits and targets (default: cross-entropy with <see cref="TrainingOptions.LabelSmoothing"/>).
+        /// Targets of −1 are ignored pixels or rows; a custom loss must ignore them too.
+        /// </summary>
+        public Func<Tensor, Tensor, Tensor>? Loss { get; set; }
+
+        /// <summary>
+        /// Also compute the validation mean IoU (over classes present in truth or prediction) from a confusion matrix:
+        /// for per-pixel classifiers, whose logits are N×K×H×W and targets N×H×W.
+        /// </summary>
+        public bool ComputeMeanIoU { get; set; }
 
         /// <summary>Applied to every image batch on the training device before the network (e.g. pixel normalisation).</summary>
         public Func<Tensor, Tensor>? Preprocess { get; set; }
@@ -157,15 +178,15 @@ namespace Microsoft.ML.Residual.Training
                         model.train();
                         if (frozen) SetBackboneBatchNormEval();
                         double lossSum = 0;
-                        long correct = 0, count = 0;
-                        foreach (var (images, labels) in trainingBatches(epoch))
+                        long correct = 0, count = 0, images = 0;
+                        foreach (var (batchImages, labels) in trainingBatches(epoch))
                         {
                             using var scope = NewDisposeScope();
-                            scope.Attach(new IDisposable[] { images, labels });
+                            scope.Attach(new IDisposable[] { batchImages, labels });
                             cancellationToken.ThrowIfCancellationRequested();
                             rate = schedule.At(step);
                             optimizer.SetLearningRate(rate);
-                            Tensor x = images.to(device);
+                            Tensor x = batchImages.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
                             optimizer.ZeroGrad();
@@ -174,14 +195,13 @@ namespace Microsoft.ML.Residual.Training
                             {
                                 // Blended inputs: the loss is blended with the same weight; accuracy counts the dominant label.
                                 logits = model.call(mixed.Images);
-                                loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing) * mixed.Lambda
-                                    + nn.functional.cross_entropy(logits, mixed.OtherLabels, label_smoothing: options.LabelSmoothing) * (1 - mixed.Lambda);
+                                loss = LossOf(logits, y) * mixed.Lambda + LossOf(logits, mixed.OtherLabels) * (1 - mixed.Lambda);
                                 if (mixed.Lambda < 0.5) y = mixed.OtherLabels;
                             }
                             else
                             {
                                 logits = model.call(x);
-                                loss = nn.functional.cross_entropy(logits, y, label_smoothing: options.LabelSmoothing);
+                                loss = LossOf(logits, y);
                             }
 
                             double lossValue = loss.item<float>();
@@ -199,21 +219,22 @@ namespace Microsoft.ML.Residual.Training
                             optimizer.Step();
                             long n = y.shape[0];
                             lossSum += lossValue * n;
+                            images += n;
                             correct += logits.argmax(1).eq(y).sum().item<long>();
-                            count += n;
+                            count += y.ge(0).sum().item<long>();
                             step++;
                         }
 
-                        if (count == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
-                        imagesSeen += count;
-                        double? validationLoss = null, validationAccuracy = null;
-                        if (validationBatches != null) (validationLoss, validationAccuracy) = Evaluate(validationBatches(), device, cancellationToken);
+                        if (images == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
+                        imagesSeen += images;
+                        double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
+                        if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), device, cancellationToken);
                         double elapsed = clock.Elapsed.TotalSeconds;
                         int remainingEpochs = options.Epochs - epoch;
                         var report = new EpochReport(
-                            epoch, options.Epochs, lossSum / count, (double)correct / count, validationLoss, validationAccuracy,
+                            epoch, options.Epochs, lossSum / images, count == 0 ? 0 : (double)correct / count, validationLoss, validationAccuracy,
                             rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
-                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false);
+                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU);
                         bool improved = tracker.Observe(report);
                         report = report with { IsBest = improved };
                         history.Add(report);
@@ -245,14 +266,17 @@ namespace Microsoft.ML.Residual.Training
         }
 
         private TrainingOptimizer CreateOptimizer(bool frozen) =>
-            TrainingOptimizer.Create(model, options, headPrefix, frozen ? 1.0 : options.BackboneLearningRateFactor, headOnly: frozen);
+            TrainingOptimizer.Create(model, options, headPrefix == null && backbonePrefix == null ? null : IsBackbone,
+                frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
 
-        private bool IsBackbone(string name) => headPrefix != null && !(name + ".").StartsWith(headPrefix, StringComparison.Ordinal);
+        private bool IsBackbone(string name) =>
+            backbonePrefix != null ? (name + ".").StartsWith(backbonePrefix, StringComparison.Ordinal)
+            : headPrefix != null && !(name + ".").StartsWith(headPrefix, StringComparison.Ordinal);
 
         // Frozen backbone parameters get no gradients (so no update and no backward pass through their weights).
         private void SetBackboneFrozen(bool frozen)
         {
-            if (headPrefix is null) return;
+            if (headPrefix is null && backbonePrefix is null) return;
             foreach (var (name, parameter) in model.named_parameters())
                 if (IsBackbone(name)) parameter.requires_grad = !frozen;
         }
@@ -264,30 +288,70 @@ namespace Microsoft.ML.Residual.Training
                 if (name.Length > 0 && IsBackbone(name) && module.GetType().Name.StartsWith("BatchNorm", StringComparison.Ordinal)) module.eval();
         }
 
-        private (double Loss, double Accuracy) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
+        private (double Loss, double Accuracy, double? MeanIoU) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
         {
             model.eval();
             double lossSum = 0;
-            long correct = 0, count = 0;
+            long correct = 0, count = 0, images = 0;
+            long[]? confusion = null;
             using var noGrad = no_grad();
-            foreach (var (images, labels) in batches)
+            foreach (var (batchImages, labels) in batches)
             {
                 using var scope = NewDisposeScope();
-                scope.Attach(new IDisposable[] { images, labels });
+                scope.Attach(new IDisposable[] { batchImages, labels });
                 cancellationToken.ThrowIfCancellationRequested();
-                Tensor x = images.to(device);
+                Tensor x = batchImages.to(device);
                 Tensor y = labels.to(device);
                 if (Preprocess != null) x = Preprocess(x);
                 Tensor logits = model.call(x);
                 long n = y.shape[0];
-                lossSum += nn.functional.cross_entropy(logits, y).item<float>() * n;
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-                count += n;
+                lossSum += LossOf(logits, y, smoothing: false).item<float>() * n;
+                images += n;
+                Tensor predicted = logits.argmax(1);
+                correct += predicted.eq(y).sum().item<long>();
+                Tensor valid = y.ge(0);
+                count += valid.sum().item<long>();
+                if (ComputeMeanIoU)
+                {
+                    long classes = logits.shape[1];
+                    confusion ??= new long[classes * classes];
+                    Tensor pairs = (y.masked_select(valid) * classes + predicted.masked_select(valid)).cpu();
+                    long[] counts = pairs.bincount(null, classes * classes).data<long>().ToArray();
+                    for (int i = 0; i < counts.Length; i++) confusion[i] += counts[i];
+                }
             }
 
-            if (count == 0) throw new InvalidOperationException("The validation data is empty.");
-            return (lossSum / count, (double)correct / count);
+            if (images == 0) throw new InvalidOperationException("The validation data is empty.");
+            return (lossSum / images, count == 0 ? 0 : (double)correct / count, confusion is null ? null : MeanIoU(confusion));
         }
+
+        // Mean over classes whose union (in truth or prediction) is not empty; confusion[truth·K + predicted].
+        internal static double MeanIoU(long[] confusion)
+        {
+            int classes = (int)Math.Round(Math.Sqrt(confusion.Length));
+            double sum = 0;
+            int present = 0;
+            for (int k = 0; k < classes; k++)
+            {
+                long truth = 0, predicted = 0;
+                for (int j = 0; j < classes; j++)
+                {
+                    truth += confusion[k * classes + j];
+                    predicted += confusion[j * classes + k];
+                }
+
+                long intersection = confusion[k * classes + k], union = truth + predicted - intersection;
+                if (union == 0) continue;
+                sum += (double)intersection / union;
+                present++;
+            }
+
+            return present == 0 ? 0 : sum / present;
+        }
+
+        private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
+            Loss?.Invoke(logits, targets)
+            ?? nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0);
 
         // A CPU copy of every parameter and buffer.
         private Dictionary<string, Tensor> Snapshot()
@@ -339,9 +403,10 @@ namespace Microsoft.ML.Residual.Training
             {
                 MonitoredMetric.ValidationAccuracy => report.ValidationAccuracy ?? double.NaN,
                 MonitoredMetric.ValidationLoss => report.ValidationLoss ?? double.NaN,
+                MonitoredMetric.ValidationMeanIoU => report.ValidationMeanIoU ?? double.NaN,
                 _ => report.TrainingLoss,
             };
-            bool higherIsBetter = metric == MonitoredMetric.ValidationAccuracy;
+            bool higherIsBetter = metric is MonitoredMetric.ValidationAccuracy or MonitoredMetric.ValidationMeanIoU;
             bool improved = double.IsNaN(best) || (higherIsBetter ? value > best : value < best);
             if (improved && !double.IsNaN(value))
             {

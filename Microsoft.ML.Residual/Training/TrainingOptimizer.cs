@@ -44,13 +44,20 @@ namespace Microsoft.ML.Residual.Training
         public static TrainingOptimizer Create(nn.Module module, TrainingOptions options, string? headPrefix = null, double backboneLearningRateFactor = 1.0, bool headOnly = false)
         {
             if (headOnly && headPrefix is null) throw new ArgumentException("Optimising only the head needs the head's prefix.", nameof(headPrefix));
+            return Create(module, options, headPrefix == null ? null : name => !name.StartsWith(headPrefix, StringComparison.Ordinal), backboneLearningRateFactor, headOnly,
+                headPrefix ?? string.Empty);
+        }
+
+        /// <summary>As the public overload, with the backbone given by a predicate on parameter names (everything else is the "head").</summary>
+        internal static TrainingOptimizer Create(nn.Module module, TrainingOptions options, Func<string, bool>? isBackbone, double backboneLearningRateFactor, bool headOnly, string headDescription)
+        {
             if (module is null) throw new ArgumentNullException(nameof(module));
             if (options is null) throw new ArgumentNullException(nameof(options));
             if (!(backboneLearningRateFactor > 0)) throw new ArgumentOutOfRangeException(nameof(backboneLearningRateFactor), "must be positive");
             var buckets = new Dictionary<(bool Head, bool Decay), List<(string, Parameter)>>();
             foreach (var (name, parameter) in module.named_parameters())
             {
-                bool head = headPrefix != null && name.StartsWith(headPrefix, StringComparison.Ordinal);
+                bool head = isBackbone != null && !isBackbone(name);
                 if (headOnly && !head) continue;
                 bool decay = options.DecayNormsAndBiases || parameter.dim() > 1;
                 if (!buckets.TryGetValue((head, decay), out var list)) buckets[(head, decay)] = list = new List<(string, Parameter)>();
@@ -60,11 +67,11 @@ namespace Microsoft.ML.Residual.Training
             var groups = buckets
                 .OrderBy(b => b.Key.Head).ThenByDescending(b => b.Key.Decay)
                 .Select(b => new ParameterGroup(
-                    $"{(headPrefix == null ? "all" : b.Key.Head ? "head" : "backbone")}, {(b.Key.Decay ? "decay" : "no decay")}",
-                    b.Value, b.Key.Decay, b.Key.Head || headPrefix == null ? 1.0 : backboneLearningRateFactor))
+                    $"{(isBackbone == null ? "all" : b.Key.Head ? "head" : "backbone")}, {(b.Key.Decay ? "decay" : "no decay")}",
+                    b.Value, b.Key.Decay, b.Key.Head || isBackbone == null ? 1.0 : backboneLearningRateFactor))
                 .ToList();
             if (groups.Count == 0)
-                throw new ArgumentException(headOnly ? $"The module has no parameters under the head prefix '{headPrefix}'." : "The module has no parameters to train.", nameof(module));
+                throw new ArgumentException(headOnly ? $"The module has no trainable parameters outside the backbone ({headDescription})." : "The module has no parameters to train.", nameof(module));
 
             optim.Optimizer optimizer = options.Optimizer switch
             {

@@ -41,6 +41,9 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>Training loss (lower is better); used when there is no validation data.</summary>
         TrainingLoss,
+
+        /// <summary>Validation mean intersection-over-union (higher is better), for segmentation.</summary>
+        ValidationMeanIoU,
     }
 
     /// <summary>Options of the training loop (<see cref="ClassifierTrainer"/>).</summary>

@@ -1,0 +1,29 @@
+using System;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Residual.Estimators
+{
+    // Per-epoch messages through MLContext.Log, and the user's callback.
+    internal sealed class EpochLog : IProgress<EpochReport>
+    {
+        private readonly IChannel channel;
+        private readonly IProgress<EpochReport>? user;
+
+        public EpochLog(IChannel channel, IProgress<EpochReport>? user)
+        {
+            this.channel = channel;
+            this.user = user;
+        }
+
+        public void Report(EpochReport r)
+        {
+            channel.Info(MessageSensitivity.None,
+                $"epoch {r.Epoch}/{r.Epochs}: loss {r.TrainingLoss:F4}, accuracy {r.TrainingAccuracy:P1}"
+                + (r.ValidationAccuracy is double v ? $", validation loss {r.ValidationLoss:F4}, accuracy {v:P1}" : string.Empty)
+                + (r.ValidationMeanIoU is double iou ? $", mean IoU {iou:F3}" : string.Empty)
+                + $", learning rate {r.LearningRate:G3}, {r.ImagesPerSecond:F0} images/s, ETA {r.EstimatedRemaining:hh\\:mm\\:ss}");
+            user?.Report(r);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using System;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Estimators
+{
+    /// <summary>What every training estimator needs from its surroundings: devices from the MLContext, ONNX Runtime, row counts.</summary>
+    internal static class EstimatorRuntime
+    {
+        // MLContext.GpuDeviceId / FallbackToCpu, as the environment behind the catalog holds them.
+        public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment environment)
+        {
+            Type type = environment.GetType();
+            var gpu = type.GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
+            bool fallback = type.GetProperty("FallbackToCpu")?.GetValue(environment) is true;
+            return (gpu, fallback);
+        }
+
+        // The GPU for ONNX Runtime scoring: MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider. ML.NET's
+        // OnnxTransformer does not fall back by itself when the provider is missing (the CPU package throws
+        // EntryPointNotFoundException even with FallbackToCpu), so the check is made here.
+        public static int? ScoringGpu(IHostEnvironment environment, IChannel channel)
+        {
+            var (gpu, fallback) = DeviceSettings(environment);
+            if (gpu is not int id) return null;
+            try
+            {
+                using var probe = Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(id);
+                return id;
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                if (!fallback)
+                {
+                    throw new InvalidOperationException(
+                        $"MLContext.GpuDeviceId = {id}, but ONNX Runtime cannot use that CUDA device ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu "
+                        + "instead of Microsoft.ML.OnnxRuntime, or set MLContext.FallbackToCpu = true.", e);
+                }
+
+                channel.Info(MessageSensitivity.None, $"Warning: ONNX Runtime cannot use CUDA device {id}; the model scores on the CPU (FallbackToCpu).");
+                return null;
+            }
+        }
+
+        public static Device ChooseDevice(IHostEnvironment environment, IChannel channel)
+        {
+            var (gpu, fallback) = DeviceSettings(environment);
+            if (gpu is not int id) return CPU;
+            if (torch.cuda.is_available() && id < torch.cuda.device_count()) return torch.device($"cuda:{id}");
+            if (fallback)
+            {
+                channel.Info(MessageSensitivity.None, $"Warning: MLContext.GpuDeviceId = {id}, but no such CUDA device is available; training on the CPU (FallbackToCpu).");
+                return CPU;
+            }
+
+            throw new InvalidOperationException(
+                $"MLContext.GpuDeviceId = {id}, but TorchSharp sees {(torch.cuda.is_available() ? torch.cuda.device_count() : 0)} CUDA device(s). "
+                + "Reference a CUDA backend (TorchSharp-cuda-linux or -windows), choose another device, or set MLContext.FallbackToCpu = true.");
+        }
+
+        // Scoring needs ONNX Runtime's native library; find out before training, not after it.
+        public static void EnsureOnnxRuntime()
+        {
+            try
+            {
+                using var probe = new Microsoft.ML.OnnxRuntime.SessionOptions();
+            }
+            catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                throw new InvalidOperationException(
+                    "ONNX Runtime's native library is not available, and the trained classifier scores through it. Add the package "
+                    + "Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to your application.", e);
+            }
+        }
+
+        public static long CountRows(IDataView data)
+        {
+            if (data.GetRowCount() is long known) return known;
+            long count = 0;
+            using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+            while (cursor.MoveNext()) count++;
+            return count;
+        }
+    }
+}

@@ -1,0 +1,293 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Transforms.Image;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Segmentation
+{
+    /// <summary>
+    /// Reads image pixels (a C×H×W float vector column) and masks (any <see cref="MaskColumn"/> type) as TorchSharp
+    /// batches: float32 N×C×H×W (0–255) and int64 N×H×W class indices (−1: ignored). Rows are decoded on a background
+    /// task a few batches ahead; geometric augmentation moves image and mask together (the mask with nearest neighbour).
+    /// </summary>
+    internal sealed class SegmentationBatchReader
+    {
+        private const int PrefetchBatches = 2;
+        private const int ShuffleBufferSize = 512;
+
+        private readonly IDataView data;
+        private readonly DataViewSchema.Column pixelColumn;
+        private readonly DataViewSchema.Column maskColumn;
+        private readonly DataViewSchema.Column? sourceImageColumn;
+        private readonly DataViewSchema.Column? sourceMaskImage;
+        private readonly int width, height, classes, batchSize, seed;
+        private readonly int? ignoreIndex;
+        private readonly bool cacheInMemory;
+        private readonly ImageAugmentation? augmentation;
+        private readonly object cacheLock = new();
+        private List<Sample>? cache;
+
+        public SegmentationBatchReader(IDataView data, string pixelColumn, string maskColumn, string? sourceImageColumn, SegmenterOptions options, bool training)
+        {
+            this.data = data;
+            width = options.ImageWidth;
+            height = options.ImageHeight;
+            classes = options.NumClasses;
+            batchSize = options.BatchSize;
+            seed = options.Seed;
+            ignoreIndex = options.IgnoreIndex;
+            cacheInMemory = options.CacheInMemory;
+            augmentation = training ? options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 } : null;
+            this.pixelColumn = data.Schema.GetColumnOrNull(pixelColumn) ?? throw new ArgumentException($"The data has no image column '{pixelColumn}'.");
+            if (this.pixelColumn.Type is not VectorDataViewType { IsKnownSize: true, ItemType: var item } vector || item != NumberDataViewType.Single || vector.Size % (width * height) != 0)
+                throw new ArgumentException(
+                    $"Image column '{pixelColumn}' has type {this.pixelColumn.Type}; it must be an image (LoadImages) or a float vector of C×{height}×{width} pixels (ExtractPixels).");
+            Channels = ((VectorDataViewType)this.pixelColumn.Type).Size / (width * height);
+            this.maskColumn = data.Schema.GetColumnOrNull(maskColumn)
+                ?? throw new ArgumentException($"The input has no mask column '{maskColumn}'. Columns: {string.Join(", ", data.Schema.Select(c => c.Name))}.");
+            MaskColumn.CheckType(this.maskColumn, height, width);
+            if (sourceImageColumn != null && data.Schema.GetColumnOrNull(sourceImageColumn) is { Type: ImageDataViewType } image && this.maskColumn.Type is ImageDataViewType)
+            {
+                this.sourceImageColumn = image;
+                sourceMaskImage = this.maskColumn;
+            }
+        }
+
+        /// <summary>Channels of the images.</summary>
+        public int Channels { get; }
+
+        /// <summary>A training epoch (shuffled by seed and epoch, augmented).</summary>
+        public IEnumerable<(Tensor Images, Tensor Masks)> ReadEpoch(int epoch) => Read(epoch, shuffle: true);
+
+        /// <summary>Every row once, in order, without augmentation.</summary>
+        public IEnumerable<(Tensor Images, Tensor Masks)> ReadAll() => Read(0, shuffle: false);
+
+        private IEnumerable<(Tensor Images, Tensor Masks)> Read(int epoch, bool shuffle)
+        {
+            using var cancel = new CancellationTokenSource();
+            using var queue = new BlockingCollection<(float[] Pixels, long[] Masks, int Count)>(PrefetchBatches);
+            Exception? error = null;
+            var producer = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    Produce(epoch, shuffle, queue, cancel.Token);
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                }
+                catch (Exception e)
+                {
+                    error = e;
+                }
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            try
+            {
+                foreach (var (pixels, masks, count) in queue.GetConsumingEnumerable())
+                {
+                    using var scope = NewDisposeScope();
+                    Tensor images = scope.MoveToOuter(tensor(pixels, new long[] { count, Channels, height, width }));
+                    Tensor targets = scope.MoveToOuter(tensor(masks, new long[] { count, height, width }));
+                    yield return (images, targets);
+                }
+
+                producer.Wait();
+                if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
+            }
+            finally
+            {
+                cancel.Cancel();
+                try { producer.Wait(); } catch (AggregateException) { }
+            }
+        }
+
+        private void Produce(int epoch, bool shuffle, BlockingCollection<(float[] Pixels, long[] Masks, int Count)> queue, CancellationToken token)
+        {
+            IEnumerable<Sample> rows = cacheInMemory
+                ? Cached(shuffle ? Seeds.Random(seed, epoch, 1) : null, token)
+                : shuffle ? ImageBatchReader.ShuffleBuffer(Stream(token), ShuffleBufferSize, Seeds.Random(seed, epoch, 1)) : Stream(token);
+            var random = Seeds.Random(seed, epoch, 2);
+            int plane = height * width, size = Channels * plane;
+            var pending = new List<Sample>(batchSize);
+            long total = 0;
+            void Emit()
+            {
+                var pixels = new float[pending.Count * size];
+                var masks = new long[pending.Count * plane];
+                for (int i = 0; i < pending.Count; i++)
+                {
+                    var (image, mask) = augmentation is null || !shuffle ? (pending[i].Pixels, pending[i].Mask) : Augment(pending[i], random);
+                    image.CopyTo(pixels, i * size);
+                    for (int p = 0; p < plane; p++) masks[i * plane + p] = mask[p];
+                }
+
+                queue.Add((pixels, masks, pending.Count), token);
+                pending.Clear();
+            }
+
+            foreach (Sample sample in rows)
+            {
+                total++;
+                pending.Add(sample);
+                if (pending.Count == batchSize) Emit();
+            }
+
+            if (pending.Count > 0) Emit();
+            if (total == 0) throw new InvalidOperationException($"The data has no rows; give at least one row of columns '{pixelColumn.Name}' and '{maskColumn.Name}'.");
+        }
+
+        // Flip, random-resized crop and pad + crop, drawn once per image and applied to image (bilinear) and mask (nearest).
+        private (float[] Image, int[] Mask) Augment(Sample sample, Random random)
+        {
+            float[] image = sample.Pixels;
+            int[] mask = sample.Mask;
+            var a = augmentation!;
+            if (a.RandomResizedCropScale is var (min, max))
+            {
+                var (top, left, boxHeight, boxWidth) = PixelOps.RandomResizedCropBox(height, width, min, max, a.RandomResizedCropRatio, random);
+                var resized = new float[image.Length];
+                PixelOps.Bilinear(image, Channels, height, width, top, left, boxHeight, boxWidth, resized, height, width);
+                image = resized;
+                var resizedMask = new int[mask.Length];
+                for (int y = 0; y < height; y++)
+                {
+                    int sy = top + Math.Min(boxHeight - 1, (int)((y + 0.5) * boxHeight / height));
+                    for (int x = 0; x < width; x++)
+                        resizedMask[y * width + x] = mask[sy * width + left + Math.Min(boxWidth - 1, (int)((x + 0.5) * boxWidth / width))];
+                }
+
+                mask = resizedMask;
+            }
+
+            if (a.CropPadding > 0)
+            {
+                int pad = a.CropPadding;
+                int dy = random.Next(2 * pad + 1) - pad, dx = random.Next(2 * pad + 1) - pad;
+                var shifted = new float[image.Length];
+                PixelOps.PaddedShift(image, shifted, Channels, height, width, dy, dx, a.CropPaddingMode);
+                image = shifted;
+                var shiftedMask = new int[mask.Length];
+                for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                {
+                    int sy = y + dy, sx = x + dx;
+                    if (a.CropPaddingMode == PaddingMode.Reflect)
+                    {
+                        sy = sy < 0 ? -sy : sy >= height ? 2 * (height - 1) - sy : sy;
+                        sx = sx < 0 ? -sx : sx >= width ? 2 * (width - 1) - sx : sx;
+                    }
+
+                    shiftedMask[y * width + x] = sy < 0 || sx < 0 || sy >= height || sx >= width ? -1 : mask[sy * width + sx];
+                }
+
+                mask = shiftedMask;
+            }
+
+            if (a.HorizontalFlipProbability > 0 && random.NextDouble() < a.HorizontalFlipProbability)
+            {
+                var flipped = new float[image.Length];
+                for (int r = 0; r < Channels * height; r++)
+                for (int x = 0; x < width; x++) flipped[r * width + x] = image[r * width + width - 1 - x];
+                image = flipped;
+                var flippedMask = new int[mask.Length];
+                for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++) flippedMask[y * width + x] = mask[y * width + width - 1 - x];
+                mask = flippedMask;
+            }
+
+            return (image, mask);
+        }
+
+        private IEnumerable<Sample> Cached(Random? shuffle, CancellationToken token)
+        {
+            List<Sample> rows;
+            lock (cacheLock)
+            {
+                cache ??= Stream(token).ToList();
+                rows = cache;
+            }
+
+            int[] order = Enumerable.Range(0, rows.Count).ToArray();
+            if (shuffle is not null)
+            {
+                for (int i = order.Length - 1; i > 0; i--)
+                {
+                    int j = shuffle.Next(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
+                }
+            }
+
+            foreach (int i in order) yield return rows[i];
+        }
+
+        private IEnumerable<Sample> Stream(CancellationToken token)
+        {
+            var columns = new List<DataViewSchema.Column> { pixelColumn, maskColumn };
+            if (sourceImageColumn is DataViewSchema.Column source) columns.Add(source);
+            using DataViewRowCursor cursor = data.GetRowCursor(columns);
+            ValueGetter<VBuffer<float>> pixelGetter = cursor.GetGetter<VBuffer<float>>(pixelColumn);
+            Func<long, int[]> readMask = MaskColumn.CreateReader(cursor, maskColumn, height, width, ignoreIndex);
+            ValueGetter<MLImage>? imageGetter = sourceImageColumn is DataViewSchema.Column s ? cursor.GetGetter<MLImage>(s) : null;
+            ValueGetter<MLImage>? maskImageGetter = sourceMaskImage is DataViewSchema.Column m ? cursor.GetGetter<MLImage>(m) : null;
+            VBuffer<float> buffer = default;
+            int size = Channels * height * width;
+            while (cursor.MoveNext())
+            {
+                token.ThrowIfCancellationRequested();
+                long row = cursor.Position;
+                if (imageGetter != null && maskImageGetter != null)
+                {
+                    MLImage image = null!, maskImage = null!;
+                    imageGetter(ref image);
+                    maskImageGetter(ref maskImage);
+                    if (image != null && maskImage != null && (image.Width != maskImage.Width || image.Height != maskImage.Height))
+                        throw new InvalidOperationException(
+                            $"Row {row}: image column '{sourceImageColumn!.Value.Name}' is {image.Width}×{image.Height} but mask column '{maskColumn.Name}' is "
+                            + $"{maskImage.Width}×{maskImage.Height}; a mask must have its image's size. Fix or filter the row out.");
+                }
+
+                try
+                {
+                    pixelGetter(ref buffer);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException($"Image column '{pixelColumn.Name}', row {row}: the pixels could not be read ({e.Message}). Check the image file, or filter the row out.", e);
+                }
+
+                var pixels = new float[size];
+                buffer.CopyTo(pixels);
+                for (int i = 0; i < size; i++)
+                {
+                    if (!float.IsFinite(pixels[i]))
+                        throw new InvalidOperationException($"Image column '{pixelColumn.Name}', row {row}: pixel {i} is {pixels[i]}; pixels must be finite numbers in 0–255.");
+                }
+
+                int[] mask = readMask(row);
+                for (int i = 0; i < mask.Length; i++)
+                {
+                    if (mask[i] >= classes)
+                        throw new InvalidOperationException(
+                            $"Mask column '{maskColumn.Name}', row {row}: pixel (x {i % width}, y {i / width}) has class {mask[i]}, but NumClasses is {classes} "
+                            + "(classes 0…NumClasses−1). Raise NumClasses, or set IgnoreIndex if the value marks unlabelled pixels.");
+                }
+
+                yield return new Sample(row, pixels, mask);
+            }
+        }
+
+        private sealed record Sample(long Row, float[] Pixels, int[] Mask);
+    }
+}

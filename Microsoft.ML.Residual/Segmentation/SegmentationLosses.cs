@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Segmentation
+{
+    /// <summary>
+    /// Per-pixel losses over logits N×K×H×W and targets N×H×W (int64 class indices, −1 for ignored pixels).
+    /// </summary>
+    internal static class SegmentationLosses
+    {
+        private const double DiceSmoothing = 1.0;
+
+        /// <summary>The loss of <paramref name="kind"/>; <paramref name="classWeights"/> (length K) weigh cross-entropy and focal terms.</summary>
+        public static Func<Tensor, Tensor, Tensor> Create(SegmentationLoss kind, IReadOnlyList<float>? classWeights, double focalGamma)
+        {
+            return kind switch
+            {
+                SegmentationLoss.CrossEntropy => (logits, targets) => CrossEntropy(logits, targets, classWeights),
+                SegmentationLoss.Dice => Dice,
+                SegmentationLoss.CrossEntropyDice => (logits, targets) => CrossEntropy(logits, targets, classWeights) + Dice(logits, targets),
+                SegmentationLoss.Focal => (logits, targets) => Focal(logits, targets, classWeights, focalGamma),
+                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown segmentation loss."),
+            };
+        }
+
+        public static Tensor CrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights)
+        {
+            using Tensor? weight = classWeights is null ? null : tensor(classWeights.ToArray(), device: logits.device);
+            return nn.functional.cross_entropy(logits, targets, weight, ignore_index: -1);
+        }
+
+        /// <summary>1 − soft Dice; the mean over classes, or the foreground's alone for two classes. Ignored pixels count for nothing.</summary>
+        public static Tensor Dice(Tensor logits, Tensor targets)
+        {
+            long classes = logits.shape[1];
+            Tensor valid = targets.ge(0).unsqueeze(1).to_type(logits.dtype);
+            Tensor probabilities = nn.functional.softmax(logits, 1) * valid;
+            Tensor oneHot = nn.functional.one_hot(targets.clamp_min(0), classes).permute(0, 3, 1, 2).to_type(logits.dtype) * valid;
+            long[] dims = { 0, 2, 3 };
+            Tensor intersection = (probabilities * oneHot).sum(dims);
+            Tensor total = probabilities.sum(dims) + oneHot.sum(dims);
+            Tensor dice = (intersection * 2 + DiceSmoothing) / (total + DiceSmoothing);
+            Tensor score = classes == 2 ? dice[1] : dice.mean();
+            return 1 - score;
+        }
+
+        /// <summary>Mean over labelled pixels of −w_y·(1 − p_y)^γ·log p_y.</summary>
+        public static Tensor Focal(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double gamma)
+        {
+            Tensor valid = targets.ge(0);
+            Tensor safeTargets = targets.clamp_min(0);
+            Tensor logProbability = nn.functional.log_softmax(logits, 1).gather(1, safeTargets.unsqueeze(1)).squeeze(1);
+            Tensor probability = logProbability.exp();
+            Tensor perPixel = -(1 - probability).pow(gamma) * logProbability;
+            if (classWeights is not null)
+            {
+                using Tensor weights = tensor(classWeights.ToArray(), device: logits.device);
+                perPixel = perPixel * weights.index_select(0, safeTargets.flatten()).reshape(safeTargets.shape);
+            }
+
+            Tensor mask = valid.to_type(logits.dtype);
+            return (perPixel * mask).sum() / mask.sum().clamp_min(1);
+        }
+    }
+}

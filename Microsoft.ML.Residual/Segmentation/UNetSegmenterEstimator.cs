@@ -1,0 +1,242 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Estimators;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
+using Microsoft.ML.Residual.Segmentation;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Residual.Weights;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual
+{
+    /// <summary>
+    /// Trains a U-Net on TorchSharp and returns ML.NET transformers that score it through ONNX Runtime:
+    /// [ResizeImages → ExtractPixels] → OnnxTransformer (normalisation, network, per-pixel softmax and arg-max) →
+    /// the arg-max as <c>PredictedMask</c> (UInt32 H×W), with <c>MaskScore</c> (K×H×W probabilities).
+    /// Every part is ML.NET's own: the model saves and loads natively and scores without this library or libtorch.
+    /// </summary>
+    public sealed class UNetSegmenterEstimator : IEstimator<ITransformer>
+    {
+        private const string IndexColumn = ImageInput.Prefix + "MaskIndex";
+
+        private readonly IHostEnvironment environment;
+        private readonly MLContext ml;
+        private readonly SegmenterOptions options;
+
+        internal UNetSegmenterEstimator(IHostEnvironment environment, SegmenterOptions options)
+        {
+            this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
+            this.options = options ?? throw new ArgumentNullException(nameof(options));
+            ml = ImageInput.ContextFor(environment, options.Seed);
+            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
+            if (info is null || info.Family != "unet")
+                throw new ArgumentException(
+                    $"SegmenterOptions.Architecture '{options.Architecture}' is not a U-Net. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Family == "unet").Select(m => m.Name))}.",
+                    nameof(options));
+            void Check(bool valid, string name, object? value, string rule)
+            {
+                if (!valid) throw new ArgumentException($"SegmenterOptions.{name} = {value}: {rule}.", nameof(options));
+            }
+
+            Check(options.NumClasses >= 2, nameof(options.NumClasses), options.NumClasses, "at least 2 (background and one class; 2 for a binary task)");
+            Check(options.Epochs >= 1, nameof(options.Epochs), options.Epochs, "train for at least one epoch");
+            Check(options.BatchSize >= 1, nameof(options.BatchSize), options.BatchSize, "must be positive");
+            Check(options.ImageWidth >= 1 && options.ImageHeight >= 1, "ImageWidth/ImageHeight", $"{options.ImageWidth}×{options.ImageHeight}", "must be positive");
+            Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
+                nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
+            Check(options.FocalGamma >= 0, nameof(options.FocalGamma), options.FocalGamma, "must be non-negative");
+            Check(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), options.ValidationFraction, "must be in [0, 1)");
+            Check(options.Augmentation is null || options.Augmentation.Policy == AugmentationPolicy.None, nameof(options.Augmentation), options.Augmentation?.Policy,
+                "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
+            Check(options.FreezeEncoderEpochs >= 0 && options.FreezeEncoderEpochs < options.Epochs, nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs,
+                "must be non-negative and below Epochs");
+            Check(!(options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null) || !string.Equals(options.Architecture, "unet", StringComparison.OrdinalIgnoreCase),
+                nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs, "the classic 'unet' has no separate encoder; use an encoder U-Net such as unet_resnet18");
+        }
+
+        /// <inheritdoc />
+        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        {
+            SchemaShape.Column image = inputSchema.FirstOrDefault(c => c.Name == options.ImageColumnName);
+            if (image.Name is null)
+                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
+            IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
+            string source = options.ImageColumnName;
+            if (image.ItemType is ImageDataViewType)
+            {
+                shape = shape.Append(ml.Transforms.ExtractPixels(ImageInput.PixelColumn, options.ImageColumnName));
+                source = ImageInput.PixelColumn;
+            }
+
+            // PredictedMask is a UInt32 vector: declared as a key vector converted to its raw type, which ML.NET allows.
+            string keys = ImageInput.Prefix + "MaskKeys";
+            shape = shape.Append(ml.Transforms.Concatenate(options.MaskScoreColumnName, source))
+                .Append(ml.Transforms.Conversion.MapValueToKey(keys, source))
+                .Append(ml.Transforms.Conversion.ConvertType(options.PredictedMaskColumnName, keys, DataKind.UInt32))
+                .Append(ml.Transforms.DropColumns(keys));
+            if (source != options.ImageColumnName) shape = shape.Append(ml.Transforms.DropColumns(source));
+            return shape.GetOutputSchema(inputSchema);
+        }
+
+        /// <inheritdoc />
+        public ITransformer Fit(IDataView input)
+        {
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            EstimatorRuntime.EnsureOnnxRuntime();
+            if (input.Schema.GetColumnOrNull(options.MaskColumnName) is not DataViewSchema.Column maskColumn)
+                throw new ArgumentException($"The input has no mask column '{options.MaskColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
+            MaskColumn.CheckType(maskColumn, options.ImageHeight, options.ImageWidth);
+
+            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            IDataView pixels = pixelTransform?.Transform(input) ?? input;
+            IDataView? validationPixels = null;
+            if (options.ValidationSet != null)
+            {
+                validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
+            }
+            else if (options.ValidationFraction > 0)
+            {
+                var split = ml.Data.TrainTestSplit(pixels, options.ValidationFraction, seed: options.Seed);
+                pixels = split.TrainSet;
+                validationPixels = split.TestSet;
+            }
+
+            long rows = EstimatorRuntime.CountRows(pixels);
+            if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
+            string? sourceImage = pixelTransform != null ? options.ImageColumnName : null;
+            var reader = new SegmentationBatchReader(pixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: true);
+            SegmentationBatchReader? validation = validationPixels == null ? null
+                : new SegmentationBatchReader(validationPixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: false);
+
+            using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
+            Device device = EstimatorRuntime.ChooseDevice(environment, channel);
+            PixelNormalization normalization = PixelNormalization.ImageNet();
+            if (reader.Channels != 3)
+            {
+                normalization = new PixelNormalization
+                {
+                    InputScale = normalization.InputScale,
+                    Mean = Enumerable.Repeat(normalization.Mean.Average(), reader.Channels).ToArray(),
+                    Std = Enumerable.Repeat(normalization.Std.Average(), reader.Channels).ToArray(),
+                };
+            }
+
+            var model = ResidualModels.Create(options.Architecture, options.NumClasses, reader.Channels, new UNetOptions { Seed = options.Seed });
+            byte[] onnx;
+            try
+            {
+                if (options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
+                model.to(device);
+                bool encoderPhases = options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
+                var training = new TrainingOptions
+                {
+                    Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
+                    LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
+                    WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
+                    GradientClipNorm = options.GradientClipNorm,
+                    FreezeBackboneEpochs = options.FreezeEncoderEpochs,
+                    BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
+                    Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
+                    CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+                };
+                try
+                {
+                    training.Validate();
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException(e.Message.Replace("TrainingOptions.", "SegmenterOptions.", StringComparison.Ordinal), nameof(options), e);
+                }
+
+                using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
+                using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
+                {
+                    var trainer = new ClassifierTrainer(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
+                    {
+                        Preprocess = x => (x - mean) / std,
+                        Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
+                        ComputeMeanIoU = true,
+                    };
+                    try
+                    {
+                        trainer.Train(
+                            epoch => reader.ReadEpoch(epoch),
+                            (rows + options.BatchSize - 1) / options.BatchSize,
+                            validation == null ? null : () => validation.ReadAll(),
+                            new EpochLog(channel, options.Progress), options.CancellationToken);
+                    }
+                    catch (InvalidOperationException e) when (pixelTransform != null && e is not TrainingDivergedException
+                        && ImageInput.FindUnreadableImage(input, options.ImageColumnName, options.ValidationSet) is { } unreadable)
+                    {
+                        throw new InvalidOperationException(unreadable, e);
+                    }
+                }
+
+                model.eval();
+                model.to(CPU);
+                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+                {
+                    InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = options.MaskScoreColumnName,
+                    ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,
+                    Metadata = new Dictionary<string, string>
+                    {
+                        ["architecture"] = options.Architecture,
+                        ["classes"] = options.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    },
+                });
+            }
+            finally
+            {
+                model.Dispose();
+            }
+
+            var parts = new List<ITransformer>();
+            IDataView current = input;
+            void Add(ITransformer transformer)
+            {
+                parts.Add(transformer);
+                current = transformer.Transform(current);
+            }
+
+            if (pixelTransform != null) Add(pixelTransform);
+            int? gpu = EstimatorRuntime.ScoringGpu(environment, channel);
+            Add(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu,
+                EstimatorRuntime.DeviceSettings(environment).FallbackToCpu).Fit(current));
+            Add(ml.Transforms.Concatenate(options.PredictedMaskColumnName, IndexColumn).Fit(current));
+            var temporary = new List<string> { IndexColumn };
+            if (pixelTransform != null) temporary.Add(pixelColumn);
+            Add(ml.Transforms.DropColumns(temporary.ToArray()).Fit(current));
+            return new TransformerChain<ITransformer>(parts.ToArray());
+        }
+
+        // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
+        private void LoadEncoder(nn.Module model, string path)
+        {
+            if (model is not EncoderUNet)
+                throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: the classic 'unet' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
+            string classifierPrefix = options.Architecture.Contains("densenet", StringComparison.OrdinalIgnoreCase) ? "classifier." : "fc.";
+            try
+            {
+                StateDict.Load(model, path, strict: true, new StateDictLoadOptions
+                {
+                    MapKey = EncoderUNet.EncoderKeyMap(classifierPrefix),
+                    SkipPrefixes = EncoderUNet.DecoderPrefixes.ToList(),
+                });
+            }
+            catch (Exception e) when (e is StateDictMismatchException or FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException)
+            {
+                throw new ArgumentException(
+                    $"SegmenterOptions.PretrainedEncoderWeightsPath = '{path}': {e.Message} The file must be a state dict of the encoder's classifier with torchvision's names "
+                    + $"(for {options.Architecture}: {options.Architecture.Replace("unet_", string.Empty, StringComparison.OrdinalIgnoreCase)}).", nameof(options), e);
+            }
+        }
+    }
+}
