@@ -29,6 +29,12 @@ namespace Microsoft.ML.Residual
         /// <summary>Any U-Net name in <see cref="ResidualModels.Names"/> ("unet", "unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_densenet121").</summary>
         public string Architecture { get; set; } = "unet_resnet18";
 
+        /// <summary>
+        /// Options of the network (depth and width of the classic U-Net, decoder channels, the encoder's options such as a
+        /// CIFAR stem for small images, …); null keeps the architecture's defaults. <see cref="Seed"/> applies unless it sets its own.
+        /// </summary>
+        public UNetOptions? ModelOptions { get; set; }
+
         /// <summary>An <c>MLImage</c> column (resized to <see cref="ImageWidth"/>×<see cref="ImageHeight"/>), or a float vector C×H×W of 0–255.</summary>
         public string ImageColumnName { get; set; } = "Image";
 

@@ -129,7 +129,27 @@ namespace Microsoft.ML.Residual
                 };
             }
 
-            var model = ResidualModels.Create(options.Architecture, options.NumClasses, reader.Channels, new UNetOptions { Seed = options.Seed });
+            UNetOptions modelOptions = options.ModelOptions ?? new UNetOptions();
+            if (modelOptions.Seed is null)
+            {
+                modelOptions = new UNetOptions
+                {
+                    Seed = options.Seed, DropRate = modelOptions.DropRate, Depth = modelOptions.Depth, BaseWidth = modelOptions.BaseWidth,
+                    Upsampling = modelOptions.Upsampling, DecoderChannels = modelOptions.DecoderChannels, DecoderResidual = modelOptions.DecoderResidual,
+                    Encoder = modelOptions.Encoder,
+                };
+            }
+
+            nn.Module<Tensor, Tensor> model;
+            try
+            {
+                model = ResidualModels.Create(options.Architecture, options.NumClasses, reader.Channels, modelOptions);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"SegmenterOptions.ModelOptions: {e.Message}", nameof(options), e);
+            }
+
             byte[] onnx;
             try
             {
