@@ -210,6 +210,87 @@ public sealed class UNetSegmenterTests
     }
 
     [TestMethod]
+    public void Augmentation_MovesImageAndMaskTogether()
+    {
+        var ml = new MLContext(seed: 1);
+        // Channel 0 holds 100 × the class of each pixel, so the augmented mask can be checked against the augmented image.
+        var rows = Shapes(24, seed: 5).Select(r => new ShapeRow
+        {
+            Mask = r.Mask,
+            Image = Enumerable.Range(0, 3 * Size * Size).Select(i => i < Size * Size ? 100f * r.Mask[i] : r.Image[i]).ToArray(),
+        }).ToList();
+        var options = new SegmenterOptions
+        {
+            NumClasses = 3, ImageWidth = Size, ImageHeight = Size, BatchSize = 8, Seed = 2,
+            Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0.5, CropPadding = 4, RandomResizedCropScale = (0.5, 1.0) },
+        };
+        var reader = new Microsoft.ML.Residual.Segmentation.SegmentationBatchReader(ml.Data.LoadFromEnumerable(rows), "Image", "Mask", null, options, training: true);
+        int checkedPixels = 0, ignored = 0;
+        foreach (var (images, masks) in reader.ReadEpoch(1))
+        {
+            using (images)
+            using (masks)
+            {
+                float[] pixels = images.data<float>().ToArray();
+                long[] labels = masks.data<long>().ToArray();
+                for (int n = 0; n < masks.shape[0]; n++)
+                for (int p = 0; p < Size * Size; p++)
+                {
+                    float value = pixels[n * 3 * Size * Size + p];
+                    long label = labels[n * Size * Size + p];
+                    if (label < 0)
+                    {
+                        ignored++;
+                        Assert.AreEqual(0f, value, "ignored mask pixels are the padding");
+                        continue;
+                    }
+
+                    if (value is 0f or 100f or 200f)
+                    {
+                        Assert.AreEqual(value / 100, label, $"image {n}, pixel {p}: the mask moved with the image");
+                        checkedPixels++;
+                    }
+                }
+            }
+        }
+
+        Assert.IsTrue(checkedPixels > 24 * Size * Size / 2, $"{checkedPixels} pixels checked (the rest lie on blended edges or in the padding)");
+        Assert.IsTrue(ignored > 0, "padding produced ignored pixels");
+    }
+
+    [TestMethod]
+    public void ClassWeights_WeighTheCrossEntropyPerClass()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var targets = TorchSharp.torch.tensor(new long[] { 0, 1, 1, 2 }, new long[] { 1, 2, 2 });
+        var logits = TorchSharp.torch.randn(1, 3, 2, 2, generator: new TorchSharp.torch.Generator(seed: 3));
+        float[] perPixel = TorchSharp.torch.nn.functional.cross_entropy(logits, targets, reduction: TorchSharp.torch.nn.Reduction.None).flatten().data<float>().ToArray();
+        float[] weights = { 1f, 3f, 0.5f };
+        double expected = (perPixel[0] * 1 + perPixel[1] * 3 + perPixel[2] * 3 + perPixel[3] * 0.5) / (1 + 3 + 3 + 0.5);
+        Assert.AreEqual(expected, Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, weights).item<float>(), 1e-5);
+    }
+
+    [TestMethod]
+    public void CancelledSegmenterFit_ResumesFromItsCheckpointDirectory()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(Shapes(32, seed: 1));
+        string directory = ModelTestSupport.TempFile(TestContext, "-unet-checkpoints");
+        using var cancel = new System.Threading.CancellationTokenSource();
+        SegmenterOptions Options(IProgress<EpochReport> progress) => new()
+        {
+            Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 2, BaseWidth = 8 },
+            NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 3, BatchSize = 16, CheckpointDirectory = directory, Progress = progress,
+        };
+        var first = Options(new Progress(r => { if (r.Epoch == 1) cancel.Cancel(); }));
+        first.CancellationToken = cancel.Token;
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.UNetSegmenter(first).Fit(train));
+        var reports = new List<EpochReport>();
+        ml.Transforms.UNetSegmenter(Options(new Progress(reports.Add))).Fit(train);
+        CollectionAssert.AreEqual(new[] { 2, 3 }, reports.Select(r => r.Epoch).ToArray());
+    }
+
+    [TestMethod]
     public void MaskClassAtOrAboveNumClasses_IsRejectedNamingTheRowAndPixel()
     {
         var ml = new MLContext(seed: 1);
