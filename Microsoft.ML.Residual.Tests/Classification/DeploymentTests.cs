@@ -106,6 +106,57 @@ public sealed class DeploymentTests
     }
 
     [TestMethod]
+    public void SavedSegmenter_GivesIdenticalMasksInAFreshProcessWithoutLibTorch()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "residualml-deploy-seg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var rows = Microsoft.ML.Residual.Tests.Segmentation.UNetSegmenterTests.Shapes(20, seed: 7);
+            var files = rows.Select((row, i) =>
+            {
+                string image = Path.Combine(folder, $"image{i}.png");
+                Data.DataTestSupport.WriteRgbPng(image, row.Image, 32, 32);
+                Data.DataTestSupport.WriteGrayPng(Path.Combine(folder, $"mask{i}.png"), row.Mask.Select(v => (byte)v).ToArray(), 32, 32);
+                return new SegmentationFiles { ImagePath = $"image{i}.png", MaskPath = $"mask{i}.png" };
+            }).ToList();
+            IDataView loaded = ml.Transforms.LoadImages("Image", folder, "ImagePath").Append(ml.Transforms.LoadImages("Mask", folder, "MaskPath"))
+                .Fit(ml.Data.LoadFromEnumerable(files)).Transform(ml.Data.LoadFromEnumerable(files));
+            ITransformer segmenter = ml.Transforms.UNetSegmenter(new SegmenterOptions
+            {
+                Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 2, BaseWidth = 8 },
+                NumClasses = 3, ImageWidth = 32, ImageHeight = 32, Epochs = 2, BatchSize = 10, Seed = 1,
+            }).Fit(loaded);
+            string zip = Path.Combine(folder, "segmenter.zip");
+            ml.Model.Save(segmenter, loaded.Schema, zip);
+            uint[][] expected = segmenter.Transform(loaded).GetColumn<uint[]>("PredictedMask").ToArray();
+
+            string json = Path.Combine(folder, "masks.json");
+            string[] images = files.Select(f => Path.Combine(folder, f.ImagePath)).ToArray();
+            var (exitCode, stdout, stderr) = RunDeploy(DeployAssembly(), new[] { zip }.Concat(images).Concat(new[] { "--json", json }));
+            Assert.AreEqual(0, exitCode, $"Deploy failed: {stderr}");
+            StringAssert.Contains(stdout, "1024 pixels");
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+            JsonElement[] results = document.RootElement.GetProperty("images").EnumerateArray().ToArray();
+            Assert.HasCount(images.Length, results);
+            for (int i = 0; i < results.Length; i++)
+                CollectionAssert.AreEqual(expected[i], results[i].GetProperty("mask").EnumerateArray().Select(v => v.GetUInt32()).ToArray(), $"image {i}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    public sealed class SegmentationFiles
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string MaskPath { get; set; } = string.Empty;
+    }
+
+    [TestMethod]
     public void MissingImage_FailsWithOneLineNamingTheFile()
     {
         string folder = DataTestSupport.NewFolder(TestContext);

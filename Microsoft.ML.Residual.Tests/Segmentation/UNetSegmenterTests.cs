@@ -291,6 +291,25 @@ public sealed class UNetSegmenterTests
     }
 
     [TestMethod]
+    public void BinaryTaskWithDiceLoss_SeparatesForegroundFromBackground()
+    {
+        var ml = new MLContext(seed: 1);
+        List<ShapeRow> Binary(int count, int seed) => Shapes(count, seed).Select(r => new ShapeRow { Image = r.Image, Mask = r.Mask.Select(v => v == 0 ? 0u : 1u).ToArray() }).ToList();
+        var test = Binary(32, seed: 2);
+        var reports = new List<EpochReport>();
+        ITransformer model = ml.Transforms.UNetSegmenter(new SegmenterOptions
+        {
+            Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 3, BaseWidth = 16 },
+            NumClasses = 2, ImageWidth = Size, ImageHeight = Size, Epochs = 8, BatchSize = 16, Seed = 1, LearningRate = 1e-2,
+            Loss = SegmentationLoss.Dice, ValidationSet = ml.Data.LoadFromEnumerable(test), EarlyStoppingPatience = 3, Progress = new Progress(reports.Add),
+        }).Fit(ml.Data.LoadFromEnumerable(Binary(128, seed: 1)));
+        SegmentationMetrics metrics = ml.Segmentation().Evaluate(model.Transform(ml.Data.LoadFromEnumerable(test)), numClasses: 2);
+        TestContext.WriteLine(metrics.ToString());
+        Assert.IsTrue(metrics.PerClassIoU[1] >= 0.8, metrics.ToString());
+        Assert.AreEqual(reports.Max(r => r.ValidationMeanIoU!.Value), metrics.MeanIoU, 0.01, "the best epoch by mean IoU is the model returned");
+    }
+
+    [TestMethod]
     public void MaskClassAtOrAboveNumClasses_IsRejectedNamingTheRowAndPixel()
     {
         var ml = new MLContext(seed: 1);
@@ -301,6 +320,18 @@ public sealed class UNetSegmenterTests
         StringAssert.Contains(error.Message, "Mask column 'Mask', row 3");
         StringAssert.Contains(error.Message, "x 5, y 2");
         StringAssert.Contains(error.Message, "NumClasses is 3");
+    }
+
+    [TestMethod]
+    public void EmptyDataOrMissingMaskColumn_AreRejectedClearly()
+    {
+        var ml = new MLContext(seed: 1);
+        var estimator = ml.Transforms.UNetSegmenter(new SegmenterOptions { NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 1 });
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(new List<ShapeRow>()))).Message, "empty");
+        var noMask = ml.Transforms.UNetSegmenter(new SegmenterOptions { MaskColumnName = "Labels", NumClasses = 3, ImageWidth = Size, ImageHeight = Size });
+        var error = Assert.ThrowsExactly<ArgumentException>(() => noMask.Fit(ml.Data.LoadFromEnumerable(Shapes(2, seed: 1))));
+        StringAssert.Contains(error.Message, "'Labels'");
+        StringAssert.Contains(error.Message, "Mask");
     }
 
     [TestMethod]

@@ -1,6 +1,7 @@
 // Deploy: scores image files with a model.zip that ML.NET saved, using only Microsoft.ML, Microsoft.ML.ImageAnalytics,
 // Microsoft.ML.OnnxTransformer and ONNX Runtime. No reference to Microsoft.ML.Residual or TorchSharp: a classifier
 // trained by this library is a chain of ML.NET's own transformers around an ONNX graph, so this is all it needs.
+// Classifiers print PredictedLabel and the top scores; segmenters (a PredictedMask column) print the pixels per class.
 //
 //   dotnet run --project samples/Deploy -- model.zip image1.png [image2.jpg | folder ...] [--json out.json] [--top 3] [--image-column Image]
 //
@@ -21,7 +22,8 @@ internal static class Program
 {
     private const string Usage =
         "usage: Deploy <model.zip> <image or folder> [more images or folders ...] [--json <out.json>] [--top <k>] [--image-column <name>]\n"
-        + "  Scores each image with the saved ML.NET model and prints its PredictedLabel and top Score values.\n"
+        + "  Scores each image with the saved ML.NET model and prints its PredictedLabel and top Score values\n"
+        + "  (for a segmenter: the predicted mask's pixels per class; --json then holds every mask).\n"
         + "  --json  also writes every score to a JSON file (floats in round-trip precision)\n"
         + "  --top   how many classes to print per image (default 3)\n"
         + "  --image-column  the column the model reads images from, when the model was saved after LoadImages (default Image;\n"
@@ -87,6 +89,19 @@ internal static class Program
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             throw new DeployException($"the model cannot score images: {OneLine(e.Message)}");
+        }
+
+        if (scored.Schema.GetColumnOrNull("PredictedMask") is DataViewSchema.Column maskColumn)
+        {
+            List<(string File, uint[] Mask)> masks = ReadMasks(scored, maskColumn, images);
+            foreach (var (file, mask) in masks)
+            {
+                var counts = mask.GroupBy(v => v).OrderBy(g => g.Key).Select(g => $"class {g.Key}: {g.Count()}");
+                Console.WriteLine($"{file}: {mask.Length} pixels ({string.Join(", ", counts)})");
+            }
+
+            if (arguments.JsonPath != null) WriteMasksJson(arguments.JsonPath, modelPath, masks);
+            return;
         }
 
         List<Prediction> predictions = Score(scored, images, out string[]? classNames);
@@ -173,6 +188,52 @@ internal static class Program
         if (predictions.Count != images.Count)
             throw new DeployException($"the model returned {predictions.Count} rows for {images.Count} images.");
         return predictions;
+    }
+
+    private static List<(string File, uint[] Mask)> ReadMasks(IDataView scored, DataViewSchema.Column column, List<string> images)
+    {
+        if (column.Type is not VectorDataViewType { ItemType: var item } || item.RawType != typeof(uint))
+            throw new DeployException($"the model's 'PredictedMask' column is {column.Type}, not a vector of UInt32 class indices.");
+        var masks = new List<(string, uint[])>(images.Count);
+        using DataViewRowCursor cursor = scored.GetRowCursor(new[] { column });
+        ValueGetter<VBuffer<uint>> getMask = cursor.GetGetter<VBuffer<uint>>(column);
+        VBuffer<uint> buffer = default;
+        while (cursor.MoveNext() && masks.Count < images.Count)
+        {
+            getMask(ref buffer);
+            masks.Add((images[masks.Count], buffer.DenseValues().ToArray()));
+        }
+
+        if (masks.Count != images.Count) throw new DeployException($"the model returned {masks.Count} rows for {images.Count} images.");
+        return masks;
+    }
+
+    private static void WriteMasksJson(string path, string modelPath, List<(string File, uint[] Mask)> masks)
+    {
+        try
+        {
+            using FileStream stream = File.Create(path);
+            using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            json.WriteStartObject();
+            json.WriteString("model", modelPath);
+            json.WriteStartArray("images");
+            foreach (var (file, mask) in masks)
+            {
+                json.WriteStartObject();
+                json.WriteString("file", file);
+                json.WriteStartArray("mask");
+                foreach (uint value in mask) json.WriteNumberValue(value);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DeployException($"cannot write '{path}' ({OneLine(e.Message)}).");
+        }
     }
 
     private static void WriteJson(string path, string modelPath, string[]? classNames, List<Prediction> predictions)
