@@ -65,6 +65,7 @@ namespace Microsoft.ML.Residual
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
+            TrainingOptions training = TrainingOptions();
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, options.LabelColumnName);
             if (labels.ClassCount < 2 && EstimatorRuntime.CountRows(input) == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
             if (labels.ClassCount < 2)
@@ -75,20 +76,9 @@ namespace Microsoft.ML.Residual
             string[] classNames = ClassNames(labels);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
-            IDataView pixels = pixelTransform?.Transform(input) ?? input;
-            IDataView? validationPixels = null;
-            string validationSource = nameof(options.ValidationSet);
-            if (options.ValidationSet != null)
-            {
-                validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
-            }
-            else if (options.ValidationFraction > 0)
-            {
-                var split = ml.Data.TrainTestSplit(pixels, options.ValidationFraction, seed: options.Seed);
-                pixels = split.TrainSet;
-                validationPixels = split.TestSet;
-                validationSource = nameof(options.ValidationFraction);
-            }
+            (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
+                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+            string validationSource = options.ValidationSet != null || options.ValidationFraction <= 0 ? nameof(options.ValidationSet) : nameof(options.ValidationFraction);
 
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
@@ -110,7 +100,7 @@ namespace Microsoft.ML.Residual
             TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
                 : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
             byte[] onnx;
-            PixelNormalization normalization = Normalization(reader.Channels);
+            PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
             StemKind? stem = ChooseStem(initial, smallImages);
             var model = CreateModel(classes, reader.Channels, stem);
             try
@@ -118,48 +108,16 @@ namespace Microsoft.ML.Residual
                 string head = ((IClassifierModel)model).ClassifierPrefix;
                 if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
                 model.to(device);
-                var training = new TrainingOptions
+                using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
                 {
-                    Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
-                    WeightDecay = options.WeightDecay, Schedule = options.Schedule,
-                    LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
-                    WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
-                    StepMilestones = options.StepMilestones, StepGamma = options.StepGamma,
-                    LabelSmoothing = options.LabelSmoothing, GradientClipNorm = options.GradientClipNorm,
-                    MixupAlpha = options.MixupAlpha, CutMixAlpha = options.CutMixAlpha,
-                    FreezeBackboneEpochs = options.FreezeBackboneEpochs,
-                    BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (initial != null ? 0.1 : 1.0),
-                    Monitor = options.EarlyStoppingMetric,
-                    EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-                };
-                try
-                {
-                    training.Validate();
-                }
-                catch (ArgumentException e)
-                {
-                    throw new ArgumentException(e.Message.Replace("TrainingOptions.", "ImageClassifierOptions.", StringComparison.Ordinal), nameof(options), e);
-                }
-
-                // One normalisation for training and for the exported graph: (x·InputScale − mean) / std = (x − mean/InputScale) / (std/InputScale).
-                using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
-                using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
-                {
-                    var trainer = new ClassifierTrainer(model, training, head) { Preprocess = x => (x - mean) / std };
-                    try
-                    {
-                        trainer.Train(
+                    var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
+                    ImageInput.NamingUnreadableImages(
+                        () => trainer.Train(
                             epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                            new EpochLog(channel, options.Progress), options.CancellationToken);
-                    }
-                    catch (InvalidOperationException e) when (pixelTransform != null && e is not TrainingDivergedException
-                        && ImageInput.FindUnreadableImage(input, options.ImageColumnName, options.ValidationSet) is { } unreadable)
-                    {
-                        // ML.NET's parallel cursors report a failed image load without its row; say which one it was.
-                        throw new InvalidOperationException(unreadable, e);
-                    }
+                            new EpochLog(channel, options.Progress), options.CancellationToken),
+                        pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 
                 model.eval();
@@ -218,19 +176,6 @@ namespace Microsoft.ML.Residual
             }
         }
 
-        // ImageNet's statistics for RGB (what pretrained weights expect); their channel average for other channel counts.
-        private static PixelNormalization Normalization(int channels)
-        {
-            PixelNormalization imageNet = PixelNormalization.ImageNet();
-            if (channels == 3) return imageNet;
-            return new PixelNormalization
-            {
-                InputScale = imageNet.InputScale,
-                Mean = Enumerable.Repeat(imageNet.Mean.Average(), channels).ToArray(),
-                Std = Enumerable.Repeat(imageNet.Std.Average(), channels).ToArray(),
-            };
-        }
-
         // The stem: the user's choice; else the one the saved model had; else the architecture's own for pretrained
         // weights (they were trained with it); else the CIFAR stem for small images.
         private StemKind? ChooseStem(TensorDictionary? initial, bool smallImages)
@@ -269,9 +214,9 @@ namespace Microsoft.ML.Residual
             }
 
             var parameters = model.named_parameters().Where(p => p.name.StartsWith(head, StringComparison.Ordinal)).ToList();
-            IReadOnlyList<string>? savedClasses = options.ResumeFromModelPath != null ? SavedModelWeights.ClassNames(initial) : null;
-            int[]? order = savedClasses != null && savedClasses.Count == classNames.Length && classNames.All(savedClasses.Contains)
-                ? classNames.Select(n => savedClasses.ToList().IndexOf(n)).ToArray()
+            string[]? savedClasses = options.ResumeFromModelPath != null ? SavedModelWeights.ClassNames(initial) : null;
+            int[]? order = savedClasses != null && savedClasses.Length == classNames.Length && classNames.All(savedClasses.Contains)
+                ? classNames.Select(n => Array.IndexOf(savedClasses, n)).ToArray()
                 : null;
             bool fits = parameters.All(p => initial.TryGetValue(p.name, out Tensor? t) && t.shape.SequenceEqual(p.parameter.shape));
             if (!fits || (savedClasses != null && order == null))
@@ -292,23 +237,29 @@ namespace Microsoft.ML.Residual
 
         private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, int? scoringGpu)
         {
-            var parts = new List<ITransformer>();
-            IDataView current = input;
-            void Add(ITransformer transformer)
-            {
-                parts.Add(transformer);
-                current = transformer.Transform(current);
-            }
-
-            if (pixelTransform != null) Add(pixelTransform);
-            Add(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, EstimatorRuntime.DeviceSettings(environment).FallbackToCpu).Fit(current));
-            Add(LogitsPredictionStep.Create(environment, ml, current.Schema[LogitsColumn].Type, LogitsColumn, ClassNames(labels),
+            var chain = new ChainBuilder(input).Add(pixelTransform)
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, EstimatorRuntime.DeviceSettings(environment).FallbackToCpu));
+            chain.Add(LogitsPredictionStep.Create(environment, ml, chain.Current.Schema[LogitsColumn].Type, LogitsColumn, ClassNames(labels),
                 options.ScoreColumnName, options.PredictedLabelColumnName));
-            var temporary = new List<string> { LogitsColumn };
-            if (pixelTransform != null) temporary.Add(pixelColumn);
-            Add(ml.Transforms.DropColumns(temporary.ToArray()).Fit(current));
-            return new TransformerChain<ITransformer>(parts.ToArray());
+            string[] temporary = pixelTransform != null ? new[] { LogitsColumn, pixelColumn } : new[] { LogitsColumn };
+            return chain.Fit(ml.Transforms.DropColumns(temporary)).Build();
         }
+
+        // The loop's options from the estimator's, checked before any data is read.
+        private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
+        {
+            Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
+            WeightDecay = options.WeightDecay, Schedule = options.Schedule,
+            LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
+            WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
+            StepMilestones = options.StepMilestones, StepGamma = options.StepGamma,
+            LabelSmoothing = options.LabelSmoothing, GradientClipNorm = options.GradientClipNorm,
+            MixupAlpha = options.MixupAlpha, CutMixAlpha = options.CutMixAlpha,
+            FreezeBackboneEpochs = options.FreezeBackboneEpochs,
+            BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (options.ResumeFromModelPath != null || options.PretrainedWeightsPath != null ? 0.1 : 1.0),
+            Monitor = options.EarlyStoppingMetric,
+            EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+        }, nameof(ImageClassifierOptions));
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

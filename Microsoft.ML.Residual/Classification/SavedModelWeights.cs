@@ -56,7 +56,7 @@ namespace Microsoft.ML.Residual
         }
 
         /// <summary>The class names recorded in the graph's metadata, or null.</summary>
-        public static IReadOnlyList<string>? ClassNames(TensorDictionary tensors) =>
+        public static string[]? ClassNames(TensorDictionary tensors) =>
             tensors.Metadata.TryGetValue(ClassesKey, out string? classes) ? classes.Split('\n') : null;
 
         private static bool IsZip(string path)

@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -81,6 +82,20 @@ namespace Microsoft.ML.Residual.Estimators
             using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
             while (cursor.MoveNext()) count++;
             return count;
+        }
+
+        /// <summary>Validates training options built from an estimator's options; a message names the estimator's options class.</summary>
+        public static TrainingOptions Validated(TrainingOptions training, string optionsClass)
+        {
+            try
+            {
+                training.Validate();
+                return training;
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException(e.Message.Replace("TrainingOptions.", optionsClass + ".", StringComparison.Ordinal), "options", e);
+            }
         }
     }
 }

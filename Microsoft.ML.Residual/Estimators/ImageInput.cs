@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Image;
 
@@ -43,6 +44,36 @@ namespace Microsoft.ML.Residual.Estimators
                 .Append(ml.Transforms.ExtractPixels(PixelColumn, resized))
                 .Append(ml.Transforms.DropColumns(resized));
             return (estimator.Fit(input), PixelColumn);
+        }
+
+        /// <summary>
+        /// The validation data: <paramref name="validationSet"/> through <paramref name="pixelTransform"/>, or else a seeded
+        /// held-out <paramref name="fraction"/> of <paramref name="pixels"/> (which then shrinks to the rest); null for none.
+        /// </summary>
+        public static (IDataView Training, IDataView? Validation) SplitValidation(
+            MLContext ml, IDataView pixels, ITransformer? pixelTransform, IDataView? validationSet, double fraction, int seed)
+        {
+            if (validationSet != null) return (pixels, pixelTransform?.Transform(validationSet) ?? validationSet);
+            if (fraction <= 0) return (pixels, null);
+            var split = ml.Data.TrainTestSplit(pixels, fraction, seed: seed);
+            return (split.TrainSet, split.TestSet);
+        }
+
+        /// <summary>
+        /// Runs <paramref name="train"/>; when it fails on an MLImage column (ML.NET's parallel cursors report a failed image
+        /// load without its row), rescans the images and names the row that cannot be read.
+        /// </summary>
+        public static void NamingUnreadableImages(Action train, bool imageColumn, IDataView input, string column, IDataView? validation)
+        {
+            try
+            {
+                train();
+            }
+            catch (InvalidOperationException e) when (imageColumn && e is not TrainingDivergedException
+                && FindUnreadableImage(input, column, validation) is { } unreadable)
+            {
+                throw new InvalidOperationException(unreadable, e);
+            }
         }
 
         /// <summary>

@@ -62,14 +62,10 @@ namespace Microsoft.ML.Residual
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
             DataViewType imageType = ImageInput.RequireColumn(input.Schema, imageColumnName).Type;
-            var parts = new List<ITransformer>();
-            IDataView current = input;
             (ITransformer? pixelTransform, string pixels) = ImageInput.PixelPipeline(ml, input, imageColumnName, imageWidth, imageHeight);
             int channels;
             if (pixelTransform != null)
             {
-                parts.Add(pixelTransform);
-                current = pixelTransform.Transform(current);
                 channels = 3;
             }
             else if (imageType is VectorDataViewType { ItemType: NumberDataViewType } vector && vector.ItemType.RawType == typeof(float) && vector.Size > 0
@@ -106,15 +102,12 @@ namespace Microsoft.ML.Residual
                 });
             }
 
-            ITransformer scoring = ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx)).Fit(current);
-            parts.Add(scoring);
-            current = scoring.Transform(current);
-            ITransformer concatenate = ml.Transforms.Concatenate(outputColumnName, Prefix + "Features").Fit(current);
-            parts.Add(concatenate);
-            current = concatenate.Transform(current);
             var temporary = pixels == imageColumnName ? new[] { Prefix + "Features" } : new[] { Prefix + "Features", pixels };
-            parts.Add(ml.Transforms.DropColumns(temporary).Fit(current));
-            return new TransformerChain<ITransformer>(parts.ToArray());
+            return new ChainBuilder(input).Add(pixelTransform)
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx)))
+                .Fit(ml.Transforms.Concatenate(outputColumnName, Prefix + "Features"))
+                .Fit(ml.Transforms.DropColumns(temporary))
+                .Build();
         }
     }
 }

@@ -63,6 +63,9 @@ namespace Microsoft.ML.Residual.Models
         /// </summary>
         public ModelOptions? Encoder { get; set; }
 
+        /// <summary>A shallow copy (the caller may then set <see cref="ModelOptions.Seed"/> without touching the user's object).</summary>
+        internal UNetOptions Clone() => (UNetOptions)MemberwiseClone();
+
         /// <summary>Copies a plain <see cref="ModelOptions"/> (or null) into U-Net options.</summary>
         internal static UNetOptions From(ModelOptions? options) => options switch
         {

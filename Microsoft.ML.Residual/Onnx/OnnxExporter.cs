@@ -24,6 +24,22 @@ namespace Microsoft.ML.Residual.Onnx
 
         /// <summary>ImageNet statistics on 0–255 input (torchvision's pretrained models).</summary>
         public static PixelNormalization ImageNet() => new();
+
+        /// <summary>
+        /// ImageNet statistics for <paramref name="channels"/> = 3; for other channel counts their channel average, repeated
+        /// (as for pretrained weights adapted to grayscale input).
+        /// </summary>
+        public static PixelNormalization ImageNet(int channels)
+        {
+            if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "At least one channel.");
+            var imageNet = new PixelNormalization();
+            if (channels == 3) return imageNet;
+            return new PixelNormalization
+            {
+                Mean = Enumerable.Repeat(imageNet.Mean.Average(), channels).ToArray(),
+                Std = Enumerable.Repeat(imageNet.Std.Average(), channels).ToArray(),
+            };
+        }
     }
 
     /// <summary>Options of <see cref="OnnxExporter.Export(nn.Module{Tensor, Tensor}, long[], string, OnnxExportOptions?)"/>.</summary>

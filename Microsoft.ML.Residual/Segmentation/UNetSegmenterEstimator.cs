@@ -91,23 +91,14 @@ namespace Microsoft.ML.Residual
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
+            TrainingOptions training = TrainingOptions();
             if (input.Schema.GetColumnOrNull(options.MaskColumnName) is not DataViewSchema.Column maskColumn)
                 throw new ArgumentException($"The input has no mask column '{options.MaskColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
             MaskColumn.CheckType(maskColumn, options.ImageHeight, options.ImageWidth);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
-            IDataView pixels = pixelTransform?.Transform(input) ?? input;
-            IDataView? validationPixels = null;
-            if (options.ValidationSet != null)
-            {
-                validationPixels = pixelTransform?.Transform(options.ValidationSet) ?? options.ValidationSet;
-            }
-            else if (options.ValidationFraction > 0)
-            {
-                var split = ml.Data.TrainTestSplit(pixels, options.ValidationFraction, seed: options.Seed);
-                pixels = split.TrainSet;
-                validationPixels = split.TestSet;
-            }
+            (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
+                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
 
             long rows = EstimatorRuntime.CountRows(pixels);
             if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
@@ -118,27 +109,9 @@ namespace Microsoft.ML.Residual
 
             using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
             Device device = EstimatorRuntime.ChooseDevice(environment, channel);
-            PixelNormalization normalization = PixelNormalization.ImageNet();
-            if (reader.Channels != 3)
-            {
-                normalization = new PixelNormalization
-                {
-                    InputScale = normalization.InputScale,
-                    Mean = Enumerable.Repeat(normalization.Mean.Average(), reader.Channels).ToArray(),
-                    Std = Enumerable.Repeat(normalization.Std.Average(), reader.Channels).ToArray(),
-                };
-            }
-
-            UNetOptions modelOptions = options.ModelOptions ?? new UNetOptions();
-            if (modelOptions.Seed is null)
-            {
-                modelOptions = new UNetOptions
-                {
-                    Seed = options.Seed, DropRate = modelOptions.DropRate, Depth = modelOptions.Depth, BaseWidth = modelOptions.BaseWidth,
-                    Upsampling = modelOptions.Upsampling, DecoderChannels = modelOptions.DecoderChannels, DecoderResidual = modelOptions.DecoderResidual,
-                    Encoder = modelOptions.Encoder,
-                };
-            }
+            PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
+            UNetOptions modelOptions = options.ModelOptions?.Clone() ?? new UNetOptions();
+            modelOptions.Seed ??= options.Seed;
 
             nn.Module<Tensor, Tensor> model;
             try
@@ -156,48 +129,21 @@ namespace Microsoft.ML.Residual
                 if (options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
                 model.to(device);
                 bool encoderPhases = options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
-                var training = new TrainingOptions
-                {
-                    Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
-                    LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
-                    WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
-                    GradientClipNorm = options.GradientClipNorm,
-                    FreezeBackboneEpochs = options.FreezeEncoderEpochs,
-                    BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
-                    Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
-                    CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-                };
-                try
-                {
-                    training.Validate();
-                }
-                catch (ArgumentException e)
-                {
-                    throw new ArgumentException(e.Message.Replace("TrainingOptions.", "SegmenterOptions.", StringComparison.Ordinal), nameof(options), e);
-                }
-
-                using (Tensor mean = torch.tensor(normalization.Mean.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
-                using (Tensor std = torch.tensor(normalization.Std.Select(v => (float)(v / normalization.InputScale)).ToArray(), new long[] { 1, reader.Channels, 1, 1 }, device: device).DetachFromDisposeScope())
+                using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
                 {
                     var trainer = new ClassifierTrainer(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
                     {
-                        Preprocess = x => (x - mean) / std,
+                        Preprocess = normalizer.Apply,
                         Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
                         ComputeMeanIoU = true,
                     };
-                    try
-                    {
-                        trainer.Train(
+                    ImageInput.NamingUnreadableImages(
+                        () => trainer.Train(
                             epoch => reader.ReadEpoch(epoch),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll(),
-                            new EpochLog(channel, options.Progress), options.CancellationToken);
-                    }
-                    catch (InvalidOperationException e) when (pixelTransform != null && e is not TrainingDivergedException
-                        && ImageInput.FindUnreadableImage(input, options.ImageColumnName, options.ValidationSet) is { } unreadable)
-                    {
-                        throw new InvalidOperationException(unreadable, e);
-                    }
+                            new EpochLog(channel, options.Progress), options.CancellationToken),
+                        pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 
                 model.eval();
@@ -218,24 +164,28 @@ namespace Microsoft.ML.Residual
                 model.Dispose();
             }
 
-            var parts = new List<ITransformer>();
-            IDataView current = input;
-            void Add(ITransformer transformer)
-            {
-                parts.Add(transformer);
-                current = transformer.Transform(current);
-            }
-
-            if (pixelTransform != null) Add(pixelTransform);
             int? gpu = EstimatorRuntime.ScoringGpu(environment, channel);
-            Add(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu,
-                EstimatorRuntime.DeviceSettings(environment).FallbackToCpu).Fit(current));
-            Add(ml.Transforms.Concatenate(options.PredictedMaskColumnName, IndexColumn).Fit(current));
-            var temporary = new List<string> { IndexColumn };
-            if (pixelTransform != null) temporary.Add(pixelColumn);
-            Add(ml.Transforms.DropColumns(temporary.ToArray()).Fit(current));
-            return new TransformerChain<ITransformer>(parts.ToArray());
+            string[] temporary = pixelTransform != null ? new[] { IndexColumn, pixelColumn } : new[] { IndexColumn };
+            return new ChainBuilder(input).Add(pixelTransform)
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu,
+                    EstimatorRuntime.DeviceSettings(environment).FallbackToCpu))
+                .Fit(ml.Transforms.Concatenate(options.PredictedMaskColumnName, IndexColumn))
+                .Fit(ml.Transforms.DropColumns(temporary))
+                .Build();
         }
+
+        // The loop's options from the estimator's, checked before any data is read.
+        private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
+        {
+            Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
+            LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
+            WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
+            GradientClipNorm = options.GradientClipNorm,
+            FreezeBackboneEpochs = options.FreezeEncoderEpochs,
+            BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
+            Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
+            CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+        }, nameof(SegmenterOptions));
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
         private void LoadEncoder(nn.Module model, string path)
