@@ -1,10 +1,7 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
-using System.Runtime.ExceptionServices;
 using System.Threading;
-using System.Threading.Tasks;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using TorchSharp;
@@ -95,43 +92,8 @@ namespace Microsoft.ML.Residual.Data
         /// <exception cref="InvalidOperationException">A row cannot be read (the message names the row and column).</exception>
         public IEnumerable<ImageBatch> ReadAll() => Read(0, training: false);
 
-        private IEnumerable<ImageBatch> Read(int epoch, bool training)
-        {
-            using var cancel = new CancellationTokenSource();
-            using var queue = new BlockingCollection<PreparedBatch>(options.PrefetchBatches);
-            Exception? error = null;
-            var producer = Task.Factory.StartNew(() =>
-            {
-                try
-                {
-                    Produce(epoch, training, queue, cancel.Token);
-                }
-                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-                {
-                }
-                catch (Exception ex)
-                {
-                    error = ex;
-                }
-                finally
-                {
-                    queue.CompleteAdding();
-                }
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-            try
-            {
-                foreach (var prepared in queue.GetConsumingEnumerable())
-                    yield return ToBatch(prepared);
-                producer.Wait();
-                if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
-            }
-            finally
-            {
-                cancel.Cancel();
-                try { producer.Wait(); } catch (AggregateException) { }
-            }
-        }
+        private IEnumerable<ImageBatch> Read(int epoch, bool training) =>
+            Prefetch.Run<PreparedBatch, ImageBatch>((emit, token) => Produce(epoch, training, emit, token), options.PrefetchBatches, ToBatch);
 
         private ImageBatch ToBatch(PreparedBatch prepared)
         {
@@ -144,7 +106,7 @@ namespace Microsoft.ML.Residual.Data
             return new ImageBatch(images, labels, prepared.Rows);
         }
 
-        private void Produce(int epoch, bool training, BlockingCollection<PreparedBatch> queue, CancellationToken token)
+        private void Produce(int epoch, bool training, Action<PreparedBatch> emit, CancellationToken token)
         {
             IEnumerable<Sample> rows;
             if (options.CacheInMemory)
@@ -175,7 +137,7 @@ namespace Microsoft.ML.Residual.Data
                 }
 
                 pending.Clear();
-                queue.Add(new PreparedBatch(pixels, labels, indices), token);
+                emit(new PreparedBatch(pixels, labels, indices));
             }
 
             foreach (var row in rows)
@@ -199,27 +161,11 @@ namespace Microsoft.ML.Residual.Data
             List<Sample> rows;
             lock (cacheLock)
             {
-                if (cache is null)
-                {
-                    var filled = new List<Sample>();
-                    foreach (var row in StreamRows(token)) filled.Add(row);
-                    cache = filled;
-                }
-
+                cache ??= StreamRows(token).ToList();
                 rows = cache;
             }
 
-            var order = Enumerable.Range(0, rows.Count).ToArray();
-            if (shuffle is not null)
-            {
-                for (int i = order.Length - 1; i > 0; i--)
-                {
-                    int j = shuffle.Next(i + 1);
-                    (order[i], order[j]) = (order[j], order[i]);
-                }
-            }
-
-            foreach (int i in order) yield return rows[i];
+            return Prefetch.Permuted(rows, shuffle);
         }
 
         /// <summary>

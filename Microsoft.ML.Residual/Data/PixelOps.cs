@@ -139,17 +139,18 @@ namespace Microsoft.ML.Residual.Data
             int plane = height * width;
             for (int y = 0; y < height; y++)
             {
-                int sy = Source(y + dy, height, mode);
+                int sy = PaddedSource(y + dy, height, mode);
                 for (int x = 0; x < width; x++)
                 {
-                    int sx = Source(x + dx, width, mode);
+                    int sx = PaddedSource(x + dx, width, mode);
                     for (int c = 0; c < channels; c++)
                         destination[c * plane + y * width + x] = sy < 0 || sx < 0 ? 0f : source[c * plane + sy * width + sx];
                 }
             }
         }
 
-        private static int Source(int i, int size, PaddingMode mode)
+        /// <summary>The source index of padded position <paramref name="i"/>: itself inside, its mirror for reflect padding, −1 for zero padding.</summary>
+        internal static int PaddedSource(int i, int size, PaddingMode mode)
         {
             if (i >= 0 && i < size) return i;
             if (mode == PaddingMode.Zero) return -1;

@@ -1,10 +1,7 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
-using System.Runtime.ExceptionServices;
 using System.Threading;
-using System.Threading.Tasks;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Transforms.Image;
@@ -69,51 +66,16 @@ namespace Microsoft.ML.Residual.Segmentation
         /// <summary>Every row once, in order, without augmentation.</summary>
         public IEnumerable<(Tensor Images, Tensor Masks)> ReadAll() => Read(0, shuffle: false);
 
-        private IEnumerable<(Tensor Images, Tensor Masks)> Read(int epoch, bool shuffle)
-        {
-            using var cancel = new CancellationTokenSource();
-            using var queue = new BlockingCollection<(float[] Pixels, long[] Masks, int Count)>(PrefetchBatches);
-            Exception? error = null;
-            var producer = Task.Factory.StartNew(() =>
+        private IEnumerable<(Tensor Images, Tensor Masks)> Read(int epoch, bool shuffle) =>
+            Prefetch.Run<(float[] Pixels, long[] Masks, int Count), (Tensor, Tensor)>((emit, token) => Produce(epoch, shuffle, emit, token), PrefetchBatches, batch =>
             {
-                try
-                {
-                    Produce(epoch, shuffle, queue, cancel.Token);
-                }
-                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-                {
-                }
-                catch (Exception e)
-                {
-                    error = e;
-                }
-                finally
-                {
-                    queue.CompleteAdding();
-                }
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                using var scope = NewDisposeScope();
+                Tensor images = scope.MoveToOuter(tensor(batch.Pixels, new long[] { batch.Count, Channels, height, width }));
+                Tensor targets = scope.MoveToOuter(tensor(batch.Masks, new long[] { batch.Count, height, width }));
+                return (images, targets);
+            });
 
-            try
-            {
-                foreach (var (pixels, masks, count) in queue.GetConsumingEnumerable())
-                {
-                    using var scope = NewDisposeScope();
-                    Tensor images = scope.MoveToOuter(tensor(pixels, new long[] { count, Channels, height, width }));
-                    Tensor targets = scope.MoveToOuter(tensor(masks, new long[] { count, height, width }));
-                    yield return (images, targets);
-                }
-
-                producer.Wait();
-                if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
-            }
-            finally
-            {
-                cancel.Cancel();
-                try { producer.Wait(); } catch (AggregateException) { }
-            }
-        }
-
-        private void Produce(int epoch, bool shuffle, BlockingCollection<(float[] Pixels, long[] Masks, int Count)> queue, CancellationToken token)
+        private void Produce(int epoch, bool shuffle, Action<(float[] Pixels, long[] Masks, int Count)> emit, CancellationToken token)
         {
             IEnumerable<Sample> rows = cacheInMemory
                 ? Cached(shuffle ? Seeds.Random(seed, epoch, 1) : null, token)
@@ -133,7 +95,7 @@ namespace Microsoft.ML.Residual.Segmentation
                     for (int p = 0; p < plane; p++) masks[i * plane + p] = mask[p];
                 }
 
-                queue.Add((pixels, masks, pending.Count), token);
+                emit((pixels, masks, pending.Count));
                 pending.Clear();
             }
 
@@ -163,9 +125,9 @@ namespace Microsoft.ML.Residual.Segmentation
                 var resizedMask = new int[mask.Length];
                 for (int y = 0; y < height; y++)
                 {
-                    int sy = top + Math.Min(boxHeight - 1, (int)((y + 0.5) * boxHeight / height));
+                    int sy = top + MaskColumn.NearestSource(y, height, boxHeight);
                     for (int x = 0; x < width; x++)
-                        resizedMask[y * width + x] = mask[sy * width + left + Math.Min(boxWidth - 1, (int)((x + 0.5) * boxWidth / width))];
+                        resizedMask[y * width + x] = mask[sy * width + left + MaskColumn.NearestSource(x, width, boxWidth)];
                 }
 
                 mask = resizedMask;
@@ -180,16 +142,13 @@ namespace Microsoft.ML.Residual.Segmentation
                 image = shifted;
                 var shiftedMask = new int[mask.Length];
                 for (int y = 0; y < height; y++)
-                for (int x = 0; x < width; x++)
                 {
-                    int sy = y + dy, sx = x + dx;
-                    if (a.CropPaddingMode == PaddingMode.Reflect)
+                    int sy = PixelOps.PaddedSource(y + dy, height, a.CropPaddingMode);
+                    for (int x = 0; x < width; x++)
                     {
-                        sy = sy < 0 ? -sy : sy >= height ? 2 * (height - 1) - sy : sy;
-                        sx = sx < 0 ? -sx : sx >= width ? 2 * (width - 1) - sx : sx;
+                        int sx = PixelOps.PaddedSource(x + dx, width, a.CropPaddingMode);
+                        shiftedMask[y * width + x] = sy < 0 || sx < 0 ? -1 : mask[sy * width + sx];
                     }
-
-                    shiftedMask[y * width + x] = sy < 0 || sx < 0 || sy >= height || sx >= width ? -1 : mask[sy * width + sx];
                 }
 
                 mask = shiftedMask;
@@ -219,17 +178,7 @@ namespace Microsoft.ML.Residual.Segmentation
                 rows = cache;
             }
 
-            int[] order = Enumerable.Range(0, rows.Count).ToArray();
-            if (shuffle is not null)
-            {
-                for (int i = order.Length - 1; i > 0; i--)
-                {
-                    int j = shuffle.Next(i + 1);
-                    (order[i], order[j]) = (order[j], order[i]);
-                }
-            }
-
-            foreach (int i in order) yield return rows[i];
+            return Prefetch.Permuted(rows, shuffle);
         }
 
         private IEnumerable<Sample> Stream(CancellationToken token)

@@ -1,0 +1,74 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Microsoft.ML.Residual.Data
+{
+    /// <summary>
+    /// Runs a producer on a background task at most <c>capacity</c> items ahead of the consumer, so reading and decoding
+    /// overlap training. A producer error is rethrown to the consumer; a consumer that stops early cancels the producer.
+    /// </summary>
+    internal static class Prefetch
+    {
+        /// <param name="produce">Adds items through its first argument; must honour the token.</param>
+        /// <param name="capacity">Items prepared ahead of the consumer.</param>
+        /// <param name="convert">Runs on the consumer's thread (e.g. creates tensors in its dispose scope).</param>
+        public static IEnumerable<TOut> Run<TItem, TOut>(Action<Action<TItem>, CancellationToken> produce, int capacity, Func<TItem, TOut> convert)
+        {
+            using var cancel = new CancellationTokenSource();
+            using var queue = new BlockingCollection<TItem>(capacity);
+            Exception? error = null;
+            var producer = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    produce(item => queue.Add(item, cancel.Token), cancel.Token);
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                }
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            try
+            {
+                foreach (TItem item in queue.GetConsumingEnumerable())
+                    yield return convert(item);
+                producer.Wait();
+                if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
+            }
+            finally
+            {
+                cancel.Cancel();
+                try { producer.Wait(); } catch (AggregateException) { }
+            }
+        }
+
+        /// <summary>The items of <paramref name="rows"/> in a uniform random order drawn from <paramref name="random"/>, or in order when it is null.</summary>
+        public static IEnumerable<T> Permuted<T>(IReadOnlyList<T> rows, Random? random)
+        {
+            int[] order = new int[rows.Count];
+            for (int i = 0; i < order.Length; i++) order[i] = i;
+            if (random is not null)
+            {
+                for (int i = order.Length - 1; i > 0; i--)
+                {
+                    int j = random.Next(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
+                }
+            }
+
+            foreach (int i in order) yield return rows[i];
+        }
+    }
+}
