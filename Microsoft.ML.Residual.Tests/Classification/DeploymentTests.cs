@@ -7,6 +7,7 @@ using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Tests.Data;
+using Microsoft.ML.Residual.Tests.Segmentation;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Classification;
@@ -113,14 +114,7 @@ public sealed class DeploymentTests
         try
         {
             var ml = new MLContext(seed: 1);
-            var rows = Microsoft.ML.Residual.Tests.Segmentation.UNetSegmenterTests.Shapes(20, seed: 7);
-            var files = rows.Select((row, i) =>
-            {
-                string image = Path.Combine(folder, $"image{i}.png");
-                Data.DataTestSupport.WriteRgbPng(image, row.Image, 32, 32);
-                Data.DataTestSupport.WriteGrayPng(Path.Combine(folder, $"mask{i}.png"), row.Mask.Select(v => (byte)v).ToArray(), 32, 32);
-                return new SegmentationFiles { ImagePath = $"image{i}.png", MaskPath = $"mask{i}.png" };
-            }).ToList();
+            var files = UNetSegmenterTests.WriteShapeFiles(folder, UNetSegmenterTests.Shapes(20, seed: 7));
             IDataView loaded = ml.Transforms.LoadImages("Image", folder, "ImagePath").Append(ml.Transforms.LoadImages("Mask", folder, "MaskPath"))
                 .Fit(ml.Data.LoadFromEnumerable(files)).Transform(ml.Data.LoadFromEnumerable(files));
             ITransformer segmenter = ml.Transforms.UNetSegmenter(new SegmenterOptions
@@ -147,13 +141,6 @@ public sealed class DeploymentTests
         {
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    public sealed class SegmentationFiles
-    {
-        public string ImagePath { get; set; } = string.Empty;
-
-        public string MaskPath { get; set; } = string.Empty;
     }
 
     [TestMethod]

@@ -6,6 +6,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Tests.Training;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -39,9 +40,6 @@ public sealed class ImageClassifierFineTuningTests
         return path;
     }
 
-    private static bool IsRunningStatistic(string key) =>
-        key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("running_var", StringComparison.Ordinal) || key.EndsWith("num_batches_tracked", StringComparison.Ordinal);
-
     [TestMethod]
     public void PretrainedStateDict_LoadsTheBackboneReplacesTheHeadAndFreezesFirst()
     {
@@ -54,7 +52,7 @@ public sealed class ImageClassifierFineTuningTests
         options.FreezeBackboneEpochs = 1;
         options.BackboneLearningRateFactor = 1e-12; // the unfrozen epoch leaves the backbone's weights as they were, to the test's tolerance
         var reports = new List<EpochReport>();
-        options.Progress = new Progress(reports.Add);
+        options.Progress = new SynchronousProgress<EpochReport>(reports.Add);
         ITransformer model = Pipeline(ml, options).Fit(train);
         Assert.AreEqual(2, reports.Count);
 
@@ -63,11 +61,7 @@ public sealed class ImageClassifierFineTuningTests
         using TensorDictionary trained = SavedModelWeights.Read(saved, "test");
         using TensorDictionary original = StateDict.Read(pretrained);
         CollectionAssert.AreEqual(new long[] { 4, 512 }, trained["fc.weight"].shape, "the head has the task's 4 classes");
-        foreach (var (key, value) in original)
-        {
-            if (key.StartsWith("fc.", StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
-            Assert.IsTrue(trained[key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{key} comes from the pretrained file (ImageNet stem, torchvision names)");
-        }
+        ModelTestSupport.AssertLearnedWeightsKept(original, trained, "comes from the pretrained file (ImageNet stem, torchvision names)");
     }
 
     [TestMethod]
@@ -95,11 +89,7 @@ public sealed class ImageClassifierFineTuningTests
         CollectionAssert.AreNotEqual(originalClasses, resumedClasses, "the test needs a different key order");
         using TensorDictionary before = SavedModelWeights.Read(saved, "test");
         using TensorDictionary after = SavedModelWeights.Read(resumedPath, "test");
-        foreach (var (key, value) in before)
-        {
-            if (key.StartsWith("fc.", StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
-            Assert.IsTrue(after[key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{key} continues from the saved model");
-        }
+        ModelTestSupport.AssertLearnedWeightsKept(before, after, "continues from the saved model");
 
         for (int k = 0; k < resumedClasses.Length; k++)
         {
@@ -166,7 +156,7 @@ public sealed class ImageClassifierFineTuningTests
         var options = Options("resnet20", epochs: 2);
         options.ValidationFraction = 0.25;
         var reports = new List<EpochReport>();
-        options.Progress = new Progress(reports.Add);
+        options.Progress = new SynchronousProgress<EpochReport>(reports.Add);
         Pipeline(ml, options).Fit(train);
         Assert.AreEqual(2, reports.Count);
         Assert.IsTrue(reports.All(r => r.ValidationAccuracy is >= 0 and <= 1 && r.ValidationLoss is > 0), "every epoch reports validation metrics");
@@ -182,13 +172,13 @@ public sealed class ImageClassifierFineTuningTests
         var first = Options("resnet20", epochs: 3);
         first.CheckpointDirectory = directory;
         first.CancellationToken = cancel.Token;
-        first.Progress = new Progress(r => { if (r.Epoch == 1) cancel.Cancel(); });
+        first.Progress = new SynchronousProgress<EpochReport>(r => { if (r.Epoch == 1) cancel.Cancel(); });
         Assert.ThrowsExactly<OperationCanceledException>(() => Pipeline(ml, first).Fit(train));
 
         var second = Options("resnet20", epochs: 3);
         second.CheckpointDirectory = directory;
         var reports = new List<EpochReport>();
-        second.Progress = new Progress(reports.Add);
+        second.Progress = new SynchronousProgress<EpochReport>(reports.Add);
         ITransformer model = Pipeline(ml, second).Fit(train);
         CollectionAssert.AreEqual(new[] { 2, 3 }, reports.Select(r => r.Epoch).ToArray(), "epoch 1 comes from the checkpoint");
         Assert.AreEqual(64, model.Transform(train).GetColumn<float[]>("Score").Count());
@@ -210,14 +200,5 @@ public sealed class ImageClassifierFineTuningTests
         VBuffer<ReadOnlyMemory<char>> names = default;
         scored.Schema["Score"].GetSlotNames(ref names);
         return names.DenseValues().Select(n => n.ToString()).ToArray();
-    }
-
-    private sealed class Progress : IProgress<EpochReport>
-    {
-        private readonly Action<EpochReport> report;
-
-        public Progress(Action<EpochReport> report) => this.report = report;
-
-        public void Report(EpochReport value) => report(value);
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -43,4 +44,23 @@ internal static class ModelTestSupport
         Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount,
             $"live tensors grew over {steps} training steps of {model.GetType().Name}");
     }
+
+    /// <summary>
+    /// Asserts that every learned tensor of <paramref name="expected"/> (not under <paramref name="skipPrefix"/>, not a
+    /// BatchNorm running statistic, which training updates) is in <paramref name="actual"/> under
+    /// <paramref name="actualPrefix"/> + its key, with the same values.
+    /// </summary>
+    public static void AssertLearnedWeightsKept(
+        IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual, string because, string skipPrefix = "fc.", string actualPrefix = "")
+    {
+        foreach (var (key, value) in expected)
+        {
+            if (key.StartsWith(skipPrefix, StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
+            Assert.IsTrue(actual[actualPrefix + key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{actualPrefix}{key}: {because}");
+        }
+    }
+
+    /// <summary>BatchNorm's running mean, variance and batch counter.</summary>
+    public static bool IsRunningStatistic(string key) =>
+        key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("running_var", StringComparison.Ordinal) || key.EndsWith("num_batches_tracked", StringComparison.Ordinal);
 }

@@ -4,6 +4,7 @@ using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Tests.Training;
 using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -61,6 +62,14 @@ public sealed class UNetSegmenterTests
         return rows;
     }
 
+    /// <summary>Each row as image{i}.png (RGB) and mask{i}.png (gray, value = class) in <paramref name="folder"/>.</summary>
+    internal static List<FileRow> WriteShapeFiles(string folder, IEnumerable<ShapeRow> rows) => rows.Select((row, i) =>
+    {
+        Data.DataTestSupport.WriteRgbPng(System.IO.Path.Combine(folder, $"image{i}.png"), row.Image, Size, Size);
+        Data.DataTestSupport.WriteGrayPng(System.IO.Path.Combine(folder, $"mask{i}.png"), row.Mask.Select(v => (byte)v).ToArray(), Size, Size);
+        return new FileRow { ImagePath = $"image{i}.png", MaskPath = $"mask{i}.png" };
+    }).ToList();
+
     [TestMethod]
     public void UNetSegmenter_FitsScoresEvaluatesSavesAndLoadsInAPipeline()
     {
@@ -72,7 +81,7 @@ public sealed class UNetSegmenterTests
         var estimator = ml.Transforms.UNetSegmenter(new SegmenterOptions
         {
             Architecture = "unet_resnet18", NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 16, Seed = 1,
-            Loss = SegmentationLoss.CrossEntropyDice, ValidationSet = test, Progress = new Progress(reports.Add),
+            Loss = SegmentationLoss.CrossEntropyDice, ValidationSet = test, Progress = new SynchronousProgress<EpochReport>(reports.Add),
         });
         // ML.NET builds SchemaShapes internally (pipelines call GetOutputSchema before Fit); the test does the same by reflection.
         var create = typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic, new[] { typeof(DataViewSchema) })!;
@@ -115,7 +124,7 @@ public sealed class UNetSegmenterTests
         {
             Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 3, BaseWidth = 16 },
             NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 12, BatchSize = 16, Seed = 1, LearningRate = 1e-2,
-            Loss = SegmentationLoss.CrossEntropyDice, Progress = new Progress(reports.Add),
+            Loss = SegmentationLoss.CrossEntropyDice, Progress = new SynchronousProgress<EpochReport>(reports.Add),
         }).Fit(train);
         SegmentationMetrics metrics = ml.Segmentation().Evaluate(model.Transform(ml.Data.LoadFromEnumerable(testRows)), numClasses: 3);
         TestContext.WriteLine($"mean IoU {metrics.MeanIoU:F3} after {clock.Elapsed.TotalSeconds:F0} s; losses {string.Join(", ", reports.Select(r => r.TrainingLoss.ToString("F3")))}");
@@ -140,12 +149,7 @@ public sealed class UNetSegmenterTests
     {
         var ml = new MLContext(seed: 1);
         string folder = Data.DataTestSupport.NewFolder(TestContext);
-        var files = Shapes(32, seed: 3).Select((row, i) =>
-        {
-            Data.DataTestSupport.WriteRgbPng(System.IO.Path.Combine(folder, $"image{i}.png"), row.Image, Size, Size);
-            Data.DataTestSupport.WriteGrayPng(System.IO.Path.Combine(folder, $"mask{i}.png"), row.Mask.Select(v => (byte)v).ToArray(), Size, Size);
-            return new FileRow { ImagePath = $"image{i}.png", MaskPath = $"mask{i}.png" };
-        }).ToList();
+        List<FileRow> files = WriteShapeFiles(folder, Shapes(32, seed: 3));
         string encoderWeights = ModelTestSupport.TempFile(TestContext, "-resnet18.safetensors");
         using (var classifier = Microsoft.ML.Residual.Models.ResidualModels.Create("resnet18", 1000, options: new Microsoft.ML.Residual.Models.ResNetOptions { Seed = 5 }))
             Microsoft.ML.Residual.Weights.StateDict.Save(classifier, encoderWeights);
@@ -163,11 +167,7 @@ public sealed class UNetSegmenterTests
         ml.Model.Save(model, data.Schema, saved);
         using var trained = SavedModelWeights.Read(saved, "test");
         using var original = Microsoft.ML.Residual.Weights.StateDict.Read(encoderWeights);
-        foreach (var (key, value) in original)
-        {
-            if (key.StartsWith("fc.", StringComparison.Ordinal) || key.Contains("running_") || key.EndsWith("num_batches_tracked", StringComparison.Ordinal)) continue;
-            Assert.IsTrue(trained["encoder." + key].allclose(value, rtol: 1e-5, atol: 1e-6), $"encoder.{key} comes from the classifier's weights");
-        }
+        ModelTestSupport.AssertLearnedWeightsKept(original, trained, "comes from the classifier's weights", actualPrefix: "encoder.");
 
         SegmentationMetrics metrics = ml.Segmentation().Evaluate(model.Transform(data), labelColumnName: "Mask", numClasses: 3);
         Assert.AreEqual(32L * Size * Size, metrics.CountedPixels);
@@ -282,11 +282,11 @@ public sealed class UNetSegmenterTests
             Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 2, BaseWidth = 8 },
             NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 3, BatchSize = 16, CheckpointDirectory = directory, Progress = progress,
         };
-        var first = Options(new Progress(r => { if (r.Epoch == 1) cancel.Cancel(); }));
+        var first = Options(new SynchronousProgress<EpochReport>(r => { if (r.Epoch == 1) cancel.Cancel(); }));
         first.CancellationToken = cancel.Token;
         Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.UNetSegmenter(first).Fit(train));
         var reports = new List<EpochReport>();
-        ml.Transforms.UNetSegmenter(Options(new Progress(reports.Add))).Fit(train);
+        ml.Transforms.UNetSegmenter(Options(new SynchronousProgress<EpochReport>(reports.Add))).Fit(train);
         CollectionAssert.AreEqual(new[] { 2, 3 }, reports.Select(r => r.Epoch).ToArray());
     }
 
@@ -301,7 +301,7 @@ public sealed class UNetSegmenterTests
         {
             Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 3, BaseWidth = 16 },
             NumClasses = 2, ImageWidth = Size, ImageHeight = Size, Epochs = 8, BatchSize = 16, Seed = 1, LearningRate = 1e-2,
-            Loss = SegmentationLoss.Dice, ValidationSet = ml.Data.LoadFromEnumerable(test), EarlyStoppingPatience = 3, Progress = new Progress(reports.Add),
+            Loss = SegmentationLoss.Dice, ValidationSet = ml.Data.LoadFromEnumerable(test), EarlyStoppingPatience = 3, Progress = new SynchronousProgress<EpochReport>(reports.Add),
         }).Fit(ml.Data.LoadFromEnumerable(Binary(128, seed: 1)));
         SegmentationMetrics metrics = ml.Segmentation().Evaluate(model.Transform(ml.Data.LoadFromEnumerable(test)), numClasses: 2);
         TestContext.WriteLine(metrics.ToString());
@@ -355,14 +355,5 @@ public sealed class UNetSegmenterTests
         float crossEntropy = Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(random, targets, null).item<float>();
         Assert.AreEqual(crossEntropy, focal, 1e-5, "ignored pixels are excluded from both");
         Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.Focal(random, targets, null, gamma: 2).item<float>() < focal);
-    }
-
-    private sealed class Progress : IProgress<EpochReport>
-    {
-        private readonly Action<EpochReport> report;
-
-        public Progress(Action<EpochReport> report) => this.report = report;
-
-        public void Report(EpochReport value) => report(value);
     }
 }

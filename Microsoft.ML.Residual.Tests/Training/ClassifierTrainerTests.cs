@@ -318,14 +318,4 @@ public sealed class ClassifierTrainerTests
         new ClassifierTrainer(model, Options(3)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => train.Epoch(0, BatchSize, false));
         Assert.AreEqual(before, LiveTensors());
     }
-
-    /// <summary>Calls the handler on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class SynchronousProgress<T> : IProgress<T>
-    {
-        private readonly Action<T> handler;
-
-        public SynchronousProgress(Action<T> handler) => this.handler = handler;
-
-        public void Report(T value) => handler(value);
-    }
 }

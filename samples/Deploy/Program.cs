@@ -208,26 +208,32 @@ internal static class Program
         return masks;
     }
 
-    private static void WriteMasksJson(string path, string modelPath, List<(string File, uint[] Mask)> masks)
+    private static void WriteMasksJson(string path, string modelPath, List<(string File, uint[] Mask)> masks) => WriteJsonFile(path, json =>
+    {
+        json.WriteString("model", modelPath);
+        json.WriteStartArray("images");
+        foreach (var (file, mask) in masks)
+        {
+            json.WriteStartObject();
+            json.WriteString("file", file);
+            json.WriteStartArray("mask");
+            foreach (uint value in mask) json.WriteNumberValue(value);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    });
+
+    // One JSON object written to path, its body from writeBody; an unwritable path is a one-line error.
+    private static void WriteJsonFile(string path, Action<Utf8JsonWriter> writeBody)
     {
         try
         {
             using FileStream stream = File.Create(path);
             using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             json.WriteStartObject();
-            json.WriteString("model", modelPath);
-            json.WriteStartArray("images");
-            foreach (var (file, mask) in masks)
-            {
-                json.WriteStartObject();
-                json.WriteString("file", file);
-                json.WriteStartArray("mask");
-                foreach (uint value in mask) json.WriteNumberValue(value);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
+            writeBody(json);
             json.WriteEndObject();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -236,52 +242,41 @@ internal static class Program
         }
     }
 
-    private static void WriteJson(string path, string modelPath, string[]? classNames, List<Prediction> predictions)
+    private static void WriteJson(string path, string modelPath, string[]? classNames, List<Prediction> predictions) => WriteJsonFile(path, json =>
     {
-        try
+        json.WriteString("model", modelPath);
+        json.WritePropertyName("classes");
+        if (classNames == null)
         {
-            using FileStream stream = File.Create(path);
-            using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            json.WriteNullValue();
+        }
+        else
+        {
+            json.WriteStartArray();
+            foreach (string name in classNames) json.WriteStringValue(name);
+            json.WriteEndArray();
+        }
+
+        json.WriteStartArray("images");
+        foreach (Prediction p in predictions)
+        {
             json.WriteStartObject();
-            json.WriteString("model", modelPath);
-            json.WritePropertyName("classes");
-            if (classNames == null)
+            json.WriteString("file", p.File);
+            json.WriteString("predictedLabel", p.PredictedLabel);
+            json.WriteStartArray("score");
+            foreach (float value in p.Scores)
             {
-                json.WriteNullValue();
-            }
-            else
-            {
-                json.WriteStartArray();
-                foreach (string name in classNames) json.WriteStringValue(name);
-                json.WriteEndArray();
-            }
-
-            json.WriteStartArray("images");
-            foreach (Prediction p in predictions)
-            {
-                json.WriteStartObject();
-                json.WriteString("file", p.File);
-                json.WriteString("predictedLabel", p.PredictedLabel);
-                json.WriteStartArray("score");
-                foreach (float value in p.Scores)
-                {
-                    // "R": the shortest text that parses back to the same float, so a reader gets the exact bits.
-                    if (float.IsFinite(value)) json.WriteRawValue(value.ToString("R", CultureInfo.InvariantCulture));
-                    else json.WriteStringValue(value.ToString(CultureInfo.InvariantCulture));
-                }
-
-                json.WriteEndArray();
-                json.WriteEndObject();
+                // "R": the shortest text that parses back to the same float, so a reader gets the exact bits.
+                if (float.IsFinite(value)) json.WriteRawValue(value.ToString("R", CultureInfo.InvariantCulture));
+                else json.WriteStringValue(value.ToString(CultureInfo.InvariantCulture));
             }
 
             json.WriteEndArray();
             json.WriteEndObject();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DeployException($"cannot write '{path}' ({OneLine(e.Message)}).");
-        }
-    }
+
+        json.WriteEndArray();
+    });
 
     private static string Columns(DataViewSchema schema) => string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name));
 
