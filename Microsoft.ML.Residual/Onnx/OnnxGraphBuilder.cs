@@ -196,19 +196,33 @@ namespace Microsoft.ML.Residual.Onnx
 
         public GraphValue Sigmoid(GraphValue x) => Node("Sigmoid", CurrentPath, torch.sigmoid(x.Example), new[] { x.Name });
 
-        public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example + b.Example, new[] { a.Name, b.Name });
+        // TorchSharp 0.107's tensor operators pass a temporary Scalar (the alpha of add/sub, or the number of x * 2.0) to
+        // libtorch and leave it to the finalizer, which can free it while the native call still reads it (seen as
+        // "Expected false to be true … toFloat" under GC pressure). The trace uses tensor operands and one Scalar that
+        // lives as long as the process instead.
+        private static readonly Scalar One = 1.ToScalar();
 
-        public GraphValue Sub(GraphValue a, GraphValue b) => Node("Sub", CurrentPath, a.Example - b.Example, new[] { a.Name, b.Name });
+        public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example.add(b.Example, One), new[] { a.Name, b.Name });
 
-        public GraphValue Mul(GraphValue a, GraphValue b) => Node("Mul", CurrentPath, a.Example * b.Example, new[] { a.Name, b.Name });
+        public GraphValue Sub(GraphValue a, GraphValue b) => Node("Sub", CurrentPath, a.Example.sub(b.Example), new[] { a.Name, b.Name });
+
+        public GraphValue Mul(GraphValue a, GraphValue b) => Node("Mul", CurrentPath, a.Example.mul(b.Example), new[] { a.Name, b.Name });
 
         public GraphValue Affine(GraphValue x, double scale, double shift)
         {
             GraphValue result = x;
             if (scale != 1.0)
-                result = Node("Mul", CurrentPath, result.Example * scale, new[] { result.Name, Constant(torch.tensor((float)scale)) });
+            {
+                Tensor factor = torch.tensor((float)scale);
+                result = Node("Mul", CurrentPath, result.Example.mul(factor), new[] { result.Name, Constant(factor) });
+            }
+
             if (shift != 0.0)
-                result = Node("Add", CurrentPath, result.Example + shift, new[] { result.Name, Constant(torch.tensor((float)shift)) });
+            {
+                Tensor offset = torch.tensor((float)shift);
+                result = Node("Add", CurrentPath, result.Example.add(offset, One), new[] { result.Name, Constant(offset) });
+            }
+
             return result;
         }
 
