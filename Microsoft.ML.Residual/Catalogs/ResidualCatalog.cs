@@ -47,6 +47,13 @@ namespace Microsoft.ML.Residual
         public static UNetSegmenterEstimator UNetSegmenter(this TransformsCatalog catalog, SegmenterOptions options) =>
             new(ContextOf(catalog), options);
 
+        /// <summary>
+        /// Sweeps over architectures and hyperparameters, AutoML-style:
+        /// <c>ml.ResidualSweep().ImageClassification(...).SetSearchSpace(...).SetTuner(...).Run(train, validation)</c>.
+        /// </summary>
+        public static ResidualSweepCatalog ResidualSweep(this MLContext mlContext) =>
+            new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
+
         // ML.NET hands catalogs the MLContext's environment through an internal interface and offers extension
         // packages no public accessor; read it by reflection, with a clear error should ML.NET change it.
         private static readonly PropertyInfo? EnvironmentProperty =

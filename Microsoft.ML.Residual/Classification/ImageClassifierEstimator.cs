@@ -246,6 +246,9 @@ namespace Microsoft.ML.Residual
         }
 
         // The loop's options from the estimator's, checked before any data is read.
+        /// <summary>Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would.</summary>
+        internal void CheckTrainingOptions() => TrainingOptions();
+
         private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
         {
             Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
@@ -259,6 +262,7 @@ namespace Microsoft.ML.Residual
             BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (options.ResumeFromModelPath != null || options.PretrainedWeightsPath != null ? 0.1 : 1.0),
             Monitor = options.EarlyStoppingMetric,
             EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+            StopAfterEpoch = options.StopAfterEpoch,
         }, nameof(ImageClassifierOptions));
 
         private static string[] ClassNames(LabelKeyInfo labels) =>

@@ -1,13 +1,14 @@
 using System;
 using System.Threading;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 
 namespace Microsoft.ML.Residual
 {
     /// <summary>Options of the residual image classifiers (<c>ml.Transforms.ResNetClassifier</c> and relatives).</summary>
-    public sealed class ImageClassifierOptions
+    public sealed class ImageClassifierOptions : ITrainingRunOptions
     {
         /// <summary>Any classifier name in <see cref="ResidualModels.Names"/> (e.g. "resnet18", "resnet20", "densenet121").</summary>
         public string Architecture { get; set; } = "resnet18";
@@ -143,5 +144,16 @@ namespace Microsoft.ML.Residual
 
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
+
+        // A sweep's successive-halving rung: pause after this epoch (the schedule still spans Epochs); see TrainingOptions.
+        internal int? StopAfterEpoch { get; set; }
+
+        int? ITrainingRunOptions.StopAfterEpoch
+        {
+            get => StopAfterEpoch;
+            set => StopAfterEpoch = value;
+        }
+
+        internal ImageClassifierOptions Clone() => (ImageClassifierOptions)MemberwiseClone();
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Threading;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 
@@ -24,7 +25,7 @@ namespace Microsoft.ML.Residual
     }
 
     /// <summary>Options of the U-Net segmenter (<c>ml.Transforms.UNetSegmenter</c>).</summary>
-    public sealed class SegmenterOptions
+    public sealed class SegmenterOptions : ITrainingRunOptions
     {
         /// <summary>Any U-Net name in <see cref="ResidualModels.Names"/> ("unet", "unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_densenet121").</summary>
         public string Architecture { get; set; } = "unet_resnet18";
@@ -136,5 +137,21 @@ namespace Microsoft.ML.Residual
 
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
+
+        // A sweep's successive-halving rung: pause after this epoch (the schedule still spans Epochs); see TrainingOptions.
+        internal int? StopAfterEpoch { get; set; }
+
+        int? ITrainingRunOptions.StopAfterEpoch
+        {
+            get => StopAfterEpoch;
+            set => StopAfterEpoch = value;
+        }
+
+        internal SegmenterOptions Clone()
+        {
+            var copy = (SegmenterOptions)MemberwiseClone();
+            copy.ModelOptions = ModelOptions?.Clone();
+            return copy;
+        }
     }
 }

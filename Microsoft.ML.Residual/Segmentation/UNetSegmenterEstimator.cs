@@ -175,6 +175,9 @@ namespace Microsoft.ML.Residual
         }
 
         // The loop's options from the estimator's, checked before any data is read.
+        /// <summary>Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would.</summary>
+        internal void CheckTrainingOptions() => TrainingOptions();
+
         private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
         {
             Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
@@ -185,6 +188,7 @@ namespace Microsoft.ML.Residual
             BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
             Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
             CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
+            StopAfterEpoch = options.StopAfterEpoch,
         }, nameof(SegmenterOptions));
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.

@@ -159,7 +159,8 @@ namespace Microsoft.ML.Residual.Training
                 var clock = Stopwatch.StartNew();
                 long imagesSeen = 0;
                 bool stoppedEarly = tracker.ShouldStop;
-                for (int epoch = startEpoch; epoch <= options.Epochs && !stoppedEarly; epoch++)
+                int lastEpoch = options.StopAfterEpoch ?? options.Epochs;
+                for (int epoch = startEpoch; epoch <= lastEpoch && !stoppedEarly; epoch++)
                 {
                     if (frozen && epoch > frozenEpochs)
                     {

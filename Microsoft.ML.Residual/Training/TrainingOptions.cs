@@ -131,6 +131,13 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
 
+        /// <summary>
+        /// Pause after this epoch (between 1 and <see cref="Epochs"/>): the schedule still spans <see cref="Epochs"/>, the
+        /// checkpoint directory keeps the state, and training again with a later value resumes there (a sweep's
+        /// successive-halving rungs). Null: train all epochs.
+        /// </summary>
+        internal int? StopAfterEpoch { get; set; }
+
         internal TrainingOptions Clone() => (TrainingOptions)MemberwiseClone();
 
         /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
@@ -154,6 +161,7 @@ namespace Microsoft.ML.Residual.Training
             Check(BackboneLearningRateFactor > 0 && double.IsFinite(BackboneLearningRateFactor), nameof(BackboneLearningRateFactor), BackboneLearningRateFactor, "must be positive and finite");
             Check(MixupAlpha >= 0 && double.IsFinite(MixupAlpha), nameof(MixupAlpha), MixupAlpha, "must be 0 (off) or positive");
             Check(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha), nameof(CutMixAlpha), CutMixAlpha, "must be 0 (off) or positive");
+            Check(StopAfterEpoch is null || (StopAfterEpoch >= 1 && StopAfterEpoch <= Epochs), nameof(StopAfterEpoch), StopAfterEpoch!, "must be an epoch in [1, Epochs]");
             Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1");
         }
     }

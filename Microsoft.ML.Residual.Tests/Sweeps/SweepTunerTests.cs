@@ -1,0 +1,151 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Residual.Sweeps;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Sweeps;
+
+[TestClass]
+public sealed class SweepTunerTests
+{
+    private static SearchSpace Space() => new SearchSpace()
+        .Choice("Architecture", "a", "b", "c")
+        .LogUniform("LearningRate", 1e-3, 1e-1)
+        .Uniform("LabelSmoothing", 0.0, 0.2);
+
+    [TestMethod]
+    public void Decode_MapsCoordinatesOntoChoicesAndLinearOrLogarithmicRanges()
+    {
+        var parameters = Space().Parameters;
+        Assert.AreEqual("b", parameters[0].Decode(1));
+        Assert.AreEqual(1e-3, (double)parameters[1].Decode(0), 1e-15);
+        Assert.AreEqual(1e-2, (double)parameters[1].Decode(0.5), 1e-12, "the middle of a log range is the geometric mean");
+        Assert.AreEqual(1e-1, (double)parameters[1].Decode(1), 1e-15);
+        Assert.AreEqual(0.1, (double)parameters[2].Decode(0.5), 1e-15);
+    }
+
+    [TestMethod]
+    public void Grid_EnumeratesEveryCombinationOnceThenEnds()
+    {
+        var sampler = new GridSampler(Space(), pointsPerRange: 2);
+        var seen = new List<double[]>();
+        while (sampler.Next(Array.Empty<SweepTrial>()) is double[] coordinates) seen.Add(coordinates);
+        Assert.AreEqual(3 * 2 * 2, seen.Count);
+        Assert.AreEqual(seen.Count, seen.Select(c => string.Join(",", c)).Distinct().Count());
+        Assert.IsTrue(sampler.IsFinite);
+    }
+
+    [TestMethod]
+    public void Random_IsReproducibleFromItsSeedAndStaysInsideTheSpace()
+    {
+        var first = new RandomSampler(Space(), seed: 7);
+        var second = new RandomSampler(Space(), seed: 7);
+        for (int i = 0; i < 20; i++)
+        {
+            double[] a = first.Next(Array.Empty<SweepTrial>())!, b = second.Next(Array.Empty<SweepTrial>())!;
+            CollectionAssert.AreEqual(a, b);
+            Assert.IsTrue(a[0] is 0 or 1 or 2 && a[1] is >= 0 and <= 1 && a[2] is >= 0 and <= 1);
+        }
+    }
+
+    [TestMethod]
+    public void Random_AvoidsRepeatingAConfigurationOfAFiniteSpace()
+    {
+        var space = new SearchSpace().Choice("Architecture", "a", "b", "c");
+        var sampler = new RandomSampler(space, seed: 1);
+        var trials = new List<SweepTrial>();
+        for (int i = 0; i < 3; i++) trials.Add(Trial(i + 1, sampler.Next(trials)!, objective: 0));
+        CollectionAssert.AreEquivalent(new[] { 0.0, 1.0, 2.0 }, trials.Select(t => t.Coordinates[0]).ToArray());
+    }
+
+    [TestMethod]
+    public void TreeParzen_ConcentratesOnTheGoodRegionMoreThanRandomSearch()
+    {
+        // A one-dimensional objective with its optimum at coordinate 0.8: the model-based tuner's later proposals should
+        // sit closer to it than random ones do.
+        var space = new SearchSpace().Uniform("LabelSmoothing", 0, 1);
+        double Objective(double x) => Math.Abs(x - 0.8);
+        double MeanDistanceOfLastTen(ConfigurationSampler sampler)
+        {
+            var trials = new List<SweepTrial>();
+            for (int i = 0; i < 30; i++)
+            {
+                double[] c = sampler.Next(trials)!;
+                trials.Add(Trial(i + 1, c, Objective(c[0])));
+            }
+
+            return trials.Skip(20).Average(t => Objective(t.Coordinates[0]));
+        }
+
+        double parzen = Enumerable.Range(1, 5).Average(seed => MeanDistanceOfLastTen(new TreeParzenSampler(space, seed)));
+        double random = Enumerable.Range(1, 5).Average(seed => MeanDistanceOfLastTen(new RandomSampler(space, seed)));
+        Assert.IsTrue(parzen < random / 2, $"tree-Parzen mean distance {parzen:F3}, random {random:F3}");
+    }
+
+    [TestMethod]
+    public void TreeParzen_StepsAwayFromFailedTrials()
+    {
+        var space = new SearchSpace().Choice("Architecture", "good", "fails");
+        var sampler = new TreeParzenSampler(space, seed: 3);
+        var trials = new List<SweepTrial> { Trial(1, new[] { 0.0 }, 0.5), Trial(2, new[] { 1.0 }, null), Trial(3, new[] { 1.0 }, null), Trial(4, new[] { 0.0 }, 0.4) };
+        int picksGood = Enumerable.Range(0, 20).Count(_ => sampler.Next(trials)![0] == 0);
+        Assert.IsTrue(picksGood >= 15, $"chose the good value {picksGood} of 20 times");
+    }
+
+    [TestMethod]
+    public void Rungs_GrowByTheReductionFactorAndEndAtTheEpochsPerTrial()
+    {
+        CollectionAssert.AreEqual(new[] { 1, 3, 8 }, SuccessiveHalvingPlanner.RungsFor(8, 3, 1));
+        CollectionAssert.AreEqual(new[] { 1, 2, 4 }, SuccessiveHalvingPlanner.RungsFor(4, 2, 1));
+        CollectionAssert.AreEqual(new[] { 2, 6, 18, 20 }, SuccessiveHalvingPlanner.RungsFor(20, 3, 2));
+        CollectionAssert.AreEqual(new[] { 5 }, SuccessiveHalvingPlanner.RungsFor(5, 3, 5));
+    }
+
+    [TestMethod]
+    public void SuccessiveHalving_PromotesTheTopThirdOfARungBeforeStartingNewConfigurations()
+    {
+        var planner = new SuccessiveHalvingPlanner(new RandomSampler(Space(), 1), maxEpochs: 9, maxTrials: null, reductionFactor: 3, minEpochs: 1);
+        var trials = new List<SweepTrial>();
+        TrialJob Next() => planner.Next(trials)!.Value;
+
+        // Two trials at rung 1: the top third of two is nobody, so a third configuration starts.
+        trials.Add(Paused(1, epochs: 1, objective: 0.5));
+        trials.Add(Paused(2, epochs: 1, objective: 0.2));
+        Assert.IsNull(Next().Continue);
+        // Three trials at rung 1: the best (trial 2) continues to three epochs.
+        trials.Add(Paused(3, epochs: 1, objective: 0.9));
+        TrialJob job = Next();
+        Assert.AreEqual(2, job.Continue!.Id);
+        Assert.AreEqual(3, job.TargetEpochs);
+    }
+
+    [TestMethod]
+    public void SuccessiveHalving_WithNoNewTrialsLeft_ContinuesTheBestPausedTrialToTheLastRung()
+    {
+        var planner = new SuccessiveHalvingPlanner(new RandomSampler(Space(), 1), maxEpochs: 9, maxTrials: 2, reductionFactor: 3, minEpochs: 1);
+        var trials = new List<SweepTrial> { Paused(1, epochs: 1, objective: 0.5), Paused(2, epochs: 1, objective: 0.2) };
+        TrialJob job = planner.Next(trials)!.Value;
+        Assert.AreEqual(2, job.Continue!.Id);
+        Assert.AreEqual(3, job.TargetEpochs);
+
+        var settled = Trial(2, new[] { 0.0, 0.5, 0.5 }, 0.1);
+        settled.AddRung(9, 0.1);
+        settled.Settled = true;
+        Assert.IsNull(planner.Next(new List<SweepTrial> { trials[0], settled }), "a trial trained fully: the sweep is over");
+    }
+
+    private static SweepTrial Paused(int id, int epochs, double objective)
+    {
+        var trial = new SweepTrial(id, new[] { 0.0, id / 10.0, 0.5 }, new Dictionary<string, object>()) { Status = TrialStatus.Pruned };
+        trial.AddRung(epochs, objective);
+        return trial;
+    }
+
+    private static SweepTrial Trial(int id, double[] coordinates, double? objective)
+    {
+        var trial = new SweepTrial(id, coordinates, new Dictionary<string, object>()) { Status = objective is null ? TrialStatus.Failed : TrialStatus.Completed, Settled = true };
+        if (objective is double value) trial.AddRung(1, value);
+        return trial;
+    }
+}

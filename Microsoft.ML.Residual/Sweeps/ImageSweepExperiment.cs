@@ -1,0 +1,315 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using Microsoft.ML.Residual.Sweeps;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Residual
+{
+    /// <summary>
+    /// A sweep over architectures and hyperparameters of an image task, shaped like ML.NET AutoML's experiments: a search
+    /// space, a tuner, a budget (time, trials, epochs per trial), the metric to optimise; <see cref="Run(IDataView, IDataView, IProgress{TrialResult}, CancellationToken)"/>
+    /// returns every trial and the best model. Created by <c>mlContext.ResidualSweep().ImageClassification(...)</c> or
+    /// <c>.Segmentation(...)</c>.
+    /// </summary>
+    public sealed class ImageSweepExperiment
+    {
+        private readonly MLContext ml;
+        private readonly SweepTask task;
+        private SearchSpace? space;
+        private SweepTuner tuner = SweepTuner.SuccessiveHalving;
+        private int maxEpochsPerTrial;
+        private uint? trainingTimeInSeconds;
+        private int? maxTrials;
+        private string metric;
+        private int seed;
+
+        internal ImageSweepExperiment(MLContext ml, SweepTask task)
+        {
+            this.ml = ml;
+            this.task = task;
+            maxEpochsPerTrial = task.DefaultEpochs;
+            metric = task.MetricNames[0];
+            seed = task.DefaultSeed;
+        }
+
+        /// <summary>The hyperparameters to search: names of the task's options (e.g. "Architecture", "LearningRate") and their values.</summary>
+        public ImageSweepExperiment SetSearchSpace(Action<SearchSpace> define)
+        {
+            if (define is null) throw new ArgumentNullException(nameof(define));
+            var defined = new SearchSpace();
+            define(defined);
+            return SetSearchSpace(defined);
+        }
+
+        /// <summary>The hyperparameters to search.</summary>
+        public ImageSweepExperiment SetSearchSpace(SearchSpace searchSpace)
+        {
+            space = searchSpace ?? throw new ArgumentNullException(nameof(searchSpace));
+            _ = new OptionBinder(task.OptionsType, searchSpace); // names and values checked now
+            return this;
+        }
+
+        /// <summary>The tuner (default <see cref="SweepTuner.SuccessiveHalving"/>).</summary>
+        public ImageSweepExperiment SetTuner(SweepTuner sweepTuner)
+        {
+            tuner = sweepTuner ?? throw new ArgumentNullException(nameof(sweepTuner));
+            return this;
+        }
+
+        /// <summary>The epochs a trial trains at most (default: the base options' <c>Epochs</c>); its learning-rate schedule spans them.</summary>
+        public ImageSweepExperiment SetMaxEpochsPerTrial(int epochs)
+        {
+            if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "A trial trains at least one epoch.");
+            maxEpochsPerTrial = epochs;
+            return this;
+        }
+
+        /// <summary>
+        /// The time budget. When it runs out the trial in progress stops between two batches and the sweep returns the trials
+        /// so far and the best model among them.
+        /// </summary>
+        public ImageSweepExperiment SetTrainingTimeInSeconds(uint seconds)
+        {
+            if (seconds == 0) throw new ArgumentOutOfRangeException(nameof(seconds), seconds, "The time budget must be at least one second.");
+            trainingTimeInSeconds = seconds;
+            return this;
+        }
+
+        /// <summary>The most configurations to try (successive halving: the most configurations to start).</summary>
+        public ImageSweepExperiment SetMaxTrials(int trials)
+        {
+            if (trials < 1) throw new ArgumentOutOfRangeException(nameof(trials), trials, "A sweep needs at least one trial.");
+            maxTrials = trials;
+            return this;
+        }
+
+        /// <summary>
+        /// The validation metric that ranks trials: "MacroAccuracy" (default), "MicroAccuracy", "LogLoss" or
+        /// "LogLossReduction" for classification; "MeanIoU" (default), "MeanDice" or "PixelAccuracy" for segmentation. For
+        /// classification it also chooses each trial's best epoch: validation loss for LogLoss, validation accuracy otherwise.
+        /// </summary>
+        public ImageSweepExperiment SetOptimizingMetric(string metricName)
+        {
+            string? known = task.MetricNames.FirstOrDefault(m => string.Equals(m, metricName, StringComparison.OrdinalIgnoreCase));
+            metric = known ?? throw new ArgumentException($"'{metricName}' is not a metric of this task; use one of: {string.Join(", ", task.MetricNames)}.", nameof(metricName));
+            return this;
+        }
+
+        /// <summary>
+        /// The seed of the tuner and of every trial's training (weights, data order, augmentation); default: the base options'
+        /// seed. On CPU a sweep with a trial count (and no time budget) repeats exactly.
+        /// </summary>
+        public ImageSweepExperiment SetSeed(int value)
+        {
+            seed = value;
+            return this;
+        }
+
+        /// <summary>Runs the sweep with a held-out fraction of <paramref name="data"/> (a seeded random split) as validation data.</summary>
+        public SweepResult Run(IDataView data, double validationFraction, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
+        {
+            if (data is null) throw new ArgumentNullException(nameof(data));
+            if (!(validationFraction > 0 && validationFraction < 1))
+                throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (e.g. 0.2).");
+            DataOperationsCatalog.TrainTestData split = ml.Data.TrainTestSplit(data, validationFraction, seed: seed);
+            return Run(split.TrainSet, split.TestSet, progress, cancellationToken);
+        }
+
+        /// <summary>
+        /// Runs the sweep: trains trials on <paramref name="train"/>, scores each on <paramref name="validation"/> (with the
+        /// same columns, after the same transforms, e.g. the label's <c>MapValueToKey</c> fitted once for both) and keeps the
+        /// best. A failing trial is recorded with its error and the sweep goes on. Cancellation, like the time budget, stops
+        /// the trial in progress and returns the trials so far and the best model so far.
+        /// </summary>
+        /// <param name="train">Training data.</param>
+        /// <param name="validation">Data for per-epoch validation and for ranking the trials.</param>
+        /// <param name="progress">Receives each trial's state after each of its training runs (successive halving continues a trial in several).</param>
+        /// <param name="cancellationToken">Stops the sweep.</param>
+        /// <exception cref="ArgumentException">A column is missing or mistyped, or the search space names an unknown option.</exception>
+        /// <exception cref="InvalidOperationException">No search space, or nothing bounds the sweep (set a time budget or a trial count).</exception>
+        public SweepResult Run(IDataView train, IDataView validation, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
+        {
+            if (train is null) throw new ArgumentNullException(nameof(train));
+            if (validation is null) throw new ArgumentNullException(nameof(validation), "Give validation data, or call Run(data, validationFraction) to hold part of the training data out.");
+            SearchSpace searchSpace = space ?? throw new InvalidOperationException("Set the search space first: SetSearchSpace(s => s.Choice(\"Architecture\", ...).LogUniform(\"LearningRate\", ...)).");
+            var binder = new OptionBinder(task.OptionsType, searchSpace);
+            TrialPlanner planner = tuner.CreatePlanner(searchSpace, maxEpochsPerTrial, maxTrials, seed);
+            if (trainingTimeInSeconds is null && maxTrials is null && !planner.IsBounded)
+                throw new InvalidOperationException($"Nothing ends this sweep: the {tuner.Name} tuner can try configurations forever. Set SetTrainingTimeInSeconds(...) or SetMaxTrials(...).");
+            task.CheckSchemas(train, validation);
+            CheckEdgeValues(binder, validation);
+
+            var environment = (IHostEnvironment)ml;
+            using IChannel channel = environment.Register("ResidualSweep").Start("Sweep");
+            channel.Info(MessageSensitivity.None,
+                $"Sweep: tuner {tuner.Name}, up to {maxEpochsPerTrial} epoch(s) per trial"
+                + (maxTrials is int n ? $", {n} trial(s)" : string.Empty) + (trainingTimeInSeconds is uint s ? $", {s} s" : string.Empty)
+                + $", optimising validation {metric}; search space: {string.Join("; ", searchSpace.Parameters)}");
+
+            bool higherIsBetter = task.HigherIsBetter(metric);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (trainingTimeInSeconds is uint budget) stop.CancelAfter(TimeSpan.FromSeconds(budget));
+            string? workspace = planner.ResumesTrials ? Directory.CreateTempSubdirectory("residualml-sweep-").FullName : null;
+            var clock = Stopwatch.StartNew();
+            var trials = new List<SweepTrial>();
+            var best = new BestModel();
+            try
+            {
+                while (!stop.IsCancellationRequested && planner.Next(trials) is TrialJob job)
+                {
+                    SweepTrial trial = job.Continue ?? AddTrial(trials, binder, job.Coordinates!);
+                    int from = trial.Epochs;
+                    RunSegment(trial, job.TargetEpochs, binder, train, validation, workspace, higherIsBetter, best, stop.Token);
+                    TrialResult snapshot = trial.Snapshot(metric);
+                    channel.Info(MessageSensitivity.None, $"{trial}: {from}→{trial.EpochsRun} epoch(s), "
+                        + (snapshot.Metric is double value ? string.Create(CultureInfo.InvariantCulture, $"{metric} {value:F4}, ") : string.Empty)
+                        + $"{trial.Status}{(trial.Error is null ? string.Empty : ": " + trial.Error)} ({trial.Seconds:F1} s; sweep {clock.Elapsed.TotalSeconds:F0} s)");
+                    progress?.Report(snapshot);
+                }
+            }
+            catch
+            {
+                best.Dispose();
+                throw;
+            }
+            finally
+            {
+                if (workspace != null) TryDelete(workspace);
+            }
+
+            SweepStopReason reason = cancellationToken.IsCancellationRequested ? SweepStopReason.Cancelled
+                : stop.IsCancellationRequested ? SweepStopReason.TimeBudget : SweepStopReason.SearchFinished;
+            channel.Info(MessageSensitivity.None, $"Sweep ended ({reason}) after {clock.Elapsed.TotalSeconds:F0} s and {trials.Count} trial(s)"
+                + (best.Trial is { } top ? $"; best: trial {top.Id}, {metric} {top.Metric?.ToString("F4", CultureInfo.InvariantCulture)}" : "; no trial was scored"));
+            return new SweepResult(trials.Select(t => t.Snapshot(metric)).ToArray(), best.Trial, best.Model, metric, higherIsBetter, reason, clock.Elapsed);
+        }
+
+        // Each choice and each range end, on its own, must give options the estimator accepts: a misspelt architecture
+        // fails here, naming the parameter, instead of failing every trial that draws it.
+        private void CheckEdgeValues(OptionBinder binder, IDataView validation)
+        {
+            foreach (var (parameter, value) in binder.EdgeValues())
+            {
+                object options = task.TrialOptions(new TrialSettings(maxEpochsPerTrial, null, null, validation, metric, seed, new Progress<EpochReport>(), CancellationToken.None));
+                binder.Apply(options, parameter, value);
+                try
+                {
+                    task.CheckOptions(options);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException($"The search space's '{parameter}' = {TrialResult.Format(value)} is refused: {e.Message}", e);
+                }
+            }
+        }
+
+        private static SweepTrial AddTrial(List<SweepTrial> trials, OptionBinder binder, double[] coordinates)
+        {
+            var trial = new SweepTrial(trials.Count + 1, coordinates, binder.Decode(coordinates));
+            trials.Add(trial);
+            return trial;
+        }
+
+        // Trains the trial up to targetEpochs (resuming from its checkpoint when the planner continues trials), scores it and
+        // keeps the model if it is the best so far. Failures and cancellation are recorded on the trial, never thrown.
+        private void RunSegment(
+            SweepTrial trial, int targetEpochs, OptionBinder binder, IDataView train, IDataView validation, string? workspace, bool higherIsBetter,
+            BestModel best, CancellationToken token)
+        {
+            string? checkpoints = workspace is null ? null : Path.Combine(workspace, "trial-" + trial.Id.ToString(CultureInfo.InvariantCulture));
+            object options = task.TrialOptions(new TrialSettings(
+                maxEpochsPerTrial, workspace is null ? null : targetEpochs, checkpoints, validation, metric, seed,
+                new EpochCollector(trial), token));
+            binder.Apply(options, trial.Parameters);
+            var clock = Stopwatch.StartNew();
+            ITransformer? model = null;
+            try
+            {
+                model = task.Fit(options, train);
+                IReadOnlyDictionary<string, double> metrics = task.Evaluate(model, validation, options);
+                int epochs = trial.EpochsRun;
+                trial.Metrics = metrics;
+                trial.AddRung(epochs, SweepTrial.ToObjective(metrics[metric], higherIsBetter));
+                trial.Settled = epochs >= maxEpochsPerTrial || epochs < targetEpochs; // the last epoch, or early stopping
+                trial.Status = trial.Settled ? TrialStatus.Completed : TrialStatus.Pruned;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                trial.Status = TrialStatus.Cancelled;
+                trial.Settled = true;
+            }
+            catch (Exception e)
+            {
+                // Any failure of one configuration (divergence, a combination of options the estimator refuses, a native
+                // error) is the trial's result, not the sweep's end.
+                trial.Status = TrialStatus.Failed;
+                trial.Error = e.Message;
+                trial.Settled = true;
+            }
+            finally
+            {
+                trial.Seconds += clock.Elapsed.TotalSeconds;
+                if (trial.Settled && checkpoints != null) TryDelete(checkpoints);
+            }
+
+            if (model != null && (trial.Status is TrialStatus.Failed or TrialStatus.Cancelled || !best.Offer(model, trial, metric)))
+                (model as IDisposable)?.Dispose();
+        }
+
+        private static void TryDelete(string directory)
+        {
+            try
+            {
+                if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A temporary directory left behind is not worth failing the sweep for.
+            }
+        }
+
+        /// <summary>Collects a trial's epochs as the estimator reports them.</summary>
+        private sealed class EpochCollector : IProgress<EpochReport>
+        {
+            private readonly SweepTrial trial;
+
+            public EpochCollector(SweepTrial trial) => this.trial = trial;
+
+            public void Report(EpochReport value) => trial.AddEpoch(value);
+        }
+
+        /// <summary>The best model so far and its trial as it was then; a better one replaces (and disposes) it.</summary>
+        private sealed class BestModel : IDisposable
+        {
+            private double objective = double.PositiveInfinity;
+
+            public ITransformer? Model { get; private set; }
+
+            public TrialResult? Trial { get; private set; }
+
+            /// <summary>Takes the model if it beats the best so far (ties keep the earlier one).</summary>
+            public bool Offer(ITransformer model, SweepTrial trial, string metric)
+            {
+                double candidate = trial.Objective ?? double.PositiveInfinity;
+                if (Model != null && !(candidate < objective)) return false;
+                (Model as IDisposable)?.Dispose();
+                Model = model;
+                Trial = trial.Snapshot(metric);
+                objective = candidate;
+                return true;
+            }
+
+            public void Dispose()
+            {
+                (Model as IDisposable)?.Dispose();
+                Model = null;
+            }
+        }
+    }
+}

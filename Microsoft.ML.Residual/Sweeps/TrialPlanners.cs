@@ -1,0 +1,107 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace Microsoft.ML.Residual.Sweeps
+{
+    /// <summary>The next piece of work: continue an existing trial, or start a new configuration, up to a number of epochs.</summary>
+    internal readonly record struct TrialJob(SweepTrial? Continue, double[]? Coordinates, int TargetEpochs);
+
+    /// <summary>Decides, from the trials so far, what the sweep trains next.</summary>
+    internal abstract class TrialPlanner
+    {
+        /// <summary>Whether trials are paused and continued (they then need checkpoints).</summary>
+        public abstract bool ResumesTrials { get; }
+
+        /// <summary>Whether the search ends by itself (a grid), without a trial count or time budget.</summary>
+        public abstract bool IsBounded { get; }
+
+        /// <summary>The next job, or null when the search is over.</summary>
+        public abstract TrialJob? Next(IReadOnlyList<SweepTrial> trials);
+    }
+
+    /// <summary>Every configuration trains for the full epochs; the sampler chooses the configurations.</summary>
+    internal sealed class FullTrainingPlanner : TrialPlanner
+    {
+        private readonly ConfigurationSampler sampler;
+        private readonly int maxEpochs;
+        private readonly int? maxTrials;
+
+        public FullTrainingPlanner(ConfigurationSampler sampler, int maxEpochs, int? maxTrials)
+        {
+            this.sampler = sampler;
+            this.maxEpochs = maxEpochs;
+            this.maxTrials = maxTrials;
+        }
+
+        public override bool ResumesTrials => false;
+
+        public override bool IsBounded => sampler.IsFinite;
+
+        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials)
+        {
+            if (trials.Count >= maxTrials) return null;
+            return sampler.Next(trials) is double[] coordinates ? new TrialJob(null, coordinates, maxEpochs) : null;
+        }
+    }
+
+    /// <summary>
+    /// Asynchronous successive halving (ASHA) for trials run one at a time. Rungs at r, rη, rη², … epochs, the last one being
+    /// the epochs per trial. A trial that finished rung k is continued to rung k + 1 when it ranks in the top ⌊n/η⌋ of the n
+    /// trials that finished rung k; higher rungs are served first. With nothing to promote a new configuration starts; when
+    /// none may start, the best paused trials continue until one reaches the last rung.
+    /// </summary>
+    internal sealed class SuccessiveHalvingPlanner : TrialPlanner
+    {
+        private readonly ConfigurationSampler sampler;
+        private readonly int? maxTrials;
+        private readonly int reductionFactor;
+
+        public SuccessiveHalvingPlanner(ConfigurationSampler sampler, int maxEpochs, int? maxTrials, int reductionFactor, int minEpochs)
+        {
+            this.sampler = sampler;
+            this.maxTrials = maxTrials;
+            this.reductionFactor = reductionFactor;
+            Rungs = RungsFor(maxEpochs, reductionFactor, minEpochs);
+        }
+
+        /// <summary>The epochs of each rung, ascending; the last is the epochs per trial.</summary>
+        public IReadOnlyList<int> Rungs { get; }
+
+        public override bool ResumesTrials => true;
+
+        public override bool IsBounded => false;
+
+        public static int[] RungsFor(int maxEpochs, int reductionFactor, int minEpochs)
+        {
+            var rungs = new List<int>();
+            for (long epochs = minEpochs; epochs < maxEpochs; epochs *= reductionFactor) rungs.Add((int)epochs);
+            rungs.Add(maxEpochs);
+            return rungs.ToArray();
+        }
+
+        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials)
+        {
+            for (int k = Rungs.Count - 2; k >= 0; k--)
+            {
+                int rung = Rungs[k];
+                var finished = trials.Where(t => t.ObjectiveAt(rung) is not null).ToList();
+                SweepTrial? promoted = finished
+                    .OrderBy(t => t.ObjectiveAt(rung)!.Value).ThenBy(t => t.Id)
+                    .Take(finished.Count / reductionFactor)
+                    .FirstOrDefault(t => IsPaused(t) && t.Epochs == rung);
+                if (promoted != null) return new TrialJob(promoted, null, Rungs[k + 1]);
+            }
+
+            if ((maxTrials is null || trials.Count < maxTrials) && sampler.Next(trials) is double[] coordinates)
+                return new TrialJob(null, coordinates, Rungs[0]);
+
+            // Nothing new may start: continue the most advanced, best paused trial until one trial has trained fully.
+            if (trials.Any(t => t.Epochs >= Rungs[^1])) return null;
+            SweepTrial? best = trials.Where(IsPaused).OrderByDescending(t => t.Epochs).ThenBy(t => t.Objective).ThenBy(t => t.Id).FirstOrDefault();
+            return best == null ? null : new TrialJob(best, null, Rungs.First(r => r > best.Epochs));
+        }
+
+        private static bool IsPaused(SweepTrial trial) => !trial.Settled && trial.Status == TrialStatus.Pruned;
+    }
+}
