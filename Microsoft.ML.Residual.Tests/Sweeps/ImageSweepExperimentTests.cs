@@ -279,6 +279,33 @@ public sealed class ImageSweepExperimentTests
     }
 
     [TestMethod]
+    public void TheDocumentedCalls_CheckEverythingUpFrontAndACancelledRunReturnsNoTrials()
+    {
+        // The calls exactly as the documentation shows them (architectures too large to train in a test; the token is
+        // cancelled before the first trial, after the search space, options and columns have been checked).
+        var (ml, train, validation) = Data(trainRows: 32, validationRows: 16);
+        var experiment = ml.ResidualSweep()
+            .ImageClassification(labelColumnName: "Label", imageColumnName: "Image", imageWidth: 32, imageHeight: 32)
+            .SetSearchSpace(s => s
+                .Choice("Architecture", "resnet20", "preact_resnet18", "densenet_bc_100_12")
+                .LogUniform("LearningRate", 1e-3, 1e-1)
+                .Choice("BatchSize", 32, 64)
+                .Uniform("LabelSmoothing", 0.0, 0.2))
+            .SetTuner(SweepTuner.SuccessiveHalving)
+            .SetMaxEpochsPerTrial(8)
+            .SetTrainingTimeInSeconds(300)
+            .SetOptimizingMetric("MacroAccuracy");
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var result = experiment.Run(train, validation, progress: null, cancellationToken: cancelled.Token);
+
+        Assert.AreEqual(SweepStopReason.Cancelled, result.StopReason);
+        Assert.AreEqual(0, result.Trials.Count);
+        Assert.IsNull(result.BestModel);
+        Assert.IsNull(result.BestTrial);
+    }
+
+    [TestMethod]
     public void UnknownOption_IsRejectedNamingItAndTheOptionsThatExist()
     {
         var ml = new MLContext(seed: 1);
