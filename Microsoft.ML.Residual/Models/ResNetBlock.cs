@@ -216,11 +216,11 @@ namespace Microsoft.ML.Residual.Models
                     return branch;
                 case SkipConnection.Highway:
                     Tensor transform = torch.sigmoid(gate!.call(gateInput));
-                    return transform * branch + (1 - transform) * identity;
+                    return transform.mul(branch).Plus(transform.SubtractedFrom(1.0).mul(identity));
                 default:
-                    Tensor scaledBranch = residualScale == 1.0 ? branch : branch * residualScale;
-                    Tensor scaledIdentity = identityDecay == 0.0 ? identity : identity * (1.0 - identityDecay);
-                    return scaledIdentity + scaledBranch;
+                    Tensor scaledBranch = residualScale == 1.0 ? branch : branch.Times(residualScale);
+                    Tensor scaledIdentity = identityDecay == 0.0 ? identity : identity.Times(1.0 - identityDecay);
+                    return scaledIdentity.Plus(scaledBranch);
             }
         }
 
@@ -232,7 +232,7 @@ namespace Microsoft.ML.Residual.Models
             maskShape[0] = branch.shape[0];
             for (int i = 1; i < maskShape.Length; i++) maskShape[i] = 1;
             Tensor mask = torch.empty(maskShape, branch.dtype, branch.device).bernoulli_(keep);
-            return branch * mask / keep;
+            return branch.mul(mask).DividedBy(keep);
         }
     }
 

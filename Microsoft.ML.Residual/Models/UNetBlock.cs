@@ -125,7 +125,7 @@ namespace Microsoft.ML.Residual.Models
 
             Tensor h = nn.functional.relu(bn1.call(conv1.call(x)));
             h = bn2.call(conv2.call(h));
-            if (residual) h = h + (shortcut is null ? x : shortcut.call(x));
+            if (residual) h = h.Plus(shortcut is null ? x : shortcut.call(x));
             return nn.functional.relu(h);
         }
 

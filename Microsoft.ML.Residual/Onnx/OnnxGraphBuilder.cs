@@ -196,13 +196,8 @@ namespace Microsoft.ML.Residual.Onnx
 
         public GraphValue Sigmoid(GraphValue x) => Node("Sigmoid", CurrentPath, torch.sigmoid(x.Example), new[] { x.Name });
 
-        // TorchSharp 0.107's tensor operators pass a temporary Scalar (the alpha of add/sub, or the number of x * 2.0) to
-        // libtorch and leave it to the finalizer, which can free it while the native call still reads it (seen as
-        // "Expected false to be true … toFloat" under GC pressure). The trace uses tensor operands and one Scalar that
-        // lives as long as the process instead.
-        private static readonly Scalar One = 1.ToScalar();
-
-        public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example.add(b.Example, One), new[] { a.Name, b.Name });
+        // The trace adds with ScalarSafe (TorchSharp 0.107's a + b hands libtorch a Scalar the finalizer may free mid-call).
+        public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example.Plus(b.Example), new[] { a.Name, b.Name });
 
         public GraphValue Sub(GraphValue a, GraphValue b) => Node("Sub", CurrentPath, a.Example.sub(b.Example), new[] { a.Name, b.Name });
 
@@ -220,7 +215,7 @@ namespace Microsoft.ML.Residual.Onnx
             if (shift != 0.0)
             {
                 Tensor offset = torch.tensor((float)shift);
-                result = Node("Add", CurrentPath, result.Example.add(offset, One), new[] { result.Name, Constant(offset) });
+                result = Node("Add", CurrentPath, result.Example.Plus(offset), new[] { result.Name, Constant(offset) });
             }
 
             return result;

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
+using Microsoft.ML.Residual.Models;
 
 namespace Microsoft.ML.Residual.Segmentation
 {
@@ -20,7 +21,7 @@ namespace Microsoft.ML.Residual.Segmentation
             {
                 SegmentationLoss.CrossEntropy => (logits, targets) => CrossEntropy(logits, targets, classWeights),
                 SegmentationLoss.Dice => Dice,
-                SegmentationLoss.CrossEntropyDice => (logits, targets) => CrossEntropy(logits, targets, classWeights) + Dice(logits, targets),
+                SegmentationLoss.CrossEntropyDice => (logits, targets) => CrossEntropy(logits, targets, classWeights).Plus(Dice(logits, targets)),
                 SegmentationLoss.Focal => (logits, targets) => Focal(logits, targets, classWeights, focalGamma),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown segmentation loss."),
             };
@@ -36,25 +37,25 @@ namespace Microsoft.ML.Residual.Segmentation
         public static Tensor Dice(Tensor logits, Tensor targets)
         {
             long classes = logits.shape[1];
-            Tensor valid = targets.ge(0).unsqueeze(1).to_type(logits.dtype);
+            Tensor valid = targets.NotBelow(0).unsqueeze(1).to_type(logits.dtype);
             Tensor probabilities = nn.functional.softmax(logits, 1) * valid;
-            Tensor oneHot = nn.functional.one_hot(targets.clamp_min(0), classes).permute(0, 3, 1, 2).to_type(logits.dtype) * valid;
+            Tensor oneHot = nn.functional.one_hot(targets.AtLeast(0L), classes).permute(0, 3, 1, 2).to_type(logits.dtype) * valid;
             long[] dims = { 0, 2, 3 };
             Tensor intersection = (probabilities * oneHot).sum(dims);
-            Tensor total = probabilities.sum(dims) + oneHot.sum(dims);
-            Tensor dice = (intersection * 2 + DiceSmoothing) / (total + DiceSmoothing);
+            Tensor total = probabilities.sum(dims).Plus(oneHot.sum(dims));
+            Tensor dice = intersection.Times(2.0).Plus(DiceSmoothing).div(total.Plus(DiceSmoothing));
             Tensor score = classes == 2 ? dice[1] : dice.mean();
-            return 1 - score;
+            return score.SubtractedFrom(1.0);
         }
 
         /// <summary>Mean over labelled pixels of −w_y·(1 − p_y)^γ·log p_y.</summary>
         public static Tensor Focal(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double gamma)
         {
-            Tensor valid = targets.ge(0);
-            Tensor safeTargets = targets.clamp_min(0);
+            Tensor valid = targets.NotBelow(0);
+            Tensor safeTargets = targets.AtLeast(0L);
             Tensor logProbability = nn.functional.log_softmax(logits, 1).gather(1, safeTargets.unsqueeze(1)).squeeze(1);
             Tensor probability = logProbability.exp();
-            Tensor perPixel = -(1 - probability).pow(gamma) * logProbability;
+            Tensor perPixel = probability.SubtractedFrom(1.0).Power(gamma).neg().mul(logProbability);
             if (classWeights is not null)
             {
                 using Tensor weights = tensor(classWeights.ToArray(), device: logits.device);
@@ -62,7 +63,7 @@ namespace Microsoft.ML.Residual.Segmentation
             }
 
             Tensor mask = valid.to_type(logits.dtype);
-            return (perPixel * mask).sum() / mask.sum().clamp_min(1);
+            return perPixel.mul(mask).sum().div(mask.sum().AtLeast(1.0));
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
+using Microsoft.ML.Residual.Models;
 
 namespace Microsoft.ML.Residual.Training
 {
@@ -51,7 +52,7 @@ namespace Microsoft.ML.Residual.Training
             using Tensor permutation = tensor(order, device: images.device);
             Tensor other = images.index_select(0, permutation);
             Tensor otherLabels = labels.index_select(0, permutation);
-            if (!cutMix) return new Mixed(images * lambda + other * (1 - lambda), otherLabels, lambda);
+            if (!cutMix) return new Mixed(images.Times(lambda).Plus(other.Times(1 - lambda)), otherLabels, lambda);
 
             long height = images.shape[2], width = images.shape[3];
             var (top, left, boxHeight, boxWidth) = CutMixBox(height, width, lambda, random);

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using TorchSharp;
 using static TorchSharp.torch;
+using Microsoft.ML.Residual.Models;
 
 namespace Microsoft.ML.Residual.Training
 {
@@ -196,7 +197,7 @@ namespace Microsoft.ML.Residual.Training
                             {
                                 // Blended inputs: the loss is blended with the same weight; accuracy counts the dominant label.
                                 logits = model.call(mixed.Images);
-                                loss = LossOf(logits, y) * mixed.Lambda + LossOf(logits, mixed.OtherLabels) * (1 - mixed.Lambda);
+                                loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
                                 if (mixed.Lambda < 0.5) y = mixed.OtherLabels;
                             }
                             else
@@ -222,7 +223,7 @@ namespace Microsoft.ML.Residual.Training
                             lossSum += lossValue * n;
                             images += n;
                             correct += logits.argmax(1).eq(y).sum().item<long>();
-                            count += y.ge(0).sum().item<long>();
+                            count += y.NotBelow(0).sum().item<long>();
                             step++;
                         }
 
@@ -310,13 +311,13 @@ namespace Microsoft.ML.Residual.Training
                 images += n;
                 Tensor predicted = logits.argmax(1);
                 correct += predicted.eq(y).sum().item<long>();
-                Tensor valid = y.ge(0);
+                Tensor valid = y.NotBelow(0);
                 count += valid.sum().item<long>();
                 if (ComputeMeanIoU)
                 {
                     long classes = logits.shape[1];
                     confusion ??= new long[classes * classes];
-                    Tensor pairs = (y.masked_select(valid) * classes + predicted.masked_select(valid)).cpu();
+                    Tensor pairs = y.masked_select(valid).Times(classes).Plus(predicted.masked_select(valid)).cpu();
                     long[] counts = pairs.bincount(null, classes * classes).data<long>().ToArray();
                     for (int i = 0; i < counts.Length; i++) confusion[i] += counts[i];
                 }

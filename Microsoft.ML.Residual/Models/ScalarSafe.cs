@@ -1,0 +1,80 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Models
+{
+    /// <summary>
+    /// Tensor arithmetic that keeps every <see cref="Scalar"/> alive until libtorch has read it. TorchSharp 0.107's
+    /// operators and number overloads (<c>a + b</c> passes a temporary alpha of 1, <c>x * 0.5</c>, <c>x.ge(0)</c>,
+    /// <c>x.clamp_min(1)</c> a temporary Scalar) hand only the Scalar's handle to native code and leave the object to the
+    /// finalizer, which can free it during the call under garbage-collection pressure (seen as libtorch's "Expected false
+    /// to be true … toFloat"). These helpers use one Scalar that lives as long as the process, or dispose theirs after the
+    /// call. Hot paths (forward passes, losses, the training step) use them.
+    /// </summary>
+    internal static class ScalarSafe
+    {
+        private static readonly Scalar One = 1.ToScalar();
+
+        /// <summary>a + b.</summary>
+        public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+        /// <summary>a + value.</summary>
+        public static Tensor Plus(this Tensor a, double value)
+        {
+            using Scalar scalar = value.ToScalar();
+            return a.add(scalar, One);
+        }
+
+        /// <summary>a · factor.</summary>
+        public static Tensor Times(this Tensor a, double factor)
+        {
+            using Scalar scalar = factor.ToScalar();
+            return a.mul(scalar);
+        }
+
+        /// <summary>a / divisor.</summary>
+        public static Tensor DividedBy(this Tensor a, double divisor)
+        {
+            using Scalar scalar = divisor.ToScalar();
+            return a.div(scalar);
+        }
+
+        /// <summary>a · factor, keeping an integer tensor's type.</summary>
+        public static Tensor Times(this Tensor a, long factor)
+        {
+            using Scalar scalar = factor.ToScalar();
+            return a.mul(scalar);
+        }
+
+        /// <summary>value − a.</summary>
+        public static Tensor SubtractedFrom(this Tensor a, double value) => a.Times(-1.0).Plus(value);
+
+        /// <summary>a^exponent, element-wise.</summary>
+        public static Tensor Power(this Tensor a, double exponent)
+        {
+            using Scalar scalar = exponent.ToScalar();
+            return a.pow(scalar);
+        }
+
+        /// <summary>max(a, minimum), element-wise.</summary>
+        public static Tensor AtLeast(this Tensor a, double minimum)
+        {
+            using Scalar scalar = minimum.ToScalar();
+            return a.clamp_min(scalar);
+        }
+
+        /// <summary>max(a, minimum), element-wise, keeping an integer tensor's type.</summary>
+        public static Tensor AtLeast(this Tensor a, long minimum)
+        {
+            using Scalar scalar = minimum.ToScalar();
+            return a.clamp_min(scalar);
+        }
+
+        /// <summary>a ≥ value, element-wise (a boolean tensor).</summary>
+        public static Tensor NotBelow(this Tensor a, long value)
+        {
+            using Scalar scalar = value.ToScalar();
+            return a.ge(scalar);
+        }
+    }
+}
