@@ -15,66 +15,40 @@ namespace Microsoft.ML.Residual.Models
     {
         private static readonly Scalar One = 1.ToScalar();
 
+        // Runs the operation, then frees the Scalar: it stays reachable for the whole native call.
+        private static Tensor With(Scalar scalar, System.Func<Scalar, Tensor> operation)
+        {
+            using (scalar) return operation(scalar);
+        }
+
         /// <summary>a + b.</summary>
         public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
 
         /// <summary>a + value.</summary>
-        public static Tensor Plus(this Tensor a, double value)
-        {
-            using Scalar scalar = value.ToScalar();
-            return a.add(scalar, One);
-        }
+        public static Tensor Plus(this Tensor a, double value) => With(value.ToScalar(), s => a.add(s, One));
 
         /// <summary>a · factor.</summary>
-        public static Tensor Times(this Tensor a, double factor)
-        {
-            using Scalar scalar = factor.ToScalar();
-            return a.mul(scalar);
-        }
+        public static Tensor Times(this Tensor a, double factor) => With(factor.ToScalar(), s => a.mul(s));
 
         /// <summary>a / divisor.</summary>
-        public static Tensor DividedBy(this Tensor a, double divisor)
-        {
-            using Scalar scalar = divisor.ToScalar();
-            return a.div(scalar);
-        }
+        public static Tensor DividedBy(this Tensor a, double divisor) => With(divisor.ToScalar(), s => a.div(s));
 
         /// <summary>a · factor, keeping an integer tensor's type.</summary>
-        public static Tensor Times(this Tensor a, long factor)
-        {
-            using Scalar scalar = factor.ToScalar();
-            return a.mul(scalar);
-        }
+        public static Tensor Times(this Tensor a, long factor) => With(factor.ToScalar(), s => a.mul(s));
 
         /// <summary>value − a.</summary>
         public static Tensor SubtractedFrom(this Tensor a, double value) => a.Times(-1.0).Plus(value);
 
         /// <summary>a^exponent, element-wise.</summary>
-        public static Tensor Power(this Tensor a, double exponent)
-        {
-            using Scalar scalar = exponent.ToScalar();
-            return a.pow(scalar);
-        }
+        public static Tensor Power(this Tensor a, double exponent) => With(exponent.ToScalar(), s => a.pow(s));
 
         /// <summary>max(a, minimum), element-wise.</summary>
-        public static Tensor AtLeast(this Tensor a, double minimum)
-        {
-            using Scalar scalar = minimum.ToScalar();
-            return a.clamp_min(scalar);
-        }
+        public static Tensor AtLeast(this Tensor a, double minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 
         /// <summary>max(a, minimum), element-wise, keeping an integer tensor's type.</summary>
-        public static Tensor AtLeast(this Tensor a, long minimum)
-        {
-            using Scalar scalar = minimum.ToScalar();
-            return a.clamp_min(scalar);
-        }
+        public static Tensor AtLeast(this Tensor a, long minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 
         /// <summary>a ≥ value, element-wise (a boolean tensor).</summary>
-        public static Tensor NotBelow(this Tensor a, long value)
-        {
-            using Scalar scalar = value.ToScalar();
-            return a.ge(scalar);
-        }
+        public static Tensor NotBelow(this Tensor a, long value) => With(value.ToScalar(), s => a.ge(s));
     }
 }
