@@ -1,0 +1,232 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
+using Microsoft.ML.Residual.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Benchmarks
+{
+    /// <summary>One measurement: throughput and the process's peak memory.</summary>
+    /// <param name="LoopImagesPerSecond">For our estimator: the training loop's own figure (its epoch report), without the Fit's fixed costs.</param>
+    public sealed record Measurement(string Kind, string Arch, double ImagesPerSecond, double PeakMemoryMB, double? LoopImagesPerSecond = null);
+
+    /// <summary>The measurements a child process runs.</summary>
+    internal static class Measurements
+    {
+        private const int Classes = 10;
+        private const int WarmupSteps = 3;
+
+        public static Measurement Run(string kind, string arch, int size, int batch, int steps)
+        {
+            if (kind == "train-estimator")
+            {
+                var (whole, loop) = TrainEstimator(arch, size, batch, steps);
+                return new(kind, arch, whole, 0, loop);
+            }
+
+            return new(kind, arch, Measure(kind, arch, size, batch, steps), 0);
+        }
+
+        private static double Measure(string kind, string arch, int size, int batch, int steps) => kind switch
+        {
+            "train-bare" => TrainBare(arch, size, batch, steps),
+            "score-transform" => ScoreTransform(arch, size, batch, steps),
+            "score-ort" => ScoreOrt(arch, size, batch, steps),
+            "score-engine" => ScoreEngine(arch, size, steps),
+            _ => throw new ArgumentException($"Unknown measurement '{kind}'."),
+        };
+
+        private static bool IsSegmentation(string arch) => arch.StartsWith("unet", StringComparison.Ordinal);
+
+        // The torchvision layout at every size (PyTorch's peer has no CIFAR stem).
+        private static nn.Module<Tensor, Tensor> CreateModel(string arch) =>
+            ResidualModels.Create(arch, Classes, 3, arch.StartsWith("resnet", StringComparison.Ordinal) ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
+
+        /// <summary>A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script does.</summary>
+        private static double TrainBare(string arch, int size, int batch, int steps)
+        {
+            torch.manual_seed(0);
+            using var model = CreateModel(arch);
+            model.train();
+            using var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
+            using Tensor x = torch.randn(batch, 3, size, size);
+            using Tensor y = IsSegmentation(arch) ? torch.randint(0, Classes, new long[] { batch, size, size }) : torch.randint(0, Classes, new long[] { batch });
+            void Step()
+            {
+                using var scope = torch.NewDisposeScope();
+                optimizer.zero_grad();
+                Tensor loss = nn.functional.cross_entropy(model.call(x), y);
+                loss.backward();
+                optimizer.step();
+            }
+
+            for (int i = 0; i < WarmupSteps; i++) Step();
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++) Step();
+            return batch * steps / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>
+        /// Our estimator's whole Fit over an IDataView of batch × steps random images (after a warm-up Fit of two batches),
+        /// and its training loop's own throughput.
+        /// </summary>
+        private static (double Whole, double Loop) TrainEstimator(string arch, int size, int batch, int steps)
+        {
+            var ml = new MLContext(seed: 1);
+            var progress = new LastReport();
+            IDataView Data(int rows) => IsSegmentation(arch) ? Segmentation(ml, rows, size) : Classification(ml, rows, size);
+            IEstimator<ITransformer> Estimator()
+            {
+                if (IsSegmentation(arch))
+                {
+                    return ml.Transforms.UNetSegmenter(new SegmenterOptions
+                    {
+                        Architecture = arch, NumClasses = Classes, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1, Optimizer = OptimizerKind.Sgd,
+                        LearningRate = 0.01, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
+                        Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 }, Progress = progress,
+                    });
+                }
+
+                ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
+                options.Progress = progress;
+                return arch.StartsWith("densenet", StringComparison.Ordinal) ? ml.Transforms.DenseNetClassifier(options) : ml.Transforms.ResNetClassifier(options);
+            }
+
+            Estimator().Fit(Data(batch * 2));
+            IDataView data = Data(batch * steps);
+            var clock = Stopwatch.StartNew();
+            Estimator().Fit(data);
+            double whole = batch * steps / clock.Elapsed.TotalSeconds;
+            return (whole, progress.Last!.ImagesPerSecond);
+        }
+
+        private static ImageClassifierOptions ClassifierOptions(string arch, int size, int batch) => new()
+        {
+            Architecture = arch, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1, Stem = StemKind.ImageNet,
+            LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
+            Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 },
+        };
+
+        /// <summary>model.Transform over random images, reading every Score through a cursor.</summary>
+        private static double ScoreTransform(string arch, int size, int batch, int count)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
+            Consume(model.Transform(Classification(ml, 8, size)));
+            IDataView data = Classification(ml, count, size);
+            var clock = Stopwatch.StartNew();
+            Consume(model.Transform(data));
+            return count / clock.Elapsed.TotalSeconds;
+        }
+
+        private static void Consume(IDataView scored)
+        {
+            DataViewSchema.Column score = scored.Schema["Score"];
+            using DataViewRowCursor cursor = scored.GetRowCursor(new[] { score });
+            ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(score);
+            VBuffer<float> value = default;
+            while (cursor.MoveNext()) getter(ref value);
+        }
+
+        /// <summary>A bare ONNX Runtime session on the graph our exporter writes for the same model, in batches.</summary>
+        private static double ScoreOrt(string arch, int size, int batch, int count)
+        {
+            using var model = CreateModel(arch);
+            model.eval();
+            byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, 3, size, size }, new OnnxExportOptions { Normalization = PixelNormalization.ImageNet(3) });
+            using var session = new InferenceSession(onnx);
+            string input = session.InputMetadata.Keys.First();
+            var random = new Random(1);
+            var pixels = new DenseTensor(Enumerable.Range(0, batch * 3 * size * size).Select(_ => (float)random.Next(256)).ToArray(), new[] { batch, 3, size, size });
+            void Score()
+            {
+                using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(input, pixels) });
+            }
+
+            Score();
+            int runs = Math.Max(1, count / batch);
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < runs; i++) Score();
+            return runs * batch / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>PredictionEngine, one image at a time.</summary>
+        private static double ScoreEngine(string arch, int size, int count)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
+            SchemaDefinition input = SchemaDefinition.Create(typeof(ImageRow));
+            input[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            var engine = ml.Model.CreatePredictionEngine<ImageRow, ScoreRow>(model, inputSchemaDefinition: input);
+            ImageRow row = Rows(1, size).Single();
+            for (int i = 0; i < WarmupSteps; i++) engine.Predict(row);
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < count; i++) engine.Predict(row);
+            return count / clock.Elapsed.TotalSeconds;
+        }
+
+        private static IDataView Classification(MLContext ml, int rows, int size)
+        {
+            SchemaDefinition schema = SchemaDefinition.Create(typeof(ImageRow));
+            schema[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            IDataView data = ml.Data.LoadFromEnumerable(Rows(rows, size), schema);
+            return ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        }
+
+        private static IDataView Segmentation(MLContext ml, int rows, int size)
+        {
+            SchemaDefinition schema = SchemaDefinition.Create(typeof(MaskRow));
+            schema[nameof(MaskRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            schema[nameof(MaskRow.Mask)].ColumnType = new VectorDataViewType(NumberDataViewType.UInt32, size * size);
+            var random = new Random(2);
+            return ml.Data.LoadFromEnumerable(Rows(rows, size).Select(r => new MaskRow
+            {
+                Image = r.Image, Mask = Enumerable.Range(0, size * size).Select(_ => (uint)random.Next(Classes)).ToArray(),
+            }).ToList(), schema);
+        }
+
+        private static List<ImageRow> Rows(int rows, int size)
+        {
+            var random = new Random(1);
+            return Enumerable.Range(0, rows).Select(i => new ImageRow
+            {
+                Image = Enumerable.Range(0, 3 * size * size).Select(_ => (float)random.Next(256)).ToArray(), Label = "c" + (i % Classes),
+            }).ToList();
+        }
+
+        /// <summary>Keeps the last epoch report (called on the training thread, unlike <see cref="Progress{T}"/>).</summary>
+        private sealed class LastReport : IProgress<EpochReport>
+        {
+            public EpochReport? Last { get; private set; }
+
+            public void Report(EpochReport value) => Last = value;
+        }
+
+        public sealed class ImageRow
+        {
+            public float[] Image { get; set; } = Array.Empty<float>();
+
+            public string Label { get; set; } = string.Empty;
+        }
+
+        public sealed class MaskRow
+        {
+            public float[] Image { get; set; } = Array.Empty<float>();
+
+            public uint[] Mask { get; set; } = Array.Empty<uint>();
+        }
+
+        public sealed class ScoreRow
+        {
+            public float[] Score { get; set; } = Array.Empty<float>();
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
+// its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
+//
+//   dotnet run -c Release --project benchmarks [-- train|score|all] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
+//
+// train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors, and PyTorch (the peer script), images/s
+// score: model.Transform through ML.NET vs a bare ONNX Runtime session on the same graph; PredictionEngine latency
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.ML.Residual.Benchmarks;
+
+if (args.Length > 0 && args[0] == "--measure")
+{
+    // A child: one measurement, printed as one JSON line.
+    Measurement result = Measurements.Run(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), int.Parse(args[4], CultureInfo.InvariantCulture),
+        int.Parse(args[5], CultureInfo.InvariantCulture));
+    Console.WriteLine(JsonSerializer.Serialize(result with { PeakMemoryMB = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0 }));
+    return 0;
+}
+
+string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
+int runs = Option("--runs", 5);
+bool quick = args.Contains("--quick");
+string peerScript = Path.GetFullPath(OptionText("--peer", Path.Combine(AppContext.BaseDirectory, "../../../../../shared/peers/pytorch_bench.py")));
+bool hasPeer = File.Exists(peerScript) && Run("/usr/bin/python3", "-c \"import torch, torchvision\"").ExitCode == 0;
+Console.WriteLine($"{Environment.ProcessorCount} cores, {runs} run(s) per measurement; PyTorch peer: {(hasPeer ? peerScript : "not installed (../shared/peers/install.sh)")}");
+
+var rows = new List<string>();
+if (what is "train" or "all")
+{
+    rows.Add("| training | ours (whole Fit) | ours (loop only) | bare TorchSharp | PyTorch | ours / PyTorch | ours / bare | loop / bare | peak MB ours / bare / PyTorch |");
+    rows.Add("|---|---|---|---|---|---|---|---|---|");
+    foreach (var (arch, size, batch, steps) in new[] { ("resnet18", 32, 64, 20), ("resnet50", 64, 32, 10), ("densenet121", 64, 32, 10), ("unet_resnet18", 64, 8, 20) })
+    {
+        int n = quick ? Math.Max(3, steps / 4) : steps;
+        var ours = new List<Measurement>();
+        var bare = new List<Measurement>();
+        var peer = new List<Measurement>();
+        for (int r = 0; r < runs; r++)
+        {
+            ours.Add(Child("train-estimator", arch, size, batch, n));
+            bare.Add(Child("train-bare", arch, size, batch, n));
+            if (hasPeer && !arch.StartsWith("unet", StringComparison.Ordinal)) peer.Add(Peer("train", arch, size, batch, n));
+        }
+
+        double loop = MedianOf(ours.Select(m => m.LoopImagesPerSecond ?? double.NaN));
+        rows.Add($"| {arch} {size}², batch {batch} | {Median(ours):F1} img/s | {loop:F1} img/s | {Median(bare):F1} img/s | {(peer.Count > 0 ? $"{Median(peer):F1} img/s" : "—")} | "
+            + $"{(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} | {Median(ours) / Median(bare):F2}× | {loop / Median(bare):F2}× | "
+            + $"{MedianMemory(ours):F0} / {MedianMemory(bare):F0} / {(peer.Count > 0 ? MedianMemory(peer).ToString("F0", CultureInfo.InvariantCulture) : "—")} |");
+        Console.WriteLine(rows[^1]);
+    }
+}
+
+if (what is "score" or "all")
+{
+    rows.Add("");
+    rows.Add("| scoring | ours (model.Transform) | ONNX Runtime, batch 1 | ours / ORT batch 1 | ONNX Runtime, batch B | PyTorch, batch B | ours / PyTorch | PredictionEngine, one image |");
+    rows.Add("|---|---|---|---|---|---|---|---|");
+    foreach (var (arch, size, batch, count) in new[] { ("resnet18", 224, 64, 256), ("resnet50", 224, 32, 128) })
+    {
+        int n = quick ? count / 4 : count;
+        var ours = new List<Measurement>();
+        var single = new List<Measurement>();
+        var batched = new List<Measurement>();
+        var peer = new List<Measurement>();
+        var engine = new List<Measurement>();
+        for (int r = 0; r < runs; r++)
+        {
+            ours.Add(Child("score-transform", arch, size, batch, n));
+            single.Add(Child("score-ort", arch, size, 1, n));
+            batched.Add(Child("score-ort", arch, size, batch, n));
+            engine.Add(Child("score-engine", arch, size, 1, Math.Min(n, 32)));
+            if (hasPeer) peer.Add(Peer("infer", arch, size, batch, Math.Max(1, n / batch)));
+        }
+
+        rows.Add($"| {arch} {size}², B = {batch} | {Median(ours):F1} img/s | {Median(single):F1} img/s | {Median(ours) / Median(single):F2}× | {Median(batched):F1} img/s | "
+            + $"{(peer.Count > 0 ? $"{Median(peer):F1} img/s" : "—")} | {(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} | {1000 / Median(engine):F1} ms |");
+        Console.WriteLine(rows[^1]);
+    }
+}
+
+Console.WriteLine();
+foreach (string row in rows) Console.WriteLine(row);
+return 0;
+
+int Option(string name, int fallback) => int.Parse(OptionText(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+string OptionText(string name, string fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
+}
+
+static double Median(List<Measurement> values) => MedianOf(values.Select(v => v.ImagesPerSecond));
+
+static double MedianMemory(List<Measurement> values) => MedianOf(values.Select(v => v.PeakMemoryMB));
+
+static double MedianOf(IEnumerable<double> values)
+{
+    double[] sorted = values.OrderBy(v => v).ToArray();
+    return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+static Measurement Child(string kind, string arch, int size, int batch, int steps)
+{
+    string self = Environment.ProcessPath!;
+    string dll = typeof(Measurement).Assembly.Location;
+    string arguments = Path.GetFileNameWithoutExtension(self) == "dotnet" ? $"\"{dll}\" " : string.Empty;
+    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}");
+    string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+    if (code != 0 || line is null) throw new InvalidOperationException($"{kind} {arch} failed ({code}):\n{output}");
+    Measurement m = JsonSerializer.Deserialize<Measurement>(line)!;
+    Console.WriteLine($"  {kind,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB"
+        + (m.LoopImagesPerSecond is double loop ? $"  (loop {loop:F1} img/s)" : string.Empty));
+    return m;
+}
+
+// The peer script, with its peak resident memory read from the same interpreter after it ends.
+Measurement Peer(string mode, string arch, int size, int batch, int steps)
+{
+    string wrapper = "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+        + "print(json.dumps({'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))";
+    var (code, output) = Run("/usr/bin/python3", $"-c \"{wrapper}\" {peerScript} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}");
+    string[] lines = output.Split('\n').Where(l => l.TrimStart().StartsWith('{')).ToArray();
+    if (code != 0 || lines.Length < 2) throw new InvalidOperationException($"pytorch_bench.py {mode} {arch} failed ({code}):\n{output}");
+    using JsonDocument result = JsonDocument.Parse(lines[^2]), memory = JsonDocument.Parse(lines[^1]);
+    var m = new Measurement("pytorch-" + mode, arch, result.RootElement.GetProperty("images_per_s").GetDouble(), memory.RootElement.GetProperty("peak_kb").GetDouble() / 1024);
+    Console.WriteLine($"  {"pytorch-" + mode,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB");
+    return m;
+}
+
+static (int ExitCode, string Output) Run(string file, string arguments)
+{
+    var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+    using Process process = Process.Start(start)!;
+    var error = process.StandardError.ReadToEndAsync();
+    string output = process.StandardOutput.ReadToEnd();
+    process.WaitForExit();
+    return (process.ExitCode, output + error.Result);
+}
