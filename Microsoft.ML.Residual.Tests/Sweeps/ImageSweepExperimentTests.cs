@@ -306,6 +306,25 @@ public sealed class ImageSweepExperimentTests
     }
 
     [TestMethod]
+    public void ValidationFractionAndGpuWithFallback_HoldOutRowsAndTrainOnTheCpu()
+    {
+        var (ml, train, _) = Data(trainRows: 64, validationRows: 16);
+        ml.GpuDeviceId = 0;
+        ml.FallbackToCpu = true;
+        var reported = new List<TrialResult>();
+        SweepResult result = ml.ResidualSweep().ImageClassification(Tiny())
+            .SetSearchSpace(s => s.Choice("BatchSize", 16))
+            .SetTuner(SweepTuner.Grid).SetMaxEpochsPerTrial(1)
+            .Run(train, validationFraction: 0.25, new SynchronousProgress<TrialResult>(reported.Add));
+
+        TrialResult trial = result.Trials.Single();
+        Assert.AreEqual(TrialStatus.Completed, trial.Status, trial.ToString());
+        Assert.IsTrue(trial.History.Single().ValidationAccuracy is >= 0 and <= 1, "the held-out rows validate every epoch");
+        Assert.AreEqual(64, result.BestModel!.Transform(train).GetColumn<float[]>("Score").Count());
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.ResidualSweep().ImageClassification(Tiny()).Run(train, validationFraction: 1.0));
+    }
+
+    [TestMethod]
     public void UnknownOption_IsRejectedNamingItAndTheOptionsThatExist()
     {
         var ml = new MLContext(seed: 1);

@@ -34,7 +34,7 @@ namespace Microsoft.ML.Residual
         internal ImageClassifierEstimator(IHostEnvironment environment, ImageClassifierOptions options, string? requiredFamily)
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            ml = ImageInput.ContextFor(environment, options?.Seed);
+            ml = ImageInput.TransformContext(options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
             if (info is null || info.Family == "unet")

@@ -22,10 +22,12 @@ namespace Microsoft.ML.Residual.Estimators
         public const string PixelColumn = Prefix + "Pixels";
 
         /// <summary>
-        /// The catalogs carry the MLContext's environment (its log and device settings); ML.NET's public transforms
-        /// are created from an MLContext, which a saved model does not depend on.
+        /// The MLContext the estimators build ML.NET's public transforms with: always a fresh one (a saved model does not
+        /// depend on it). The caller's environment keeps the log and the device settings, which the estimators pass to
+        /// <c>ApplyOnnxModel</c> explicitly. The user's own MLContext would not do: ML.NET falls back to its GpuDeviceId
+        /// when the GPU argument is null, and then fails on ONNX Runtime's CPU package even with FallbackToCpu.
         /// </summary>
-        public static MLContext ContextFor(IHostEnvironment environment, int? seed) => environment as MLContext ?? new MLContext(seed);
+        public static MLContext TransformContext(int? seed) => new(seed);
 
         /// <summary>The image column, or an error naming it and listing the columns there are.</summary>
         public static DataViewSchema.Column RequireColumn(DataViewSchema schema, string name) =>

@@ -35,7 +35,7 @@ namespace Microsoft.ML.Residual
             IHostEnvironment environment, string outputColumnName, string imageColumnName, string architecture, string? weightsPath, int imageWidth, int imageHeight)
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            ml = ImageInput.ContextFor(environment, seed: null);
+            ml = ImageInput.TransformContext(seed: null);
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
             ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, architecture, StringComparison.OrdinalIgnoreCase));
             if (info is null || info.Family == "unet")

@@ -35,7 +35,7 @@ namespace Microsoft.ML.Residual
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ml = ImageInput.ContextFor(environment, options.Seed);
+            ml = ImageInput.TransformContext(options.Seed);
             ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
             if (info is null || info.Family != "unet")
                 throw new ArgumentException(
