@@ -41,6 +41,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             "score-transform" => ScoreTransform(arch, size, batch, steps),
             "score-ort" => ScoreOrt(arch, size, batch, steps),
             "score-engine" => ScoreEngine(arch, size, steps),
+            "score-applyonnx" => ScoreApplyOnnxModel(arch, size, steps),
             _ => throw new ArgumentException($"Unknown measurement '{kind}'."),
         };
 
@@ -156,6 +157,24 @@ namespace Microsoft.ML.Residual.Benchmarks
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < runs; i++) Score();
             return runs * batch / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>ML.NET's ApplyOnnxModel alone on the exported graph (no prediction step): ML.NET's own per-row cost.</summary>
+        private static double ScoreApplyOnnxModel(string arch, int size, int count)
+        {
+            var ml = new MLContext(seed: 1);
+            using var model = CreateModel(arch);
+            model.eval();
+            byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, 3, size, size }, new OnnxExportOptions
+            {
+                Normalization = PixelNormalization.ImageNet(3), InputName = "Image", OutputName = "Score",
+            });
+            IDataView warm = Classification(ml, 4, size), data = Classification(ml, count, size);
+            ITransformer onnxModel = ml.Transforms.ApplyOnnxModel(new[] { "Score" }, new[] { "Image" }, new System.IO.MemoryStream(onnx)).Fit(warm);
+            Consume(onnxModel.Transform(warm));
+            var clock = Stopwatch.StartNew();
+            Consume(onnxModel.Transform(data));
+            return count / clock.Elapsed.TotalSeconds;
         }
 
         /// <summary>PredictionEngine, one image at a time.</summary>

@@ -59,12 +59,13 @@ if (what is "train" or "all")
 if (what is "score" or "all")
 {
     rows.Add("");
-    rows.Add("| scoring | ours (model.Transform) | ONNX Runtime, batch 1 | ours / ORT batch 1 | ONNX Runtime, batch B | PyTorch, batch B | ours / PyTorch | PredictionEngine, one image |");
-    rows.Add("|---|---|---|---|---|---|---|---|");
+    rows.Add("| scoring | ours (model.Transform) | ML.NET ApplyOnnxModel alone | ONNX Runtime, batch 1 | ours / ORT batch 1 | ONNX Runtime, batch B | PyTorch, batch B | ours / PyTorch | PredictionEngine, one image |");
+    rows.Add("|---|---|---|---|---|---|---|---|---|");
     foreach (var (arch, size, batch, count) in new[] { ("resnet18", 224, 64, 256), ("resnet50", 224, 32, 128) })
     {
         int n = quick ? count / 4 : count;
         var ours = new List<Measurement>();
+        var apply = new List<Measurement>();
         var single = new List<Measurement>();
         var batched = new List<Measurement>();
         var peer = new List<Measurement>();
@@ -72,13 +73,14 @@ if (what is "score" or "all")
         for (int r = 0; r < runs; r++)
         {
             ours.Add(Child("score-transform", arch, size, batch, n));
+            apply.Add(Child("score-applyonnx", arch, size, 1, n));
             single.Add(Child("score-ort", arch, size, 1, n));
             batched.Add(Child("score-ort", arch, size, batch, n));
             engine.Add(Child("score-engine", arch, size, 1, Math.Min(n, 32)));
             if (hasPeer) peer.Add(Peer("infer", arch, size, batch, Math.Max(1, n / batch)));
         }
 
-        rows.Add($"| {arch} {size}², B = {batch} | {Median(ours):F1} img/s | {Median(single):F1} img/s | {Median(ours) / Median(single):F2}× | {Median(batched):F1} img/s | "
+        rows.Add($"| {arch} {size}², B = {batch} | {Median(ours):F1} img/s | {Median(apply):F1} img/s | {Median(single):F1} img/s | {Median(ours) / Median(single):F2}× | {Median(batched):F1} img/s | "
             + $"{(peer.Count > 0 ? $"{Median(peer):F1} img/s" : "—")} | {(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} | {1000 / Median(engine):F1} ms |");
         Console.WriteLine(rows[^1]);
     }
