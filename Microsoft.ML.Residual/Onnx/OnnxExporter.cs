@@ -6,6 +6,7 @@ using Google.Protobuf;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx.Proto;
 using TorchSharp;
+using Microsoft.ML.Residual.IO;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Onnx
@@ -121,17 +122,7 @@ namespace Microsoft.ML.Residual.Onnx
         {
             if (path is null) throw new ArgumentNullException(nameof(path));
             byte[] bytes = ExportToBytes(module, inputShape, options);
-            string fullPath = Path.GetFullPath(path);
-            string temporary = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-            try
-            {
-                File.WriteAllBytes(temporary, bytes);
-                File.Move(temporary, fullPath, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temporary)) File.Delete(temporary);
-            }
+            AtomicFile.Write(path, temporary => File.WriteAllBytes(temporary, bytes));
         }
 
         /// <summary>Exports to an in-memory ONNX model (what ML.NET's <c>ApplyOnnxModel(Stream)</c> takes).</summary>

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.IO;
 
 namespace Microsoft.ML.Residual
 {
@@ -202,24 +203,12 @@ namespace Microsoft.ML.Residual
             return palette;
         }
 
-        private static void Write(string path, byte[] rgba, int width, int height)
+        // MLImage picks the encoder from the extension, so the temporary file ends in .png.
+        private static void Write(string path, byte[] rgba, int width, int height) => AtomicFile.Write(path, temporary =>
         {
-            string full = Path.GetFullPath(path);
-            string folder = Path.GetDirectoryName(full)!;
-            // MLImage picks the encoder from the extension, so the temporary file ends in .png.
-            string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
-            try
-            {
-                using (var image = MLImage.CreateFromPixels(width, height, MLPixelFormat.Rgba32, rgba))
-                    image.Save(temporary);
-                File.Move(temporary, full, overwrite: true);
-            }
-            catch
-            {
-                try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-                throw;
-            }
-        }
+            using var image = MLImage.CreateFromPixels(width, height, MLPixelFormat.Rgba32, rgba);
+            image.Save(temporary);
+        }, ".tmp.png");
 
         private static (byte R, byte G, byte B) FromHsv(double hue, double saturation, double value)
         {

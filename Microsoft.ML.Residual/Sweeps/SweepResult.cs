@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Residual.IO;
 
 namespace Microsoft.ML.Residual
 {
@@ -96,8 +97,11 @@ namespace Microsoft.ML.Residual
         public override string ToString() =>
             $"trial {Id}: {Status}, {Epochs} epoch(s), {Seconds:F1} s"
             + (Metric is double m ? string.Create(CultureInfo.InvariantCulture, $", metric {m:F4}") : string.Empty)
-            + $" ({string.Join(", ", Parameters.Select(p => $"{p.Key} = {Format(p.Value)}"))})"
+            + $" ({Describe(Parameters)})"
             + (Error is null ? string.Empty : $": {Error}");
+
+        internal static string Describe(IReadOnlyDictionary<string, object> parameters) =>
+            string.Join(", ", parameters.Select(p => $"{p.Key} = {Format(p.Value)}"));
 
         internal static string Format(object value) => value switch
         {
@@ -180,17 +184,13 @@ namespace Microsoft.ML.Residual
                     }));
             }
 
-            string full = Path.GetFullPath(path);
-            string temporary = full + ".tmp";
             try
             {
-                File.WriteAllText(temporary, text.ToString(), new UTF8Encoding(false));
-                File.Move(temporary, full, overwrite: true);
+                AtomicFile.Write(path, temporary => File.WriteAllText(temporary, text.ToString(), new UTF8Encoding(false)));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-                throw new IOException($"Cannot write the trials to '{full}': {e.Message}", e);
+                throw new IOException($"Cannot write the trials to '{Path.GetFullPath(path)}': {e.Message}", e);
             }
         }
 

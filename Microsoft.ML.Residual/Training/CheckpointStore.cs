@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using Microsoft.ML.Residual.Weights;
 using TorchSharp;
+using Microsoft.ML.Residual.IO;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Training
@@ -55,17 +56,17 @@ namespace Microsoft.ML.Residual.Training
                 if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
                 Directory.Move(temporary, final);
                 if (bestWeights != null) SafeTensors.Write(Path.Combine(directory, BestFile), bestWeights);
-                WriteAtomically(Path.Combine(directory, LatestFile), name);
+                AtomicFile.Write(Path.Combine(directory, LatestFile), temporary => File.WriteAllText(temporary, name));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                TryDelete(temporary);
+                AtomicFile.TryDeleteDirectory(temporary);
                 throw new InvalidOperationException(
                     $"Could not write the checkpoint of epoch {epoch} to '{directory}': {e.Message} Training stopped; the last good checkpoint is kept. "
                     + "Free disk space or choose another CheckpointDirectory, then train again to resume.", e);
             }
 
-            foreach (string old in Directory.GetDirectories(directory, "epoch-*").Where(d => Path.GetFileName(d) != name)) TryDelete(old);
+            foreach (string old in Directory.GetDirectories(directory, "epoch-*").Where(d => Path.GetFileName(d) != name)) AtomicFile.TryDeleteDirectory(old);
         }
 
         /// <summary>The epoch of the latest checkpoint, or null when the directory holds none.</summary>
@@ -99,25 +100,5 @@ namespace Microsoft.ML.Residual.Training
             return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         }
 
-        private static void WriteAtomically(string path, string content)
-        {
-            string temporary = path + $".{Guid.NewGuid():N}.tmp";
-            File.WriteAllText(temporary, content);
-            File.Move(temporary, path, overwrite: true);
-        }
-
-        private static void TryDelete(string path)
-        {
-            try
-            {
-                if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
     }
 }

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Microsoft.ML.Residual.IO;
 using TorchSharp;
 
 namespace Microsoft.ML.Residual.Weights;
@@ -103,34 +104,25 @@ public static class SafeTensors
         {
             throw new DirectoryNotFoundException($"Cannot write '{path}': the folder '{folder}' does not exist. Create it first.");
         }
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(fullPath, temporary =>
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+            using var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16);
+            Span<byte> lengthBytes = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)header.Length);
+            stream.Write(lengthBytes);
+            stream.Write(header);
+            foreach (var item in items)
             {
-                Span<byte> lengthBytes = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)header.Length);
-                stream.Write(lengthBytes);
-                stream.Write(header);
-                foreach (var item in items)
+                using var scope = torch.NewDisposeScope();
+                var values = item.Tensor.detach().cpu().contiguous();
+                if (values.numel() * WeightsDType.ElementSize(values.dtype) != item.End - item.Begin)
                 {
-                    using var scope = torch.NewDisposeScope();
-                    var values = item.Tensor.detach().cpu().contiguous();
-                    if (values.numel() * WeightsDType.ElementSize(values.dtype) != item.End - item.Begin)
-                    {
-                        throw new InvalidOperationException($"The tensor '{item.Name}' changed size while '{path}' was being written.");
-                    }
-                    TensorBytes.Write(values, stream);
+                    throw new InvalidOperationException($"The tensor '{item.Name}' changed size while '{path}' was being written.");
                 }
-                stream.Flush(flushToDisk: true);
+                TensorBytes.Write(values, stream);
             }
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temporary);
-            throw;
-        }
+            stream.Flush(flushToDisk: true);
+        });
     }
 
     private static byte[] BuildHeader(List<(string Name, torch.Tensor Tensor, string DType, long Begin, long End)> items, IReadOnlyDictionary<string, string>? metadata)
@@ -171,21 +163,5 @@ public static class SafeTensors
         int padding = (int)((8 - buffer.Length % 8) % 8);
         for (int i = 0; i < padding; i++) buffer.WriteByte((byte)' ');
         return buffer.ToArray();
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-            // Best effort: the original error matters more than a leftover temporary file.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // As above.
-        }
     }
 }
