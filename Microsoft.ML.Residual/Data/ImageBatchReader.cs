@@ -25,8 +25,7 @@ namespace Microsoft.ML.Residual.Data
         private readonly ImageBatchOptions options;
         private readonly DataViewSchema.Column imageColumn;
         private readonly DataViewSchema.Column? labelColumn;
-        private readonly object cacheLock = new();
-        private List<Sample>? cache;
+        private readonly RowCache<Sample> cache = new();
 
         /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
         /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
@@ -156,17 +155,7 @@ namespace Microsoft.ML.Residual.Data
             if (pending.Count > 0 && !(training && options.DropLast)) Emit();
         }
 
-        private IEnumerable<Sample> CachedRows(Random? shuffle, CancellationToken token)
-        {
-            List<Sample> rows;
-            lock (cacheLock)
-            {
-                cache ??= StreamRows(token).ToList();
-                rows = cache;
-            }
-
-            return Prefetch.Permuted(rows, shuffle);
-        }
+        private IEnumerable<Sample> CachedRows(Random? shuffle, CancellationToken token) => cache.Permuted(() => StreamRows(token), shuffle);
 
         /// <summary>
         /// Emits a permutation of <paramref name="source"/>: holds up to <paramref name="capacity"/> rows and, for

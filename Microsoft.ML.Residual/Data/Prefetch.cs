@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -69,6 +70,21 @@ namespace Microsoft.ML.Residual.Data
             }
 
             foreach (int i in order) yield return rows[i];
+        }
+    }
+
+    /// <summary>Rows read once, by the first epoch that asks for them, and served from memory after that in a new order each time.</summary>
+    internal sealed class RowCache<T>
+    {
+        private readonly object gate = new();
+        private List<T>? rows;
+
+        /// <summary>The cached rows (read by <paramref name="read"/> the first time) permuted by <paramref name="shuffle"/>, or in order when it is null.</summary>
+        public IEnumerable<T> Permuted(Func<IEnumerable<T>> read, Random? shuffle)
+        {
+            List<T> cached;
+            lock (gate) cached = rows ??= read().ToList();
+            return Prefetch.Permuted(cached, shuffle);
         }
     }
 }

@@ -28,8 +28,7 @@ namespace Microsoft.ML.Residual.Segmentation
         private readonly int? ignoreIndex;
         private readonly bool cacheInMemory;
         private readonly ImageAugmentation? augmentation;
-        private readonly object cacheLock = new();
-        private List<Sample>? cache;
+        private readonly RowCache<Sample> cache = new();
 
         public SegmentationBatchReader(IDataView data, string pixelColumn, string maskColumn, string? sourceImageColumn, SegmenterOptions options, bool training)
         {
@@ -169,17 +168,7 @@ namespace Microsoft.ML.Residual.Segmentation
             return (image, mask);
         }
 
-        private IEnumerable<Sample> Cached(Random? shuffle, CancellationToken token)
-        {
-            List<Sample> rows;
-            lock (cacheLock)
-            {
-                cache ??= Stream(token).ToList();
-                rows = cache;
-            }
-
-            return Prefetch.Permuted(rows, shuffle);
-        }
+        private IEnumerable<Sample> Cached(Random? shuffle, CancellationToken token) => cache.Permuted(() => Stream(token), shuffle);
 
         private IEnumerable<Sample> Stream(CancellationToken token)
         {
