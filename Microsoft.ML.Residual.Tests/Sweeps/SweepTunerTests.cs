@@ -131,7 +131,6 @@ public sealed class SweepTunerTests
 
         var settled = Trial(2, new[] { 0.0, 0.5, 0.5 }, 0.1);
         settled.AddRung(9, 0.1);
-        settled.Settled = true;
         Assert.IsNull(planner.Next(new List<SweepTrial> { trials[0], settled }), "a trial trained fully: the sweep is over");
     }
 
@@ -144,7 +143,7 @@ public sealed class SweepTunerTests
 
     private static SweepTrial Trial(int id, double[] coordinates, double? objective)
     {
-        var trial = new SweepTrial(id, coordinates, new Dictionary<string, object>()) { Status = objective is null ? TrialStatus.Failed : TrialStatus.Completed, Settled = true };
+        var trial = new SweepTrial(id, coordinates, new Dictionary<string, object>()) { Status = objective is null ? TrialStatus.Failed : TrialStatus.Completed };
         if (objective is double value) trial.AddRung(1, value);
         return trial;
     }

@@ -20,6 +20,9 @@ namespace Microsoft.ML.Residual.Sweeps
         /// <summary>The next configuration, or null when there is none left.</summary>
         public abstract double[]? Next(IReadOnlyList<SweepTrial> trials);
 
+        /// <summary>A uniformly random configuration.</summary>
+        protected double[] Uniform(Random random) => Parameters.Select(p => p.Sample(random)).ToArray();
+
         protected static bool IsNew(double[] coordinates, IReadOnlyList<SweepTrial> trials) =>
             !trials.Any(t => t.Coordinates.AsSpan().SequenceEqual(coordinates));
     }
@@ -37,12 +40,10 @@ namespace Microsoft.ML.Residual.Sweeps
 
         public override double[]? Next(IReadOnlyList<SweepTrial> trials)
         {
-            double[] coordinates = Draw();
-            for (int attempt = 1; attempt < Attempts && !IsNew(coordinates, trials); attempt++) coordinates = Draw();
+            double[] coordinates = Uniform(random);
+            for (int attempt = 1; attempt < Attempts && !IsNew(coordinates, trials); attempt++) coordinates = Uniform(random);
             return coordinates;
         }
-
-        private double[] Draw() => Parameters.Select(p => p.Sample(random)).ToArray();
     }
 
     /// <summary>Every combination in order, the last parameter changing fastest.</summary>
@@ -102,7 +103,7 @@ namespace Microsoft.ML.Residual.Sweeps
                 .Where(t => t.Objective is not null || t.Status == TrialStatus.Failed)
                 .OrderBy(t => t.Objective ?? double.PositiveInfinity).ThenBy(t => t.Id)
                 .Select(t => t.Coordinates).ToList();
-            if (observed.Count < startupTrials) return Parameters.Select(p => p.Sample(random)).ToArray();
+            if (observed.Count < startupTrials) return Uniform(random);
 
             int goodCount = Math.Max(1, (int)Math.Ceiling(GoodFraction * observed.Count));
             var good = observed.Take(goodCount).ToList();

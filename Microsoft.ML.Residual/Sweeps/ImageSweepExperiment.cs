@@ -8,6 +8,7 @@ using System.Threading;
 using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Residual.IO;
 
 namespace Microsoft.ML.Residual
 {
@@ -22,6 +23,7 @@ namespace Microsoft.ML.Residual
         private readonly MLContext ml;
         private readonly SweepTask task;
         private SearchSpace? space;
+        private OptionBinder? binder;
         private SweepTuner tuner = SweepTuner.SuccessiveHalving;
         private int maxEpochsPerTrial;
         private uint? trainingTimeInSeconds;
@@ -50,8 +52,9 @@ namespace Microsoft.ML.Residual
         /// <summary>The hyperparameters to search.</summary>
         public ImageSweepExperiment SetSearchSpace(SearchSpace searchSpace)
         {
-            space = searchSpace ?? throw new ArgumentNullException(nameof(searchSpace));
-            _ = new OptionBinder(task.OptionsType, searchSpace); // names and values checked now
+            if (searchSpace is null) throw new ArgumentNullException(nameof(searchSpace));
+            binder = new OptionBinder(task.OptionsType, searchSpace); // names and values checked now
+            space = searchSpace;
             return this;
         }
 
@@ -137,8 +140,8 @@ namespace Microsoft.ML.Residual
         {
             if (train is null) throw new ArgumentNullException(nameof(train));
             if (validation is null) throw new ArgumentNullException(nameof(validation), "Give validation data, or call Run(data, validationFraction) to hold part of the training data out.");
-            SearchSpace searchSpace = space ?? throw new InvalidOperationException("Set the search space first: SetSearchSpace(s => s.Choice(\"Architecture\", ...).LogUniform(\"LearningRate\", ...)).");
-            var binder = new OptionBinder(task.OptionsType, searchSpace);
+            if (space is not SearchSpace searchSpace || binder is null)
+                throw new InvalidOperationException("Set the search space first: SetSearchSpace(s => s.Choice(\"Architecture\", ...).LogUniform(\"LearningRate\", ...)).");
             TrialPlanner planner = tuner.CreatePlanner(searchSpace, maxEpochsPerTrial, maxTrials, seed);
             if (trainingTimeInSeconds is null && maxTrials is null && !planner.IsBounded)
                 throw new InvalidOperationException($"Nothing ends this sweep: the {tuner.Name} tuner can try configurations forever. Set SetTrainingTimeInSeconds(...) or SetMaxTrials(...).");
@@ -180,7 +183,7 @@ namespace Microsoft.ML.Residual
             }
             finally
             {
-                if (workspace != null) TryDelete(workspace);
+                if (workspace != null) AtomicFile.TryDeleteDirectory(workspace);
             }
 
             SweepStopReason reason = cancellationToken.IsCancellationRequested ? SweepStopReason.Cancelled
@@ -236,13 +239,12 @@ namespace Microsoft.ML.Residual
                 int epochs = trial.EpochsRun;
                 trial.Metrics = metrics;
                 trial.AddRung(epochs, SweepTrial.ToObjective(metrics[metric], higherIsBetter));
-                trial.Settled = epochs >= maxEpochsPerTrial || epochs < targetEpochs; // the last epoch, or early stopping
-                trial.Status = trial.Settled ? TrialStatus.Completed : TrialStatus.Pruned;
+                bool finished = epochs >= maxEpochsPerTrial || epochs < targetEpochs; // the last epoch, or early stopping
+                trial.Status = finished ? TrialStatus.Completed : TrialStatus.Pruned;
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 trial.Status = TrialStatus.Cancelled;
-                trial.Settled = true;
             }
             catch (Exception e)
             {
@@ -250,28 +252,15 @@ namespace Microsoft.ML.Residual
                 // error) is the trial's result, not the sweep's end.
                 trial.Status = TrialStatus.Failed;
                 trial.Error = e.Message;
-                trial.Settled = true;
             }
             finally
             {
                 trial.Seconds += clock.Elapsed.TotalSeconds;
-                if (trial.Settled && checkpoints != null) TryDelete(checkpoints);
+                if (trial.Settled && checkpoints != null) AtomicFile.TryDeleteDirectory(checkpoints);
             }
 
             if (model != null && (trial.Status is TrialStatus.Failed or TrialStatus.Cancelled || !best.Offer(model, trial, metric)))
                 (model as IDisposable)?.Dispose();
-        }
-
-        private static void TryDelete(string directory)
-        {
-            try
-            {
-                if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // A temporary directory left behind is not worth failing the sweep for.
-            }
         }
 
         /// <summary>Collects a trial's epochs as the estimator reports them.</summary>

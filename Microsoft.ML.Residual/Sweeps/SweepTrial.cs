@@ -48,7 +48,7 @@ namespace Microsoft.ML.Residual.Sweeps
         public double? Objective => rungs.Count == 0 ? null : rungs[^1].Objective;
 
         /// <summary>No more training can help: the last epoch was reached, early stopping ended it, or it failed or was cancelled.</summary>
-        public bool Settled { get; set; }
+        public bool Settled => Status != TrialStatus.Pruned;
 
         public IReadOnlyList<EpochReport> History => history;
 
@@ -66,6 +66,6 @@ namespace Microsoft.ML.Residual.Sweeps
         /// <summary>Turns a metric into a loss: lower is better.</summary>
         public static double ToObjective(double metric, bool higherIsBetter) => double.IsNaN(metric) ? double.PositiveInfinity : higherIsBetter ? -metric : metric;
 
-        public override string ToString() => $"trial {Id} ({string.Join(", ", Parameters.Select(p => $"{p.Key} = {TrialResult.Format(p.Value)}"))})";
+        public override string ToString() => $"trial {Id} ({TrialResult.Describe(Parameters)})";
     }
 }

@@ -102,6 +102,6 @@ namespace Microsoft.ML.Residual.Sweeps
             return best == null ? null : new TrialJob(best, null, Rungs.First(r => r > best.Epochs));
         }
 
-        private static bool IsPaused(SweepTrial trial) => !trial.Settled && trial.Status == TrialStatus.Pruned;
+        private static bool IsPaused(SweepTrial trial) => !trial.Settled;
     }
 }
