@@ -2,6 +2,7 @@
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
 //   dotnet run -c Release --project benchmarks [-- train|score|all] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
+//       [--default-allocator]   (training without NativeAllocator.RetainFreedMemoryWhileTraining, for a before/after)
 //
 // train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors, and PyTorch (the peer script), images/s
 // score: model.Transform through ML.NET vs a bare ONNX Runtime session on the same graph; PredictionEngine latency
@@ -17,6 +18,7 @@ using Microsoft.ML.Residual.Benchmarks;
 if (args.Length > 0 && args[0] == "--measure")
 {
     // A child: one measurement, printed as one JSON line.
+    if (args.Contains("--default-allocator")) Microsoft.ML.Residual.Training.NativeAllocator.RetainFreedMemoryWhileTraining = false;
     Measurement result = Measurements.Run(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), int.Parse(args[4], CultureInfo.InvariantCulture),
         int.Parse(args[5], CultureInfo.InvariantCulture));
     Console.WriteLine(JsonSerializer.Serialize(result with { PeakMemoryMB = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0 }));
@@ -26,9 +28,12 @@ if (args.Length > 0 && args[0] == "--measure")
 string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int runs = Option("--runs", 5);
 bool quick = args.Contains("--quick");
+string childFlags = args.Contains("--default-allocator") ? " --default-allocator" : string.Empty;
 string peerScript = Path.GetFullPath(OptionText("--peer", Path.Combine(AppContext.BaseDirectory, "../../../../../shared/peers/pytorch_bench.py")));
+// torchvision has no U-Net: the same U-Net in PyTorch is this project's own peer script.
+string unetPeerScript = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../peers/unet_peer.py"));
 bool hasPeer = File.Exists(peerScript) && Run("/usr/bin/python3", "-c \"import torch, torchvision\"").ExitCode == 0;
-Console.WriteLine($"{Environment.ProcessorCount} cores, {runs} run(s) per measurement; PyTorch peer: {(hasPeer ? peerScript : "not installed (../shared/peers/install.sh)")}");
+Console.WriteLine($"{Environment.ProcessorCount} cores, {runs} run(s) per measurement{(childFlags.Length > 0 ? ", glibc's default allocator settings" : string.Empty)}; PyTorch peer: {(hasPeer ? peerScript : "not installed (../shared/peers/install.sh)")}");
 
 var rows = new List<string>();
 if (what is "train" or "all")
@@ -45,7 +50,7 @@ if (what is "train" or "all")
         {
             ours.Add(Child("train-estimator", arch, size, batch, n));
             bare.Add(Child("train-bare", arch, size, batch, n));
-            if (hasPeer && !arch.StartsWith("unet", StringComparison.Ordinal)) peer.Add(Peer("train", arch, size, batch, n));
+            if (hasPeer) peer.Add(Peer("train", arch, size, batch, n));
         }
 
         double loop = MedianOf(ours.Select(m => m.LoopImagesPerSecond ?? double.NaN));
@@ -108,12 +113,12 @@ static double MedianOf(IEnumerable<double> values)
     return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 }
 
-static Measurement Child(string kind, string arch, int size, int batch, int steps)
+Measurement Child(string kind, string arch, int size, int batch, int steps)
 {
     string self = Environment.ProcessPath!;
     string dll = typeof(Measurement).Assembly.Location;
     string arguments = Path.GetFileNameWithoutExtension(self) == "dotnet" ? $"\"{dll}\" " : string.Empty;
-    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}");
+    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}{childFlags}");
     string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
     if (code != 0 || line is null) throw new InvalidOperationException($"{kind} {arch} failed ({code}):\n{output}");
     Measurement m = JsonSerializer.Deserialize<Measurement>(line)!;
@@ -127,7 +132,7 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
 {
     string wrapper = "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
         + "print(json.dumps({'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))";
-    var (code, output) = Run("/usr/bin/python3", $"-c \"{wrapper}\" {peerScript} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}");
+    var (code, output) = Run("/usr/bin/python3", $"-c \"{wrapper}\" {(arch.StartsWith("unet", StringComparison.Ordinal) ? unetPeerScript : peerScript)} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}");
     string[] lines = output.Split('\n').Where(l => l.TrimStart().StartsWith('{')).ToArray();
     if (code != 0 || lines.Length < 2) throw new InvalidOperationException($"pytorch_bench.py {mode} {arch} failed ({code}):\n{output}");
     using JsonDocument result = JsonDocument.Parse(lines[^2]), memory = JsonDocument.Parse(lines[^1]);

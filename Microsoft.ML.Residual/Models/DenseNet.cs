@@ -110,7 +110,7 @@ namespace Microsoft.ML.Residual.Models
         {
             var outputs = new List<Tensor>(blocks.Length + 1);
             Tensor x = conv0.call(input);
-            if (norm0 != null) x = nn.functional.relu(norm0.call(x));
+            if (norm0 != null) x = nn.functional.relu(norm0.call(x), inplace: true);
             outputs.Add(x);
             if (pool0 != null) x = pool0.call(x);
             for (int i = 0; i < blocks.Length; i++)
@@ -124,7 +124,7 @@ namespace Microsoft.ML.Residual.Models
                 }
                 else
                 {
-                    outputs.Add(nn.functional.relu(norm5.call(x)));
+                    outputs.Add(nn.functional.relu(norm5.call(x), inplace: true));
                 }
             }
 
@@ -291,7 +291,7 @@ namespace Microsoft.ML.Residual.Models
             Tensor first = recompute
                 ? RecomputedFirstUnit.apply(new object[] { this }.Concat(features).ToArray())
                 : FirstUnit(torch.cat(features.ToArray(), 1), updateStatistics: true);
-            Tensor output = conv2 == null ? first : conv2.call(nn.functional.relu(norm2!.call(first)));
+            Tensor output = conv2 == null ? first : conv2.call(nn.functional.relu(norm2!.call(first), inplace: true));
             return dropRate > 0 ? nn.functional.dropout(output, dropRate, training) : output;
         }
 
@@ -312,7 +312,7 @@ namespace Microsoft.ML.Residual.Models
             Tensor normalised = updateStatistics || !training
                 ? norm1.call(concatenated)
                 : nn.functional.batch_norm(concatenated, null, null, norm1.weight, norm1.bias, training: true, eps: norm1.eps);
-            return conv1.call(nn.functional.relu(normalised));
+            return conv1.call(nn.functional.relu(normalised, inplace: true));
         }
 
         /// <summary>
@@ -374,7 +374,7 @@ namespace Microsoft.ML.Residual.Models
             register_module("pool", pool);
         }
 
-        internal Tensor Activate(Tensor input) => nn.functional.relu(norm.call(input));
+        internal Tensor Activate(Tensor input) => nn.functional.relu(norm.call(input), inplace: true);
 
         internal Tensor Reduce(Tensor activated) => pool.call(conv.call(activated));
 

@@ -129,7 +129,7 @@ namespace Microsoft.ML.Residual.Models
         {
             var outputs = new List<Tensor>(stages.Length + 1);
             Tensor x = conv1.call(input);
-            if (bn1 != null) x = nn.functional.relu(bn1.call(x));
+            if (bn1 != null) x = nn.functional.relu(bn1.call(x), inplace: true);
             outputs.Add(x);
             if (maxpool != null) x = maxpool.call(x);
             foreach (Sequential stage in stages)
@@ -138,7 +138,7 @@ namespace Microsoft.ML.Residual.Models
                 outputs.Add(x);
             }
 
-            if (finalNorm != null) outputs[outputs.Count - 1] = nn.functional.relu(finalNorm.call(x));
+            if (finalNorm != null) outputs[outputs.Count - 1] = nn.functional.relu(finalNorm.call(x), inplace: true);
             return outputs;
         }
 

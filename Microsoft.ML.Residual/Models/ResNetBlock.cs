@@ -138,11 +138,11 @@ namespace Microsoft.ML.Residual.Models
             Tensor identity = input;
             if (preActivation)
             {
-                Tensor activated = nn.functional.relu(norms[0].call(input));
+                Tensor activated = nn.functional.relu(norms[0].call(input), inplace: true);
                 gateInput = activated;
                 branch = convolutions[0].call(activated);
                 for (int i = 1; i < convolutions.Length; i++)
-                    branch = convolutions[i].call(nn.functional.relu(norms[i].call(branch)));
+                    branch = convolutions[i].call(nn.functional.relu(norms[i].call(branch), inplace: true));
                 if (shortcut != null) identity = shortcut.call(shortcutTakesPreActivation ? activated : input);
             }
             else
@@ -151,7 +151,7 @@ namespace Microsoft.ML.Residual.Models
                 for (int i = 0; i < convolutions.Length; i++)
                 {
                     branch = norms[i].call(convolutions[i].call(branch));
-                    if (i < convolutions.Length - 1) branch = nn.functional.relu(branch);
+                    if (i < convolutions.Length - 1) branch = nn.functional.relu(branch, inplace: true);
                 }
 
                 if (shortcut != null) identity = shortcut.call(input);
@@ -159,7 +159,7 @@ namespace Microsoft.ML.Residual.Models
 
             if (training && dropPathProbability > 0) branch = DropPath(branch, dropPathProbability);
             Tensor output = Combine(branch, identity, gateInput);
-            return preActivation ? output : nn.functional.relu(output);
+            return preActivation ? output : nn.functional.relu(output, inplace: true);
         }
 
         /// <inheritdoc />
@@ -220,7 +220,7 @@ namespace Microsoft.ML.Residual.Models
                 default:
                     Tensor scaledBranch = residualScale == 1.0 ? branch : branch.Times(residualScale);
                     Tensor scaledIdentity = identityDecay == 0.0 ? identity : identity.Times(1.0 - identityDecay);
-                    return scaledIdentity.Plus(scaledBranch);
+                    return scaledBranch.PlusInPlace(scaledIdentity);
             }
         }
 

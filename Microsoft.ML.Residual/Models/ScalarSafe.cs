@@ -24,6 +24,9 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>a + b.</summary>
         public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
 
+        /// <summary>a += b, in place on <paramref name="a"/>.</summary>
+        public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
+
         /// <summary>a + value.</summary>
         public static Tensor Plus(this Tensor a, double value) => With(value.ToScalar(), s => a.add(s, One));
 

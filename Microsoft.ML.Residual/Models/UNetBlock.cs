@@ -123,10 +123,10 @@ namespace Microsoft.ML.Residual.Models
                 x = torch.cat(new[] { x, skip }, 1);
             }
 
-            Tensor h = nn.functional.relu(bn1.call(conv1.call(x)));
+            Tensor h = nn.functional.relu(bn1.call(conv1.call(x)), inplace: true);
             h = bn2.call(conv2.call(h));
-            if (residual) h = h.Plus(shortcut is null ? x : shortcut.call(x));
-            return nn.functional.relu(h);
+            if (residual) h = h.PlusInPlace(shortcut is null ? x : shortcut.call(x));
+            return nn.functional.relu(h, inplace: true);
         }
 
         /// <summary>Emits <see cref="Forward"/> (called by the owning U-Net, whose scope names the children).</summary>

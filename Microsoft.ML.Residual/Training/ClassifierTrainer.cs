@@ -129,6 +129,7 @@ namespace Microsoft.ML.Residual.Training
             CancellationToken cancellationToken = default)
         {
             if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
+            using IDisposable allocator = NativeAllocator.EnterTraining();
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
             int frozenEpochs = options.FreezeBackboneEpochs;
