@@ -16,13 +16,25 @@ namespace Microsoft.ML.Residual.Benchmarks
 {
     /// <summary>One measurement: throughput and the process's peak memory.</summary>
     /// <param name="LoopImagesPerSecond">For our estimator: the training loop's own figure (its epoch report), without the Fit's fixed costs.</param>
-    public sealed record Measurement(string Kind, string Arch, double ImagesPerSecond, double PeakMemoryMB, double? LoopImagesPerSecond = null);
+    /// <param name="Memory">For the memory measurements: the process's state at points along the run.</param>
+    public sealed record Measurement(string Kind, string Arch, double ImagesPerSecond, double PeakMemoryMB, double? LoopImagesPerSecond = null,
+        IReadOnlyList<MemorySample>? Memory = null);
+
+    /// <summary>The process's state at one point of a long run.</summary>
+    /// <param name="At">Epochs trained, or rows scored.</param>
+    /// <param name="ResidentMB">Resident memory after a full garbage collection.</param>
+    /// <param name="ManagedMB">The managed heap after that collection.</param>
+    /// <param name="LiveTensors">TorchSharp tensors not yet disposed.</param>
+    public sealed record MemorySample(long At, double ResidentMB, double ManagedMB, long LiveTensors);
 
     /// <summary>The measurements a child process runs.</summary>
     internal static class Measurements
     {
         private const int Classes = 10;
         private const int WarmupSteps = 3;
+
+        // Our estimator's timed Fit trains this many epochs: the last one gives the loop's steady-state figure.
+        private const int TimedEpochs = 2;
 
         public static Measurement Run(string kind, string arch, int size, int batch, int steps)
         {
@@ -32,16 +44,32 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return new(kind, arch, whole, 0, loop);
             }
 
+            if (kind == "memory-train")
+            {
+                var (rate, samples) = TrainingMemory(arch, size, batch, epochs: steps);
+                return new(kind, arch, rate, 0, Memory: samples);
+            }
+
+            if (kind == "memory-score")
+            {
+                var (rate, samples) = ScoringMemory(arch, size, rows: steps);
+                return new(kind, arch, rate, 0, Memory: samples);
+            }
+
             return new(kind, arch, Measure(kind, arch, size, batch, steps), 0);
         }
 
         private static double Measure(string kind, string arch, int size, int batch, int steps) => kind switch
         {
-            "train-bare" => TrainBare(arch, size, batch, steps),
+            "train-bare" => TrainBare(arch, size, batch, steps, asOurLoop: false),
+            "train-bare-tuned" => TrainBare(arch, size, batch, steps, asOurLoop: true),
             "score-transform" => ScoreTransform(arch, size, batch, steps),
             "score-ort" => ScoreOrt(arch, size, batch, steps),
             "score-engine" => ScoreEngine(arch, size, steps),
             "score-applyonnx" => ScoreApplyOnnxModel(arch, size, steps),
+            "featurize-transform" => Featurize(arch, size, steps),
+            "featurize-ort" => FeaturizeOrt(arch, size, steps),
+            "featurize-engine" => FeaturizeEngine(arch, size, steps),
             _ => throw new ArgumentException($"Unknown measurement '{kind}'."),
         };
 
@@ -51,14 +79,19 @@ namespace Microsoft.ML.Residual.Benchmarks
         private static nn.Module<Tensor, Tensor> CreateModel(string arch) =>
             ResidualModels.Create(arch, Classes, 3, arch.StartsWith("resnet", StringComparison.Ordinal) ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
 
-        /// <summary>A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script does.</summary>
-        private static double TrainBare(string arch, int size, int batch, int steps)
+        /// <summary>
+        /// A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script
+        /// does. Either as a user would write it, or with the two settings our training loop uses: freed native memory kept
+        /// in the process (<see cref="NativeAllocator"/>) and the batch in channels-last layout.
+        /// </summary>
+        private static double TrainBare(string arch, int size, int batch, int steps, bool asOurLoop)
         {
+            using IDisposable? allocator = asOurLoop ? NativeAllocator.EnterTraining() : null;
             torch.manual_seed(0);
             using var model = CreateModel(arch);
             model.train();
             using var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
-            using Tensor x = torch.randn(batch, 3, size, size);
+            using Tensor x = asOurLoop ? torch.randn(batch, size, size, 3).permute(0, 3, 1, 2) : torch.randn(batch, 3, size, size);
             using Tensor y = IsSegmentation(arch) ? torch.randint(0, Classes, new long[] { batch, size, size }) : torch.randint(0, Classes, new long[] { batch });
             void Step()
             {
@@ -76,13 +109,15 @@ namespace Microsoft.ML.Residual.Benchmarks
         }
 
         /// <summary>
-        /// Our estimator's whole Fit over an IDataView of batch × steps random images (after a warm-up Fit of two batches),
-        /// and its training loop's own throughput.
+        /// Our estimator's whole Fit of two epochs over an IDataView of batch × steps random images (after a warm-up Fit of
+        /// two batches), and its training loop's own throughput in the second epoch (the steady state: a fresh network's first
+        /// steps also create libtorch's kernels and buffers, which the bare loop's warm-up steps leave out).
         /// </summary>
         private static (double Whole, double Loop) TrainEstimator(string arch, int size, int batch, int steps)
         {
             var ml = new MLContext(seed: 1);
-            var progress = new LastReport();
+            var reports = new List<EpochReport>();
+            var progress = new Callback(reports.Add);
             IDataView Data(int rows) => IsSegmentation(arch) ? Segmentation(ml, rows, size) : Classification(ml, rows, size);
             IEstimator<ITransformer> Estimator()
             {
@@ -90,23 +125,26 @@ namespace Microsoft.ML.Residual.Benchmarks
                 {
                     return ml.Transforms.UNetSegmenter(new SegmenterOptions
                     {
-                        Architecture = arch, NumClasses = Classes, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1, Optimizer = OptimizerKind.Sgd,
+                        Architecture = arch, NumClasses = Classes, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = TimedEpochs, Optimizer = OptimizerKind.Sgd,
                         LearningRate = 0.01, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
                         Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 }, Progress = progress,
                     });
                 }
 
                 ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
+                options.Epochs = TimedEpochs;
                 options.Progress = progress;
                 return arch.StartsWith("densenet", StringComparison.Ordinal) ? ml.Transforms.DenseNetClassifier(options) : ml.Transforms.ResNetClassifier(options);
             }
 
             Estimator().Fit(Data(batch * 2));
+            reports.Clear();
             IDataView data = Data(batch * steps);
             var clock = Stopwatch.StartNew();
             Estimator().Fit(data);
-            double whole = batch * steps / clock.Elapsed.TotalSeconds;
-            return (whole, progress.Last!.ImagesPerSecond);
+            double whole = TimedEpochs * batch * steps / clock.Elapsed.TotalSeconds;
+            TimeSpan lastEpoch = reports[^1].Elapsed - reports[^2].Elapsed;
+            return (whole, batch * steps / lastEpoch.TotalSeconds);
         }
 
         private static ImageClassifierOptions ClassifierOptions(string arch, int size, int batch) => new()
@@ -115,6 +153,101 @@ namespace Microsoft.ML.Residual.Benchmarks
             LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
             Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 },
         };
+
+        /// <summary>
+        /// A Fit of <paramref name="epochs"/> epochs over 10 batches, with the process's memory after every epoch: resident
+        /// memory and the managed heap after a full collection, and TorchSharp's live tensors.
+        /// </summary>
+        private static (double ImagesPerSecond, List<MemorySample> Samples) TrainingMemory(string arch, int size, int batch, int epochs)
+        {
+            var ml = new MLContext(seed: 1);
+            var samples = new List<MemorySample> { Sample(0) };
+            ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
+            options.Epochs = epochs;
+            options.Progress = new Callback(report => samples.Add(Sample(report.Epoch)));
+            var clock = Stopwatch.StartNew();
+            ml.Transforms.ResNetClassifier(options).Fit(Classification(ml, batch * 10, size));
+            return (epochs * batch * 10 / clock.Elapsed.TotalSeconds, samples);
+        }
+
+        /// <summary>
+        /// model.Transform over <paramref name="rows"/> rows made as the cursor asks for them (so the input holds no memory),
+        /// with the process's memory every tenth of the way.
+        /// </summary>
+        private static (double ImagesPerSecond, List<MemorySample> Samples) ScoringMemory(string arch, int size, int rows)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
+            SchemaDefinition schema = SchemaDefinition.Create(typeof(ImageRow));
+            schema[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            IEnumerable<ImageRow> Generated()
+            {
+                var random = new Random(3);
+                for (int i = 0; i < rows; i++)
+                    yield return new ImageRow { Image = Enumerable.Range(0, 3 * size * size).Select(_ => (float)random.Next(256)).ToArray(), Label = "c" + (i % Classes) };
+            }
+
+            IDataView scored = model.Transform(ml.Data.LoadFromEnumerable(Generated(), schema));
+            var samples = new List<MemorySample> { Sample(0) };
+            DataViewSchema.Column score = scored.Schema["Score"];
+            var clock = Stopwatch.StartNew();
+            using (DataViewRowCursor cursor = scored.GetRowCursor(new[] { score }))
+            {
+                ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(score);
+                VBuffer<float> value = default;
+                long seen = 0;
+                while (cursor.MoveNext())
+                {
+                    getter(ref value);
+                    if (++seen % (rows / 10) == 0) samples.Add(Sample(seen));
+                }
+            }
+
+            return (rows / clock.Elapsed.TotalSeconds, samples);
+        }
+
+        private static MemorySample Sample(long at)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            using Process self = Process.GetCurrentProcess();
+            return new MemorySample(at, self.WorkingSet64 / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, Tensor.TotalCount);
+        }
+
+        /// <summary>The featurizer's Transform (random weights) over random images, reading every feature vector.</summary>
+        private static double Featurize(string arch, int size, int count)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer featurizer = ml.Transforms.ResNetFeaturizer("Features", "Image", arch, imageWidth: size, imageHeight: size).Fit(Classification(ml, 4, size));
+            Consume(featurizer.Transform(Classification(ml, 4, size)), "Features");
+            IDataView data = Classification(ml, count, size);
+            var clock = Stopwatch.StartNew();
+            Consume(featurizer.Transform(data), "Features");
+            return count / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>A bare ONNX Runtime session on the featurizer's graph (the network without its head), one image per run.</summary>
+        private static double FeaturizeOrt(string arch, int size, int count)
+        {
+            using var model = ResidualModels.Create(arch, numClasses: 0, inChannels: 3);
+            return OrtThroughput(model, size, 1, count);
+        }
+
+        /// <summary>The featurizer through PredictionEngine, one image at a time.</summary>
+        private static double FeaturizeEngine(string arch, int size, int count)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer featurizer = ml.Transforms.ResNetFeaturizer("Features", "Image", arch, imageWidth: size, imageHeight: size).Fit(Classification(ml, 4, size));
+            SchemaDefinition input = SchemaDefinition.Create(typeof(ImageRow));
+            input[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            var engine = ml.Model.CreatePredictionEngine<ImageRow, FeatureRow>(featurizer, inputSchemaDefinition: input);
+            ImageRow row = Rows(1, size).Single();
+            for (int i = 0; i < WarmupSteps; i++) engine.Predict(row);
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < count; i++) engine.Predict(row);
+            return count / clock.Elapsed.TotalSeconds;
+        }
 
         /// <summary>model.Transform over random images, reading every Score through a cursor.</summary>
         private static double ScoreTransform(string arch, int size, int batch, int count)
@@ -128,9 +261,9 @@ namespace Microsoft.ML.Residual.Benchmarks
             return count / clock.Elapsed.TotalSeconds;
         }
 
-        private static void Consume(IDataView scored)
+        private static void Consume(IDataView scored, string column = "Score")
         {
-            DataViewSchema.Column score = scored.Schema["Score"];
+            DataViewSchema.Column score = scored.Schema[column];
             using DataViewRowCursor cursor = scored.GetRowCursor(new[] { score });
             ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(score);
             VBuffer<float> value = default;
@@ -141,6 +274,11 @@ namespace Microsoft.ML.Residual.Benchmarks
         private static double ScoreOrt(string arch, int size, int batch, int count)
         {
             using var model = CreateModel(arch);
+            return OrtThroughput(model, size, batch, count);
+        }
+
+        private static double OrtThroughput(nn.Module<Tensor, Tensor> model, int size, int batch, int count)
+        {
             model.eval();
             byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, 3, size, size }, new OnnxExportOptions { Normalization = PixelNormalization.ImageNet(3) });
             using var session = new InferenceSession(onnx);
@@ -221,14 +359,6 @@ namespace Microsoft.ML.Residual.Benchmarks
             }).ToList();
         }
 
-        /// <summary>Keeps the last epoch report (called on the training thread, unlike <see cref="Progress{T}"/>).</summary>
-        private sealed class LastReport : IProgress<EpochReport>
-        {
-            public EpochReport? Last { get; private set; }
-
-            public void Report(EpochReport value) => Last = value;
-        }
-
         public sealed class ImageRow
         {
             public float[] Image { get; set; } = Array.Empty<float>();
@@ -246,6 +376,21 @@ namespace Microsoft.ML.Residual.Benchmarks
         public sealed class ScoreRow
         {
             public float[] Score { get; set; } = Array.Empty<float>();
+        }
+
+        public sealed class FeatureRow
+        {
+            public float[] Features { get; set; } = Array.Empty<float>();
+        }
+
+        /// <summary>Runs an action on every epoch report, on the training thread (unlike <see cref="Progress{T}"/>).</summary>
+        private sealed class Callback : IProgress<EpochReport>
+        {
+            private readonly Action<EpochReport> action;
+
+            public Callback(Action<EpochReport> action) => this.action = action;
+
+            public void Report(EpochReport value) => action(value);
         }
     }
 }

@@ -1,11 +1,14 @@
 // Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
-//   dotnet run -c Release --project benchmarks [-- train|score|all] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
-//       [--default-allocator]   (training without NativeAllocator.RetainFreedMemoryWhileTraining, for a before/after)
+//   dotnet run -c Release --project benchmarks [-- train|score|all|memory] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
+//       [--arch resnet18,resnet50,...]
 //
-// train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors, and PyTorch (the peer script), images/s
-// score: model.Transform through ML.NET vs a bare ONNX Runtime session on the same graph; PredictionEngine latency
+// train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors (as a user would write it, and with our
+//        loop's settings: retained native memory, channels-last batches), and PyTorch (the peer script; benchmarks/peers/unet_peer.py for the U-Net), images/s
+// score: model.Transform through ML.NET vs a bare ONNX Runtime session on the same graph; PredictionEngine latency;
+//        the featurizer likewise
+// memory: resident memory, managed heap and live tensors over 20 training epochs and over 100,000 scored rows
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -18,7 +21,6 @@ using Microsoft.ML.Residual.Benchmarks;
 if (args.Length > 0 && args[0] == "--measure")
 {
     // A child: one measurement, printed as one JSON line.
-    if (args.Contains("--default-allocator")) Microsoft.ML.Residual.Training.NativeAllocator.RetainFreedMemoryWhileTraining = false;
     Measurement result = Measurements.Run(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), int.Parse(args[4], CultureInfo.InvariantCulture),
         int.Parse(args[5], CultureInfo.InvariantCulture));
     Console.WriteLine(JsonSerializer.Serialize(result with { PeakMemoryMB = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0 }));
@@ -28,35 +30,37 @@ if (args.Length > 0 && args[0] == "--measure")
 string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int runs = Option("--runs", 5);
 bool quick = args.Contains("--quick");
-string childFlags = args.Contains("--default-allocator") ? " --default-allocator" : string.Empty;
 string peerScript = Path.GetFullPath(OptionText("--peer", Path.Combine(AppContext.BaseDirectory, "../../../../../shared/peers/pytorch_bench.py")));
 // torchvision has no U-Net: the same U-Net in PyTorch is this project's own peer script.
 string unetPeerScript = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../peers/unet_peer.py"));
 bool hasPeer = File.Exists(peerScript) && Run("/usr/bin/python3", "-c \"import torch, torchvision\"").ExitCode == 0;
-Console.WriteLine($"{Environment.ProcessorCount} cores, {runs} run(s) per measurement{(childFlags.Length > 0 ? ", glibc's default allocator settings" : string.Empty)}; PyTorch peer: {(hasPeer ? peerScript : "not installed (../shared/peers/install.sh)")}");
+Console.WriteLine($"{Environment.ProcessorCount} cores, {runs} run(s) per measurement; PyTorch peer: {(hasPeer ? peerScript : "not installed (../shared/peers/install.sh)")}");
 
 var rows = new List<string>();
 if (what is "train" or "all")
 {
-    rows.Add("| training | ours (whole Fit) | ours (loop only) | bare TorchSharp | PyTorch | ours / PyTorch | ours / bare | loop / bare | peak MB ours / bare / PyTorch |");
-    rows.Add("|---|---|---|---|---|---|---|---|---|");
+    rows.Add("| training | ours (whole Fit) | ours (loop only) | bare TorchSharp | bare TorchSharp, our settings | PyTorch | ours / PyTorch | bare, our settings / PyTorch | loop / bare, our settings | our settings / none | peak MB ours / bare / bare, our settings / PyTorch |");
+    rows.Add("|---|---|---|---|---|---|---|---|---|---|---|");
     foreach (var (arch, size, batch, steps) in new[] { ("resnet18", 32, 64, 20), ("resnet50", 64, 32, 10), ("densenet121", 64, 32, 10), ("unet_resnet18", 64, 8, 20) })
     {
+        if (!Selected(arch)) continue;
         int n = quick ? Math.Max(3, steps / 4) : steps;
         var ours = new List<Measurement>();
         var bare = new List<Measurement>();
+        var tuned = new List<Measurement>();
         var peer = new List<Measurement>();
         for (int r = 0; r < runs; r++)
         {
             ours.Add(Child("train-estimator", arch, size, batch, n));
             bare.Add(Child("train-bare", arch, size, batch, n));
+            tuned.Add(Child("train-bare-tuned", arch, size, batch, n));
             if (hasPeer) peer.Add(Peer("train", arch, size, batch, n));
         }
 
         double loop = MedianOf(ours.Select(m => m.LoopImagesPerSecond ?? double.NaN));
-        rows.Add($"| {arch} {size}², batch {batch} | {Median(ours):F1} img/s | {loop:F1} img/s | {Median(bare):F1} img/s | {(peer.Count > 0 ? $"{Median(peer):F1} img/s" : "—")} | "
-            + $"{(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} | {Median(ours) / Median(bare):F2}× | {loop / Median(bare):F2}× | "
-            + $"{MedianMemory(ours):F0} / {MedianMemory(bare):F0} / {(peer.Count > 0 ? MedianMemory(peer).ToString("F0", CultureInfo.InvariantCulture) : "—")} |");
+        rows.Add($"| {arch} {size}², batch {batch} | {Median(ours):F1} img/s | {loop:F1} img/s | {Median(bare):F1} img/s | {Median(tuned):F1} img/s | {(peer.Count > 0 ? $"{Median(peer):F1} img/s" : "—")} | "
+            + $"{(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} | {(peer.Count > 0 ? $"{Median(tuned) / Median(peer):F2}×" : "—")} | {loop / Median(tuned):F2}× | {Median(tuned) / Median(bare):F2}× | "
+            + $"{MedianMemory(ours):F0} / {MedianMemory(bare):F0} / {MedianMemory(tuned):F0} / {(peer.Count > 0 ? MedianMemory(peer).ToString("F0", CultureInfo.InvariantCulture) : "—")} |");
         Console.WriteLine(rows[^1]);
     }
 }
@@ -68,6 +72,7 @@ if (what is "score" or "all")
     rows.Add("|---|---|---|---|---|---|---|---|---|");
     foreach (var (arch, size, batch, count) in new[] { ("resnet18", 224, 64, 256), ("resnet50", 224, 32, 128) })
     {
+        if (!Selected(arch)) continue;
         int n = quick ? count / 4 : count;
         var ours = new List<Measurement>();
         var apply = new List<Measurement>();
@@ -91,9 +96,52 @@ if (what is "score" or "all")
     }
 }
 
+if (what is "score" or "all")
+{
+    rows.Add("");
+    rows.Add("| featurizer | ours (Transform) | ONNX Runtime, batch 1 | ours / ORT batch 1 | PredictionEngine, one image |");
+    rows.Add("|---|---|---|---|---|");
+    foreach (var (arch, size, count) in new[] { ("resnet50", 224, 128) })
+    {
+        if (!Selected(arch)) continue;
+        int n = quick ? count / 4 : count;
+        var ours = new List<Measurement>();
+        var single = new List<Measurement>();
+        var engine = new List<Measurement>();
+        for (int r = 0; r < runs; r++)
+        {
+            ours.Add(Child("featurize-transform", arch, size, 1, n));
+            single.Add(Child("featurize-ort", arch, size, 1, n));
+            engine.Add(Child("featurize-engine", arch, size, 1, Math.Min(n, 32)));
+        }
+
+        rows.Add($"| {arch} {size}² | {Median(ours):F1} img/s | {Median(single):F1} img/s | {Median(ours) / Median(single):F2}× | {1000 / Median(engine):F1} ms |");
+        Console.WriteLine(rows[^1]);
+    }
+}
+
+if (what is "memory")
+{
+    // One long run each: memory is about the trend within a run, not about medians.
+    var (arch, size, batch) = ("resnet18", 32, 64);
+    int epochs = quick ? 4 : 20, scoredRows = quick ? 10_000 : 100_000;
+    Measurement training = Child("memory-train", arch, size, batch, epochs);
+    Measurement scoring = Child("memory-score", arch, size, 1, scoredRows);
+    rows.Add($"| training {arch} {size}², batch {batch}, 10 batches per epoch ({training.ImagesPerSecond:F0} img/s) | resident MB | managed MB | live tensors |");
+    rows.Add("|---|---|---|---|");
+    rows.AddRange(training.Memory!.Select(m => $"| after epoch {m.At} | {m.ResidentMB:F0} | {m.ManagedMB:F1} | {m.LiveTensors} |"));
+    rows.Add("");
+    rows.Add($"| scoring {arch} {size}² through model.Transform ({scoring.ImagesPerSecond:F0} img/s) | resident MB | managed MB | live tensors |");
+    rows.Add("|---|---|---|---|");
+    rows.AddRange(scoring.Memory!.Select(m => $"| after {m.At:N0} rows | {m.ResidentMB:F0} | {m.ManagedMB:F1} | {m.LiveTensors} |"));
+}
+
 Console.WriteLine();
 foreach (string row in rows) Console.WriteLine(row);
 return 0;
+
+// --arch resnet18,unet_resnet18 limits the tables to those rows.
+bool Selected(string arch) => OptionText("--arch", arch).Split(',').Contains(arch);
 
 int Option(string name, int fallback) => int.Parse(OptionText(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 
@@ -118,7 +166,7 @@ Measurement Child(string kind, string arch, int size, int batch, int steps)
     string self = Environment.ProcessPath!;
     string dll = typeof(Measurement).Assembly.Location;
     string arguments = Path.GetFileNameWithoutExtension(self) == "dotnet" ? $"\"{dll}\" " : string.Empty;
-    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}{childFlags}");
+    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}");
     string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
     if (code != 0 || line is null) throw new InvalidOperationException($"{kind} {arch} failed ({code}):\n{output}");
     Measurement m = JsonSerializer.Deserialize<Measurement>(line)!;

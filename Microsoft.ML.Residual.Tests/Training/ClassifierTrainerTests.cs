@@ -65,6 +65,38 @@ public sealed class ClassifierTrainerTests
     }
 
     [TestMethod]
+    public void ChannelsLastBatches_TrainTheSameNetworkAsTheDefaultLayout_UpToRounding()
+    {
+        using var train = new TrainingTestData(90, 12, seed: 1);
+        using var validation = new TrainingTestData(30, 12, seed: 2);
+        var results = new List<(Dictionary<string, Tensor> Weights, TrainingResult Result)>();
+        foreach (bool channelsLast in new[] { true, false })
+        {
+            var model = SmallNetwork(9);
+            TrainingOptions options = Options(2);
+            options.ChannelsLastOnCpu = channelsLast;
+            TrainingResult result = new ClassifierTrainer(model, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+                () => validation.Epoch(0, BatchSize, shuffle: false));
+            results.Add((Weights(model), result));
+        }
+
+        var (channelsLastWeights, channelsLastResult) = results[0];
+        var (defaultWeights, defaultResult) = results[1];
+        foreach (var (key, value) in defaultWeights)
+        {
+            Assert.IsTrue(channelsLastWeights[key].is_contiguous(), $"{key} left in another memory layout");
+            double difference = (channelsLastWeights[key].to_type(ScalarType.Float64) - value.to_type(ScalarType.Float64)).abs().max().item<double>();
+            Assert.IsTrue(difference < 1e-3, $"{key} differs by {difference}");
+        }
+
+        for (int epoch = 0; epoch < 2; epoch++)
+        {
+            Assert.AreEqual(defaultResult.History[epoch].TrainingLoss, channelsLastResult.History[epoch].TrainingLoss, 1e-4);
+            Assert.AreEqual(defaultResult.History[epoch].ValidationLoss!.Value, channelsLastResult.History[epoch].ValidationLoss!.Value, 1e-4);
+        }
+    }
+
+    [TestMethod]
     public void CancelledRun_ResumedFromItsCheckpoint_EndsWithTheWeightsOfAnUninterruptedRun()
     {
         using var train = new TrainingTestData(90, 12, seed: 1);

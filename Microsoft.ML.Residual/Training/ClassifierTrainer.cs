@@ -192,6 +192,7 @@ namespace Microsoft.ML.Residual.Training
                             Tensor x = batchImages.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
+                            x = InNetworkLayout(x);
                             optimizer.ZeroGrad();
                             Tensor loss, logits;
                             if (mixing?.Mix(x, y) is { } mixed)
@@ -306,7 +307,7 @@ namespace Microsoft.ML.Residual.Training
                 Tensor x = batchImages.to(device);
                 Tensor y = labels.to(device);
                 if (Preprocess != null) x = Preprocess(x);
-                Tensor logits = model.call(x);
+                Tensor logits = model.call(InNetworkLayout(x));
                 long n = y.shape[0];
                 lossSum += LossOf(logits, y, smoothing: false).item<float>() * n;
                 images += n;
@@ -351,6 +352,13 @@ namespace Microsoft.ML.Residual.Training
 
             return present == 0 ? 0 : sum / present;
         }
+
+        // Image batches in channels-last memory layout on the CPU (TorchSharp has no memory-format argument; a permuted
+        // contiguous copy has NHWC strides): libtorch then runs its channels-last oneDNN kernels through the whole network.
+        private Tensor InNetworkLayout(Tensor images) =>
+            options.ChannelsLastOnCpu && images.dim() == 4 && images.device_type == DeviceType.CPU
+                ? images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+                : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets)

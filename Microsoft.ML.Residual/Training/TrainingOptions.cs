@@ -128,6 +128,15 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>A directory for a checkpoint after every epoch (written atomically); training resumes from it. Null: none.</summary>
         public string? CheckpointDirectory { get; set; }
 
+        /// <summary>
+        /// On the CPU, give the network each image batch in channels-last memory layout (NHWC strides, same shape), so that
+        /// libtorch runs its faster channels-last convolution kernels (oneDNN) through the whole network; parameters keep
+        /// their usual layout. Results equal the default layout's up to floating-point rounding. Measured on 2 cores: DenseNet-121
+        /// about 30 % and ResNet-50 about 12 % faster at 64², no change for ResNet-18 at 32² (docs/performance.md).
+        /// CUDA devices are left alone. Default true.
+        /// </summary>
+        public bool ChannelsLastOnCpu { get; set; } = true;
+
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
 
