@@ -17,8 +17,9 @@ namespace Microsoft.ML.Residual.Benchmarks
     /// <summary>One measurement: throughput and the process's peak memory.</summary>
     /// <param name="LoopImagesPerSecond">For our estimator: the training loop's own figure (its epoch report), without the Fit's fixed costs.</param>
     /// <param name="Memory">For the memory measurements: the process's state at points along the run.</param>
+    /// <param name="Operations">For the per-operation comparison: milliseconds of forward + backward per operation.</param>
     public sealed record Measurement(string Kind, string Arch, double ImagesPerSecond, double PeakMemoryMB, double? LoopImagesPerSecond = null,
-        IReadOnlyList<MemorySample>? Memory = null);
+        IReadOnlyList<MemorySample>? Memory = null, IReadOnlyDictionary<string, double>? Operations = null);
 
     /// <summary>The process's state at one point of a long run.</summary>
     /// <param name="At">Epochs trained, or rows scored.</param>
@@ -42,6 +43,12 @@ namespace Microsoft.ML.Residual.Benchmarks
             {
                 var (whole, loop) = TrainEstimator(arch, size, batch, steps);
                 return new(kind, arch, whole, 0, loop);
+            }
+
+            if (kind == "ops")
+            {
+                // Here the last argument is the thread count.
+                return new(kind, "resnet18", 0, 0, Operations: Operations(threads: steps));
             }
 
             if (kind == "memory-train")
@@ -153,6 +160,59 @@ namespace Microsoft.ML.Residual.Benchmarks
             LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
             Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 },
         };
+
+        /// <summary>
+        /// ResNet-18's operations at 32² (ImageNet stem), batch 64, forward and backward, in milliseconds: the same list as
+        /// benchmarks/peers/ops_peer.py, to see where libtorch 2.10 and PyTorch 1.13 differ.
+        /// </summary>
+        private static Dictionary<string, double> Operations(int threads)
+        {
+            torch.set_num_threads(threads);
+            torch.manual_seed(0);
+            const int Batch = 64, Repeats = 20;
+            double Timed(Func<Tensor> step)
+            {
+                void Once()
+                {
+                    using var scope = torch.NewDisposeScope();
+                    step().sum().backward();
+                }
+
+                for (int i = 0; i < 3; i++) Once();
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < Repeats; i++) Once();
+                return clock.Elapsed.TotalMilliseconds / Repeats;
+            }
+
+            double Conv(int cin, int cout, int k, int stride, int hw)
+            {
+                using Tensor x = torch.randn(Batch, cin, hw, hw).requires_grad_(), w = torch.randn(cout, cin, k, k).requires_grad_();
+                return Timed(() => nn.functional.conv2d(x, w, null, new long[] { stride, stride }, new long[] { k / 2, k / 2 }));
+            }
+
+            double Norm(int c, int hw)
+            {
+                using Tensor x = torch.randn(Batch, c, hw, hw).requires_grad_(), w = torch.ones(c).requires_grad_(), b = torch.zeros(c).requires_grad_();
+                using Tensor mean = torch.zeros(c), variance = torch.ones(c);
+                return Timed(() => nn.functional.batch_norm(x, mean, variance, w, b, true, 0.1, 1e-5));
+            }
+
+            using Tensor relu = torch.randn(Batch, 64, 16, 16).requires_grad_(), pool = torch.randn(Batch, 64, 16, 16).requires_grad_();
+            return new Dictionary<string, double>
+            {
+                ["conv 3→64 7×7/2 @32²"] = Conv(3, 64, 7, 2, 32),
+                ["conv 64→64 3×3 @8²"] = Conv(64, 64, 3, 1, 8),
+                ["conv 64→128 3×3/2 @8²"] = Conv(64, 128, 3, 2, 8),
+                ["conv 64→128 1×1/2 @8²"] = Conv(64, 128, 1, 2, 8),
+                ["conv 128→128 3×3 @4²"] = Conv(128, 128, 3, 1, 4),
+                ["conv 256→256 3×3 @2²"] = Conv(256, 256, 3, 1, 2),
+                ["conv 512→512 3×3 @1²"] = Conv(512, 512, 3, 1, 1),
+                ["batchnorm 64 @16²"] = Norm(64, 16),
+                ["batchnorm 128 @4²"] = Norm(128, 4),
+                ["relu 64 @16²"] = Timed(() => nn.functional.relu(relu)),
+                ["maxpool 3×3/2 64 @16²"] = Timed(() => nn.functional.max_pool2d(pool, 3, 2, 1)),
+            };
+        }
 
         /// <summary>
         /// A Fit of <paramref name="epochs"/> epochs over 10 batches, with the process's memory after every epoch: resident

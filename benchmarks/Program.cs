@@ -1,13 +1,14 @@
 // Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
-//   dotnet run -c Release --project benchmarks [-- train|score|all|memory] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
+//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
 //       [--arch resnet18,resnet50,...]
 //
 // train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors (as a user would write it, and with our
 //        loop's settings: retained native memory, channels-last batches), and PyTorch (the peer script; benchmarks/peers/unet_peer.py for the U-Net), images/s
 // score: model.Transform through ML.NET vs a bare ONNX Runtime session on the same graph; PredictionEngine latency;
 //        the featurizer likewise
+// ops: ResNet-18's operations one by one, TorchSharp against PyTorch (benchmarks/peers/ops_peer.py), on 1 and 2 threads
 // memory: resident memory, managed heap and live tensors over 20 training epochs and over 100,000 scored rows
 using System;
 using System.Collections.Generic;
@@ -120,6 +121,33 @@ if (what is "score" or "all")
     }
 }
 
+if (what is "ops")
+{
+    // Per operation, medians of the runs, on 1 and on 2 threads: where the bare TorchSharp/PyTorch gap comes from.
+    string opsPeer = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../peers/ops_peer.py"));
+    rows.Add("| ResNet-18 operation at 32², batch 64, forward + backward | TorchSharp, 1 thread | PyTorch, 1 thread | TorchSharp speed / PyTorch | TorchSharp, 2 threads | PyTorch, 2 threads | TorchSharp speed / PyTorch |");
+    rows.Add("|---|---|---|---|---|---|---|");
+    var ours = new Dictionary<int, List<IReadOnlyDictionary<string, double>>> { [1] = new(), [2] = new() };
+    var theirs = new Dictionary<int, List<IReadOnlyDictionary<string, double>>> { [1] = new(), [2] = new() };
+    for (int r = 0; r < runs; r++)
+    {
+        foreach (int threads in new[] { 1, 2 })
+        {
+            ours[threads].Add(Child("ops", "resnet18", 32, 64, threads).Operations!);
+            if (hasPeer) theirs[threads].Add(OpsPeer(opsPeer, threads));
+        }
+    }
+
+    double Ms(Dictionary<int, List<IReadOnlyDictionary<string, double>>> side, int threads, string op) => MedianOf(side[threads].Select(d => d[op]));
+    foreach (string op in ours[1][0].Keys)
+    {
+        string Cell(Dictionary<int, List<IReadOnlyDictionary<string, double>>> side, int threads) =>
+            side[threads].Count > 0 ? $"{Ms(side, threads, op):F2} ms" : "—";
+        string Ratio(int threads) => theirs[threads].Count > 0 ? $"{Ms(theirs, threads, op) / Ms(ours, threads, op):F2}×" : "—";
+        rows.Add($"| {op} | {Cell(ours, 1)} | {Cell(theirs, 1)} | {Ratio(1)} | {Cell(ours, 2)} | {Cell(theirs, 2)} | {Ratio(2)} |");
+    }
+}
+
 if (what is "memory")
 {
     // One long run each: memory is about the trend within a run, not about medians.
@@ -187,6 +215,15 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
     var m = new Measurement("pytorch-" + mode, arch, result.RootElement.GetProperty("images_per_s").GetDouble(), memory.RootElement.GetProperty("peak_kb").GetDouble() / 1024);
     Console.WriteLine($"  {"pytorch-" + mode,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB");
     return m;
+}
+
+IReadOnlyDictionary<string, double> OpsPeer(string script, int threads)
+{
+    var (code, output) = Run("/usr/bin/python3", $"{script} --threads {threads}");
+    string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+    if (code != 0 || line is null) throw new InvalidOperationException($"ops_peer.py failed ({code}):\n{output}");
+    using JsonDocument result = JsonDocument.Parse(line);
+    return result.RootElement.GetProperty("ops").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
 }
 
 static (int ExitCode, string Output) Run(string file, string arguments)

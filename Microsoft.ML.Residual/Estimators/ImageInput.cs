@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.IO;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Image;
@@ -25,9 +26,10 @@ namespace Microsoft.ML.Residual.Estimators
         /// The MLContext the estimators build ML.NET's public transforms with: always a fresh one (a saved model does not
         /// depend on it). The caller's environment keeps the log and the device settings, which the estimators pass to
         /// <c>ApplyOnnxModel</c> explicitly. The user's own MLContext would not do: ML.NET falls back to its GpuDeviceId
-        /// when the GPU argument is null, and then fails on ONNX Runtime's CPU package even with FallbackToCpu.
+        /// when the GPU argument is null, and then fails on ONNX Runtime's CPU package even with FallbackToCpu. Its temporary
+        /// folder, where <c>ApplyOnnxModel</c> keeps model files, is this process's <see cref="ScoringModelFiles.Folder"/>.
         /// </summary>
-        public static MLContext TransformContext(int? seed) => new(seed);
+        public static MLContext TransformContext(int? seed) => new(seed) { TempFilePath = ScoringModelFiles.Folder };
 
         /// <summary>The image column, or an error naming it and listing the columns there are.</summary>
         public static DataViewSchema.Column RequireColumn(DataViewSchema schema, string name) =>
