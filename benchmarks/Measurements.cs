@@ -238,8 +238,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         {
             var ml = new MLContext(seed: 1);
             ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
-            SchemaDefinition schema = SchemaDefinition.Create(typeof(ImageRow));
-            schema[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
+            SchemaDefinition schema = ImageSchema(size);
             IEnumerable<ImageRow> Generated()
             {
                 var random = new Random(3);
@@ -299,14 +298,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         {
             var ml = new MLContext(seed: 1);
             ITransformer featurizer = ml.Transforms.ResNetFeaturizer("Features", "Image", arch, imageWidth: size, imageHeight: size).Fit(Classification(ml, 4, size));
-            SchemaDefinition input = SchemaDefinition.Create(typeof(ImageRow));
-            input[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
-            var engine = ml.Model.CreatePredictionEngine<ImageRow, FeatureRow>(featurizer, inputSchemaDefinition: input);
-            ImageRow row = Rows(1, size).Single();
-            for (int i = 0; i < WarmupSteps; i++) engine.Predict(row);
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < count; i++) engine.Predict(row);
-            return count / clock.Elapsed.TotalSeconds;
+            return EngineThroughput<FeatureRow>(ml, featurizer, size, count);
         }
 
         /// <summary>model.Transform over random images, reading every Score through a cursor.</summary>
@@ -380,9 +372,14 @@ namespace Microsoft.ML.Residual.Benchmarks
         {
             var ml = new MLContext(seed: 1);
             ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
-            SchemaDefinition input = SchemaDefinition.Create(typeof(ImageRow));
-            input[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
-            var engine = ml.Model.CreatePredictionEngine<ImageRow, ScoreRow>(model, inputSchemaDefinition: input);
+            return EngineThroughput<ScoreRow>(ml, model, size, count);
+        }
+
+        // Predictions per second of one PredictionEngine on one random image, after a warm-up.
+        private static double EngineThroughput<TOutput>(MLContext ml, ITransformer model, int size, int count)
+            where TOutput : class, new()
+        {
+            var engine = ml.Model.CreatePredictionEngine<ImageRow, TOutput>(model, inputSchemaDefinition: ImageSchema(size));
             ImageRow row = Rows(1, size).Single();
             for (int i = 0; i < WarmupSteps; i++) engine.Predict(row);
             var clock = Stopwatch.StartNew();
@@ -390,11 +387,17 @@ namespace Microsoft.ML.Residual.Benchmarks
             return count / clock.Elapsed.TotalSeconds;
         }
 
-        private static IDataView Classification(MLContext ml, int rows, int size)
+        // ImageRow with its pixel vector typed as 3 × size × size.
+        private static SchemaDefinition ImageSchema(int size)
         {
             SchemaDefinition schema = SchemaDefinition.Create(typeof(ImageRow));
             schema[nameof(ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, size, size);
-            IDataView data = ml.Data.LoadFromEnumerable(Rows(rows, size), schema);
+            return schema;
+        }
+
+        private static IDataView Classification(MLContext ml, int rows, int size)
+        {
+            IDataView data = ml.Data.LoadFromEnumerable(Rows(rows, size), ImageSchema(size));
             return ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
         }
 
