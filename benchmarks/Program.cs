@@ -194,9 +194,7 @@ Measurement Child(string kind, string arch, int size, int batch, int steps)
     string self = Environment.ProcessPath!;
     string dll = typeof(Measurement).Assembly.Location;
     string arguments = Path.GetFileNameWithoutExtension(self) == "dotnet" ? $"\"{dll}\" " : string.Empty;
-    var (code, output) = Run(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}");
-    string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
-    if (code != 0 || line is null) throw new InvalidOperationException($"{kind} {arch} failed ({code}):\n{output}");
+    string line = JsonLines(self, arguments + $"--measure {kind} {arch} {size} {batch} {steps}", $"{kind} {arch}", 1)[^1];
     Measurement m = JsonSerializer.Deserialize<Measurement>(line)!;
     Console.WriteLine($"  {kind,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB"
         + (m.LoopImagesPerSecond is double loop ? $"  (loop {loop:F1} img/s)" : string.Empty));
@@ -208,9 +206,9 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
 {
     string wrapper = "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
         + "print(json.dumps({'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))";
-    var (code, output) = Run("/usr/bin/python3", $"-c \"{wrapper}\" {(arch.StartsWith("unet", StringComparison.Ordinal) ? unetPeerScript : peerScript)} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}");
-    string[] lines = output.Split('\n').Where(l => l.TrimStart().StartsWith('{')).ToArray();
-    if (code != 0 || lines.Length < 2) throw new InvalidOperationException($"pytorch_bench.py {mode} {arch} failed ({code}):\n{output}");
+    string script = arch.StartsWith("unet", StringComparison.Ordinal) ? unetPeerScript : peerScript;
+    string[] lines = JsonLines("/usr/bin/python3", $"-c \"{wrapper}\" {script} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}",
+        $"{Path.GetFileName(script)} {mode} {arch}", 2);
     using JsonDocument result = JsonDocument.Parse(lines[^2]), memory = JsonDocument.Parse(lines[^1]);
     var m = new Measurement("pytorch-" + mode, arch, result.RootElement.GetProperty("images_per_s").GetDouble(), memory.RootElement.GetProperty("peak_kb").GetDouble() / 1024);
     Console.WriteLine($"  {"pytorch-" + mode,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB");
@@ -219,11 +217,17 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
 
 IReadOnlyDictionary<string, double> OpsPeer(string script, int threads)
 {
-    var (code, output) = Run("/usr/bin/python3", $"{script} --threads {threads}");
-    string? line = output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
-    if (code != 0 || line is null) throw new InvalidOperationException($"ops_peer.py failed ({code}):\n{output}");
-    using JsonDocument result = JsonDocument.Parse(line);
+    using JsonDocument result = JsonDocument.Parse(JsonLines("/usr/bin/python3", $"{script} --threads {threads}", "ops_peer.py", 1)[^1]);
     return result.RootElement.GetProperty("ops").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+}
+
+// The JSON lines a measuring process printed (at least `needed` of them), or an error with all it printed.
+static string[] JsonLines(string file, string arguments, string what, int needed)
+{
+    var (code, output) = Run(file, arguments);
+    string[] lines = output.Split('\n').Where(l => l.TrimStart().StartsWith('{')).ToArray();
+    if (code != 0 || lines.Length < needed) throw new InvalidOperationException($"{what} failed ({code}):\n{output}");
+    return lines;
 }
 
 static (int ExitCode, string Output) Run(string file, string arguments)

@@ -32,8 +32,8 @@ namespace Microsoft.ML.Residual.Training
         private const int SettledTrimThreshold = 64 << 20;
 
         private static readonly object Gate = new();
+        private static readonly bool IsGlibc = DetectGlibc();
         private static int activeRuns;
-        private static bool? available;
 
         /// <summary>
         /// Keep freed native memory in the process while training runs (default true). Set it to false before training
@@ -52,14 +52,14 @@ namespace Microsoft.ML.Residual.Training
         }
 
         /// <summary>Whether this process's C library is glibc, whose allocator the settings apply to.</summary>
-        internal static bool Applies => IsGlibc();
+        internal static bool Applies => IsGlibc;
 
         /// <summary>Starts a training run: applies the training settings if they are on; disposing the result ends the run.</summary>
         internal static IDisposable EnterTraining()
         {
             lock (Gate)
             {
-                if (!RetainFreedMemoryWhileTraining || !IsGlibc()) return NoChange.Instance;
+                if (!RetainFreedMemoryWhileTraining || !IsGlibc) return NoChange.Instance;
                 if (activeRuns++ == 0) Configure(TrainingMmapThreshold, TrainingTrimThreshold);
                 return new TrainingRun();
             }
@@ -71,14 +71,7 @@ namespace Microsoft.ML.Residual.Training
             {
                 if (--activeRuns > 0) return;
                 Configure(SettledMmapThreshold, SettledTrimThreshold);
-                try
-                {
-                    malloc_trim(UIntPtr.Zero);
-                }
-                catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-                {
-                    // Not glibc after all: nothing to give back.
-                }
+                malloc_trim(UIntPtr.Zero);
             }
         }
 
@@ -89,24 +82,17 @@ namespace Microsoft.ML.Residual.Training
             mallopt(TrimThreshold, trimThreshold);
         }
 
-        private static bool IsGlibc()
+        private static bool DetectGlibc()
         {
-            if (available is bool known) return known;
-            bool result = false;
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+            if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return false;
+            try
             {
-                try
-                {
-                    result = gnu_get_libc_version() != IntPtr.Zero;
-                }
-                catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-                {
-                    result = false; // musl or another C library: leave its allocator alone.
-                }
+                return gnu_get_libc_version() != IntPtr.Zero;
             }
-
-            available = result;
-            return result;
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+            {
+                return false; // musl or another C library: leave its allocator alone.
+            }
         }
 
         [DllImport(CLibrary, ExactSpelling = true)]
