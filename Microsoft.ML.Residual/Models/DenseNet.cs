@@ -291,7 +291,7 @@ namespace Microsoft.ML.Residual.Models
             Tensor first = recompute
                 ? RecomputedFirstUnit.apply(new object[] { this }.Concat(features).ToArray())
                 : FirstUnit(torch.cat(features.ToArray(), 1), updateStatistics: true);
-            Tensor output = conv2 == null ? first : conv2.call(nn.functional.relu(norm2!.call(first), inplace: true));
+            Tensor output = conv2 == null ? first : conv2.Convolve(nn.functional.relu(norm2!.call(first), inplace: true));
             return dropRate > 0 ? nn.functional.dropout(output, dropRate, training) : output;
         }
 
@@ -312,7 +312,7 @@ namespace Microsoft.ML.Residual.Models
             Tensor normalised = updateStatistics || !training
                 ? norm1.call(concatenated)
                 : nn.functional.batch_norm(concatenated, null, null, norm1.weight, norm1.bias, training: true, eps: norm1.eps);
-            return conv1.call(nn.functional.relu(normalised, inplace: true));
+            return conv1.Convolve(nn.functional.relu(normalised, inplace: true));
         }
 
         /// <summary>

@@ -17,6 +17,8 @@ namespace Microsoft.ML.Residual.Models
         private readonly Conv2d[] convolutions;
         private readonly BatchNorm2d[] norms;
         private readonly nn.Module<Tensor, Tensor>? shortcut;
+        private readonly Conv2d? projection;
+        private readonly BatchNorm2d? projectionNorm;
         private readonly Conv2d? gate;
         private readonly bool preActivation;
         private readonly SkipConnection skip;
@@ -85,11 +87,12 @@ namespace Microsoft.ML.Residual.Models
                 }
                 else if (shapeChanges || definition.Shortcut == ShortcutOption.C)
                 {
-                    var projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
+                    projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
                     // Pre-activation shortcuts project the already normalised input and carry no BatchNorm.
-                    shortcut = preActivation
+                    if (!preActivation) projectionNorm = nn.BatchNorm2d(OutChannels);
+                    shortcut = projectionNorm is null
                         ? nn.Sequential(projection)
-                        : nn.Sequential(projection, nn.BatchNorm2d(OutChannels));
+                        : nn.Sequential(projection, projectionNorm);
                     shortcutTakesPreActivation = preActivation;
                 }
 
@@ -140,21 +143,21 @@ namespace Microsoft.ML.Residual.Models
             {
                 Tensor activated = nn.functional.relu(norms[0].call(input), inplace: true);
                 gateInput = activated;
-                branch = convolutions[0].call(activated);
+                branch = convolutions[0].Convolve(activated);
                 for (int i = 1; i < convolutions.Length; i++)
-                    branch = convolutions[i].call(nn.functional.relu(norms[i].call(branch), inplace: true));
-                if (shortcut != null) identity = shortcut.call(shortcutTakesPreActivation ? activated : input);
+                    branch = convolutions[i].Convolve(nn.functional.relu(norms[i].call(branch), inplace: true));
+                if (shortcut != null) identity = Shortcut(shortcutTakesPreActivation ? activated : input);
             }
             else
             {
                 branch = input;
                 for (int i = 0; i < convolutions.Length; i++)
                 {
-                    branch = norms[i].call(convolutions[i].call(branch));
+                    branch = norms[i].call(convolutions[i].Convolve(branch));
                     if (i < convolutions.Length - 1) branch = nn.functional.relu(branch, inplace: true);
                 }
 
-                if (shortcut != null) identity = shortcut.call(input);
+                if (shortcut != null) identity = Shortcut(input);
             }
 
             if (training && dropPathProbability > 0) branch = DropPath(branch, dropPathProbability);
@@ -208,6 +211,14 @@ namespace Microsoft.ML.Residual.Models
             return preActivation ? output : graph.Relu(output);
         }
 
+        // The shortcut's modules one by one, so that a projection to a single pixel takes the matrix-product path.
+        private Tensor Shortcut(Tensor input)
+        {
+            if (projection is null) return shortcut!.call(input);
+            Tensor projected = projection.Convolve(input);
+            return projectionNorm is null ? projected : projectionNorm.call(projected);
+        }
+
         private Tensor Combine(Tensor branch, Tensor identity, Tensor gateInput)
         {
             switch (skip)
@@ -215,7 +226,7 @@ namespace Microsoft.ML.Residual.Models
                 case SkipConnection.None:
                     return branch;
                 case SkipConnection.Highway:
-                    Tensor transform = torch.sigmoid(gate!.call(gateInput));
+                    Tensor transform = torch.sigmoid(gate!.Convolve(gateInput));
                     return transform.mul(branch).Plus(transform.SubtractedFrom(1.0).mul(identity));
                 default:
                     Tensor scaledBranch = residualScale == 1.0 ? branch : branch.Times(residualScale);

@@ -123,8 +123,8 @@ namespace Microsoft.ML.Residual.Models
                 x = torch.cat(new[] { x, skip }, 1);
             }
 
-            Tensor h = nn.functional.relu(bn1.call(conv1.call(x)), inplace: true);
-            h = bn2.call(conv2.call(h));
+            Tensor h = nn.functional.relu(bn1.call(conv1.Convolve(x)), inplace: true);
+            h = bn2.call(conv2.Convolve(h));
             if (residual) h = h.PlusInPlace(shortcut is null ? x : shortcut.call(x));
             return nn.functional.relu(h, inplace: true);
         }

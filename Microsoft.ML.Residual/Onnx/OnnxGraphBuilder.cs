@@ -167,7 +167,9 @@ namespace Microsoft.ML.Residual.Onnx
                 Int("group", groups),
             };
             if (outputPadding is not null && outputPadding.Any(p => p != 0)) attributes.Add(Ints("output_padding", outputPadding));
-            return Node(op, path, Run(module, input), inputs.ToArray(), attributes.ToArray());
+            // The trace computes a convolution the way the models' forward passes do (ConvolutionPaths), so the two agree bit for bit.
+            Tensor example = module is Conv2d conv ? conv.Convolve(input.Example) : Run(module, input);
+            return Node(op, path, example, inputs.ToArray(), attributes.ToArray());
         }
 
         private GraphValue EmitBatchNorm(BatchNorm2d norm, string path, GraphValue input)

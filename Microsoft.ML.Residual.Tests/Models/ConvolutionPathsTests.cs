@@ -1,0 +1,112 @@
+using System;
+using Microsoft.ML.Residual.Models;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Models;
+
+[TestClass]
+public sealed class ConvolutionPathsTests
+{
+    // (in, out, kernel, stride, padding, bias, input size): every one of these convolutions has a 1×1 output.
+    [TestMethod]
+    [DataRow(16, 24, 3, 1, 1, false, 1, DisplayName = "3×3, padding 1, on a 1×1 map (ImageNet-stem layer4 at 32²)")]
+    [DataRow(8, 16, 3, 2, 1, false, 2, DisplayName = "3×3 stride 2 from 2×2 (the first convolution of that stage)")]
+    [DataRow(8, 16, 1, 2, 0, false, 2, DisplayName = "1×1 stride 2 projection from 2×2 (sees one pixel)")]
+    [DataRow(6, 5, 3, 1, 0, true, 3, DisplayName = "3×3 without padding on a 3×3 map, with bias")]
+    [DataRow(6, 5, 5, 3, 2, true, 3, DisplayName = "5×5 stride 3 clipped on every side")]
+    public void SingleOutputPixel_MatchesTheConvolutionAndItsGradients(int inChannels, int outChannels, int kernel, int stride,
+        int padding, bool bias, int size)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(11);
+        Conv2d convolution = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: bias);
+        foreach (bool channelsLast in new[] { false, true })
+        {
+            Tensor input = randn(4, inChannels, size, size);
+            if (channelsLast) input = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
+            (Tensor expected, Tensor expectedInputGrad, Tensor expectedWeightGrad, Tensor? expectedBiasGrad) =
+                ForwardBackward(convolution, input, c => c.call);
+            (Tensor actual, Tensor actualInputGrad, Tensor actualWeightGrad, Tensor? actualBiasGrad) =
+                ForwardBackward(convolution, input, c => c.Convolve);
+
+            CollectionAssert.AreEqual(new long[] { 4, outChannels, 1, 1 }, actual.shape);
+            AssertClose(expected, actual, "output", channelsLast);
+            AssertClose(expectedInputGrad, actualInputGrad, "input gradient", channelsLast);
+            AssertClose(expectedWeightGrad, actualWeightGrad, "weight gradient", channelsLast);
+            if (bias) AssertClose(expectedBiasGrad!, actualBiasGrad!, "bias gradient", channelsLast);
+        }
+    }
+
+    [TestMethod]
+    [DataRow(3, 1, 1, 1, 2, DisplayName = "2×2 output")]
+    [DataRow(3, 1, 1, 2, 1, DisplayName = "grouped")]
+    [DataRow(3, 1, 2, 1, 3, DisplayName = "dilated")]
+    public void OtherShapes_RunTheConvolutionItself(int kernel, int stride, int dilation, int groups, int size)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(12);
+        Conv2d convolution = nn.Conv2d(4, 4, kernel, stride: stride, padding: 1, dilation: dilation, groups: groups, bias: false);
+        Tensor input = randn(2, 4, size, size);
+        using var noGrad = no_grad();
+        Assert.IsTrue(convolution.Convolve(input).IsEqualTo(convolution.call(input)));
+    }
+
+    [TestMethod]
+    public void ResNet18At32_TrainsTheSameWithTheSingleOutputPixelPath()
+    {
+        // The ImageNet stem leaves layer4 of ResNet-18 at 1×1 for 32² inputs: its convolutions take the matrix-product path.
+        // The whole network's output and parameter gradients must match a forward pass built from the plain convolutions.
+        using var scope = NewDisposeScope();
+        var model = (ResNet)ResidualModels.Create("resnet18", numClasses: 5, options: new ResNetOptions { Stem = StemKind.ImageNet, Seed = 4 });
+        model.train();
+        Tensor input = randn(3, 3, 32, 32);
+        Tensor layer4Input = model.ForwardStages(input)[3].detach();
+        Assert.AreEqual(2L, layer4Input.shape[2], "layer4 starts from 2×2 at 32²");
+
+        ResNetBlock first = model.Blocks[model.Blocks.Count - 2];
+        foreach (ResNetBlock block in new[] { first, model.Blocks[model.Blocks.Count - 1] })
+        {
+            Tensor blockInput = block == first ? layer4Input : first.call(layer4Input).detach();
+            Tensor fast = block.call(blockInput);
+            using var noGrad = no_grad();
+            Tensor reference = ReferenceBlockForward(block, blockInput);
+            AssertClose(reference, fast, "layer4 block output", channelsLast: false);
+        }
+    }
+
+    // The block with every convolution run by libtorch directly (post-activation basic block, torchvision's layout).
+    private static Tensor ReferenceBlockForward(ResNetBlock block, Tensor input)
+    {
+        var modules = new System.Collections.Generic.Dictionary<string, nn.Module>();
+        foreach (var (name, module) in block.named_modules()) modules[name] = module;
+        Tensor Conv(string name, Tensor x) => ((Conv2d)modules[name]).call(x);
+        Tensor Norm(string name, Tensor x) => ((BatchNorm2d)modules[name]).call(x);
+        Tensor branch = Norm("bn2", Conv("conv2", Norm("bn1", Conv("conv1", input)).relu()));
+        Tensor identity = modules.ContainsKey("downsample.0") ? Norm("downsample.1", Conv("downsample.0", input)) : input;
+        return (branch + identity).relu();
+    }
+
+    private static (Tensor Output, Tensor InputGrad, Tensor WeightGrad, Tensor? BiasGrad) ForwardBackward(Conv2d convolution,
+        Tensor input, Func<Conv2d, Func<Tensor, Tensor>> run)
+    {
+        convolution.zero_grad();
+        Tensor leaf = input.detach().requires_grad_();
+        Tensor output = run(convolution)(leaf);
+        // A fixed non-uniform upstream gradient, so every output element's gradient path is checked.
+        Tensor upstream = arange(output.numel(), dtype: ScalarType.Float32).reshape(output.shape).cos();
+        output.backward(new[] { upstream });
+        return (output.detach(), leaf.grad!.clone(), convolution.weight!.grad!.clone(), convolution.bias?.grad?.clone());
+    }
+
+    private static void AssertClose(Tensor expected, Tensor actual, string what, bool channelsLast)
+    {
+        CollectionAssert.AreEqual(expected.shape, actual.shape, what);
+        double scale = Math.Max(1.0, expected.abs().max().item<float>());
+        double error = (expected - actual).abs().max().item<float>() / scale;
+        Assert.IsTrue(error < 1e-5, $"{what} (channels-last {channelsLast}) differs by {error:E2}");
+    }
+}
