@@ -1,0 +1,89 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.IO.Compression;
+using System.Linq;
+using System.Xml.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Build;
+
+/// <summary>
+/// The NuGet package's layout, from a real <c>dotnet pack</c> of the library (offline: <c>--no-restore</c>).
+/// nuget/verify-package.sh goes further and trains in a fresh project that consumes the package.
+/// </summary>
+[TestClass]
+public sealed class PackageTests
+{
+    [TestMethod]
+    public void Pack_GivesReadmeLicenseDocsSymbolsAndTheNativeFix_WithoutChoosingABackend()
+    {
+        string repo = RepositoryRoot();
+        string output = Directory.CreateTempSubdirectory("residualml-pack-").FullName;
+        try
+        {
+            const string Version = "0.0.0-packagetest";
+            string project = Path.Combine(repo, "Microsoft.ML.Residual", "Microsoft.ML.Residual.csproj");
+            Run($"pack \"{project}\" -c Release --no-restore -o \"{output}\" -p:Version={Version} --nologo");
+
+            string package = Path.Combine(output, $"Microsoft.ML.Residual.{Version}.nupkg");
+            Assert.IsTrue(File.Exists(package), $"no {package}");
+            Assert.IsTrue(File.Exists(Path.ChangeExtension(package, ".snupkg")), "symbols package");
+
+            using ZipArchive zip = ZipFile.OpenRead(package);
+            var entries = zip.Entries.Select(e => e.FullName).ToHashSet();
+            foreach (string expected in new[]
+            {
+                "README.md", "LICENSE",
+                "buildTransitive/Microsoft.ML.Residual.targets", "buildTransitive/ElfVersionNeedPatch.cs",
+                "lib/net8.0/Microsoft.ML.Residual.dll", "lib/net8.0/Microsoft.ML.Residual.xml",
+                "lib/net10.0/Microsoft.ML.Residual.dll", "lib/net10.0/Microsoft.ML.Residual.xml",
+            })
+            {
+                Assert.IsTrue(entries.Contains(expected), $"the package lacks {expected}; it has {string.Join(", ", entries)}");
+            }
+
+            using Stream nuspecStream = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open();
+            XDocument nuspec = XDocument.Load(nuspecStream);
+            XNamespace ns = nuspec.Root!.Name.Namespace;
+            XElement metadata = nuspec.Root.Element(ns + "metadata")!;
+            Assert.AreEqual("README.md", metadata.Element(ns + "readme")?.Value);
+            Assert.AreEqual("MIT", metadata.Element(ns + "license")?.Value);
+            var dependencies = metadata.Descendants(ns + "dependency").Select(d => (string)d.Attribute("id")!).Distinct().ToList();
+            foreach (string id in new[] { "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Microsoft.ML.OnnxTransformer", "TorchSharp" })
+                CollectionAssert.Contains(dependencies, id);
+            // The native backends are the user's choice (CPU or CUDA), as ML.NET leaves ONNX Runtime's to them.
+            Assert.IsFalse(dependencies.Any(id => id.StartsWith("TorchSharp-", StringComparison.Ordinal) || id.StartsWith("libtorch", StringComparison.Ordinal)),
+                $"a backend is a dependency: {string.Join(", ", dependencies)}");
+            Assert.IsFalse(dependencies.Any(id => id is "Microsoft.ML.OnnxRuntime" or "Microsoft.ML.OnnxRuntime.Gpu" or "Grpc.Tools"),
+                $"dependencies: {string.Join(", ", dependencies)}");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder != null; folder = folder.Parent)
+            if (File.Exists(Path.Combine(folder.FullName, "ResidualML.sln"))) return folder.FullName;
+        throw new InvalidOperationException($"No ResidualML.sln above {AppContext.BaseDirectory}.");
+    }
+
+    private static void Run(string arguments)
+    {
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } set && File.Exists(set) ? set : "dotnet";
+        var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        using Process process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"dotnet {arguments} did not finish in 5 minutes");
+        }
+
+        Assert.AreEqual(0, process.ExitCode, $"dotnet {arguments}\n{output}\n{error.Result}");
+    }
+}
