@@ -10,19 +10,11 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Residual.Tests.Datasets;
 
 [TestClass]
-public sealed class ImageFolderTests
+public sealed class ImageFolderTests : TempFolderTest
 {
-    private string root = string.Empty;
-
-    [TestInitialize]
-    public void CreateFolder() => root = Directory.CreateTempSubdirectory("residualml-imagefolder-").FullName;
-
-    [TestCleanup]
-    public void DeleteFolder() => Directory.Delete(root, recursive: true);
-
     private string Touch(string relative)
     {
-        string path = Path.Combine(root, relative);
+        string path = Path.Combine(Root, relative);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllBytes(path, new byte[] { 1 });
         return path;
@@ -57,11 +49,11 @@ public sealed class ImageFolderTests
         Touch(".cache/x.png");
         Touch("readme.png");
 
-        var rows = Rows(new MLContext().Data.LoadImageFolder(root));
+        var rows = Rows(new MLContext().Data.LoadImageFolder(Root));
 
         CollectionAssert.AreEqual(
             new[] { ("cat/1.png", "cat"), ("cat/2.PNG", "cat"), ("cat/nested/3.jpeg", "cat"), ("dog/b.jpg", "dog") },
-            rows.Select(r => (Path.GetRelativePath(root, r.Path).Replace('\\', '/'), r.Label)).ToArray());
+            rows.Select(r => (Path.GetRelativePath(Root, r.Path).Replace('\\', '/'), r.Label)).ToArray());
         Assert.IsTrue(rows.All(r => Path.IsPathFullyQualified(r.Path) && File.Exists(r.Path)));
     }
 
@@ -72,7 +64,7 @@ public sealed class ImageFolderTests
         Touch("cat/nested/2.png");
         var options = new ImageFolderOptions { PathColumnName = "File", LabelColumnName = "Class", Recursive = false };
 
-        IDataView data = new MLContext().Data.LoadImageFolder(root, options);
+        IDataView data = new MLContext().Data.LoadImageFolder(Root, options);
 
         Assert.IsInstanceOfType<TextDataViewType>(data.Schema["File"].Type);
         var rows = Rows(data, "File", "Class");
@@ -83,12 +75,12 @@ public sealed class ImageFolderTests
     [TestMethod]
     public void LoadImageFolder_LoadsImagesThroughMLNet()
     {
-        string path = Path.Combine(root, "red", "r.png");
+        string path = Path.Combine(Root, "red", "r.png");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Microsoft.ML.Residual.Tests.Data.DataTestSupport.WriteRgbPng(path, new float[3 * 4 * 5], height: 4, width: 5);
         var ml = new MLContext();
 
-        IDataView images = ml.Transforms.LoadImages("Image", null, "ImagePath").Fit(ml.Data.LoadImageFolder(root)).Transform(ml.Data.LoadImageFolder(root));
+        IDataView images = ml.Transforms.LoadImages("Image", null, "ImagePath").Fit(ml.Data.LoadImageFolder(Root)).Transform(ml.Data.LoadImageFolder(Root));
 
         using var cursor = images.GetRowCursor(images.Schema);
         var getter = cursor.GetGetter<MLImage>(images.Schema["Image"]);
@@ -103,18 +95,18 @@ public sealed class ImageFolderTests
     public void LoadImageFolder_BadFolders_NameTheFolderAndTheExpectedLayout()
     {
         var data = new MLContext().Data;
-        string missing = Path.Combine(root, "nope");
+        string missing = Path.Combine(Root, "nope");
         var notFound = Assert.ThrowsExactly<DirectoryNotFoundException>(() => data.LoadImageFolder(missing));
         StringAssert.Contains(notFound.Message, missing);
 
         Touch("loose.png");
-        var flat = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageFolder(root));
+        var flat = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageFolder(Root));
         StringAssert.Contains(flat.Message, "no class sub-folders");
 
-        File.Delete(Path.Combine(root, "loose.png"));
+        File.Delete(Path.Combine(Root, "loose.png"));
         Touch("cat/readme.txt");
-        var empty = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageFolder(root));
-        StringAssert.Contains(empty.Message, root);
+        var empty = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageFolder(Root));
+        StringAssert.Contains(empty.Message, Root);
         StringAssert.Contains(empty.Message, ".png");
     }
 
@@ -124,7 +116,7 @@ public sealed class ImageFolderTests
         for (int i = 0; i < 10; i++) Touch($"a/{i:D2}.png");
         for (int i = 0; i < 3; i++) Touch($"b/{i}.png");
         Touch("c/only.png");
-        var listing = ImageFolder.List(root);
+        var listing = ImageFolder.List(Root);
 
         var (train, test) = ImageFolder.StratifiedSplit(listing, 0.2, seed: 5);
 
@@ -148,7 +140,7 @@ public sealed class ImageFolderTests
             Touch($"y/{i}.png");
         }
 
-        var (train, test) = new MLContext().Data.LoadImageFolderSplit(root, testFraction: 0.4, seed: 1);
+        var (train, test) = new MLContext().Data.LoadImageFolderSplit(Root, testFraction: 0.4, seed: 1);
 
         var trainRows = Rows(train);
         var testRows = Rows(test);
@@ -162,7 +154,7 @@ public sealed class ImageFolderTests
     {
         string a = Touch("imgs/a 1.png");
         string b = Touch("other/b.jpg");
-        string csv = Path.Combine(root, "list.csv");
+        string csv = Path.Combine(Root, "list.csv");
         File.WriteAllLines(csv, new[] { "path,label", "\"imgs/a 1.png\",cat", "", $"{b},\"dog, big\"" });
 
         var rows = Rows(new MLContext().Data.LoadImageList(csv));
@@ -174,7 +166,7 @@ public sealed class ImageFolderTests
     public void LoadImageList_BadLines_NameTheFileAndLine()
     {
         Touch("a.png");
-        string csv = Path.Combine(root, "list.csv");
+        string csv = Path.Combine(Root, "list.csv");
         var data = new MLContext().Data;
 
         File.WriteAllLines(csv, new[] { "a.png,cat", "missing.png,dog" });
@@ -188,6 +180,6 @@ public sealed class ImageFolderTests
 
         File.WriteAllLines(csv, new[] { "path,label" });
         Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageList(csv));
-        Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadImageList(Path.Combine(root, "none.csv")));
+        Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadImageList(Path.Combine(Root, "none.csv")));
     }
 }

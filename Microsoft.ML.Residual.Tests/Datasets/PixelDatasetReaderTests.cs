@@ -13,23 +13,15 @@ namespace Microsoft.ML.Residual.Tests.Datasets;
 
 /// <summary>The CIFAR-10/100 binary and MNIST IDX readers, on tiny files the tests write in the real formats.</summary>
 [TestClass]
-public sealed class PixelDatasetReaderTests
+public sealed class PixelDatasetReaderTests : TempFolderTest
 {
-    private string root = string.Empty;
-
-    [TestInitialize]
-    public void CreateFolder() => root = Directory.CreateTempSubdirectory("residualml-datasets-").FullName;
-
-    [TestCleanup]
-    public void DeleteFolder() => Directory.Delete(root, recursive: true);
-
     // The pixel value of image i at CHW offset j, as the writers store it.
     private static byte Pixel(int image, int offset) => (byte)((image * 31 + offset * 7) % 256);
 
     // CIFAR records: label byte(s), then the R, G and B 32×32 planes.
     private void WriteCifar(string file, IReadOnlyList<byte[]> labels, int firstImage)
     {
-        using var stream = File.Create(Path.Combine(root, file));
+        using var stream = File.Create(Path.Combine(Root, file));
         for (int i = 0; i < labels.Count; i++)
         {
             stream.Write(labels[i]);
@@ -42,7 +34,7 @@ public sealed class PixelDatasetReaderTests
         for (int b = 1; b <= 5; b++)
             WriteCifar($"data_batch_{b}.bin", Enumerable.Range(0, imagesPerBatch).Select(i => new[] { (byte)((b + i) % 10) }).ToArray(), (b - 1) * imagesPerBatch);
         WriteCifar("test_batch.bin", new[] { new byte[] { 9 }, new byte[] { 0 } }, 1000);
-        if (withMeta) File.WriteAllLines(Path.Combine(root, "batches.meta.txt"), Enumerable.Range(0, 10).Select(i => $"class{i}").Append(""));
+        if (withMeta) File.WriteAllLines(Path.Combine(Root, "batches.meta.txt"), Enumerable.Range(0, 10).Select(i => $"class{i}").Append(""));
     }
 
     private static List<(float[] Image, string Label)> Rows(IDataView data)
@@ -69,8 +61,8 @@ public sealed class PixelDatasetReaderTests
         WriteCifar10(imagesPerBatch: 2, withMeta: true);
         var ml = new MLContext();
 
-        IDataView train = ml.Data.LoadCifar10(root, DatasetSplit.Train);
-        IDataView test = ml.Data.LoadCifar10(root, DatasetSplit.Test);
+        IDataView train = ml.Data.LoadCifar10(Root, DatasetSplit.Train);
+        IDataView test = ml.Data.LoadCifar10(Root, DatasetSplit.Test);
 
         var type = (VectorDataViewType)train.Schema["Image"].Type;
         CollectionAssert.AreEqual(new[] { 3, 32, 32 }, type.Dimensions.ToArray());
@@ -87,14 +79,14 @@ public sealed class PixelDatasetReaderTests
     [TestMethod]
     public void Cifar10_WithoutMetaFile_UsesTheStandardNames_AndFindsTheExtractedSubFolder()
     {
-        string parent = root;
-        root = Path.Combine(parent, "cifar-10-batches-bin");
-        Directory.CreateDirectory(root);
+        // The batches go into the extracted folder's usual name; the loader is given the folder above it.
+        string parent = Root;
+        Root = Path.Combine(parent, "cifar-10-batches-bin");
+        Directory.CreateDirectory(Root);
         WriteCifar10(imagesPerBatch: 1, withMeta: false);
 
         var labels = Rows(new MLContext().Data.LoadCifar10(parent, DatasetSplit.Test)).Select(r => r.Label).ToArray();
 
-        root = parent;
         CollectionAssert.AreEqual(new[] { "truck", "airplane" }, labels);
     }
 
@@ -103,11 +95,11 @@ public sealed class PixelDatasetReaderTests
     {
         WriteCifar("train.bin", new[] { new byte[] { 4, 72 }, new byte[] { 19, 99 } }, 0);
         WriteCifar("test.bin", new[] { new byte[] { 0, 0 } }, 5);
-        File.WriteAllLines(Path.Combine(root, "fine_label_names.txt"), Enumerable.Range(0, 100).Select(i => $"fine{i}"));
+        File.WriteAllLines(Path.Combine(Root, "fine_label_names.txt"), Enumerable.Range(0, 100).Select(i => $"fine{i}"));
         var ml = new MLContext();
 
-        var fine = Rows(ml.Data.LoadCifar100(root, DatasetSplit.Train));
-        var coarse = Rows(ml.Data.LoadCifar100(root, DatasetSplit.Train, fineLabels: false));
+        var fine = Rows(ml.Data.LoadCifar100(Root, DatasetSplit.Train));
+        var coarse = Rows(ml.Data.LoadCifar100(Root, DatasetSplit.Train, fineLabels: false));
 
         CollectionAssert.AreEqual(new[] { "fine72", "fine99" }, fine.Select(r => r.Label).ToArray());
         CollectionAssert.AreEqual(new[] { "4", "19" }, coarse.Select(r => r.Label).ToArray(), "no coarse names file: label numbers");
@@ -118,21 +110,21 @@ public sealed class PixelDatasetReaderTests
     public void Cifar_DamagedFiles_NameTheFileAndWhatIsWrong()
     {
         var data = new MLContext().Data;
-        var missing = Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadCifar10(root));
+        var missing = Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadCifar10(Root));
         StringAssert.Contains(missing.Message, "data_batch_1.bin");
 
         WriteCifar10(imagesPerBatch: 1, withMeta: false);
-        using (var stream = new FileStream(Path.Combine(root, "data_batch_3.bin"), FileMode.Append)) stream.WriteByte(0);
-        var truncated = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadCifar10(root));
+        using (var stream = new FileStream(Path.Combine(Root, "data_batch_3.bin"), FileMode.Append)) stream.WriteByte(0);
+        var truncated = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadCifar10(Root));
         StringAssert.Contains(truncated.Message, "data_batch_3.bin");
         StringAssert.Contains(truncated.Message, "3073-byte records");
 
         WriteCifar("test_batch.bin", new[] { new byte[] { 0 }, new byte[] { 10 } }, 0);
-        var label = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadCifar10(root, DatasetSplit.Test));
+        var label = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadCifar10(Root, DatasetSplit.Test));
         StringAssert.Contains(label.Message, "record 1");
         StringAssert.Contains(label.Message, "label 10");
 
-        Assert.ThrowsExactly<DirectoryNotFoundException>(() => data.LoadCifar100(Path.Combine(root, "none")));
+        Assert.ThrowsExactly<DirectoryNotFoundException>(() => data.LoadCifar100(Path.Combine(Root, "none")));
     }
 
     // IDX: big-endian magic, counts and dimensions, then one byte per pixel or label.
@@ -159,7 +151,7 @@ public sealed class PixelDatasetReaderTests
 
     private string Write(string name, byte[] bytes, bool gzip)
     {
-        string path = Path.Combine(root, name);
+        string path = Path.Combine(Root, name);
         if (!gzip)
         {
             File.WriteAllBytes(path, bytes);
@@ -221,12 +213,12 @@ public sealed class PixelDatasetReaderTests
         var names = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadMnist(images, labels, classNames: new[] { "a", "b" }));
         StringAssert.Contains(names.Message, "value 2");
 
-        string notGzip = Path.Combine(root, "bad.gz");
+        string notGzip = Path.Combine(Root, "bad.gz");
         File.WriteAllBytes(notGzip, new byte[] { 0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 });
         var inflate = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadMnist(notGzip, labels));
         StringAssert.Contains(inflate.Message, "bad.gz");
 
-        Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadMnist(Path.Combine(root, "none"), labels));
+        Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadMnist(Path.Combine(Root, "none"), labels));
     }
 
     [TestMethod]
@@ -236,7 +228,7 @@ public sealed class PixelDatasetReaderTests
         // Test classes that the training batches have (they hold labels 1–8).
         WriteCifar("test_batch.bin", new[] { new byte[] { 1 }, new byte[] { 8 } }, 0);
         var ml = new MLContext(seed: 1);
-        IDataView train = ml.Data.LoadCifar10(root, DatasetSplit.Train);
+        IDataView train = ml.Data.LoadCifar10(Root, DatasetSplit.Train);
 
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
@@ -244,7 +236,7 @@ public sealed class PixelDatasetReaderTests
                 Architecture = "resnet20", ImageWidth = 32, ImageHeight = 32, Epochs = 1, BatchSize = 8, Seed = 1,
             }));
         ITransformer model = pipeline.Fit(train);
-        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadCifar10(root, DatasetSplit.Test)));
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadCifar10(Root, DatasetSplit.Test)));
 
         Assert.IsTrue(double.IsFinite(metrics.LogLoss));
     }
