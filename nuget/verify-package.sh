@@ -7,10 +7,15 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d -t residualml-package-XXXXXX)"
-if [[ "${1:-}" != "--keep" ]]; then trap 'rm -rf "$work"' EXIT; else echo "work folder: $work"; fi
-
-# A version of its own per run, so that the global packages folder never serves an older build of the same version.
+# A version of its own per run, so that the global packages folder never serves an older build of the same version;
+# that version's copy there is removed at the end with the work folder (unless --keep).
 version="0.1.0-verify.$(date +%Y%m%d%H%M%S)"
+global="$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')"
+if [[ "${1:-}" != "--keep" ]]; then
+  trap 'rm -rf "$work" "$global/microsoft.ml.residual/$version"' EXIT
+else
+  echo "work folder: $work; package copy: $global/microsoft.ml.residual/$version"
+fi
 echo "== packing Microsoft.ML.Residual $version"
 dotnet pack "$repo/Microsoft.ML.Residual/Microsoft.ML.Residual.csproj" -c Release -o "$work/feed" -p:Version="$version" --nologo -v quiet
 package="$work/feed/Microsoft.ML.Residual.$version.nupkg"

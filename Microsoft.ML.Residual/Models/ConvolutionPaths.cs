@@ -11,7 +11,8 @@ namespace Microsoft.ML.Residual.Models
     /// computes all of them (9× the work for a 3×3 kernel); here the visible part of the kernel meets the input in one
     /// matrix product. The result is the same convolution up to float rounding, its gradients flow into the same
     /// <c>weight</c> (the taps that see only padding get zero gradient, as they do in the convolution), and the module, its
-    /// state-dict keys and its ONNX export are unchanged.
+    /// state-dict keys and its ONNX export are unchanged. The matrix-product path calls the functional operations, so
+    /// forward hooks registered on the <see cref="Conv2d"/> module do not run for single-pixel outputs.
     /// </summary>
     internal static class ConvolutionPaths
     {
