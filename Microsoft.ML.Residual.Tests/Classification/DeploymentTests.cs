@@ -249,6 +249,9 @@ public sealed class DeploymentTests
         // The dotnet host that runs the tests (the SDK sets DOTNET_HOST_PATH for its child processes), else the one on PATH.
         string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } set && File.Exists(set) ? set : "dotnet";
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // A temporary folder of this run's own: Deploy must leave nothing in it, whether it succeeds or fails.
+        string temp = Directory.CreateTempSubdirectory("residualml-deploy-tmp-").FullName;
+        start.Environment["TMPDIR"] = temp;
         start.ArgumentList.Add(deploy);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         using Process process = Process.Start(start)!;
@@ -261,6 +264,10 @@ public sealed class DeploymentTests
         }
 
         process.WaitForExit();
+        // ONNX Runtime keeps one small session-id file, ".ses", in the temporary folder (reused, not one per run).
+        string[] left = Directory.GetFileSystemEntries(temp, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != ".ses").ToArray();
+        Directory.Delete(temp, recursive: true);
+        Assert.IsEmpty(left, $"Deploy left temporary files: {string.Join(", ", left)}");
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 }

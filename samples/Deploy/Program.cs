@@ -61,10 +61,31 @@ internal static class Program
 
     private static void Run(Arguments arguments)
     {
+        // ML.NET writes each ONNX graph it loads to a file in MLContext.TempFilePath and deletes it only when the
+        // transformer is disposed or finalised. A folder of this run's own, removed at the end, leaves nothing in /tmp.
+        string scratch = Directory.CreateTempSubdirectory("residualml-deploy-").FullName;
+        try
+        {
+            ScoreImages(arguments, new MLContext(seed: 1) { TempFilePath = scratch });
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(scratch, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A file still open (Windows) stays behind; the scores are already out.
+            }
+        }
+    }
+
+    private static void ScoreImages(Arguments arguments, MLContext ml)
+    {
         List<string> images = ExpandImages(arguments.Inputs);
         foreach (string image in images) CheckReadable(image);
 
-        var ml = new MLContext(seed: 1);
         string modelPath = Path.GetFullPath(arguments.ModelPath);
         if (!File.Exists(modelPath)) throw new DeployException($"model file '{arguments.ModelPath}' not found.");
         ITransformer model;
