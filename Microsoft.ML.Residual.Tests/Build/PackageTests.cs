@@ -18,7 +18,7 @@ public sealed class PackageTests
     [TestMethod]
     public void Pack_GivesReadmeLicenseDocsSymbolsAndTheNativeFix_WithoutChoosingABackend()
     {
-        string repo = RepositoryRoot();
+        string repo = TestRepository.Root();
         string output = Directory.CreateTempSubdirectory("residualml-pack-").FullName;
         try
         {
@@ -64,17 +64,9 @@ public sealed class PackageTests
         }
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder != null; folder = folder.Parent)
-            if (File.Exists(Path.Combine(folder.FullName, "ResidualML.sln"))) return folder.FullName;
-        throw new InvalidOperationException($"No ResidualML.sln above {AppContext.BaseDirectory}.");
-    }
-
     private static void Run(string arguments)
     {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } set && File.Exists(set) ? set : "dotnet";
-        var start = new ProcessStartInfo(host, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(TestRepository.DotnetHost(), arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         using Process process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
         string output = process.StandardOutput.ReadToEnd();

@@ -236,19 +236,14 @@ public sealed class DeploymentTests
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         string framework = output.Name;
         string configuration = output.Parent!.Name;
-        DirectoryInfo? root = output;
-        while (root != null && !File.Exists(Path.Combine(root.FullName, "ResidualML.sln"))) root = root.Parent;
-        Assert.IsNotNull(root, $"no ResidualML.sln above {output.FullName}");
-        string path = Path.Combine(root.FullName, "samples", "Deploy", "bin", configuration, framework, "Deploy.dll");
+        string path = Path.Combine(TestRepository.Root(), "samples", "Deploy", "bin", configuration, framework, "Deploy.dll");
         Assert.IsTrue(File.Exists(path), $"{path} is missing; the test project's ProjectReference to samples/Deploy builds it.");
         return path;
     }
 
     private static (int ExitCode, string Stdout, string Stderr) RunDeploy(string deploy, IEnumerable<string> arguments)
     {
-        // The dotnet host that runs the tests (the SDK sets DOTNET_HOST_PATH for its child processes), else the one on PATH.
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } set && File.Exists(set) ? set : "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(TestRepository.DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         // A temporary folder of this run's own: Deploy must leave nothing in it, whether it succeeds or fails.
         string temp = Directory.CreateTempSubdirectory("residualml-deploy-tmp-").FullName;
         start.Environment["TMPDIR"] = temp;

@@ -27,11 +27,14 @@ namespace Microsoft.ML.Residual.Datasets
 
             var rows = new List<LabeledImage>();
             string[] lines = File.ReadAllLines(fullPath);
+            bool first = true;
             for (int i = 0; i < lines.Length; i++)
             {
                 if (lines[i].Trim().Length == 0) continue;
                 List<string> fields = SplitCsvLine(lines[i], fullPath, i + 1);
-                if (rows.Count == 0 && i == FirstNonEmpty(lines) && !extensions.Contains(Path.GetExtension(fields[0].Trim()))) continue;
+                bool isHeader = first && !extensions.Contains(Path.GetExtension(fields[0].Trim()));
+                first = false;
+                if (isHeader) continue;
                 if (fields.Count != 2 || fields[0].Trim().Length == 0 || fields[1].Trim().Length == 0)
                     throw new InvalidDataException($"'{fullPath}', line {i + 1}: expected two fields, image path and label (e.g. images/cat1.png,cat), found {fields.Count}: {lines[i]}");
                 string image = Path.GetFullPath(Path.Combine(folder, fields[0].Trim()));
@@ -42,12 +45,6 @@ namespace Microsoft.ML.Residual.Datasets
 
             if (rows.Count == 0) throw new InvalidDataException($"Image list '{fullPath}' lists no images; expected lines of path,label.");
             return rows;
-        }
-
-        private static int FirstNonEmpty(string[] lines)
-        {
-            for (int i = 0; i < lines.Length; i++) if (lines[i].Trim().Length > 0) return i;
-            return -1;
         }
 
         // RFC 4180 fields of one line: commas separate, quotes enclose, a doubled quote inside quotes is a quote.

@@ -52,9 +52,8 @@ namespace Microsoft.ML.Residual.Datasets
                 else throw new InvalidDataException($"'{labelsPath}', label {i}: value {label} has no class name (classNames has {classNames.Length}).");
             }
 
-            byte[] pixels = new byte[(long)count * rows * columns];
-            Buffer.BlockCopy(images, 16, pixels, 0, pixels.Length);
-            return new PixelDataset(1, rows, columns, pixels, labels);
+            // The pixels follow the 16-byte header: the file's buffer serves as it is.
+            return new PixelDataset(1, rows, columns, images, labels, offset: 16);
         }
 
         // The whole file, decompressed when it starts with gzip's magic bytes.

@@ -22,16 +22,19 @@ namespace Microsoft.ML.Residual.Datasets
     internal sealed class PixelDataset
     {
         private readonly byte[] pixels;
+        private readonly int offset;
         private readonly string[] labels;
 
-        public PixelDataset(int channels, int height, int width, byte[] pixels, string[] labels)
+        /// <summary>The images are the bytes of <paramref name="pixels"/> from <paramref name="offset"/> on, one C×H×W image per label.</summary>
+        public PixelDataset(int channels, int height, int width, byte[] pixels, string[] labels, int offset = 0)
         {
-            if (pixels.LongLength != (long)channels * height * width * labels.Length)
-                throw new ArgumentException("The pixel buffer must hold exactly one C×H×W image per label.");
+            if (pixels.LongLength - offset != (long)channels * height * width * labels.Length)
+                throw new ArgumentException("The pixel buffer must hold exactly one C×H×W image per label after the offset.");
             Channels = channels;
             Height = height;
             Width = width;
             this.pixels = pixels;
+            this.offset = offset;
             this.labels = labels;
         }
 
@@ -57,14 +60,14 @@ namespace Microsoft.ML.Residual.Datasets
             int size = Channels * Height * Width;
             for (int i = 0; i < labels.Length; i++)
             {
-                yield return new PixelImageRow { Image = ToFloats(i * size, size), Label = labels[i] };
+                yield return new PixelImageRow { Image = ToFloats(offset + i * size, size), Label = labels[i] };
             }
         }
 
-        private float[] ToFloats(int offset, int size)
+        private float[] ToFloats(int start, int size)
         {
             var image = new float[size];
-            ReadOnlySpan<byte> source = pixels.AsSpan(offset, size);
+            ReadOnlySpan<byte> source = pixels.AsSpan(start, size);
             for (int j = 0; j < size; j++) image[j] = source[j];
             return image;
         }
