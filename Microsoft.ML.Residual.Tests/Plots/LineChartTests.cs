@@ -1,0 +1,292 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Residual.Plots;
+using Microsoft.ML.Residual.Tests.Datasets;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Plots;
+
+[TestClass]
+public sealed class LineChartTests : TempFolderTest
+{
+    private static readonly double[] Epochs = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+
+    private static Rgb Colour(int series) => LineChart.Palette[series];
+
+    private static LineChart TrainingCurves() => new LineChart { Title = "Loss", XLabel = "epoch", YLabel = "loss" }
+        .Add("train", Epochs, Epochs.Select(e => 2.0 / e).ToArray())
+        .Add("validation", Epochs, Epochs.Select(e => 2.5 / e + 0.1).ToArray());
+
+    [TestMethod]
+    public void LineChart_Save_WritesPngOfRequestedSize()
+    {
+        string path = Path.Combine(Root, "loss.png");
+        var chart = TrainingCurves();
+        chart.Width = 640;
+        chart.Height = 360;
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        Assert.AreEqual(640, png.Width);
+        Assert.AreEqual(360, png.Height);
+        Assert.AreEqual(Rgb.White, png[0, 0], "white background");
+        PngPixels.AssertOnlyFiles(Root, "loss.png");
+    }
+
+    [TestMethod]
+    public void LineChart_Save_DrawsEachSeriesInItsOwnColourInsideThePlotAndInTheLegend()
+    {
+        string path = Path.Combine(Root, "loss.png");
+        var chart = TrainingCurves();
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.IsGreaterThan(200, png.Count(Colour(i), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom), $"series {i} is drawn in the plot");
+            Assert.IsGreaterThan(20, png.Count(Colour(i), plot.PlotRight + 1, 0, png.Width, png.Height), $"series {i} has a legend swatch");
+        }
+
+        Assert.AreNotEqual(Colour(0), Colour(1));
+        Assert.AreEqual(0, png.Count(Colour(2), 0, 0, png.Width, png.Height), "only two series, two colours");
+        Assert.AreEqual(0, png.Count(Colour(0), 0, plot.PlotBottom + 1, plot.PlotLeft - 1, png.Height), "nothing of a series below-left of the plot");
+    }
+
+    [TestMethod]
+    public void LineChart_SeriesWithNaNInTheMiddle_BreaksTheLineButDrawsBothSides()
+    {
+        string path = Path.Combine(Root, "gap.png");
+        var y = Epochs.Select(e => e == 5 ? double.NaN : e).ToArray();
+        var chart = new LineChart().Add("validation", Epochs, y);
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        int ColumnPixels(double x)
+        {
+            int column = plot.Column(x);
+            return png.Count(Colour(0), column - 2, plot.PlotTop, column + 3, plot.PlotBottom);
+        }
+
+        Assert.IsGreaterThan(0, ColumnPixels(2.5), "drawn before the gap");
+        Assert.IsGreaterThan(0, ColumnPixels(8.5), "drawn after the gap");
+        Assert.AreEqual(0, ColumnPixels(5), "no line through the missing point");
+        Assert.IsGreaterThan(0, ColumnPixels(4), "the point before the gap is drawn");
+        Assert.IsGreaterThan(0, ColumnPixels(6), "the point after the gap is drawn");
+    }
+
+    [TestMethod]
+    public void LineChart_SinglePointSeries_DrawsAMarker()
+    {
+        string path = Path.Combine(Root, "one.png");
+        var chart = new LineChart().Add("accuracy", new double[] { 3 }, new double[] { 0.75 });
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        int x = plot.Column(3), y = plot.Row(0.75);
+        Assert.AreEqual(Colour(0), png[x, y], "the point's pixel");
+        Assert.IsGreaterThanOrEqualTo(9, png.Count(Colour(0), x - 5, y - 5, x + 6, y + 6), "a marker, not a lone pixel");
+        CollectionAssert.AreEqual(new[] { "2", "3", "4" }, plot.X.Ticks.Select(t => t.Label).ToArray(), "one epoch: whole-number ticks around it");
+    }
+
+    [TestMethod]
+    public void LineChart_AllYEqual_PadsTheRangeAndStillDraws()
+    {
+        string path = Path.Combine(Root, "flat.png");
+        var chart = new LineChart().Add("flat", Epochs, Epochs.Select(_ => 0.5).ToArray());
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        Assert.IsLessThan(0.5, plot.Y.Low);
+        Assert.IsGreaterThan(0.5, plot.Y.High);
+        Assert.IsGreaterThanOrEqualTo(2, plot.Y.Ticks.Count);
+        Assert.IsGreaterThan(100, new PngPixels(path).Count(Colour(0), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom));
+    }
+
+    [TestMethod]
+    public void LineChart_IntegerX_GetsIntegerTicks()
+    {
+        var plot = new LineChart().Add("loss", new double[] { 1, 2, 3 }, new double[] { 3, 2, 1 }).Render();
+
+        Assert.IsGreaterThanOrEqualTo(2, plot.X.Ticks.Count);
+        foreach (var tick in plot.X.Ticks)
+        {
+            Assert.AreEqual(Math.Round(tick.Value), tick.Value, $"tick {tick.Label}");
+            Assert.DoesNotContain(".", tick.Label);
+        }
+    }
+
+    [TestMethod]
+    public void LineChart_LogarithmicY_PlacesPointsByTheirLogarithm()
+    {
+        string path = Path.Combine(Root, "log.png");
+        var chart = new LineChart { LogarithmicY = true, YLabel = "gradient norm" }
+            .Add("tiny", new double[] { 0 }, new double[] { 1e-6 })
+            .Add("middle", new double[] { 1 }, new double[] { 1e-3 })
+            .Add("one", new double[] { 2 }, new double[] { 1 });
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        double Row(int series) => png.MeanRow(Colour(series), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom);
+        double tiny = Row(0), middle = Row(1), one = Row(2);
+        Assert.IsTrue(tiny > middle && middle > one, $"larger values are higher up: rows {tiny}, {middle}, {one}");
+        Assert.AreEqual(tiny - middle, middle - one, 1.0, "1e-3 is halfway between 1e-6 and 1 on a log axis");
+        Assert.AreEqual(plot.Row(1e-3), middle, 0.5);
+        var labels = plot.Y.Ticks.Select(t => t.Label).ToArray();
+        CollectionAssert.IsSubsetOf(new[] { "1e-6", "1e-3", "1e0" }, labels, string.Join(" ", labels));
+    }
+
+    [TestMethod]
+    public void LineChart_LogarithmicY_SkipsNonPositiveValuesAndASeriesWithNothingToDraw()
+    {
+        string path = Path.Combine(Root, "log.png");
+        var chart = new LineChart { LogarithmicY = true }
+            .Add("zeros", new double[] { 0, 1 }, new double[] { 0, -1 })
+            .Add("norms", new double[] { 0, 1, 2 }, new double[] { 1e-2, -5, 1e2 });
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        Assert.AreEqual(0, png.Count(Colour(0), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom), "nothing to draw for 'zeros'");
+        Assert.AreEqual(Colour(1), png[plot.Column(0), plot.Row(1e-2)]);
+        Assert.AreEqual(Colour(1), png[plot.Column(2), plot.Row(1e2)]);
+        Assert.AreEqual(0, png.Count(Colour(1), plot.Column(1) - 2, plot.PlotTop, plot.Column(1) + 3, plot.PlotBottom), "-5 breaks the line");
+    }
+
+    [TestMethod]
+    public void LineChart_Save_IsByteIdenticalForIdenticalInput()
+    {
+        string a = Path.Combine(Root, "a.png"), b = Path.Combine(Root, "b.png"), c = Path.Combine(Root, "c.png");
+
+        TrainingCurves().Save(a);
+        TrainingCurves().Save(b);
+        var other = TrainingCurves();
+        other.Title = "Loss!";
+        other.Save(c);
+
+        CollectionAssert.AreEqual(File.ReadAllBytes(a), File.ReadAllBytes(b));
+        CollectionAssert.AreNotEqual(File.ReadAllBytes(a), File.ReadAllBytes(c), "a different title gives a different image");
+    }
+
+    [TestMethod]
+    public void LineChart_Save_ReplacesAnExistingFileAndLeavesNoTemporaryFile()
+    {
+        string path = Path.Combine(Root, "loss.png");
+        File.WriteAllText(path, "old");
+
+        TrainingCurves().Save(path);
+
+        Assert.AreEqual(800, new PngPixels(path).Width);
+        PngPixels.AssertOnlyFiles(Root, "loss.png");
+    }
+
+    [TestMethod]
+    public void LineChart_Save_WithoutSeries_Throws()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new LineChart().Save(Path.Combine(Root, "x.png")));
+        StringAssert.Contains(error.Message, "no series");
+        StringAssert.Contains(error.Message, "Add(");
+        PngPixels.AssertOnlyFiles(Root);
+    }
+
+    [TestMethod]
+    public void LineChart_Save_WithoutAnyFinitePoint_ThrowsNamingTheSeries()
+    {
+        string path = Path.Combine(Root, "x.png");
+        File.WriteAllText(path, "old");
+        var chart = new LineChart().Add("train", new double[] { 1, 2 }, new double[] { double.NaN, double.PositiveInfinity });
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => chart.Save(path));
+
+        StringAssert.Contains(error.Message, "'train'");
+        StringAssert.Contains(error.Message, "finite Y");
+        Assert.AreEqual("old", File.ReadAllText(path), "a failed save leaves the file as it was");
+        PngPixels.AssertOnlyFiles(Root, "x.png");
+
+        chart.LogarithmicY = true;
+        chart.Series[0] = new ChartSeries("train", new double[] { 1 }, new double[] { 0 });
+        error = Assert.ThrowsExactly<ArgumentException>(() => chart.Save(path));
+        StringAssert.Contains(error.Message, "above 0");
+    }
+
+    [TestMethod]
+    public void LineChart_XAndYOfDifferentLengths_ThrowsNamingTheSeriesAndBothCounts()
+    {
+        var chart = new LineChart().Add("train", new double[] { 1, 2 }, new double[] { 1, 2 });
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => chart.Add("validation", new double[] { 1, 2, 3 }, new double[] { 1, 2 }));
+        StringAssert.Contains(error.Message, "'validation'");
+        StringAssert.Contains(error.Message, "3 X values");
+        StringAssert.Contains(error.Message, "2 Y values");
+        Assert.HasCount(1, chart.Series, "the bad series is not added");
+
+        chart.Series.Add(new ChartSeries("late", new double[] { 1 }, new double[] { 1, 2 }));
+        error = Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Path.Combine(Root, "x.png")));
+        StringAssert.Contains(error.Message, "Series 1 ('late')");
+        StringAssert.Contains(error.Message, "1 X values but 2 Y values");
+        PngPixels.AssertOnlyFiles(Root);
+    }
+
+    [TestMethod]
+    public void LineChart_NonFiniteX_ThrowsNamingTheSeriesAndIndex()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() =>
+            new LineChart().Add("train", new double[] { 1, double.NaN, 3 }, new double[] { 1, 2, 3 }));
+
+        StringAssert.Contains(error.Message, "'train'");
+        StringAssert.Contains(error.Message, "NaN at index 1");
+        StringAssert.Contains(error.Message, "finite");
+    }
+
+    [TestMethod]
+    public void LineChart_SizeOutOfRange_Throws()
+    {
+        var chart = new LineChart { Width = 200, Height = 150 };
+        chart.Width = 4000;
+        chart.Height = 4000;
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => chart.Width = 199).Message, "200 to 4000");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => chart.Width = 4001);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => chart.Height = 149).Message, "150 to 4000");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => chart.Height = 4001);
+        Assert.AreEqual(4000, chart.Width);
+    }
+
+    [TestMethod]
+    public void LineChart_SmallestAndLargeSizes_Render()
+    {
+        foreach (var (width, height) in new[] { (200, 150), (2000, 1200) })
+        {
+            var chart = TrainingCurves();
+            chart.Width = width;
+            chart.Height = height;
+            var plot = chart.Render();
+            Assert.AreEqual(width, plot.Raster.Width);
+            Assert.IsGreaterThan(plot.PlotLeft, plot.PlotRight, $"{width}×{height}: the plot has room");
+            Assert.IsGreaterThan(plot.PlotTop, plot.PlotBottom, $"{width}×{height}: the plot has room");
+        }
+    }
+
+    [TestMethod]
+    public void LineChart_BadPath_ThrowsAndWritesNothing()
+    {
+        var chart = TrainingCurves();
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => chart.Save("")).Message, "Give the path");
+        StringAssert.Contains(
+            Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Path.Combine(Root, "missing", "loss.png"))).Message, "does not exist; create it first");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Root)).Message, "is a folder");
+        PngPixels.AssertOnlyFiles(Root);
+    }
+}
