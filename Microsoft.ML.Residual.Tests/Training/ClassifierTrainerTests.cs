@@ -49,6 +49,28 @@ public sealed class ClassifierTrainerTests
     }
 
     [TestMethod]
+    public void BatchProgress_ReportsEveryBatchWithTheRunningEpochLossAndACountdown()
+    {
+        using var train = new TrainingTestData(90, 12, seed: 1);
+        var epochs = new List<EpochReport>();
+        var batches = new List<BatchReport>();
+        new ClassifierTrainer(SmallNetwork(2), Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+            progress: new SynchronousProgress<EpochReport>(epochs.Add), batchProgress: new SynchronousProgress<BatchReport>(batches.Add));
+
+        long perEpoch = train.StepsPerEpoch(BatchSize);
+        Assert.AreEqual(2 * perEpoch, batches.Count);
+        CollectionAssert.AreEqual(
+            Enumerable.Range(1, 2).SelectMany(e => Enumerable.Range(1, (int)perEpoch).Select(b => $"{e}/2 {b}/{perEpoch}")).ToList(),
+            batches.Select(b => $"{b.Epoch}/{b.Epochs} {b.Batch}/{b.BatchesPerEpoch}").ToList());
+        foreach (EpochReport epoch in epochs)
+            Assert.AreEqual(epoch.TrainingLoss, batches.Last(b => b.Epoch == epoch.Epoch).Loss, 1e-9, "the last batch's running loss is the epoch's loss");
+        Assert.IsTrue(batches.All(b => b.ImagesPerSecond > 0 && b.LearningRate > 0 && double.IsFinite(b.Loss)));
+        Assert.IsTrue(batches[0].EstimatedRemaining > TimeSpan.Zero);
+        Assert.AreEqual(TimeSpan.Zero, batches[^1].EstimatedRemaining);
+        Assert.IsTrue(batches.Zip(batches.Skip(1)).All(p => p.Second.Elapsed >= p.First.Elapsed));
+    }
+
+    [TestMethod]
     public void Train_WithTheSameSeedAndDataOrder_IsReproducibleOnCpu()
     {
         using var train = new TrainingTestData(90, 12, seed: 1);

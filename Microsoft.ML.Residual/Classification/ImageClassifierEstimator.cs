@@ -116,7 +116,7 @@ namespace Microsoft.ML.Residual
                             epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                            new EpochLog(channel, options.Progress), options.CancellationToken),
+                            new EpochLog(channel, options.Progress), options.CancellationToken, options.BatchProgress),
                         pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 

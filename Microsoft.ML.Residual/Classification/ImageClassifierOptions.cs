@@ -142,6 +142,9 @@ namespace Microsoft.ML.Residual
         /// <summary>Receives a report after every epoch.</summary>
         public IProgress<EpochReport>? Progress { get; set; }
 
+        /// <summary>Receives a report after every training batch (for live progress bars); keep the handler quick.</summary>
+        public IProgress<BatchReport>? BatchProgress { get; set; }
+
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
 

@@ -22,6 +22,8 @@ namespace Microsoft.ML.Residual.Estimators
 
         IProgress<EpochReport>? Progress { get; set; }
 
+        IProgress<BatchReport>? BatchProgress { get; set; }
+
         CancellationToken CancellationToken { get; set; }
     }
 }

@@ -142,7 +142,7 @@ namespace Microsoft.ML.Residual
                             epoch => reader.ReadEpoch(epoch),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll(),
-                            new EpochLog(channel, options.Progress), options.CancellationToken),
+                            new EpochLog(channel, options.Progress), options.CancellationToken, options.BatchProgress),
                         pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 

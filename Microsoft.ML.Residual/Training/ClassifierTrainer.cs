@@ -24,6 +24,30 @@ namespace Microsoft.ML.Residual.Training
         bool IsBest,
         double? ValidationMeanIoU = null);
 
+    /// <summary>
+    /// Where training stands after one mini-batch, for live progress displays (passed to a batch progress callback such as
+    /// <see cref="Microsoft.ML.Residual.ImageClassifierOptions.BatchProgress"/>). Reported on the training thread; keep the handler quick.
+    /// </summary>
+    /// <param name="Epoch">The current epoch (1-based).</param>
+    /// <param name="Epochs">The epochs training runs for.</param>
+    /// <param name="Batch">Batches done in this epoch (1-based).</param>
+    /// <param name="BatchesPerEpoch">Batches in one epoch.</param>
+    /// <param name="Loss">The mean training loss of this epoch so far.</param>
+    /// <param name="LearningRate">The learning rate of the batch.</param>
+    /// <param name="ImagesPerSecond">Training images per second in this run (validation time excluded).</param>
+    /// <param name="Elapsed">Time since this run of training started (validation included).</param>
+    /// <param name="EstimatedRemaining">The remaining batches of all epochs at this run's speed so far (validation excluded).</param>
+    public sealed record BatchReport(
+        int Epoch,
+        int Epochs,
+        long Batch,
+        long BatchesPerEpoch,
+        double Loss,
+        double LearningRate,
+        double ImagesPerSecond,
+        TimeSpan Elapsed,
+        TimeSpan EstimatedRemaining);
+
     /// <summary>The outcome of <see cref="ClassifierTrainer.Train"/>.</summary>
     public sealed class TrainingResult
     {
@@ -119,6 +143,7 @@ namespace Microsoft.ML.Residual.Training
         /// <param name="validationBatches">Validation batches, or null.</param>
         /// <param name="progress">Receives a report after every epoch.</param>
         /// <param name="cancellationToken">Stops between batches; the model keeps the weights of its last step.</param>
+        /// <param name="batchProgress">Receives a report after every training batch.</param>
         /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
         /// <exception cref="OperationCanceledException">Cancelled.</exception>
         public TrainingResult Train(
@@ -126,7 +151,8 @@ namespace Microsoft.ML.Residual.Training
             long stepsPerEpoch,
             Func<IEnumerable<(Tensor Images, Tensor Labels)>>? validationBatches = null,
             IProgress<EpochReport>? progress = null,
-            CancellationToken cancellationToken = default)
+            CancellationToken cancellationToken = default,
+            IProgress<BatchReport>? batchProgress = null)
         {
             if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
             using IDisposable allocator = NativeAllocator.EnterTraining();
@@ -159,7 +185,9 @@ namespace Microsoft.ML.Residual.Training
 
                 int resumedAfter = startEpoch - 1;
                 var clock = Stopwatch.StartNew();
-                long imagesSeen = 0;
+                var trainingClock = new Stopwatch();
+                long imagesSeen = 0, stepsThisRun = 0;
+                long totalSteps = (long)options.Epochs * stepsPerEpoch;
                 bool stoppedEarly = tracker.ShouldStop;
                 int lastEpoch = options.StopAfterEpoch ?? options.Epochs;
                 for (int epoch = startEpoch; epoch <= lastEpoch && !stoppedEarly; epoch++)
@@ -181,7 +209,8 @@ namespace Microsoft.ML.Residual.Training
                         model.train();
                         if (frozen) SetBackboneBatchNormEval();
                         double lossSum = 0;
-                        long correct = 0, count = 0, images = 0;
+                        long correct = 0, count = 0, images = 0, batch = 0;
+                        trainingClock.Start();
                         foreach (var (batchImages, labels) in trainingBatches(epoch))
                         {
                             using var scope = NewDisposeScope();
@@ -227,7 +256,18 @@ namespace Microsoft.ML.Residual.Training
                             correct += logits.argmax(1).eq(y).sum().item<long>();
                             count += y.NotBelow(0).sum().item<long>();
                             step++;
+                            batch++;
+                            stepsThisRun++;
+                            if (batchProgress != null)
+                            {
+                                double trainingSeconds = Math.Max(trainingClock.Elapsed.TotalSeconds, 1e-9);
+                                batchProgress.Report(new BatchReport(
+                                    epoch, options.Epochs, batch, stepsPerEpoch, lossSum / images, rate, (imagesSeen + images) / trainingSeconds, clock.Elapsed,
+                                    TimeSpan.FromSeconds(trainingSeconds / stepsThisRun * Math.Max(0, totalSteps - step))));
+                            }
                         }
+
+                        trainingClock.Stop();
 
                         if (images == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
                         imagesSeen += images;
