@@ -89,7 +89,9 @@ namespace Microsoft.ML.Residual.Estimators
             foreach (var (data, name) in new[] { (input, "training data"), (validation, "ValidationSet") })
             {
                 if (data?.Schema.GetColumnOrNull(imageColumn) is not { Type: ImageDataViewType } column) continue;
-                using DataViewRowCursor cursor = data.GetRowCursor(new[] { column });
+                // The row's text columns (e.g. the ImagePath that LoadImages read) say which file it is.
+                DataViewSchema.Column[] texts = data.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType).Take(3).ToArray();
+                using DataViewRowCursor cursor = data.GetRowCursor(texts.Append(column));
                 ValueGetter<MLImage> getter = cursor.GetGetter<MLImage>(column);
                 MLImage image = null!;
                 while (cursor.MoveNext())
@@ -102,13 +104,26 @@ namespace Microsoft.ML.Residual.Estimators
                     {
                         Exception inner = e;
                         while (inner.InnerException != null) inner = inner.InnerException;
-                        return $"Image column '{imageColumn}' of the {name}, row {cursor.Position}: the image could not be read ({inner.Message}). "
+                        return $"Image column '{imageColumn}' of the {name}, row {cursor.Position}{Describe(cursor, texts)}: the image could not be read ({inner.Message}). "
                             + "Check that the file exists and is a readable image, or filter the row out.";
                     }
                 }
             }
 
             return null;
+        }
+
+        private static string Describe(DataViewRow row, DataViewSchema.Column[] texts)
+        {
+            var values = new List<string>();
+            foreach (DataViewSchema.Column text in texts)
+            {
+                ReadOnlyMemory<char> value = default;
+                row.GetGetter<ReadOnlyMemory<char>>(text)(ref value);
+                values.Add($"{text.Name} = {value}");
+            }
+
+            return values.Count == 0 ? string.Empty : $" ({string.Join(", ", values)})";
         }
 
         /// <summary>
