@@ -81,6 +81,23 @@ public sealed class LineChartTests : TempFolderTest
     }
 
     [TestMethod]
+    public void LineChart_WithoutConnectedPoints_DrawsMarkersOnlyAsAScatterPlot()
+    {
+        string path = Path.Combine(Root, "scatter.png");
+        var x = new double[] { 1, 5, 9 };
+        var chart = new LineChart { ConnectPoints = false }.Add("trials", x, new double[] { 0.2, 0.8, 0.4 });
+        var plot = chart.Render();
+
+        chart.Save(path);
+
+        var png = new PngPixels(path);
+        foreach (var (px, py) in new[] { (1.0, 0.2), (5.0, 0.8), (9.0, 0.4) })
+            Assert.IsGreaterThanOrEqualTo(9, png.Count(Colour(0), plot.Column(px) - 5, plot.Row(py) - 5, plot.Column(px) + 6, plot.Row(py) + 6), $"a marker at ({px}, {py})");
+        int between = plot.Column(3);
+        Assert.AreEqual(0, png.Count(Colour(0), between - 2, plot.PlotTop, between + 3, plot.PlotBottom), "nothing between the points");
+    }
+
+    [TestMethod]
     public void LineChart_SinglePointSeries_DrawsAMarker()
     {
         string path = Path.Combine(Root, "one.png");

@@ -46,6 +46,12 @@ namespace Microsoft.ML.Residual.Plots
         /// </summary>
         public bool LogarithmicY { get; set; }
 
+        /// <summary>
+        /// Whether consecutive points of a series are joined by lines (default true). False draws a scatter plot: every point a
+        /// marker, for values that are not a sequence, such as the trials of a sweep.
+        /// </summary>
+        public bool ConnectPoints { get; set; } = true;
+
         /// <summary>The image width in pixels, 200 to 4000 (default 800).</summary>
         /// <exception cref="ArgumentOutOfRangeException">The value is outside 200–4000.</exception>
         public int Width
@@ -209,9 +215,9 @@ namespace Microsoft.ML.Residual.Plots
                 }
 
                 var point = (rendering.Column(series.X[j]), rendering.Row(series.Y[j]));
-                if (previous is { } p) rendering.Raster.DrawLine(p.X, p.Y, point.Item1, point.Item2, 2 * s, colour);
+                if (previous is { } p && ConnectPoints) rendering.Raster.DrawLine(p.X, p.Y, point.Item1, point.Item2, 2 * s, colour);
                 bool alone = previous is null && (j + 1 >= series.Y.Count || !IsDrawable(series.Y[j + 1]));
-                if (allMarkers || alone) rendering.Raster.FillDisc(point.Item1, point.Item2, radius, colour);
+                if (allMarkers || alone || !ConnectPoints) rendering.Raster.FillDisc(point.Item1, point.Item2, radius, colour);
                 previous = point;
             }
         }
@@ -225,7 +231,7 @@ namespace Microsoft.ML.Residual.Plots
             {
                 int y = top + i * rowHeight, middle = y + BitmapFont.CapHeight * s / 2;
                 var colour = Palette[i % Palette.Count];
-                raster.DrawLine(left, middle, left + swatch - 1, middle, 2 * s, colour);
+                if (ConnectPoints) raster.DrawLine(left, middle, left + swatch - 1, middle, 2 * s, colour);
                 raster.FillDisc(left + swatch / 2, middle, 2 * s, colour);
                 BitmapFont.Draw(raster, names[i], left + swatch + 5 * s, y, s, Ink);
             }
