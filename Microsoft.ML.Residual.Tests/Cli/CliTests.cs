@@ -1,0 +1,302 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.IO.Compression;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Residual.Tests.Cli;
+
+/// <summary>
+/// The residualml tool as a user runs it: a tiny class-folder dataset is trained once for the class (train), then the
+/// written model is evaluated and used for predictions; each output file is checked for what it must hold.
+/// </summary>
+[TestClass]
+public sealed class CliTests
+{
+    private static string root = string.Empty;
+    private static string dataset = string.Empty;
+    private static string trained = string.Empty;
+    private static CliRun training = null!;
+
+    private string scratch = string.Empty;
+
+    [ClassInitialize]
+    public static void TrainOnce(TestContext _)
+    {
+        root = Directory.CreateTempSubdirectory("residualml-cli-").FullName;
+        dataset = Path.Combine(root, "textures");
+        CliImages.WriteClassFolders(dataset, perClass: 20, seed: 1);
+        trained = Path.Combine(root, "run");
+        training = CliRun.Of(root, "train", "--dataset", "textures", "--arch", "resnet20", "--epochs", "3", "--image-size", "16",
+            "--batch-size", "12", "--learning-rate", "0.05", "--output", "run");
+    }
+
+    [ClassCleanup]
+    public static void DeleteFiles()
+    {
+        if (root.Length > 0) Directory.Delete(root, recursive: true);
+    }
+
+    [TestInitialize]
+    public void CreateScratch() => scratch = Directory.CreateTempSubdirectory("residualml-cli-test-").FullName;
+
+    [TestCleanup]
+    public void DeleteScratch() => Directory.Delete(scratch, recursive: true);
+
+    [TestMethod]
+    public void Train_WritesALoadableModelMetricsJsonAndPngPlots()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        Assert.AreEqual(string.Empty, training.Errors);
+        StringAssert.Contains(training.Output, "epoch 3/3");
+
+        using (ZipArchive zip = ZipFile.OpenRead(Path.Combine(trained, "model.zip")))
+            Assert.IsTrue(zip.Entries.Count > 0);
+        var ml = new MLContext(seed: 1);
+        ITransformer model = ml.Model.Load(Path.Combine(trained, "model.zip"), out DataViewSchema input);
+        Assert.IsNotNull(input.GetColumnOrNull("ImagePath"));
+
+        using JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(trained, "metrics.json")));
+        JsonElement json = metrics.RootElement;
+        CollectionAssert.AreEqual(CliImages.Classes, json.GetProperty("classes").EnumerateArray().Select(c => c.GetString()).ToArray());
+        Assert.AreEqual(60, json.GetProperty("trainingImages").GetInt32() + json.GetProperty("validationImages").GetInt32());
+        Assert.AreEqual(3, json.GetProperty("epochs").GetArrayLength());
+        Assert.IsTrue(json.GetProperty("epochs").EnumerateArray().All(e => e.GetProperty("trainingLoss").GetDouble() > 0));
+        JsonElement validation = json.GetProperty("validation");
+        double accuracy = validation.GetProperty("macroAccuracy").GetDouble();
+        Assert.IsTrue(accuracy is >= 0 and <= 1);
+        double counted = validation.GetProperty("confusionMatrix").GetProperty("counts").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetDouble());
+        Assert.AreEqual(json.GetProperty("validationImages").GetInt32(), (int)counted, "every validation image is in the confusion matrix");
+
+        foreach (string plot in new[] { "loss.png", "accuracy.png", "confusion-matrix.png" })
+        {
+            string path = Path.Combine(trained, plot);
+            Assert.IsTrue(CliImages.IsPng(path), plot);
+            var (width, height) = CliImages.PngSize(path);
+            Assert.IsTrue(width >= 200 && height >= 150, $"{plot}: {width}x{height}");
+        }
+
+        Assert.IsFalse(Directory.EnumerateFiles(trained).Any(f => Path.GetFileName(f).StartsWith('.')), "no temporary file is left");
+    }
+
+    [TestMethod]
+    public void Evaluate_OfTheTrainedModel_CountsEveryImageAndAgreesWithPredict()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        CliRun evaluation = CliRun.Of(scratch, "evaluate", "--model", Path.Combine(trained, "model.zip"), "--dataset", dataset);
+        Assert.AreEqual(0, evaluation.ExitCode, evaluation.ToString());
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "evaluation.json")));
+        Assert.AreEqual(60, document.RootElement.GetProperty("images").GetInt32());
+        Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, "evaluation-confusion-matrix.png")));
+        double[][] counts = document.RootElement.GetProperty("confusionMatrix").GetProperty("counts").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+
+        CliRun prediction = CliRun.Of(scratch, "predict", "--model", Path.Combine(trained, "model.zip"), "--images", dataset);
+        Assert.AreEqual(0, prediction.ExitCode, prediction.ToString());
+        string[] lines = File.ReadAllLines(Path.Combine(scratch, "predictions.csv"));
+        Assert.AreEqual("image,predicted,probability," + string.Join(',', CliImages.Classes), lines[0]);
+        Assert.AreEqual(61, lines.Length);
+        var predictedPerClass = new double[CliImages.Classes.Length];
+        foreach (string line in lines.Skip(1))
+        {
+            string[] fields = line.Split(',');
+            double[] probabilities = fields.Skip(3).Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+            Assert.AreEqual(1.0, probabilities.Sum(), 1e-4, line);
+            Assert.AreEqual(probabilities.Max(), double.Parse(fields[2], CultureInfo.InvariantCulture), 1e-6, line);
+            int predicted = Array.IndexOf(CliImages.Classes, fields[1]);
+            Assert.AreEqual(Array.IndexOf(probabilities, probabilities.Max()), predicted, line);
+            predictedPerClass[predicted]++;
+        }
+
+        for (int c = 0; c < CliImages.Classes.Length; c++)
+            Assert.AreEqual(counts.Sum(row => row[c]), predictedPerClass[c], $"images predicted as {CliImages.Classes[c]}");
+    }
+
+    [TestMethod]
+    public void Predict_OneImage_WritesOneRowIntoTheWorkingDirectory()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        string image = Path.Combine(dataset, "vertical", "000.png");
+        CliRun run = CliRun.Of(scratch, "predict", "--model", Path.Combine(trained, "model.zip"), "--images", image);
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        string[] lines = File.ReadAllLines(Path.Combine(scratch, "predictions.csv"));
+        Assert.AreEqual(2, lines.Length);
+        StringAssert.StartsWith(lines[1], image + ",");
+    }
+
+    [TestMethod]
+    public void Evaluate_WithAClassTheModelNeverSaw_FailsNamingTheClass()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        string other = Path.Combine(scratch, "other");
+        CliImages.WriteClassFolders(other, perClass: 1, seed: 3);
+        Directory.Move(Path.Combine(other, "vertical"), Path.Combine(other, "diagonal"));
+        CliRun run = CliRun.Of(scratch, "evaluate", "--model", Path.Combine(trained, "model.zip"), "--dataset", other);
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, "'diagonal'");
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line");
+    }
+
+    [TestMethod]
+    public void Predict_WithAFileThatIsNotAModel_IsAOneLineError()
+    {
+        string notModel = Path.Combine(scratch, "model.zip");
+        File.WriteAllText(notModel, "not a zip");
+        CliImages.WriteClassFolders(Path.Combine(scratch, "images"), perClass: 1, seed: 2);
+        CliRun run = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "images");
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, notModel);
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line");
+    }
+
+    [TestMethod]
+    public void Train_WithAnUnreadableImage_FailsWithOneLineNamingTheFile()
+    {
+        string folder = Path.Combine(scratch, "data");
+        CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
+        string broken = Path.Combine(folder, "vertical", "001.png");
+        File.WriteAllBytes(broken, new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3 });
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16");
+        Assert.AreNotEqual(0, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, broken);
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+        Assert.IsFalse(File.Exists(Path.Combine(scratch, "model.zip")), "no model from a failed run");
+    }
+
+    [TestMethod]
+    public void Train_StoppedWithCtrlC_ExitsWith130AndWritesNoModel()
+    {
+        using var cancel = new System.Threading.CancellationTokenSource();
+        cancel.Cancel();
+        CliRun run = CliRun.Of(scratch, cancel.Token, "train", "--dataset", dataset, "--arch", "resnet20", "--epochs", "1", "--image-size", "16");
+        Assert.AreEqual(130, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, "cancelled");
+        Assert.IsFalse(File.Exists(Path.Combine(scratch, "model.zip")));
+    }
+
+    [TestMethod]
+    [DataRow(new[] { "train" }, "needs --dataset", DisplayName = "missing required option")]
+    [DataRow(new[] { "train", "--dataset", "x", "--epoch", "3" }, "did you mean --epochs?", DisplayName = "misspelt option")]
+    [DataRow(new[] { "train", "--dataset", "x", "--epochs", "ten" }, "--epochs must be a whole number", DisplayName = "malformed number")]
+    [DataRow(new[] { "train", "--dataset", "x", "--epochs" }, "--epochs needs a value", DisplayName = "missing value")]
+    [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
+    [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
+    [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
+    [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
+    [DataRow(new[] { "train", "--dataset", "x", "--freeze-epochs", "2" }, "--freeze-epochs needs --weights", DisplayName = "freeze without weights")]
+    public void WrongCommandLine_IsOneLineAndExitCode2(string[] args, string expected)
+    {
+        CliRun run = CliRun.Of(scratch, args);
+        Assert.AreEqual(2, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, expected);
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+        Assert.AreEqual(0, Directory.EnumerateFileSystemEntries(scratch).Count(), "nothing written");
+    }
+
+    [TestMethod]
+    [DataRow("train", "--dataset", DisplayName = "train")]
+    [DataRow("sweep", "--dataset", DisplayName = "sweep")]
+    [DataRow("evaluate", "--dataset", DisplayName = "evaluate")]
+    public void MissingDataset_IsAOneLineErrorNamingThePath(string command, string option)
+    {
+        string missing = Path.Combine(scratch, "no-such-folder");
+        string[] args = command == "evaluate" ? new[] { command, "--model", "model.zip", option, missing } : new[] { command, option, missing };
+        if (command == "evaluate") File.WriteAllText(Path.Combine(scratch, "model.zip"), string.Empty);
+        CliRun run = CliRun.Of(scratch, args);
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, missing);
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+    }
+
+    [TestMethod]
+    public void Help_ListsEveryCommandAndEachCommandsOptions()
+    {
+        CliRun overview = CliRun.Of(scratch, "--help");
+        Assert.AreEqual(0, overview.ExitCode);
+        foreach (string command in new[] { "train", "evaluate", "predict", "segment", "sweep" }) StringAssert.Contains(overview.Output, command);
+        CliRun train = CliRun.Of(scratch, "train", "--help");
+        Assert.AreEqual(0, train.ExitCode);
+        foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);
+        Assert.AreEqual(2, CliRun.Of(scratch).ExitCode, "no command at all is a usage error");
+    }
+
+    [TestMethod]
+    public void Segment_TrainsOnImagesAndMasks_ThenSegmentsNewImagesWithTheModel()
+    {
+        CliImages.WriteImagesWithMasks(Path.Combine(scratch, "images"), Path.Combine(scratch, "masks"), count: 16, seed: 1);
+        CliRun run = CliRun.Of(scratch, "segment", "--images", "images", "--masks", "masks", "--arch", "unet", "--depth", "2", "--width", "8",
+            "--epochs", "2", "--image-size", "16", "--batch-size", "4", "--output", "seg");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        string output = Path.Combine(scratch, "seg");
+        using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json"))))
+        {
+            Assert.AreEqual(2, metrics.RootElement.GetProperty("classes").GetInt32(), "detected from the masks: 0 and 1");
+            double iou = metrics.RootElement.GetProperty("validation").GetProperty("meanIoU").GetDouble();
+            Assert.IsTrue(iou is >= 0 and <= 1);
+            Assert.AreEqual(2, metrics.RootElement.GetProperty("epochs").GetArrayLength());
+        }
+
+        Assert.IsTrue(CliImages.IsPng(Path.Combine(output, "loss.png")));
+        Assert.IsTrue(CliImages.IsPng(Path.Combine(output, "iou.png")));
+        string[] overlays = Directory.GetFiles(Path.Combine(output, "overlays"));
+        Assert.AreEqual(3, overlays.Length, "one per validation image (20 % of 16)");
+        Assert.IsTrue(overlays.All(o => CliImages.IsPng(o) && CliImages.PngSize(o) == (16, 16)));
+
+        CliImages.WriteImagesWithMasks(Path.Combine(scratch, "new"), Path.Combine(scratch, "new-masks"), count: 2, seed: 9);
+        CliRun apply = CliRun.Of(scratch, "segment", "--model", Path.Combine(output, "model.zip"), "--images", "new", "--output", "applied");
+        Assert.AreEqual(0, apply.ExitCode, apply.ToString());
+        CollectionAssert.AreEquivalent(new[] { "000.png", "001.png" }, Directory.GetFiles(Path.Combine(scratch, "applied", "masks")).Select(Path.GetFileName).ToArray());
+        CollectionAssert.AreEquivalent(new[] { "000.png", "001.png" }, Directory.GetFiles(Path.Combine(scratch, "applied", "overlays")).Select(Path.GetFileName).ToArray());
+    }
+
+    [TestMethod]
+    public void Segment_WithAnImageWithoutMask_NamesTheImageAndTheExpectedMask()
+    {
+        CliImages.WriteImagesWithMasks(Path.Combine(scratch, "images"), Path.Combine(scratch, "masks"), count: 3, seed: 1);
+        File.Delete(Path.Combine(scratch, "masks", "001.png"));
+        CliRun run = CliRun.Of(scratch, "segment", "--images", "images", "--masks", "masks", "--epochs", "1");
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, Path.Combine(scratch, "images", "001.png"));
+        StringAssert.Contains(run.Errors, Path.Combine(scratch, "masks", "001") + ".png");
+    }
+
+    [TestMethod]
+    public void Sweep_WritesTrialsTheBestModelAndPlots()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        CliRun run = CliRun.Of(scratch, "sweep", "--dataset", dataset, "--architectures", "resnet20,plain20", "--tuner", "random", "--trials", "2",
+            "--epochs", "1", "--image-size", "16", "--minutes", "10");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        string[] trials = File.ReadAllLines(Path.Combine(scratch, "trials.csv"));
+        Assert.AreEqual(3, trials.Length, "a header and two trials");
+        using JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "metrics.json")));
+        Assert.AreEqual(2, metrics.RootElement.GetProperty("trials").GetArrayLength());
+        int best = metrics.RootElement.GetProperty("bestTrial").GetInt32();
+        Assert.IsTrue(best is 1 or 2, best.ToString(CultureInfo.InvariantCulture));
+        foreach (string file in new[] { "sweep.png", "loss.png", "accuracy.png", "confusion-matrix.png" })
+            Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, file)), file);
+        new MLContext().Model.Load(Path.Combine(scratch, "model.zip"), out _);
+    }
+
+    [TestMethod]
+    public void TheInstalledCommand_ExitsNonZeroWithOneLineOnStandardError()
+    {
+        string tool = Path.Combine(AppContext.BaseDirectory, "residualml.dll");
+        Assert.IsTrue(File.Exists(tool), tool);
+        var start = new ProcessStartInfo(TestRepository.DotnetHost(), new[] { tool, "train", "--dataset", Path.Combine(scratch, "missing") })
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = scratch,
+        };
+        using Process process = Process.Start(start)!;
+        string errors = process.StandardError.ReadToEnd();
+        process.StandardOutput.ReadToEnd();
+        Assert.IsTrue(process.WaitForExit(120_000));
+        Assert.AreEqual(1, process.ExitCode, errors);
+        Assert.AreEqual(1, errors.TrimEnd().Split('\n').Length, errors);
+        StringAssert.Contains(errors, Path.Combine(scratch, "missing"));
+    }
+}

@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using ResidualML.Cli.Commands;
+using Spectre.Console;
+
+namespace ResidualML.Cli
+{
+    /// <summary>What a command runs with: the console, where errors go, the folder relative paths start from, and Ctrl+C.</summary>
+    internal sealed record CliContext(IAnsiConsole Console, TextWriter Errors, string WorkingDirectory, CancellationToken Cancellation);
+
+    /// <summary>A command of the tool: its name, its options and what it does.</summary>
+    internal interface ICommand
+    {
+        string Name { get; }
+
+        string Summary { get; }
+
+        /// <summary>Lines of examples for --help.</summary>
+        IReadOnlyList<string> Examples { get; }
+
+        IReadOnlyList<OptionSpec> Options { get; }
+
+        /// <summary>Runs the command; returns the exit code.</summary>
+        int Run(CommandLine line, CliContext context);
+    }
+
+    /// <summary>
+    /// The residualml command line: dispatches to a command, prints help, and turns every failure into one line on the error
+    /// stream and an exit code (0 done, 1 the run failed, 2 the command was called wrongly, 130 cancelled with Ctrl+C).
+    /// </summary>
+    internal static class Cli
+    {
+        public const int Succeeded = 0;
+        public const int Failed = 1;
+        public const int UsageError = 2;
+        public const int Cancelled = 130;
+
+        public static readonly IReadOnlyList<ICommand> Commands = new ICommand[]
+        {
+            new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new SegmentCommand(), new SweepCommand(),
+        };
+
+        public static int Run(string[] args, CliContext context)
+        {
+            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+            {
+                PrintOverview(context.Console);
+                return args.Length == 0 ? UsageError : Succeeded;
+            }
+
+            if (args[0] == "--version")
+            {
+                context.Console.WriteLine(typeof(Cli).Assembly.GetName().Version?.ToString(3) ?? "unknown");
+                return Succeeded;
+            }
+
+            ICommand? command = Commands.FirstOrDefault(c => c.Name == args[0]);
+            if (command is null)
+                return Report(context, UsageError, $"unknown command '{args[0]}'; the commands are {string.Join(", ", Commands.Select(c => c.Name))}. See 'residualml --help'.");
+            string[] rest = args[1..];
+            if (rest.Any(a => a is "--help" or "-h"))
+            {
+                PrintHelp(context.Console, command);
+                return Succeeded;
+            }
+
+            try
+            {
+                var line = new CommandLine(command.Name, command.Options, rest, context.WorkingDirectory);
+                return command.Run(line, context);
+            }
+            catch (UsageException e)
+            {
+                return Report(context, UsageError, e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                return Report(context, Cancelled, "cancelled; files written before the cancel are kept.");
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException
+                or FormatException or NotSupportedException or InvalidDataException)
+            {
+                return Report(context, Failed, Describe(e));
+            }
+            catch (Exception e)
+            {
+                return Report(context, Failed, $"unexpected {e.GetType().Name}: {Describe(e)}");
+            }
+        }
+
+        // One line: the message, and the innermost cause's when it adds something (layers between are ML.NET's wrapping).
+        private static string Describe(Exception e)
+        {
+            Exception innermost = e;
+            while (innermost.InnerException != null) innermost = innermost.InnerException;
+            string message = OneLine(e.Message), cause = OneLine(innermost.Message);
+            return innermost == e || message.Contains(cause, StringComparison.Ordinal) ? message : $"{message} ({cause})";
+        }
+
+        private static string OneLine(string text) =>
+            string.Join(' ', text.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+        private static int Report(CliContext context, int exitCode, string message)
+        {
+            context.Errors.WriteLine($"residualml: error: {message}");
+            return exitCode;
+        }
+
+        private static void PrintOverview(IAnsiConsole console)
+        {
+            console.MarkupLine("[bold]residualml[/]: train, evaluate and apply residual image models (ResNet, DenseNet, U-Net) from folders of images.");
+            console.WriteLine();
+            console.WriteLine("Usage: residualml COMMAND [--option value ...]      residualml COMMAND --help for its options");
+            console.WriteLine();
+            var table = new Table().NoBorder().HideHeaders().AddColumn("command").AddColumn("what it does");
+            foreach (ICommand command in Commands) table.AddRow(new Text(command.Name), new Text(command.Summary));
+            console.Write(table);
+            console.WriteLine();
+            console.WriteLine("Exit codes: 0 done, 1 the run failed (the error says why), 2 the command line is wrong, 130 cancelled (Ctrl+C).");
+        }
+
+        private static void PrintHelp(IAnsiConsole console, ICommand command)
+        {
+            console.MarkupLine($"[bold]residualml {command.Name}[/]: {Markup.Escape(command.Summary)}");
+            console.WriteLine();
+            var table = new Table().NoBorder().HideHeaders().AddColumn("option").AddColumn("meaning");
+            foreach (OptionSpec option in command.Options)
+                table.AddRow(new Text(option.Value is null ? $"--{option.Name}" : $"--{option.Name} {option.Value}"), new Text(option.Help));
+            console.Write(table);
+            console.WriteLine();
+            console.WriteLine("Examples:");
+            foreach (string example in command.Examples) console.WriteLine("  " + example);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual;
+using Microsoft.ML.Residual.Datasets;
+using Microsoft.ML.Residual.Plots;
+using Spectre.Console;
+
+namespace ResidualML.Cli.Commands
+{
+    /// <summary>
+    /// residualml sweep: an AutoML-style search over architectures and hyperparameters for an image classifier; writes the best
+    /// model (model.zip), trials.csv, metrics.json, sweep.png and the best trial's curves and confusion matrix.
+    /// </summary>
+    internal sealed class SweepCommand : ICommand
+    {
+        private const int Shown = 10;
+
+        private static readonly IReadOnlyDictionary<string, SweepTuner> Tuners = new Dictionary<string, SweepTuner>
+        {
+            ["successive-halving"] = SweepTuner.SuccessiveHalving,
+            ["random"] = SweepTuner.Random,
+            ["grid"] = SweepTuner.Grid,
+            ["tree-parzen"] = SweepTuner.TreeParzen,
+        };
+
+        public string Name => "sweep";
+
+        public string Summary => "Search architectures and hyperparameters for the best classifier within a time budget; writes the best model.zip, trials.csv and plots.";
+
+        public IReadOnlyList<string> Examples { get; } = new[]
+        {
+            "residualml sweep --dataset ./flowers --minutes 30",
+            "residualml sweep --dataset ./flowers --architectures resnet18,resnet34,densenet121 --tuner tree-parzen --trials 12",
+        };
+
+        public IReadOnlyList<OptionSpec> Options { get; } = new OptionSpec[]
+        {
+            new("dataset", "PATH", "a folder with one sub-folder of images per class, or a .csv file of path,label lines (required)"),
+            new("validation-dataset", "PATH", "rank trials on these images instead of holding out part of --dataset"),
+            new("validation-fraction", "F", "share of each class held out for validation (default 0.2)"),
+            new("minutes", "M", "time budget (default 10; the trial running at the end is stopped)"),
+            new("trials", "N", "stop after this many trials (default: only the time budget)"),
+            new("epochs", "N", "most epochs per trial (default 10)"),
+            new("architectures", "A,B,...", "architectures to try (default resnet18,resnet34,preact_resnet18)"),
+            new("tuner", "NAME", "successive-halving (default), random, grid or tree-parzen"),
+            new("metric", "NAME", "what to maximise: MacroAccuracy (default), MicroAccuracy, LogLossReduction; or LogLoss, minimised"),
+            new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
+            new("seed", "N", "random seed (default 1)"),
+            new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)"),
+            new("output", "FOLDER", "where to write the files (default: the current directory)"),
+        };
+
+        public int Run(CommandLine line, CliContext context)
+        {
+            string dataset = line.RequiredPath("dataset", "a folder with one sub-folder of images per class, or a CSV of path,label");
+            double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
+            double minutes = line.Number("minutes", 0.01, 100_000) ?? 10;
+            int? maxTrials = line.Has("trials") ? line.Integer("trials", 1, 1, 100_000) : null;
+            int epochs = line.Integer("epochs", 10, 1, 100_000);
+            string[] architectures = line.List("architectures", new[] { "resnet18", "resnet34", "preact_resnet18" });
+            SweepTuner tuner = line.Choice("tuner", SweepTuner.SuccessiveHalving, Tuners);
+            string metricName = line.Text("metric") ?? "MacroAccuracy";
+            int size = line.Integer("image-size", 224, 8, 4096);
+            int seed = line.Integer("seed", 1, 0, int.MaxValue);
+            var output = new OutputFiles(line.OutputFolder());
+
+            IReadOnlyList<LabeledImage> all = ImageSources.Labeled(dataset, "dataset");
+            IReadOnlyList<LabeledImage> train, validation;
+            string? validationPath = line.PathOf("validation-dataset");
+            if (validationPath != null) (train, validation) = (all, ImageSources.Labeled(validationPath, "validation-dataset"));
+            else (train, validation) = ImageFolder.StratifiedSplit(all, fraction, seed);
+            string[] classes = train.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(c => c, StringComparer.Ordinal).ToArray();
+            if (classes.Length < 2)
+                throw new InvalidDataException($"--dataset {dataset}: found only the class '{classes.FirstOrDefault()}'; a classifier needs images of at least two classes.");
+            ClassificationModel.CheckKnownClasses(validation, classes, $"--validation-dataset {validationPath}");
+
+            var ml = new MLContext(seed);
+            if (line.Has("gpu"))
+            {
+                ml.GpuDeviceId = 0;
+                ml.FallbackToCpu = true;
+            }
+
+            IDataView trainRows = ClassificationModel.Rows(ml, train.OrderBy(i => i.Label, StringComparer.Ordinal));
+            ITransformer images = ClassificationModel.LoadImages(ml).Fit(trainRows);
+            ITransformer labelKeys = ml.Transforms.Conversion.MapValueToKey(ClassificationModel.LabelColumn).Fit(trainRows);
+            var display = new TrainingDisplay(context.Console);
+            var baseOptions = new ImageClassifierOptions { ImageWidth = size, ImageHeight = size, Seed = seed, BatchProgress = display.Batches };
+            ImageSweepExperiment experiment = ml.ResidualSweep().ImageClassification(baseOptions)
+                .SetSearchSpace(s => s
+                    .Choice("Architecture", architectures)
+                    .LogUniform("LearningRate", 1e-3, 3e-1)
+                    .Choice("BatchSize", 16, 32)
+                    .Uniform("LabelSmoothing", 0.0, 0.2))
+                .SetTuner(tuner)
+                .SetMaxEpochsPerTrial(epochs)
+                .SetTrainingTimeInSeconds((uint)Math.Max(1, Math.Round(minutes * 60)))
+                .SetOptimizingMetric(metricName)
+                .SetSeed(seed);
+            if (maxTrials is int n) experiment.SetMaxTrials(n);
+
+            context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"Sweeping {string.Join(", ", architectures)} with {tuner.Name} for {minutes:G4} min{(maxTrials is int t ? $" or {t} trials" : string.Empty)}, up to {epochs} epochs per trial, "
+                + $"on {train.Count} training and {validation.Count} validation images of {classes.Length} classes at {size}x{size}")));
+            IDataView trainView = labelKeys.Transform(images.Transform(trainRows));
+            IDataView validationView = labelKeys.Transform(images.Transform(ClassificationModel.Rows(ml, validation)));
+            SweepResult result = display.Show("sweep", () => experiment.Run(trainView, validationView, new TrialPrinter(context.Console), context.Cancellation));
+
+            output.Save("trials.csv", result.SaveTrialsCsv);
+            PrintLeaderboard(context.Console, result);
+            var json = new JsonObject
+            {
+                ["task"] = "image-classification-sweep",
+                ["tuner"] = tuner.Name,
+                ["optimizingMetric"] = result.OptimizingMetric,
+                ["stopReason"] = result.StopReason.ToString(),
+                ["seconds"] = Math.Round(result.Elapsed.TotalSeconds, 1),
+                ["classes"] = new JsonArray(classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
+                ["trials"] = new JsonArray(result.Trials.Select(TrialJson).ToArray()),
+            };
+            output.SweepChart(result);
+            if (result.BestModel is not ITransformer best || result.BestTrial is not TrialResult winner)
+            {
+                output.Json("metrics.json", json);
+                Summaries.Files(context.Console, output);
+                throw new InvalidOperationException(
+                    $"No trial finished within the budget ({result.Trials.Count} started, stopped: {result.StopReason}); give it more time with --minutes, or fewer --epochs. The trials are in {output.PathOf("trials.csv")}.");
+            }
+
+            ITransformer model = images.Append(best);
+            MulticlassClassificationMetrics metrics = ClassificationModel.Evaluate(ml, model, validation, classes, "validation images");
+            output.Model("model.zip", ml, model, trainRows.Schema);
+            json["bestTrial"] = winner.Id;
+            json["validation"] = OutputFiles.ClassificationJson(metrics, classes);
+            output.Json("metrics.json", json);
+            output.TrainingCurves(winner.History);
+            output.ConfusionMatrix("confusion-matrix.png", metrics, classes);
+            context.Console.MarkupLine(Markup.Escape($"Best model: trial {winner.Id} after {winner.Epochs} epoch(s) ({TrialPrinter.Describe(winner)})"));
+            Summaries.Classification(context.Console, metrics, classes, "Validation, best model");
+            Summaries.Files(context.Console, output);
+            return Cli.Succeeded;
+        }
+
+        private static JsonNode TrialJson(TrialResult t)
+        {
+            var parameters = new JsonObject();
+            foreach (var (name, value) in t.Parameters)
+                parameters[name] = value switch
+                {
+                    double d => JsonValue.Create(d),
+                    int i => JsonValue.Create(i),
+                    _ => JsonValue.Create(Convert.ToString(value, CultureInfo.InvariantCulture)),
+                };
+            var metrics = new JsonObject();
+            foreach (var (name, value) in t.Metrics) metrics[name] = OutputFiles.Finite(value);
+            return new JsonObject
+            {
+                ["id"] = t.Id, ["status"] = t.Status.ToString(), ["parameters"] = parameters, ["metrics"] = metrics,
+                ["epochs"] = t.Epochs, ["seconds"] = Math.Round(t.Seconds, 2), ["error"] = t.Error,
+            };
+        }
+
+        private static void PrintLeaderboard(IAnsiConsole console, SweepResult result)
+        {
+            console.WriteLine();
+            console.MarkupLine(Markup.Escape($"Leaderboard: {result.Trials.Count} trials, {result.TotalEpochs} epochs in {TrainingDisplay.Duration(result.Elapsed)} (stopped: {result.StopReason})"));
+            var table = new Table().AddColumn("rank").AddColumn("trial").AddColumn("status").AddColumn("epochs")
+                .AddColumn(new TableColumn(result.OptimizingMetric).RightAligned()).AddColumn("parameters");
+            foreach (var (trial, rank) in result.Leaderboard.Take(Shown).Select((t, i) => (t, i + 1)))
+                table.AddRow(rank.ToString(CultureInfo.InvariantCulture), trial.Id.ToString(CultureInfo.InvariantCulture), trial.Status.ToString(),
+                    trial.Epochs.ToString(CultureInfo.InvariantCulture), trial.Metric!.Value.ToString("F4", CultureInfo.InvariantCulture), Markup.Escape(TrialPrinter.Describe(trial)));
+            console.Write(table);
+            if (result.Leaderboard.Count > Shown) console.MarkupLine(Markup.Escape($"... and {result.Leaderboard.Count - Shown} more in trials.csv"));
+            foreach (TrialResult failed in result.Trials.Where(t => t.Status == TrialStatus.Failed))
+                console.MarkupLine(Markup.Escape($"trial {failed.Id} failed: {failed.Error}"));
+        }
+
+        /// <summary>A line per trial run as it ends.</summary>
+        private sealed class TrialPrinter : IProgress<TrialResult>
+        {
+            private readonly IAnsiConsole console;
+
+            public TrialPrinter(IAnsiConsole console) => this.console = console;
+
+            public void Report(TrialResult t) => console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"trial {t.Id}: {t.Status} after {t.Epochs} epoch(s), {(t.Metric is double m ? m.ToString("F4", CultureInfo.InvariantCulture) : "-")}, {t.Seconds:F1} s ({Describe(t)})")));
+
+            public static string Describe(TrialResult trial) => string.Join(", ", trial.Parameters.Select(p =>
+                $"{p.Key}={(p.Value is double d ? d.ToString("G3", CultureInfo.InvariantCulture) : Convert.ToString(p.Value, CultureInfo.InvariantCulture))}"));
+        }
+    }
+}
