@@ -187,6 +187,7 @@ public sealed class CliTests
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
     [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
+    [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
     [DataRow(new[] { "train", "--dataset", "x", "--freeze-epochs", "2" }, "--freeze-epochs needs --weights", DisplayName = "freeze without weights")]
     public void WrongCommandLine_IsOneLineAndExitCode2(string[] args, string expected)
     {
@@ -204,12 +205,13 @@ public sealed class CliTests
     public void MissingDataset_IsAOneLineErrorNamingThePath(string command, string option)
     {
         string missing = Path.Combine(scratch, "no-such-folder");
-        string[] args = command == "evaluate" ? new[] { command, "--model", "model.zip", option, missing } : new[] { command, option, missing };
+        string[] args = command == "evaluate" ? new[] { command, "--model", "model.zip", option, missing, "--output", "out" } : new[] { command, option, missing, "--output", "out" };
         if (command == "evaluate") File.WriteAllText(Path.Combine(scratch, "model.zip"), string.Empty);
         CliRun run = CliRun.Of(scratch, args);
         Assert.AreEqual(1, run.ExitCode, run.ToString());
         StringAssert.Contains(run.Errors, missing);
         Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+        Assert.IsFalse(Directory.Exists(Path.Combine(scratch, "out")), "no output folder for a run that cannot start");
     }
 
     [TestMethod]

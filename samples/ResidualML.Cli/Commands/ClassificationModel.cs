@@ -34,17 +34,17 @@ namespace ResidualML.Cli.Commands
 
         public static IEstimator<ITransformer> LoadImages(MLContext ml) => ml.Transforms.LoadImages(ImageColumn, imageFolder: null, PathColumn);
 
-        /// <summary>Loads a model.zip written by 'train' or 'sweep'.</summary>
-        public static ITransformer Load(MLContext ml, string path)
+        /// <summary>Loads a model.zip; <paramref name="expected"/> says which one to give when the file is missing or unreadable.</summary>
+        public static ITransformer Load(MLContext ml, string path, string expected = "the model.zip that 'residualml train' wrote")
         {
-            if (!File.Exists(path)) throw new FileNotFoundException($"--model {path}: no such file. Give the model.zip that 'residualml train' wrote.");
+            if (!File.Exists(path)) throw new FileNotFoundException($"--model {path}: no such file. Give {expected}.");
             try
             {
                 return ml.Model.Load(path, out _);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                throw new InvalidDataException($"--model {path}: not an ML.NET model this tool can read ({e.Message}). Give the model.zip that 'residualml train' wrote.", e);
+                throw new InvalidDataException($"--model {path}: not an ML.NET model this tool can read ({e.Message}). Give {expected}.", e);
             }
         }
 

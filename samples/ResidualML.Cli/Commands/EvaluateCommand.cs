@@ -29,10 +29,10 @@ namespace ResidualML.Cli.Commands
             string modelPath = line.RequiredPath("model", "the model.zip to evaluate");
             string dataset = line.RequiredPath("dataset", "the labelled images to evaluate on");
             IReadOnlyList<LabeledImage> images = ImageSources.Labeled(dataset, "dataset");
-            var output = new OutputFiles(line.OutputFolder());
             var ml = new MLContext(seed: 1);
             ITransformer model = ClassificationModel.Load(ml, modelPath);
             string[] classes = ClassificationModel.Classes(model, ClassificationModel.Rows(ml, Enumerable.Empty<string>()).Schema, modelPath);
+            var output = new OutputFiles(line.OutputFolder());
             MulticlassClassificationMetrics metrics = null!;
             context.Console.Status().Start($"Scoring {images.Count} images", _ =>
                 metrics = ClassificationModel.Evaluate(ml, model, images, classes, $"--dataset {dataset}"));

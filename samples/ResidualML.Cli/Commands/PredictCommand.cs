@@ -37,11 +37,11 @@ namespace ResidualML.Cli.Commands
             string modelPath = line.RequiredPath("model", "the model.zip to score with");
             string source = line.RequiredPath("images", "the images to classify");
             IReadOnlyList<string> paths = ImageSources.Unlabeled(source, "images");
-            var output = new OutputFiles(line.OutputFolder());
             var ml = new MLContext(seed: 1);
             ITransformer model = ClassificationModel.Load(ml, modelPath);
             IDataView rows = ClassificationModel.Rows(ml, paths);
             string[] classes = ClassificationModel.Classes(model, rows.Schema, modelPath);
+            var output = new OutputFiles(line.OutputFolder());
 
             var predictions = new List<(string Path, string Class, float[] Scores)>(paths.Count);
             context.Console.Status().Start($"Classifying {paths.Count} images", _ =>

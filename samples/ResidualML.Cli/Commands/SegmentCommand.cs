@@ -45,9 +45,7 @@ namespace ResidualML.Cli.Commands
             new("batch-size", "N", "images per batch (default 8)"),
             new("learning-rate", "RATE", "peak learning rate (default: AdamW's 1e-3)"),
             new("validation-fraction", "F", "share of the images held out for validation (default 0.2)"),
-            new("seed", "N", "random seed (default 1)"),
-            new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)"),
-            new("output", "FOLDER", "where to write the files (default: the current directory)"),
+            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
         };
 
         public int Run(CommandLine line, CliContext context)
@@ -61,29 +59,23 @@ namespace ResidualML.Cli.Commands
 
         private static int Train(CommandLine line, CliContext context, string imageFolder, string maskFolder)
         {
-            int seed = line.Integer("seed", 1, 0, int.MaxValue);
+            int seed = CommonOptions.SeedOf(line);
             int size = line.Integer("image-size", 128, 16, 4096);
             string architecture = line.Text("arch") ?? "unet";
             UNetOptions? unet = architecture == "unet" ? new UNetOptions { Depth = line.Integer("depth", 4, 1, 6), BaseWidth = line.Integer("width", 64, 1, 1024) } : null;
             if (unet is null && (line.Has("depth") || line.Has("width"))) throw new UsageException("--depth and --width apply to --arch unet only.");
             double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
-            var output = new OutputFiles(line.OutputFolder());
-
             var pairs = ImageSources.Pairs(imageFolder, maskFolder);
             if (pairs.Count < 2) throw new InvalidDataException($"--images {imageFolder}: found {pairs.Count} image(s) with masks; training and validation need at least two.");
             int classes = line.Has("classes") ? line.Integer("classes", 2, 2, 1000) : DetectClasses(context, pairs);
+            var output = new OutputFiles(line.OutputFolder());
             int[] order = Enumerable.Range(0, pairs.Count).ToArray();
             new Random(seed).Shuffle(order);
             int validationCount = Math.Clamp((int)Math.Round(pairs.Count * fraction), 1, pairs.Count - 1);
             var validation = order.Take(validationCount).OrderBy(i => i).Select(i => pairs[i]).ToList();
             var train = order.Skip(validationCount).OrderBy(i => i).Select(i => pairs[i]).ToList();
 
-            var ml = new MLContext(seed);
-            if (line.Has("gpu"))
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true;
-            }
+            MLContext ml = CommonOptions.Context(line, seed);
 
             IDataView trainRows = Rows(ml, train), validationRows = Rows(ml, validation);
             ITransformer imageLoader = ml.Transforms.LoadImages("Image", null, "ImagePath").Fit(trainRows);
@@ -138,9 +130,8 @@ namespace ResidualML.Cli.Commands
             foreach (string trainingOnly in new[] { "classes", "arch", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu" })
                 if (line.Has(trainingOnly)) throw new UsageException($"--{trainingOnly} is for training (with --masks); with --model the model's own settings apply.");
             IReadOnlyList<string> paths = ImageSources.Unlabeled(source, "images");
-            var output = new OutputFiles(line.OutputFolder());
             var ml = new MLContext(seed: 1);
-            ITransformer model = ClassificationModel.Load(ml, modelPath);
+            ITransformer model = ClassificationModel.Load(ml, modelPath, "the model.zip that 'residualml segment --masks' wrote");
             IDataView rows = ml.Data.LoadFromEnumerable(paths.Select(p => new ImageRow { ImagePath = p }).ToList());
             IDataView scored;
             try
@@ -154,6 +145,7 @@ namespace ResidualML.Cli.Commands
 
             if (scored.Schema.GetColumnOrNull("PredictedMask") is null)
                 throw new InvalidDataException($"--model {modelPath}: the model has no PredictedMask column; it is not a segmentation model (for classifiers use 'residualml predict').");
+            var output = new OutputFiles(line.OutputFolder());
             int written = WriteOverlays(ml, scored, output, paths, Directory.Exists(source) ? source : Path.GetDirectoryName(source)!, context, int.MaxValue, masks: true);
             context.Console.MarkupLine(Markup.Escape($"Segmented {written} image(s): the predicted classes in colour in masks/, blended over each image in overlays/"));
             Summaries.Files(context.Console, output);

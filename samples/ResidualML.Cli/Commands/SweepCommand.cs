@@ -7,7 +7,6 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual;
-using Microsoft.ML.Residual.Datasets;
 using Microsoft.ML.Residual.Plots;
 using Spectre.Console;
 
@@ -39,11 +38,8 @@ namespace ResidualML.Cli.Commands
             "residualml sweep --dataset ./flowers --architectures resnet18,resnet34,densenet121 --tuner tree-parzen --trials 12",
         };
 
-        public IReadOnlyList<OptionSpec> Options { get; } = new OptionSpec[]
+        public IReadOnlyList<OptionSpec> Options { get; } = TrainingImages.Options.Concat(new OptionSpec[]
         {
-            new("dataset", "PATH", "a folder with one sub-folder of images per class, or a .csv file of path,label lines (required)"),
-            new("validation-dataset", "PATH", "rank trials on these images instead of holding out part of --dataset"),
-            new("validation-fraction", "F", "share of each class held out for validation (default 0.2)"),
             new("minutes", "M", "time budget (default 10; the trial running at the end is stopped)"),
             new("trials", "N", "stop after this many trials (default: only the time budget)"),
             new("epochs", "N", "most epochs per trial (default 10)"),
@@ -51,15 +47,11 @@ namespace ResidualML.Cli.Commands
             new("tuner", "NAME", "successive-halving (default), random, grid or tree-parzen"),
             new("metric", "NAME", "what to maximise: MacroAccuracy (default), MicroAccuracy, LogLossReduction; or LogLoss, minimised"),
             new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
-            new("seed", "N", "random seed (default 1)"),
-            new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)"),
-            new("output", "FOLDER", "where to write the files (default: the current directory)"),
-        };
+            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
+        }).ToArray();
 
         public int Run(CommandLine line, CliContext context)
         {
-            string dataset = line.RequiredPath("dataset", "a folder with one sub-folder of images per class, or a CSV of path,label");
-            double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
             double minutes = line.Number("minutes", 0.01, 100_000) ?? 10;
             int? maxTrials = line.Has("trials") ? line.Integer("trials", 1, 1, 100_000) : null;
             int epochs = line.Integer("epochs", 10, 1, 100_000);
@@ -67,29 +59,8 @@ namespace ResidualML.Cli.Commands
             SweepTuner tuner = line.Choice("tuner", SweepTuner.SuccessiveHalving, Tuners);
             string metricName = line.Text("metric") ?? "MacroAccuracy";
             int size = line.Integer("image-size", 224, 8, 4096);
-            int seed = line.Integer("seed", 1, 0, int.MaxValue);
-            var output = new OutputFiles(line.OutputFolder());
-
-            IReadOnlyList<LabeledImage> all = ImageSources.Labeled(dataset, "dataset");
-            IReadOnlyList<LabeledImage> train, validation;
-            string? validationPath = line.PathOf("validation-dataset");
-            if (validationPath != null) (train, validation) = (all, ImageSources.Labeled(validationPath, "validation-dataset"));
-            else (train, validation) = ImageFolder.StratifiedSplit(all, fraction, seed);
-            string[] classes = train.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(c => c, StringComparer.Ordinal).ToArray();
-            if (classes.Length < 2)
-                throw new InvalidDataException($"--dataset {dataset}: found only the class '{classes.FirstOrDefault()}'; a classifier needs images of at least two classes.");
-            ClassificationModel.CheckKnownClasses(validation, classes, $"--validation-dataset {validationPath}");
-
-            var ml = new MLContext(seed);
-            if (line.Has("gpu"))
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true;
-            }
-
-            IDataView trainRows = ClassificationModel.Rows(ml, train.OrderBy(i => i.Label, StringComparer.Ordinal));
-            ITransformer images = ClassificationModel.LoadImages(ml).Fit(trainRows);
-            ITransformer labelKeys = ml.Transforms.Conversion.MapValueToKey(ClassificationModel.LabelColumn).Fit(trainRows);
+            int seed = CommonOptions.SeedOf(line);
+            MLContext ml = CommonOptions.Context(line, seed);
             var display = new TrainingDisplay(context.Console);
             var baseOptions = new ImageClassifierOptions { ImageWidth = size, ImageHeight = size, Seed = seed, BatchProgress = display.Batches };
             ImageSweepExperiment experiment = ml.ResidualSweep().ImageClassification(baseOptions)
@@ -101,15 +72,25 @@ namespace ResidualML.Cli.Commands
                 .SetTuner(tuner)
                 .SetMaxEpochsPerTrial(epochs)
                 .SetTrainingTimeInSeconds((uint)Math.Max(1, Math.Round(minutes * 60)))
-                .SetOptimizingMetric(metricName)
                 .SetSeed(seed);
+            try
+            {
+                experiment.SetOptimizingMetric(metricName);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException($"--metric {metricName}: {e.Message.Split(" (Parameter", 2)[0]}");
+            }
+
             if (maxTrials is int n) experiment.SetMaxTrials(n);
+            TrainingImages data = TrainingImages.Read(line, seed);
+            var output = new OutputFiles(line.OutputFolder());
+            string[] classes = data.Classes;
 
             context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"Sweeping {string.Join(", ", architectures)} with {tuner.Name} for {minutes:G4} min{(maxTrials is int t ? $" or {t} trials" : string.Empty)}, up to {epochs} epochs per trial, "
-                + $"on {train.Count} training and {validation.Count} validation images of {classes.Length} classes at {size}x{size}")));
-            IDataView trainView = labelKeys.Transform(images.Transform(trainRows));
-            IDataView validationView = labelKeys.Transform(images.Transform(ClassificationModel.Rows(ml, validation)));
+                + $"on {data.Train.Count} training and {data.Validation.Count} validation images of {classes.Length} classes at {size}x{size}")));
+            var (trainRows, images, trainView, validationView) = data.Views(ml);
             SweepResult result = display.Show("sweep", () => experiment.Run(trainView, validationView, new TrialPrinter(context.Console), context.Cancellation));
 
             output.Save("trials.csv", result.SaveTrialsCsv);
@@ -134,13 +115,10 @@ namespace ResidualML.Cli.Commands
             }
 
             ITransformer model = images.Append(best);
-            MulticlassClassificationMetrics metrics = ClassificationModel.Evaluate(ml, model, validation, classes, "validation images");
-            output.Model("model.zip", ml, model, trainRows.Schema);
+            MulticlassClassificationMetrics metrics = data.SaveTrained(ml, output, model, trainRows.Schema, winner.History);
             json["bestTrial"] = winner.Id;
             json["validation"] = OutputFiles.ClassificationJson(metrics, classes);
             output.Json("metrics.json", json);
-            output.TrainingCurves(winner.History);
-            output.ConfusionMatrix("confusion-matrix.png", metrics, classes);
             context.Console.MarkupLine(Markup.Escape($"Best model: trial {winner.Id} after {winner.Epochs} epoch(s) ({TrialPrinter.Describe(winner)})"));
             Summaries.Classification(context.Console, metrics, classes, "Validation, best model");
             Summaries.Files(context.Console, output);

@@ -6,7 +6,6 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual;
-using Microsoft.ML.Residual.Datasets;
 using Spectre.Console;
 
 namespace ResidualML.Cli.Commands
@@ -27,11 +26,8 @@ namespace ResidualML.Cli.Commands
             "residualml train --dataset images.csv --arch resnet50 --weights resnet50.safetensors --freeze-epochs 2 --output runs/resnet50",
         };
 
-        public IReadOnlyList<OptionSpec> Options { get; } = new OptionSpec[]
+        public IReadOnlyList<OptionSpec> Options { get; } = TrainingImages.Options.Concat(new OptionSpec[]
         {
-            new("dataset", "PATH", "a folder with one sub-folder of images per class, or a .csv file of path,label lines (required)"),
-            new("validation-dataset", "PATH", "validate on these images instead of holding out part of --dataset"),
-            new("validation-fraction", "F", "share of each class held out for validation (default 0.2)"),
             new("epochs", "N", "training epochs (default 10)"),
             new("arch", "NAME", "architecture: resnet18 (default), resnet34, resnet50, preact_resnet18, resnet20 (CIFAR), densenet121, ..."),
             new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
@@ -40,16 +36,12 @@ namespace ResidualML.Cli.Commands
             new("weights", "FILE", "start from pretrained weights: .safetensors or a PyTorch .pth state dict with torchvision key names"),
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
-            new("seed", "N", "random seed (default 1)"),
-            new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)"),
-            new("output", "FOLDER", "where to write the files (default: the current directory)"),
-        };
+            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
+        }).ToArray();
 
         public int Run(CommandLine line, CliContext context)
         {
-            string dataset = line.RequiredPath("dataset", "a folder with one sub-folder of images per class, or a CSV of path,label");
-            double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
-            int seed = line.Integer("seed", 1, 0, int.MaxValue);
+            int seed = CommonOptions.SeedOf(line);
             var options = new ImageClassifierOptions
             {
                 Architecture = line.Text("arch") ?? "resnet18",
@@ -68,58 +60,35 @@ namespace ResidualML.Cli.Commands
                 throw new UsageException("--freeze-epochs needs --weights: a frozen backbone only makes sense when it is pretrained.");
             if (options.PretrainedWeightsPath is string weights && !File.Exists(weights))
                 throw new FileNotFoundException($"--weights {weights}: no such file.");
+            TrainingImages data = TrainingImages.Read(line, seed);
             var output = new OutputFiles(line.OutputFolder());
-
-            IReadOnlyList<LabeledImage> all = ImageSources.Labeled(dataset, "dataset");
-            IReadOnlyList<LabeledImage> train, validation;
-            string? validationPath = line.PathOf("validation-dataset");
-            if (validationPath != null) (train, validation) = (all, ImageSources.Labeled(validationPath, "validation-dataset"));
-            else (train, validation) = ImageFolder.StratifiedSplit(all, fraction, seed);
-            string[] classes = train.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(c => c, StringComparer.Ordinal).ToArray();
-            if (classes.Length < 2)
-                throw new InvalidDataException($"--dataset {dataset}: found only the class '{classes.FirstOrDefault()}'; a classifier needs images of at least two classes.");
-            if (validation.Count == 0)
-                throw new InvalidDataException($"--dataset {dataset}: too few images to hold any out for validation; add images, or give --validation-dataset.");
-
-            ClassificationModel.CheckKnownClasses(validation, classes, $"--validation-dataset {validationPath}");
-            var ml = new MLContext(seed);
-            if (line.Has("gpu"))
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true;
-            }
+            MLContext ml = CommonOptions.Context(line, seed);
 
             context.Console.MarkupLine(Markup.Escape(
-                $"Training {options.Architecture} at {options.ImageWidth}x{options.ImageHeight} on {train.Count} images of {classes.Length} classes, validating on {validation.Count}"));
-            IDataView trainRows = ClassificationModel.Rows(ml, train.OrderBy(i => i.Label, StringComparer.Ordinal));
-            ITransformer images = ClassificationModel.LoadImages(ml).Fit(trainRows);
-            ITransformer labelKeys = ml.Transforms.Conversion.MapValueToKey(ClassificationModel.LabelColumn).Fit(trainRows);
-            options.ValidationSet = labelKeys.Transform(images.Transform(ClassificationModel.Rows(ml, validation)));
+                $"Training {options.Architecture} at {options.ImageWidth}x{options.ImageHeight} on {data.Train.Count} images of {data.Classes.Length} classes, validating on {data.Validation.Count}"));
+            var (trainRows, images, train, validation) = data.Views(ml);
+            options.ValidationSet = validation;
             var display = new TrainingDisplay(context.Console);
             options.Progress = display.Epochs;
             options.BatchProgress = display.Batches;
-            ITransformer classifier = display.Show($"{options.Architecture}, {options.Epochs} epochs",
-                () => ml.Transforms.ResNetClassifier(options).Fit(labelKeys.Transform(images.Transform(trainRows))));
+            ITransformer classifier = display.Show($"{options.Architecture}, {options.Epochs} epochs", () => ml.Transforms.ResNetClassifier(options).Fit(train));
 
             // The saved model scores image paths: image loading, then the classifier (which maps its prediction to the class name).
             ITransformer model = images.Append(classifier);
-            MulticlassClassificationMetrics metrics = ClassificationModel.Evaluate(ml, model, validation, classes, "validation images");
-            output.Model("model.zip", ml, model, trainRows.Schema);
+            MulticlassClassificationMetrics metrics = data.SaveTrained(ml, output, model, trainRows.Schema, display.History);
             output.Json("metrics.json", new JsonObject
             {
                 ["task"] = "image-classification",
                 ["architecture"] = options.Architecture,
                 ["imageSize"] = options.ImageWidth,
-                ["dataset"] = dataset,
-                ["classes"] = new JsonArray(classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
-                ["trainingImages"] = train.Count,
-                ["validationImages"] = validation.Count,
-                ["validation"] = OutputFiles.ClassificationJson(metrics, classes),
+                ["dataset"] = data.Dataset,
+                ["classes"] = new JsonArray(data.Classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
+                ["trainingImages"] = data.Train.Count,
+                ["validationImages"] = data.Validation.Count,
+                ["validation"] = OutputFiles.ClassificationJson(metrics, data.Classes),
                 ["epochs"] = OutputFiles.EpochsJson(display.History),
             });
-            output.TrainingCurves(display.History);
-            output.ConfusionMatrix("confusion-matrix.png", metrics, classes);
-            Summaries.Classification(context.Console, metrics, classes, "Validation");
+            Summaries.Classification(context.Console, metrics, data.Classes, "Validation");
             Summaries.Files(context.Console, output);
             return Cli.Succeeded;
         }

@@ -1,0 +1,29 @@
+using Microsoft.ML;
+
+namespace ResidualML.Cli.Commands
+{
+    /// <summary>The options every training command has, and the ML.NET context they set up.</summary>
+    internal static class CommonOptions
+    {
+        public static readonly OptionSpec Seed = new("seed", "N", "random seed (default 1)");
+
+        public static readonly OptionSpec Gpu = new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)");
+
+        public static readonly OptionSpec Output = new("output", "FOLDER", "where to write the files (default: the current directory)");
+
+        public static int SeedOf(CommandLine line) => line.Integer(Seed.Name, 1, 0, int.MaxValue);
+
+        /// <summary>An MLContext with the seed and, with --gpu, GPU 0 and CPU fallback (as ML.NET's own trainers choose a device).</summary>
+        public static MLContext Context(CommandLine line, int seed)
+        {
+            var ml = new MLContext(seed);
+            if (line.Has(Gpu.Name))
+            {
+                ml.GpuDeviceId = 0;
+                ml.FallbackToCpu = true;
+            }
+
+            return ml;
+        }
+    }
+}
