@@ -133,31 +133,51 @@ namespace Microsoft.ML.Residual.Models
             }
         }
 
+        /// <summary>
+        /// Set by the diagnostics: the branch and the shortcut then read two views of the input, which are passed to this
+        /// callback (branch view, shortcut view) so that the gradient each path sends back to the input can be told apart.
+        /// </summary>
+        internal Action<Tensor, Tensor>? PathProbe { get; set; }
+
         /// <inheritdoc />
         public override Tensor forward(Tensor input)
         {
+            Tensor branchInput = input, identityInput = input;
+            if (PathProbe is { } probe)
+            {
+                branchInput = input.view_as(input);
+                identityInput = input.view_as(input);
+                probe(branchInput, identityInput);
+            }
+
             Tensor branch;
-            Tensor gateInput = input;
-            Tensor identity = input;
+            Tensor gateInput = branchInput;
+            Tensor identity = identityInput;
             if (preActivation)
             {
-                Tensor activated = nn.functional.relu(norms[0].call(input), inplace: true);
+                Tensor activated = nn.functional.relu(norms[0].call(branchInput), inplace: true);
                 gateInput = activated;
                 branch = convolutions[0].Convolve(activated);
                 for (int i = 1; i < convolutions.Length; i++)
                     branch = convolutions[i].Convolve(nn.functional.relu(norms[i].call(branch), inplace: true));
-                if (shortcut != null) identity = Shortcut(shortcutTakesPreActivation ? activated : input);
+                if (shortcut != null)
+                {
+                    Tensor shortcutInput = !shortcutTakesPreActivation ? identityInput
+                        : ReferenceEquals(identityInput, branchInput) ? activated
+                        : nn.functional.relu(norms[0].call(identityInput), inplace: true);
+                    identity = Shortcut(shortcutInput);
+                }
             }
             else
             {
-                branch = input;
+                branch = branchInput;
                 for (int i = 0; i < convolutions.Length; i++)
                 {
                     branch = norms[i].call(convolutions[i].Convolve(branch));
                     if (i < convolutions.Length - 1) branch = nn.functional.relu(branch, inplace: true);
                 }
 
-                if (shortcut != null) identity = Shortcut(input);
+                if (shortcut != null) identity = Shortcut(identityInput);
             }
 
             if (training && dropPathProbability > 0) branch = DropPath(branch, dropPathProbability);

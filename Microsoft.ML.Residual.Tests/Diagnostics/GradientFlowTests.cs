@@ -1,0 +1,136 @@
+using System;
+using System.Linq;
+using Microsoft.ML.Residual.Diagnostics;
+using Microsoft.ML.Residual.Models;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Diagnostics;
+
+[TestClass]
+public sealed class GradientFlowTests
+{
+    private static (Tensor Inputs, Tensor Targets) Batch(int count, int size = 32, long seed = 7)
+    {
+        using var generator = new Generator((ulong)seed);
+        return (torch.randn(new long[] { count, 3, size, size }, generator: generator), torch.randint(0, 10, new long[] { count }, generator: generator));
+    }
+
+    private static nn.Module<Tensor, Tensor> Network(string name, ResNetOptions? options = null)
+    {
+        options ??= new ResNetOptions();
+        options.Seed ??= 1;
+        return ResidualModels.Create(name, 10, 3, options);
+    }
+
+    [TestMethod]
+    public void PlainNetwork56_AtInitialisation_LosesOrdersOfMagnitudeMoreGradientOnTheWayBackThanResNet56()
+    {
+        var (inputs, targets) = Batch(8);
+        GradientFlowReport plain = GradientFlow.Measure(Network("plain56"), inputs, targets);
+        GradientFlowReport residual = GradientFlow.Measure(Network("resnet56"), inputs, targets);
+
+        Assert.AreEqual(27, plain.BlockInputGradientNorms.Length);
+        Assert.AreEqual(27, residual.BlockInputGradientNorms.Length);
+        Assert.IsTrue(plain.BlockInputGradientNorms.Concat(residual.BlockInputGradientNorms).All(n => double.IsFinite(n) && n > 0));
+        Assert.IsLessThan(residual.FirstToLastRatio / 1000, plain.FirstToLastRatio,
+            $"first/last gradient norm: plain-56 {plain.FirstToLastRatio:E2}, ResNet-56 {residual.FirstToLastRatio:E2}");
+    }
+
+    [TestMethod]
+    public void ResidualBlocks_SplitTheInputGradientIntoBranchAndIdentity_PlainBlocksHaveNoIdentityPart()
+    {
+        var (inputs, targets) = Batch(4);
+        GradientFlowReport residual = GradientFlow.Measure(Network("resnet20"), inputs, targets);
+        GradientFlowReport plain = GradientFlow.Measure(Network("plain20"), inputs, targets);
+
+        for (int b = 0; b < residual.BlockNames.Length; b++)
+        {
+            // ∂L/∂x = branch part + identity part, so its norm lies between their difference and their sum.
+            double x = residual.BlockInputGradientNorms[b], branch = residual.BranchGradientNorms[b], identity = residual.IdentityGradientNorms[b];
+            Assert.IsTrue(x <= (branch + identity) * (1 + 1e-4) && x >= Math.Abs(branch - identity) * (1 - 1e-4), $"block {b}: {x} vs {branch} + {identity}");
+            Assert.IsTrue(identity > 0 && branch > 0, $"block {b}");
+        }
+
+        Assert.IsTrue(plain.IdentityGradientNorms.All(n => n == 0));
+        Assert.IsTrue(plain.BranchShares.All(s => s == 1));
+        CollectionAssert.AreEqual(plain.BlockInputGradientNorms, plain.BranchGradientNorms, "a plain block's input gradient is all branch");
+    }
+
+    [TestMethod]
+    public void ZeroInitialisedResiduals_SendTheWholeGradientThroughTheShortcut()
+    {
+        var (inputs, targets) = Batch(4);
+        GradientFlowReport report = GradientFlow.Measure(Network("preact_resnet18", new ResNetOptions { ZeroInitResidual = true }), inputs, targets);
+
+        // The branch's last convolution is zero, so nothing comes back through the branch.
+        Assert.IsTrue(report.BranchGradientNorms.All(n => n == 0), string.Join(", ", report.BranchGradientNorms));
+        Assert.IsTrue(report.IdentityGradientNorms.All(n => n > 0));
+    }
+
+    [TestMethod]
+    public void Measure_GroupsParameterGradientsByBlockAndTopLevelModule()
+    {
+        var (inputs, targets) = Batch(4);
+        GradientFlowReport report = GradientFlow.Measure(Network("resnet20"), inputs, targets);
+
+        CollectionAssert.IsSubsetOf(new[] { "conv1", "bn1", "fc", "layer1.0", "layer3.2" }, report.ParameterGroupGradientNorms.Keys.ToArray());
+        Assert.AreEqual(3 + report.BlockNames.Length, report.ParameterGroupGradientNorms.Count);
+        Assert.IsTrue(report.ParameterGroupGradientNorms.Values.All(n => double.IsFinite(n) && n > 0));
+        Assert.IsTrue(report.Loss > 0);
+        StringAssert.StartsWith(report.ToCsv(), "block,name,input_gradient_norm,branch_gradient_norm,identity_gradient_norm,branch_share\n1,layer1.0,");
+        Assert.AreEqual(report.BlockNames.Length + 1, report.ToCsv().TrimEnd('\n').Split('\n').Length);
+    }
+
+    [TestMethod]
+    [DataRow(BatchNormStatistics.Running)]
+    [DataRow(BatchNormStatistics.Batch)]
+    public void Measure_LeavesTheModuleAsItWas(BatchNormStatistics statistics)
+    {
+        var model = Network("resnet20", new ResNetOptions { DropPathRate = 0.2 });
+        var (inputs, targets) = Batch(4);
+        model.train();
+        using (var noGrad = torch.no_grad())
+            foreach (var (name, buffer) in model.named_buffers())
+                if (name.EndsWith("running_mean", StringComparison.Ordinal)) buffer.add_(0.5);
+        var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+        GradientFlowReport first = GradientFlow.Measure(model, inputs, targets, statistics);
+        GradientFlowReport second = GradientFlow.Measure(model, inputs, targets, statistics);
+
+        Assert.IsTrue(model.training && model.modules().All(m => m.training), "training mode kept");
+        Assert.IsTrue(model.parameters().All(p => p.grad is null), "no .grad written");
+        foreach (var (name, value) in model.state_dict()) Assert.IsTrue(value.IsEqualTo(before[name]), name);
+        CollectionAssert.AreEqual(first.BlockInputGradientNorms, second.BlockInputGradientNorms, "deterministic: no dropout or stochastic depth while measuring");
+    }
+
+    [TestMethod]
+    public void Measure_WithTargetsThatDoNotFitTheOutput_NamesBothShapes()
+    {
+        var (inputs, _) = Batch(4);
+        var error = Assert.ThrowsExactly<ArgumentException>(() => GradientFlow.Measure(Network("resnet20"), inputs, torch.zeros(3, ScalarType.Int64)));
+        StringAssert.Contains(error.Message, "[3]");
+        StringAssert.Contains(error.Message, "[4, 10]");
+    }
+
+    [TestMethod]
+    public void Measure_OnAModuleWithoutBlocks_SaysWhichModelsItMeasures()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => GradientFlow.Measure(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), torch.zeros(1, 3, 8, 8), torch.zeros(1, ScalarType.Int64)));
+        StringAssert.Contains(error.Message, "no residual or dense blocks");
+    }
+
+    [TestMethod]
+    public void DenseNet_ReportsEachDenseBlockWithoutAPathSplit()
+    {
+        var (inputs, targets) = Batch(2);
+        var model = ResidualModels.Create("densenet_bc_100_12", 10, 3, new DenseNetOptions { Seed = 1 });
+        GradientFlowReport report = GradientFlow.Measure(model, inputs, targets);
+
+        Assert.AreEqual(3, report.BlockNames.Length);
+        Assert.IsTrue(report.BlockInputGradientNorms.All(n => n > 0));
+        Assert.IsTrue(report.BranchGradientNorms.All(double.IsNaN));
+    }
+}

@@ -1,0 +1,81 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Residual.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Diagnostics
+{
+    /// <summary>How BatchNorm layers normalise while a diagnostic runs.</summary>
+    public enum BatchNormStatistics
+    {
+        /// <summary>With their running statistics, as the network scores (at initialisation: mean 0, variance 1, so BatchNorm is the identity).</summary>
+        Running,
+
+        /// <summary>With each batch's own statistics, as in a training step. The running statistics are restored afterwards.</summary>
+        Batch,
+    }
+
+    /// <summary>
+    /// The blocks the diagnostics look at, in forward order: each <see cref="ResNetBlock"/> (also inside a U-Net encoder) and
+    /// each <see cref="DenseBlock"/>; and a scope that puts the network in the measuring mode and restores it afterwards.
+    /// </summary>
+    internal static class DiagnosticBlocks
+    {
+        public static IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Block)> Of(nn.Module module)
+        {
+            var blocks = module.named_modules()
+                .Where(m => m.module is ResNetBlock or DenseBlock)
+                .Select(m => (m.name, (nn.Module<Tensor, Tensor>)m.module))
+                .ToList();
+            if (blocks.Count == 0)
+                throw new ArgumentException(
+                    $"The module ({module.GetType().Name}) has no residual or dense blocks to measure; the diagnostics work on the ResNet, DenseNet and encoder U-Net models of ResidualModels.",
+                    nameof(module));
+            return blocks;
+        }
+
+        /// <summary>
+        /// Evaluation mode everywhere (no dropout, no stochastic depth); with <see cref="BatchNormStatistics.Batch"/> the
+        /// BatchNorm layers normalise with batch statistics. Disposing restores every module's mode and every BatchNorm's
+        /// running statistics.
+        /// </summary>
+        public static IDisposable MeasuringMode(nn.Module module, BatchNormStatistics statistics) => new ModeScope(module, statistics);
+
+        private sealed class ModeScope : IDisposable
+        {
+            private readonly List<(nn.Module Module, bool Training)> modes;
+            private readonly List<(Tensor Buffer, Tensor Saved)> buffers = new();
+
+            public ModeScope(nn.Module module, BatchNormStatistics statistics)
+            {
+                // modules() leaves the module itself out; parents come before their children, so restoring in order works.
+                modes = new[] { module }.Concat(module.modules()).Select(m => (m, m.training)).ToList();
+                module.eval();
+                if (statistics != BatchNormStatistics.Batch) return;
+                using var noGrad = torch.no_grad();
+                foreach (nn.Module child in module.modules().Where(m => m is BatchNorm1d or BatchNorm2d or BatchNorm3d))
+                {
+                    foreach (Tensor buffer in child.buffers(recurse: false)) buffers.Add((buffer, buffer.detach().clone()));
+                    child.train();
+                }
+            }
+
+            public void Dispose()
+            {
+                using (torch.no_grad())
+                {
+                    foreach (var (buffer, saved) in buffers)
+                    {
+                        buffer.copy_(saved);
+                        saved.Dispose();
+                    }
+                }
+
+                foreach (var (module, training) in modes) module.train(training);
+            }
+        }
+    }
+}
