@@ -185,6 +185,7 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--epochs" }, "--epochs needs a value", DisplayName = "missing value")]
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
+    [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet57" }, "--arch resnet57: not a model name", DisplayName = "unknown architecture")]
     [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
     [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
@@ -219,7 +220,7 @@ public sealed class CliTests
     {
         CliRun overview = CliRun.Of(scratch, "--help");
         Assert.AreEqual(0, overview.ExitCode);
-        foreach (string command in new[] { "train", "evaluate", "predict", "segment", "sweep" }) StringAssert.Contains(overview.Output, command);
+        foreach (string command in new[] { "train", "evaluate", "predict", "segment", "sweep", "diagnose" }) StringAssert.Contains(overview.Output, command);
         CliRun train = CliRun.Of(scratch, "train", "--help");
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);
@@ -282,6 +283,21 @@ public sealed class CliTests
         foreach (string file in new[] { "sweep.png", "loss.png", "accuracy.png", "confusion-matrix.png" })
             Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, file)), file);
         new MLContext().Model.Load(Path.Combine(scratch, "model.zip"), out _);
+    }
+
+    [TestMethod]
+    public void Diagnose_WritesPerBlockGradientFlowAndJacobiansForEachArchitecture()
+    {
+        CliRun run = CliRun.Of(scratch, "diagnose", "--dataset", dataset, "--arch", "plain20,resnet20", "--image-size", "16", "--images", "8", "--jacobian-images", "2");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        string[] lines = File.ReadAllLines(Path.Combine(scratch, "gradient-flow.csv"));
+        Assert.AreEqual(1 + 2 * 9, lines.Length, "a header and nine blocks per architecture");
+        Assert.IsTrue(lines.Skip(1).Take(9).All(l => l.StartsWith("plain20,", StringComparison.Ordinal) && l.Contains(",0,1,", StringComparison.Ordinal)), "plain blocks: no identity part, branch share 1");
+        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "diagnostics.json")));
+        JsonElement[] architectures = json.RootElement.GetProperty("architectures").EnumerateArray().ToArray();
+        CollectionAssert.AreEqual(new[] { "plain20", "resnet20" }, architectures.Select(a => a.GetProperty("architecture").GetString()).ToArray());
+        Assert.IsTrue(architectures.All(a => a.GetProperty("blocks").EnumerateArray().All(b => b.GetProperty("jacobianNorm").GetDouble() > 0)));
+        foreach (string plot in new[] { "gradient-flow.png", "jacobian.png" }) Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, plot)), plot);
     }
 
     [TestMethod]
