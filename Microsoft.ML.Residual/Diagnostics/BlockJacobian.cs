@@ -68,6 +68,16 @@ namespace Microsoft.ML.Residual.Diagnostics
             return new JacobianReport(blocks.Select(b => b.Name).ToArray(), norms, iterations);
         }
 
+        /// <summary>σ_max of the whole network's Jacobian (output with respect to input) at <paramref name="inputs"/>, BatchNorm on running statistics.</summary>
+        internal static double NetworkNorm(nn.Module<Tensor, Tensor> module, Tensor inputs, int iterations = 20, long seed = 0)
+        {
+            Device device = module.parameters().First().device;
+            using var scope = NewDisposeScope();
+            using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
+            using var generator = new Generator((ulong)seed, device);
+            return LargestSingularValue(module, inputs.to(device), iterations, generator);
+        }
+
         private static Tensor[] CaptureBlockInputs(nn.Module<Tensor, Tensor> module, IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Block)> blocks, Tensor inputs)
         {
             var captured = new Tensor?[blocks.Count];

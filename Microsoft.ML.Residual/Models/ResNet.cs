@@ -109,6 +109,17 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public long FeatureDimension { get; }
 
+        // For the diagnostics' Lipschitz bounds: the layers around the blocks.
+        internal Conv2d Stem => conv1;
+
+        internal BatchNorm2d? StemNorm => bn1;
+
+        internal MaxPool2d? StemPool => maxpool;
+
+        internal BatchNorm2d? FinalNorm => finalNorm;
+
+        internal Linear? Classifier => fc;
+
         /// <summary>The residual blocks from the first to the last.</summary>
         public IReadOnlyList<ResNetBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResNetBlock>()).ToList();
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -113,6 +114,25 @@ namespace Microsoft.ML.Residual.Models
         public bool HasSkip => skip != SkipConnection.None;
 
         internal Conv2d LastConvolution => convolutions[convolutions.Length - 1];
+
+        // For the diagnostics' Lipschitz bounds: the branch's layers and the shortcut's, and how they are combined.
+        internal IReadOnlyList<Conv2d> Convolutions => convolutions;
+
+        internal IReadOnlyList<BatchNorm2d> Norms => norms;
+
+        internal bool IsPreActivation => preActivation;
+
+        internal SkipConnection Skip => skip;
+
+        internal double ResidualScale => residualScale;
+
+        internal double IdentityDecay => identityDecay;
+
+        internal Conv2d? Projection => projection;
+
+        internal BatchNorm2d? ProjectionNorm => projectionNorm;
+
+        internal bool ShortcutTakesPreActivation => shortcutTakesPreActivation;
 
         internal BatchNorm2d LastNorm => norms[norms.Length - 1];
 

@@ -1,0 +1,181 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Residual.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Diagnostics
+{
+    /// <summary>
+    /// Upper bounds of a ResNet's Lipschitz constant (ℓ2, BatchNorm with its running statistics), block by block (see
+    /// <see cref="LipschitzBound.Measure"/>). A residual block y = (1 − β)·s(x) + α·F(x) is bounded path by path:
+    /// Lip ≤ (1 − β)·Lip(s) + α·Lip(F), with Lip(F) the product of its layers' constants; the network's bound is the product
+    /// of the stem's, the blocks' and the head's.
+    /// </summary>
+    public sealed class LipschitzReport
+    {
+        internal LipschitzReport(string[] blockNames, double[] branchBounds, double[] shortcutBounds, double[] blockBounds, double stemBound, double headBound)
+        {
+            BlockNames = blockNames;
+            BranchBounds = branchBounds;
+            ShortcutBounds = shortcutBounds;
+            BlockBounds = blockBounds;
+            StemBound = stemBound;
+            HeadBound = headBound;
+        }
+
+        /// <summary>The blocks' state-dict prefixes, from the first block to the last.</summary>
+        public string[] BlockNames { get; }
+
+        /// <summary>Lip(F) of each block's residual branch: the product of its convolutions' spectral norms and its BatchNorms' largest scales.</summary>
+        public double[] BranchBounds { get; }
+
+        /// <summary>Lip of each block's shortcut: 1 for the identity and for option A (subsample, zero-pad), the projection's bound for B/C, 0 for plain blocks.</summary>
+        public double[] ShortcutBounds { get; }
+
+        /// <summary>The path-separated bound of each block: (1 − β)·shortcut + α·branch (1 + Lip(F) for a plain residual block).</summary>
+        public double[] BlockBounds { get; }
+
+        /// <summary>The bound of the layers before the first block (convolution, BatchNorm, max pooling).</summary>
+        public double StemBound { get; }
+
+        /// <summary>The bound of the layers after the last block (final BatchNorm, average pooling, classifier).</summary>
+        public double HeadBound { get; }
+
+        /// <summary>The network's Lipschitz upper bound with residual blocks bounded path by path: stem × ∏ blocks × head.</summary>
+        public double UpperBound => StemBound * BlockBounds.Aggregate(1.0, (p, b) => p * b) * HeadBound;
+
+        /// <summary>
+        /// The naive product: every layer's constant multiplied along the chain stem → branches → head, as for a plain network.
+        /// It ignores the shortcuts, so for a residual network it is not a bound (it can fall far below the true constant);
+        /// for a plain network it equals <see cref="UpperBound"/>. Compare the two to see what the identity paths carry.
+        /// </summary>
+        public double LayerProduct => StemBound * BranchBounds.Aggregate(1.0, (p, b) => p * b) * HeadBound;
+    }
+
+    /// <summary>Lipschitz upper bounds of the ResNet family (see <see cref="LipschitzReport"/>).</summary>
+    public static class LipschitzBound
+    {
+        /// <summary>Bounds the Lipschitz constant of <paramref name="module"/> on height×width inputs; the module is left as it was.</summary>
+        /// <param name="module">A <see cref="ResNet"/> (any variant but Highway blocks).</param>
+        /// <param name="height">Input height in pixels (convolutions' spectral norms depend on the map size).</param>
+        /// <param name="width">Input width in pixels.</param>
+        /// <param name="iterations">Power-iteration steps per convolution.</param>
+        /// <exception cref="ArgumentException">The module is not a ResNet, or has Highway blocks.</exception>
+        public static LipschitzReport Measure(nn.Module<Tensor, Tensor> module, int height, int width, int iterations = 50)
+        {
+            if (module is not ResNet network)
+                throw new ArgumentException($"Lipschitz bounds are computed for the ResNet family; got {module?.GetType().Name ?? "null"}.", nameof(module));
+            if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"The input size {height}×{width} is not an image size.");
+            if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "Give at least one power-iteration step.");
+            var blocks = network.Blocks;
+            if (blocks.Any(b => b.Skip == SkipConnection.Highway))
+                throw new ArgumentException("Highway blocks gate their shortcut with the input itself; they have no path-separated bound here.", nameof(module));
+
+            using var scope = NewDisposeScope();
+            using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
+            using var noGrad = torch.no_grad();
+            Device device = module.parameters().First().device;
+            long channels = network.Stem.in_channels;
+            Tensor[] blockInputs = BlockInputShapes(network, blocks, torch.zeros(new long[] { 1, channels, height, width }, device: device));
+
+            double stem = ConvolutionNorm(network.Stem, torch.zeros(new long[] { 1, channels, height, width }, device: device), iterations)
+                * NormScale(network.StemNorm) * (network.StemPool is null ? 1.0 : OverlappingMaxPoolBound);
+            var branches = new double[blocks.Count];
+            var shortcuts = new double[blocks.Count];
+            var bounds = new double[blocks.Count];
+            Tensor last = blocks[^1].call(blockInputs[^1]);
+            for (int b = 0; b < blocks.Count; b++)
+            {
+                ResNetBlock block = blocks[b];
+                Tensor x = blockInputs[b];
+                double branch = 1.0;
+                foreach (var (conv, norm) in block.Convolutions.Zip(block.Norms))
+                {
+                    branch *= ConvolutionNorm(conv, x, iterations) * NormScale(norm);
+                    x = conv.call(x);
+                }
+
+                double shortcut = block.Skip == SkipConnection.None ? 0.0
+                    : block.Projection is null ? 1.0
+                    : ConvolutionNorm(block.Projection, blockInputs[b], iterations) * NormScale(block.ProjectionNorm)
+                        * (block.ShortcutTakesPreActivation ? NormScale(block.Norms[0]) : 1.0);
+                branches[b] = branch;
+                shortcuts[b] = shortcut;
+                bounds[b] = block.Skip == SkipConnection.None ? branch : (1.0 - block.IdentityDecay) * shortcut + Math.Abs(block.ResidualScale) * branch;
+            }
+
+            double pooled = 1.0 / Math.Sqrt(last.shape[2] * last.shape[3]);
+            double head = NormScale(network.FinalNorm) * pooled
+                * (network.Classifier is null ? 1.0 : torch.linalg.svdvals(network.Classifier.weight!.detach().to_type(ScalarType.Float64))[0].item<double>());
+            string[] names = module.named_modules().Where(m => m.module is ResNetBlock).Select(m => m.name).ToArray();
+            return new LipschitzReport(names, branches, shortcuts, bounds, stem, head);
+        }
+
+        // A 3×3 stride-2 max pooling puts each input in up to ⌈3/2⌉² = 4 windows: ‖Δy‖² ≤ 4‖Δx‖², so a factor 2.
+        private const double OverlappingMaxPoolBound = 2.0;
+
+        /// <summary>The largest singular value of a convolution (without its bias) as a linear map of inputs shaped like <paramref name="like"/>.</summary>
+        internal static double ConvolutionNorm(Conv2d conv, Tensor like, int iterations)
+        {
+            using var scope = NewDisposeScope();
+            using var enableGrad = torch.enable_grad();
+            Tensor weight = conv.weight!.detach();
+            Tensor Apply(Tensor x) => nn.functional.conv2d(x, weight, null, conv.stride, conv.padding, conv.dilation, conv.groups);
+            using var generator = new Generator(17UL, like.device);
+            Tensor v = torch.randn(like.shape, dtype: ScalarType.Float32, device: like.device, generator: generator);
+            v = v.div(v.norm());
+            double sigma = 0;
+            for (int k = 0; k < iterations; k++)
+            {
+                using var step = NewDisposeScope();
+                Tensor x = v.detach().requires_grad_(true);
+                Tensor y = Apply(x);
+                sigma = y.norm().item<float>();
+                Tensor back = torch.autograd.grad(new[] { y }, new[] { x }, new[] { y })[0];
+                double length = back.norm().item<float>();
+                if (!(length > 0)) return 0.0;
+                v = back.div(length).detach().MoveToOuterDisposeScope();
+            }
+
+            return sigma;
+        }
+
+        // BatchNorm with running statistics scales channel c by γ_c / √(var_c + ε): its Lipschitz constant is the largest |scale|.
+        private static double NormScale(BatchNorm2d? norm)
+        {
+            if (norm is null) return 1.0;
+            Tensor scale = norm.running_var!.add(norm.eps).rsqrt();
+            if (norm.weight is not null) scale = scale.mul(norm.weight.detach());
+            return scale.abs().max().item<float>();
+        }
+
+        private static Tensor[] BlockInputShapes(ResNet network, IReadOnlyList<ResNetBlock> blocks, Tensor zeros)
+        {
+            var inputs = new Tensor?[blocks.Count];
+            var removers = new List<Action>();
+            try
+            {
+                for (int b = 0; b < blocks.Count; b++)
+                {
+                    int index = b;
+                    removers.Add(blocks[b].register_forward_pre_hook((_, x) =>
+                    {
+                        inputs[index] ??= torch.zeros_like(x);
+                        return x;
+                    }).remove);
+                }
+
+                network.call(zeros);
+            }
+            finally
+            {
+                foreach (Action remove in removers) remove();
+            }
+
+            return inputs.Select(x => x!).ToArray();
+        }
+    }
+}
