@@ -186,6 +186,7 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet57" }, "--arch resnet57: not a model name", DisplayName = "unknown architecture")]
+    [DataRow(new[] { "diagnose", "--dataset", "x", "--epochs", "3" }, "--epochs belongs to --study", DisplayName = "study option without --study")]
     [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
     [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
@@ -298,6 +299,17 @@ public sealed class CliTests
         CollectionAssert.AreEqual(new[] { "plain20", "resnet20" }, architectures.Select(a => a.GetProperty("architecture").GetString()).ToArray());
         Assert.IsTrue(architectures.All(a => a.GetProperty("blocks").EnumerateArray().All(b => b.GetProperty("jacobianNorm").GetDouble() > 0)));
         foreach (string plot in new[] { "gradient-flow.png", "jacobian.png" }) Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, plot)), plot);
+    }
+
+    [TestMethod]
+    public void DiagnoseStudy_TrainsTheVariantsAndWritesLossAndGradientFlowPlots()
+    {
+        CliRun run = CliRun.Of(scratch, "diagnose", "--study", "--dataset", dataset, "--depths", "20", "--epochs", "1", "--image-size", "8", "--images", "8");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        foreach (string label in new[] { "plain-20", "residual-20", "pre-act-20", "scaled-20" }) StringAssert.Contains(run.Output, label);
+        Assert.AreEqual(1 + 4 * 2, File.ReadAllLines(Path.Combine(scratch, "degradation.csv")).Length, "each network at initialisation and after its epoch");
+        foreach (string plot in new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png" })
+            Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, plot)), plot);
     }
 
     [TestMethod]

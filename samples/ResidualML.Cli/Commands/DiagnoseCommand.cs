@@ -47,10 +47,15 @@ namespace ResidualML.Cli.Commands
             new("dataset", "PATH", "a folder with one sub-folder of images per class, or a .csv file of path,label lines (required)"),
             new("arch", "A,B,...", "architectures to compare (default plain56,resnet56)"),
             new("weights", "FILE", "with one --arch: measure these weights (.safetensors or .pth) instead of a fresh initialisation"),
-            new("images", "N", "images in the measured batch (default 32)"),
+            new("images", "N", "images in the measured batch (default 32; with --study, every image of the dataset trains and this many are measured)"),
             new("jacobian-images", "N", "images for the Jacobian estimates (default 4; the cost grows with it)"),
             new("image-size", "PIXELS", "images are resized to this square size (default 32)"),
             new("statistics", "MODE", "BatchNorm with its running statistics (running, default: as the network scores) or each batch's (batch: as in training)"),
+            new("study", null, "the degradation study instead: train plain, residual, pre-activation and scaled-residual CIFAR networks at --depths side by side"),
+            new("depths", "D,D,...", "with --study: depths of 6n+2 layers (default 20,56)"),
+            new("epochs", "N", "with --study: training epochs of each network (default 10)"),
+            new("learning-rate", "RATE", "with --study: peak learning rate (default 0.1)"),
+            new("warmup", "EPOCHS", "with --study: epochs of learning-rate warm-up (default 0)"),
             CommonOptions.Seed, CommonOptions.Output,
         };
 
@@ -70,7 +75,12 @@ namespace ResidualML.Cli.Commands
                 if (!ResidualModels.Names.Contains(architecture))
                     throw new UsageException($"--arch {architecture}: not a model name; 'residualml train --help' and docs/models.md list them.");
 
+            bool study = line.Has("study");
+            foreach (string studyOnly in new[] { "depths", "epochs", "learning-rate", "warmup" })
+                if (!study && line.Has(studyOnly)) throw new UsageException($"--{studyOnly} belongs to --study.");
+            if (study && (line.Has("arch") || weights != null)) throw new UsageException("--study trains its own CIFAR networks; leave out --arch and --weights.");
             IReadOnlyList<LabeledImage> images = ImageSources.Labeled(dataset, "dataset");
+            if (study) return Study(line, context, images, count, size, statistics, seed, line.OutputFolder());
             string[] classes = images.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(c => c, StringComparer.Ordinal).ToArray();
             var chosen = images.ToArray();
             new Random(seed).Shuffle(chosen);
@@ -137,6 +147,42 @@ namespace ResidualML.Cli.Commands
             output.Chart("jacobian.png", jacobianChart);
             Summaries.Files(context.Console, output);
             return Cli.Succeeded;
+        }
+
+        private static int Study(CommandLine line, CliContext context, IReadOnlyList<LabeledImage> images, int probe, int size,
+            BatchNormStatistics statistics, int seed, string folder)
+        {
+            int[] depths = line.List("depths", new[] { "20", "56" }).Select(d => int.TryParse(d, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+                : throw new UsageException($"--depths: '{d}' is not a whole number.")).ToArray();
+            var options = new DegradationStudyOptions
+            {
+                Depths = depths, Epochs = line.Integer("epochs", 10, 1, 100_000), LearningRate = line.Number("learning-rate", 1e-8, 10) ?? 0.1,
+                WarmupEpochs = line.Number("warmup", 0, 1000) ?? 0,
+                Seed = seed, ProbeImages = probe, Statistics = line.Has("statistics") ? statistics : BatchNormStatistics.Batch,
+            };
+            string[] classes = images.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(c => c, StringComparer.Ordinal).ToArray();
+            var output = new OutputFiles(folder);
+            using var scope = NewDisposeScope();
+            var (pixels, targets) = Batch(images, classes, size);
+            context.Console.MarkupLine(Markup.Escape($"Degradation study: {string.Join(", ", options.Variants)} at depths {string.Join(", ", depths)}, {options.Epochs} epochs each, on {images.Count} images of {classes.Length} classes at {size}x{size}"));
+            options.Progress = new RunPrinter(context.Console);
+            DegradationStudyResult result = null!;
+            context.Console.Status().Start("Training", _ => result = DegradationStudy.Run(pixels, targets, options, context.Cancellation));
+            foreach (string path in result.Save(output.Folder)) output.Written.Add(path);
+            Summaries.Files(context.Console, output);
+            return Cli.Succeeded;
+        }
+
+        /// <summary>A line per trained network.</summary>
+        private sealed class RunPrinter : IProgress<DegradationRun>
+        {
+            private readonly IAnsiConsole console;
+
+            public RunPrinter(IAnsiConsole console) => this.console = console;
+
+            public void Report(DegradationRun run) => console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"{run.Label,-18} training loss {run.History[0].TrainingLoss:F3} -> {run.History[^1].TrainingLoss:F3}, accuracy {run.History[^1].TrainingAccuracy:P1}; "
+                + $"gradient first/last block {run.GradientFlow[0].FirstToLastRatio:E2} at initialisation, {run.GradientFlow[^1].FirstToLastRatio:E2} at the end")));
         }
 
         // The images resized to size×size, as CHW floats normalised with ImageNet statistics (as the classifiers train), and their class indices.
