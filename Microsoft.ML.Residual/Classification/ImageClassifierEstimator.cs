@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
@@ -111,12 +112,16 @@ namespace Microsoft.ML.Residual
                 using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
                 {
                     var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
+                    IProgress<EpochReport> epochs = new EpochLog(channel, options.Progress);
+                    using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
+                        ? GradientFlowProbe(model, validation ?? reader, normalizer, device, flowProgress) : null;
+                    flow?.MeasureNow(0);
                     ImageInput.NamingUnreadableImages(
                         () => trainer.Train(
                             epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                            new EpochLog(channel, options.Progress), options.CancellationToken, options.BatchProgress),
+                            flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
                         pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 
@@ -264,6 +269,15 @@ namespace Microsoft.ML.Residual
             EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
             StopAfterEpoch = options.StopAfterEpoch,
         }, nameof(ImageClassifierOptions));
+
+        // The gradient-flow probe: the first batch of the validation data (or of the training data, unaugmented), normalised as in training.
+        private static TrainingGradientFlow GradientFlowProbe(nn.Module<Tensor, Tensor> model, ImageBatchReader source, PixelNormalizer normalizer, Device device,
+            IProgress<GradientFlowEpoch> progress)
+        {
+            using var scope = NewDisposeScope();
+            using ImageBatch batch = source.ReadAll().First();
+            return new TrainingGradientFlow(model, normalizer.Apply(batch.Images.to(device)), batch.Labels!.to(device), progress);
+        }
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

@@ -121,7 +121,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 throw new ArgumentException(
                     $"The targets (shape [{string.Join(", ", targets.shape)}]) do not fit the network's output (shape [{string.Join(", ", logits.shape)}]): "
                     + "give class indices, N for a classifier or N×H×W for a segmenter.", nameof(targets));
-            return nn.functional.cross_entropy(logits, targets.to_type(ScalarType.Int64));
+            return nn.functional.cross_entropy(logits, targets.to_type(ScalarType.Int64), ignore_index: -1);
         }
 
         private static double Norm(Tensor? gradient) => gradient is null || gradient.IsInvalid ? 0.0 : gradient.norm().item<float>();

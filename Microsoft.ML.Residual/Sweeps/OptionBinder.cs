@@ -15,7 +15,7 @@ namespace Microsoft.ML.Residual.Sweeps
         // Options the sweep itself manages, or that are not hyperparameters.
         private static readonly string[] Managed =
         {
-            "Epochs", "Seed", "CheckpointDirectory", "ValidationSet", "ValidationFraction", "Progress", "BatchProgress", "CancellationToken",
+            "Epochs", "Seed", "CheckpointDirectory", "ValidationSet", "ValidationFraction", "Progress", "BatchProgress", "GradientFlowProgress", "CancellationToken",
         };
 
         private readonly Type optionsType;
