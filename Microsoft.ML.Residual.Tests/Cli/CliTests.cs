@@ -298,6 +298,9 @@ public sealed class CliTests
         JsonElement[] architectures = json.RootElement.GetProperty("architectures").EnumerateArray().ToArray();
         CollectionAssert.AreEqual(new[] { "plain20", "resnet20" }, architectures.Select(a => a.GetProperty("architecture").GetString()).ToArray());
         Assert.IsTrue(architectures.All(a => a.GetProperty("blocks").EnumerateArray().All(b => b.GetProperty("jacobianNorm").GetDouble() > 0)));
+        Assert.IsTrue(architectures.All(a => a.GetProperty("lipschitzUpperBound").GetDouble() > 0));
+        Assert.AreEqual(architectures[0].GetProperty("lipschitzUpperBound").GetDouble(), architectures[0].GetProperty("lipschitzLayerProduct").GetDouble(),
+            1e-9 * architectures[0].GetProperty("lipschitzUpperBound").GetDouble(), "a plain network's bound is its layer product");
         foreach (string plot in new[] { "gradient-flow.png", "jacobian.png" }) Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, plot)), plot);
     }
 

@@ -106,6 +106,9 @@ namespace ResidualML.Cli.Commands
                     flow = GradientFlow.Measure(model, pixels, targets, statistics);
                     jacobian = BlockJacobian.Measure(model, pixels[..Math.Min(jacobianCount, (int)pixels.shape[0])], seed: seed, statistics: statistics);
                 });
+                // The Lipschitz bounds exist for the ResNet family (not DenseNet, not Highway blocks).
+                LipschitzReport? lipschitz = model is ResNet resnet && resnet.Definition.Skip != SkipConnection.Highway
+                    ? LipschitzBound.Measure(model, size, size) : null;
                 double[] blocks = Enumerable.Range(1, flow.BlockNames.Length).Select(b => (double)b).ToArray();
                 flowChart.Add(architecture, blocks, flow.BlockInputGradientNorms);
                 jacobianChart.Add(architecture, blocks, jacobian.SpectralNorms);
@@ -118,6 +121,8 @@ namespace ResidualML.Cli.Commands
                     ["architecture"] = architecture,
                     ["loss"] = flow.Loss,
                     ["firstToLastGradientRatio"] = OutputFiles.Finite(flow.FirstToLastRatio),
+                    ["lipschitzUpperBound"] = lipschitz is null ? null : OutputFiles.Finite(lipschitz.UpperBound),
+                    ["lipschitzLayerProduct"] = lipschitz is null ? null : OutputFiles.Finite(lipschitz.LayerProduct),
                     ["blocks"] = new JsonArray(flow.BlockNames.Select((name, b) => (JsonNode)new JsonObject
                     {
                         ["name"] = name,
@@ -128,9 +133,11 @@ namespace ResidualML.Cli.Commands
                     }).ToArray()),
                     ["parameterGroupGradientNorms"] = new JsonObject(flow.ParameterGroupGradientNorms.Select(g => KeyValuePair.Create(g.Key, (JsonNode?)OutputFiles.Finite(g.Value)))),
                 });
+                string bound = lipschitz is null ? string.Empty
+                    : string.Create(CultureInfo.InvariantCulture, $", Lipschitz bound {lipschitz.UpperBound:E2} (naive layer product {lipschitz.LayerProduct:E2})");
                 context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                     $"{architecture}: {flow.BlockNames.Length} blocks, loss {flow.Loss:F3}, gradient norm first block {flow.BlockInputGradientNorms[0]:E2}, last {flow.BlockInputGradientNorms[^1]:E2} "
-                    + $"(ratio {flow.FirstToLastRatio:E2}), block Jacobian norms {jacobian.SpectralNorms.Min():F2}-{jacobian.SpectralNorms.Max():F2}")));
+                    + $"(ratio {flow.FirstToLastRatio:E2}), block Jacobian norms {jacobian.SpectralNorms.Min():F2}-{jacobian.SpectralNorms.Max():F2}{bound}")));
             }
 
             output.Text("gradient-flow.csv", csv.ToString());
