@@ -56,7 +56,7 @@ namespace Microsoft.ML.Residual.Diagnostics
 
             using var scope = NewDisposeScope();
             using var mode = DiagnosticBlocks.MeasuringMode(module, statistics);
-            Tensor[] blockInputs = CaptureBlockInputs(module, blocks, inputs.to(device));
+            Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, blocks, inputs.to(device));
             using var generator = new Generator((ulong)seed, device);
             var norms = new double[blocks.Count];
             for (int b = 0; b < blocks.Count; b++)
@@ -76,33 +76,6 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
             using var generator = new Generator((ulong)seed, device);
             return LargestSingularValue(module, inputs.to(device), iterations, generator);
-        }
-
-        private static Tensor[] CaptureBlockInputs(nn.Module<Tensor, Tensor> module, IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Block)> blocks, Tensor inputs)
-        {
-            var captured = new Tensor?[blocks.Count];
-            var removers = new List<Action>();
-            try
-            {
-                for (int b = 0; b < blocks.Count; b++)
-                {
-                    int index = b;
-                    var remover = blocks[b].Block.register_forward_pre_hook((_, x) =>
-                    {
-                        captured[index] ??= x.detach().clone();
-                        return x;
-                    });
-                    removers.Add(remover.remove);
-                }
-
-                using (torch.no_grad()) module.call(inputs);
-            }
-            finally
-            {
-                foreach (Action remove in removers) remove();
-            }
-
-            return captured.Select((x, b) => x ?? throw new InvalidOperationException($"Block '{blocks[b].Name}' did not run in the forward pass; it cannot be measured.")).ToArray();
         }
 
         // Power iteration on JᵀJ: v ← JᵀJv / ‖JᵀJv‖, σ ≈ ‖Jv‖. Jᵀu is one backward pass; Jv is the derivative of Jᵀw with

@@ -38,6 +38,36 @@ namespace Microsoft.ML.Residual.Diagnostics
         }
 
         /// <summary>
+        /// Runs <paramref name="inputs"/> through <paramref name="module"/> without gradients and returns a detached copy of the
+        /// input each block received (its first call, for blocks that run more than once).
+        /// </summary>
+        public static Tensor[] CaptureInputs(nn.Module<Tensor, Tensor> module, IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Block)> blocks, Tensor inputs)
+        {
+            var captured = new Tensor?[blocks.Count];
+            var removers = new List<Action>();
+            try
+            {
+                for (int b = 0; b < blocks.Count; b++)
+                {
+                    int index = b;
+                    removers.Add(blocks[b].Block.register_forward_pre_hook((_, x) =>
+                    {
+                        captured[index] ??= x.detach().clone();
+                        return x;
+                    }).remove);
+                }
+
+                using (torch.no_grad()) module.call(inputs);
+            }
+            finally
+            {
+                foreach (Action remove in removers) remove();
+            }
+
+            return captured.Select((x, b) => x ?? throw new InvalidOperationException($"Block '{blocks[b].Name}' did not run in the forward pass; it cannot be measured.")).ToArray();
+        }
+
+        /// <summary>
         /// Evaluation mode everywhere (no dropout, no stochastic depth); with <see cref="BatchNormStatistics.Batch"/> the
         /// BatchNorm layers normalise with batch statistics. Disposing restores every module's mode and every BatchNorm's
         /// running statistics.

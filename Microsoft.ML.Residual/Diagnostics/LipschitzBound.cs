@@ -79,7 +79,9 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var noGrad = torch.no_grad();
             Device device = module.parameters().First().device;
             long channels = network.Stem.in_channels;
-            Tensor[] blockInputs = BlockInputShapes(network, blocks, torch.zeros(new long[] { 1, channels, height, width }, device: device));
+            var named = module.named_modules().Where(m => m.module is ResNetBlock).Select(m => (m.name, (nn.Module<Tensor, Tensor>)m.module)).ToList();
+            // Only the shapes matter: the bounds do not depend on the values.
+            Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, named, torch.zeros(new long[] { 1, channels, height, width }, device: device));
 
             double stem = ConvolutionNorm(network.Stem, torch.zeros(new long[] { 1, channels, height, width }, device: device), iterations)
                 * NormScale(network.StemNorm) * (network.StemPool is null ? 1.0 : OverlappingMaxPoolBound);
@@ -110,8 +112,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             double pooled = 1.0 / Math.Sqrt(last.shape[2] * last.shape[3]);
             double head = NormScale(network.FinalNorm) * pooled
                 * (network.Classifier is null ? 1.0 : torch.linalg.svdvals(network.Classifier.weight!.detach().to_type(ScalarType.Float64))[0].item<double>());
-            string[] names = module.named_modules().Where(m => m.module is ResNetBlock).Select(m => m.name).ToArray();
-            return new LipschitzReport(names, branches, shortcuts, bounds, stem, head);
+            return new LipschitzReport(named.Select(n => n.name).ToArray(), branches, shortcuts, bounds, stem, head);
         }
 
         // A 3×3 stride-2 max pooling puts each input in up to ⌈3/2⌉² = 4 windows: ‖Δy‖² ≤ 4‖Δx‖², so a factor 2.
@@ -150,32 +151,6 @@ namespace Microsoft.ML.Residual.Diagnostics
             Tensor scale = norm.running_var!.add(norm.eps).rsqrt();
             if (norm.weight is not null) scale = scale.mul(norm.weight.detach());
             return scale.abs().max().item<float>();
-        }
-
-        private static Tensor[] BlockInputShapes(ResNet network, IReadOnlyList<ResNetBlock> blocks, Tensor zeros)
-        {
-            var inputs = new Tensor?[blocks.Count];
-            var removers = new List<Action>();
-            try
-            {
-                for (int b = 0; b < blocks.Count; b++)
-                {
-                    int index = b;
-                    removers.Add(blocks[b].register_forward_pre_hook((_, x) =>
-                    {
-                        inputs[index] ??= torch.zeros_like(x);
-                        return x;
-                    }).remove);
-                }
-
-                network.call(zeros);
-            }
-            finally
-            {
-                foreach (Action remove in removers) remove();
-            }
-
-            return inputs.Select(x => x!).ToArray();
         }
     }
 }
