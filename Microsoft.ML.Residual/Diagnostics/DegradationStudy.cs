@@ -215,7 +215,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 });
                 long steps = (count + options.BatchSize - 1) / options.BatchSize;
                 TrainingResult result = trainer.Train(epoch => Batches(images, targets, options.BatchSize, options.Seed * 7919L + epoch), steps,
-                    progress: new AfterEachEpoch(() => flows.Add(GradientFlow.Measure(model, probeImages, probeLabels, options.Statistics))),
+                    progress: new CallbackProgress<EpochReport>(_ => flows.Add(GradientFlow.Measure(model, probeImages, probeLabels, options.Statistics))),
                     cancellationToken: cancellationToken);
                 var run = new DegradationRun(variant, depth, name, result.History, flows);
                 runs.Add(run);
@@ -237,16 +237,6 @@ namespace Microsoft.ML.Residual.Diagnostics
                 using Tensor index = order.narrow(0, start, Math.Min(batchSize, count - start));
                 yield return (images.index_select(0, index), labels.index_select(0, index));
             }
-        }
-
-        // The trainer reports each epoch on its own thread, synchronously, before the next epoch begins.
-        private sealed class AfterEachEpoch : IProgress<EpochReport>
-        {
-            private readonly Action action;
-
-            public AfterEachEpoch(Action action) => this.action = action;
-
-            public void Report(EpochReport value) => action();
         }
     }
 }

@@ -39,7 +39,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var enableGrad = torch.enable_grad();
             var blockInputs = new Tensor?[blocks.Count];
             var paths = new (Tensor Branch, Tensor Identity)?[blocks.Count];
-            var removers = new List<IDisposable>();
+            var removers = new List<Action>();
             try
             {
                 for (int b = 0; b < blocks.Count; b++)
@@ -53,11 +53,11 @@ namespace Microsoft.ML.Residual.Diagnostics
                         blockInputs[index] = view;
                         return view;
                     });
-                    removers.Add(new Remover(remover.remove));
+                    removers.Add(remover.remove);
                     if (blocks[b].Block is ResNetBlock residual)
                     {
                         residual.PathProbe = (branch, identity) => paths[index] = (branch, identity);
-                        removers.Add(new Remover(() => residual.PathProbe = null));
+                        removers.Add(() => residual.PathProbe = null);
                     }
                 }
 
@@ -108,7 +108,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             }
             finally
             {
-                foreach (IDisposable remover in removers) remover.Dispose();
+                foreach (Action remove in removers) remove();
             }
         }
 
@@ -132,19 +132,6 @@ namespace Microsoft.ML.Residual.Diagnostics
                 if (parameter.StartsWith(name + ".", StringComparison.Ordinal)) return name;
             int dot = parameter.IndexOf('.', StringComparison.Ordinal);
             return dot < 0 ? parameter : parameter[..dot];
-        }
-
-        private sealed class Remover : IDisposable
-        {
-            private Action? remove;
-
-            public Remover(Action remove) => this.remove = remove;
-
-            public void Dispose()
-            {
-                remove?.Invoke();
-                remove = null;
-            }
         }
     }
 }

@@ -79,7 +79,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var noGrad = torch.no_grad();
             Device device = module.parameters().First().device;
             long channels = network.Stem.in_channels;
-            var named = module.named_modules().Where(m => m.module is ResNetBlock).Select(m => (m.name, (nn.Module<Tensor, Tensor>)m.module)).ToList();
+            var named = DiagnosticBlocks.Of(module);
             // Only the shapes matter: the bounds do not depend on the values.
             Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, named, torch.zeros(new long[] { 1, channels, height, width }, device: device));
 
@@ -112,7 +112,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             double pooled = 1.0 / Math.Sqrt(last.shape[2] * last.shape[3]);
             double head = NormScale(network.FinalNorm) * pooled
                 * (network.Classifier is null ? 1.0 : torch.linalg.svdvals(network.Classifier.weight!.detach().to_type(ScalarType.Float64))[0].item<double>());
-            return new LipschitzReport(named.Select(n => n.name).ToArray(), branches, shortcuts, bounds, stem, head);
+            return new LipschitzReport(named.Select(n => n.Name).ToArray(), branches, shortcuts, bounds, stem, head);
         }
 
         // A 3×3 stride-2 max pooling puts each input in up to ⌈3/2⌉² = 4 windows: ‖Δy‖² ≤ 4‖Δx‖², so a factor 2.

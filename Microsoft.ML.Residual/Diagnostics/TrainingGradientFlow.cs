@@ -32,30 +32,16 @@ namespace Microsoft.ML.Residual.Diagnostics
         public void MeasureNow(int epoch) => receiver.Report(new GradientFlowEpoch(epoch, GradientFlow.Measure(model, images, labels, BatchNormStatistics.Batch)));
 
         /// <summary>Measures after each epoch, then passes the epoch's report on to <paramref name="next"/>.</summary>
-        public IProgress<EpochReport> AfterEachEpoch(IProgress<EpochReport> next) => new Chained(this, next);
+        public IProgress<EpochReport> AfterEachEpoch(IProgress<EpochReport> next) => new CallbackProgress<EpochReport>(report =>
+        {
+            MeasureNow(report.Epoch);
+            next.Report(report);
+        });
 
         public void Dispose()
         {
             images.Dispose();
             labels.Dispose();
-        }
-
-        private sealed class Chained : IProgress<EpochReport>
-        {
-            private readonly TrainingGradientFlow flow;
-            private readonly IProgress<EpochReport> next;
-
-            public Chained(TrainingGradientFlow flow, IProgress<EpochReport> next)
-            {
-                this.flow = flow;
-                this.next = next;
-            }
-
-            public void Report(EpochReport value)
-            {
-                flow.MeasureNow(value.Epoch);
-                next.Report(value);
-            }
         }
     }
 }

@@ -228,7 +228,7 @@ namespace Microsoft.ML.Residual
             string? checkpoints = workspace is null ? null : Path.Combine(workspace, "trial-" + trial.Id.ToString(CultureInfo.InvariantCulture));
             object options = task.TrialOptions(new TrialSettings(
                 maxEpochsPerTrial, workspace is null ? null : targetEpochs, checkpoints, validation, metric, seed,
-                new EpochCollector(trial), token));
+                new CallbackProgress<EpochReport>(trial.AddEpoch), token));
             binder.Apply(options, trial.Parameters);
             var clock = Stopwatch.StartNew();
             ITransformer? model = null;
@@ -261,16 +261,6 @@ namespace Microsoft.ML.Residual
 
             if (model != null && (trial.Status is TrialStatus.Failed or TrialStatus.Cancelled || !best.Offer(model, trial, metric)))
                 (model as IDisposable)?.Dispose();
-        }
-
-        /// <summary>Collects a trial's epochs as the estimator reports them.</summary>
-        private sealed class EpochCollector : IProgress<EpochReport>
-        {
-            private readonly SweepTrial trial;
-
-            public EpochCollector(SweepTrial trial) => this.trial = trial;
-
-            public void Report(EpochReport value) => trial.AddEpoch(value);
         }
 
         /// <summary>The best model so far and its trial as it was then; a better one replaces (and disposes) it.</summary>

@@ -60,20 +60,11 @@ namespace Microsoft.ML.Residual.Sweeps
         public abstract IReadOnlyDictionary<string, double> Evaluate(ITransformer model, IDataView validation, object options);
 
         protected static IProgress<EpochReport> Both(IProgress<EpochReport>? user, IProgress<EpochReport> sweep) =>
-            user is null ? sweep : new ForwardingProgress(report =>
+            user is null ? sweep : new CallbackProgress<EpochReport>(report =>
             {
                 sweep.Report(report);
                 user.Report(report);
             });
-
-        private sealed class ForwardingProgress : IProgress<EpochReport>
-        {
-            private readonly Action<EpochReport> report;
-
-            public ForwardingProgress(Action<EpochReport> report) => this.report = report;
-
-            public void Report(EpochReport value) => report(value);
-        }
     }
 
     /// <summary>The part of a task that depends only on its options type: the base options and the sweep's settings on a copy.</summary>
