@@ -186,6 +186,7 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet57" }, "--arch resnet57: not a model name", DisplayName = "unknown architecture")]
+    [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet20,unet" }, "--arch unet: diagnose measures classifiers", DisplayName = "U-Net architecture")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--epochs", "3" }, "--epochs belongs to --study", DisplayName = "study option without --study")]
     [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
@@ -311,6 +312,8 @@ public sealed class CliTests
         Assert.AreEqual(0, run.ExitCode, run.ToString());
         foreach (string label in new[] { "plain-20", "residual-20", "pre-act-20", "scaled-20" }) StringAssert.Contains(run.Output, label);
         Assert.AreEqual(1 + 4 * 2, File.ReadAllLines(Path.Combine(scratch, "degradation.csv")).Length, "each network at initialisation and after its epoch");
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "degradation.json"))))
+            Assert.AreEqual(4, json.RootElement.GetProperty("networks").GetArrayLength());
         foreach (string plot in new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png" })
             Assert.IsTrue(CliImages.IsPng(Path.Combine(scratch, plot)), plot);
     }

@@ -67,6 +67,38 @@ public sealed class BlockJacobianTests
     }
 
     [TestMethod]
+    public void UNetDecoderLevel_PowerIteration_MatchesTheExplicitJacobianOfItsConvolutions()
+    {
+        // Depth 1, width 2: the decoder level convolves [upsampled, skip] = 4 channels of 4×4 (64 inputs) into 2×4×4.
+        var model = ResidualModels.Create("unet", 2, 3, new UNetOptions { Depth = 1, BaseWidth = 2, DecoderResidual = true, Seed = 4 });
+        model.eval();
+        var images = Images(1, 4);
+        JacobianReport report = BlockJacobian.Measure(model, images, iterations: 200);
+        CollectionAssert.AreEqual(new[] { "encoder.0", "encoder.1", "decoder.0" }, report.BlockNames);
+
+        var decoder = (UNetBlock)model.named_modules().First(m => m.name == "decoder.0").module;
+        Tensor input = null!;
+        decoder.InputProbe = x => input ??= x.detach().clone();
+        try
+        {
+            using (torch.no_grad()) model.call(images);
+        }
+        finally
+        {
+            decoder.InputProbe = null;
+        }
+
+        Tensor features = input.clone().requires_grad_(true);
+        Tensor y = decoder.Convolutions(features).flatten();
+        var rows = Enumerable.Range(0, (int)y.shape[0]).Select(i =>
+            torch.autograd.grad(new[] { y }, new[] { features }, new[] { torch.zeros_like(y).index_put_(torch.tensor(1f), torch.tensor(i)) }, retain_graph: true)[0].flatten()).ToArray();
+        double expected = torch.linalg.svdvals(torch.stack(rows).to_type(ScalarType.Float64))[0].item<double>();
+
+        Assert.AreEqual(4 * 4 * 4, input.numel());
+        Assert.AreEqual(expected, report.SpectralNorms[^1], expected * 1e-3);
+    }
+
+    [TestMethod]
     public void Measure_LeavesTheModuleAsItWas()
     {
         var model = ResidualModels.Create("resnet20", 10, 3, new ResNetOptions { Seed = 1 });

@@ -42,8 +42,21 @@ public sealed class DegradationStudyTests : TempFolderTest
         Assert.IsFalse(result.Runs[0].GradientFlow[0].BlockInputGradientNorms.SequenceEqual(result.Runs[0].GradientFlow[2].BlockInputGradientNorms), "training changes the gradient flow");
 
         var written = result.Save(Root);
-        CollectionAssert.AreEquivalent(new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png", "degradation.csv" }, written.Select(Path.GetFileName).ToArray());
+        CollectionAssert.AreEquivalent(new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png", "degradation.csv", "degradation.json" },
+            written.Select(Path.GetFileName).ToArray());
         Assert.AreEqual(1 + 4 * 3, File.ReadAllLines(Path.Combine(Root, "degradation.csv")).Length);
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "degradation.json"))))
+        {
+            var networks = json.RootElement.GetProperty("networks").EnumerateArray().ToArray();
+            CollectionAssert.AreEqual(result.Runs.Select(r => r.Label).ToArray(), networks.Select(n => n.GetProperty("label").GetString()).ToArray());
+            var plain = networks[0];
+            Assert.AreEqual(result.Runs[0].History[1].TrainingLoss, plain.GetProperty("epochs")[1].GetProperty("trainingLoss").GetDouble());
+            var flow = plain.GetProperty("gradientFlow").EnumerateArray().ToArray();
+            CollectionAssert.AreEqual(new[] { 0, 1, 2 }, flow.Select(f => f.GetProperty("epoch").GetInt32()).ToArray());
+            CollectionAssert.AreEqual(result.Runs[0].GradientFlow[2].BlockInputGradientNorms,
+                flow[2].GetProperty("blocks").EnumerateArray().Select(b => b.GetProperty("inputGradientNorm").GetDouble()).ToArray());
+        }
+
         foreach (string png in written.Where(p => p.EndsWith(".png", StringComparison.Ordinal)))
             Assert.AreEqual(0x89, File.ReadAllBytes(png)[0], png);
     }

@@ -119,7 +119,22 @@ public sealed class GradientFlowTests
     public void Measure_OnAModuleWithoutBlocks_SaysWhichModelsItMeasures()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(() => GradientFlow.Measure(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), torch.zeros(1, 3, 8, 8), torch.zeros(1, ScalarType.Int64)));
-        StringAssert.Contains(error.Message, "no residual or dense blocks");
+        StringAssert.Contains(error.Message, "no residual, dense or U-Net blocks");
+    }
+
+    [TestMethod]
+    public void ToJson_HoldsEveryBlockAndGroup_WithNullWhereThereIsNoPathSplit()
+    {
+        var (inputs, targets) = Batch(2);
+        GradientFlowReport report = GradientFlow.Measure(ResidualModels.Create("densenet_bc_100_12", 10, 3, new DenseNetOptions { Seed = 1 }), inputs, targets);
+
+        using var json = System.Text.Json.JsonDocument.Parse(report.ToJson());
+        Assert.AreEqual(report.Loss, json.RootElement.GetProperty("loss").GetDouble());
+        var blocks = json.RootElement.GetProperty("blocks").EnumerateArray().ToArray();
+        CollectionAssert.AreEqual(report.BlockNames, blocks.Select(b => b.GetProperty("name").GetString()).ToArray());
+        CollectionAssert.AreEqual(report.BlockInputGradientNorms, blocks.Select(b => b.GetProperty("inputGradientNorm").GetDouble()).ToArray());
+        Assert.IsTrue(blocks.All(b => b.GetProperty("branchGradientNorm").ValueKind == System.Text.Json.JsonValueKind.Null), "NaN is written as null");
+        Assert.AreEqual(report.ParameterGroupGradientNorms.Count, json.RootElement.GetProperty("parameterGroupGradientNorms").EnumerateObject().Count());
     }
 
     [TestMethod]
@@ -132,5 +147,60 @@ public sealed class GradientFlowTests
         Assert.AreEqual(3, report.BlockNames.Length);
         Assert.IsTrue(report.BlockInputGradientNorms.All(n => n > 0));
         Assert.IsTrue(report.BranchGradientNorms.All(double.IsNaN));
+    }
+
+    [TestMethod]
+    public void ClassicUNet_ReportsEveryLevelInForwardOrder_ResidualDecoderLevelsSplitTheirGradient()
+    {
+        var model = ResidualModels.Create("unet", 3, 3, new UNetOptions { Depth = 2, BaseWidth = 4, DecoderResidual = true, Seed = 1 });
+        using var generator = new Generator(5UL);
+        Tensor inputs = torch.randn(new long[] { 2, 3, 16, 16 }, generator: generator);
+        Tensor masks = torch.randint(-1, 3, new long[] { 2, 16, 16 }, generator: generator);
+
+        GradientFlowReport report = GradientFlow.Measure(model, inputs, masks);
+
+        CollectionAssert.AreEqual(new[] { "encoder.0", "encoder.1", "encoder.2", "decoder.0", "decoder.1" }, report.BlockNames);
+        Assert.IsTrue(report.BlockInputGradientNorms.All(n => n > 0 && double.IsFinite(n)), string.Join(", ", report.BlockInputGradientNorms));
+        Assert.IsTrue(report.BranchGradientNorms.Take(3).All(double.IsNaN), "the contracting path has no shortcuts");
+        for (int b = 3; b < 5; b++)
+        {
+            double x = report.BlockInputGradientNorms[b], branch = report.BranchGradientNorms[b], identity = report.IdentityGradientNorms[b];
+            Assert.IsTrue(branch > 0 && identity > 0, $"{report.BlockNames[b]}: {branch}, {identity}");
+            Assert.IsTrue(x <= (branch + identity) * (1 + 1e-4) && x >= Math.Abs(branch - identity) * (1 - 1e-4), $"{report.BlockNames[b]}: {x} vs {branch} + {identity}");
+        }
+
+        CollectionAssert.IsSubsetOf(new[] { "encoder.0", "decoder.1", "segmentation_head" }, report.ParameterGroupGradientNorms.Keys.ToArray());
+    }
+
+    [TestMethod]
+    public void ClassicUNet_LastLevelsInputGradient_EqualsTheGradientThroughItsLayersAndTheHead()
+    {
+        var model = ResidualModels.Create("unet", 3, 3, new UNetOptions { Depth = 1, BaseWidth = 4, Seed = 2 });
+        using var generator = new Generator(6UL);
+        Tensor inputs = torch.randn(new long[] { 2, 3, 8, 8 }, generator: generator);
+        Tensor masks = torch.randint(0, 3, new long[] { 2, 8, 8 }, generator: generator);
+        model.eval();
+        GradientFlowReport report = GradientFlow.Measure(model, inputs, masks);
+
+        // Independently: the features the last decoder level convolves are [upsampled bottom, skip]; differentiate the loss
+        // of its layers and the head with respect to them.
+        var encoder0 = (UNetBlock)model.named_modules().First(m => m.name == "encoder.0").module;
+        var encoder1 = (UNetBlock)model.named_modules().First(m => m.name == "encoder.1").module;
+        var decoder = (UNetBlock)model.named_modules().First(m => m.name == "decoder.0").module;
+        var up = (nn.Module<Tensor, Tensor>)model.named_modules().First(m => m.name == "decoder.0.up").module;
+        var head = (nn.Module<Tensor, Tensor>)model.named_modules().First(m => m.name == "segmentation_head").module;
+        Tensor features;
+        using (torch.no_grad())
+        {
+            Tensor skip = encoder0.Forward(inputs, null);
+            Tensor bottom = encoder1.Forward(nn.functional.max_pool2d(skip, 2), null);
+            features = torch.cat(new[] { up.call(bottom), skip }, 1);
+        }
+
+        Tensor x = features.clone().requires_grad_(true);
+        Tensor loss = nn.functional.cross_entropy(head.call(decoder.Convolutions(x)), masks);
+        double expected = torch.autograd.grad(new[] { loss }, new[] { x })[0].norm().item<float>();
+
+        Assert.AreEqual(expected, report.BlockInputGradientNorms[^1], expected * 1e-4);
     }
 }

@@ -114,7 +114,8 @@ namespace Microsoft.ML.Residual
                     var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
                     IProgress<EpochReport> epochs = new EpochLog(channel, options.Progress);
                     using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
-                        ? GradientFlowProbe(model, validation ?? reader, normalizer, device, flowProgress) : null;
+                        ? TrainingGradientFlow.OnFirstBatch(model, (validation ?? reader).ReadAll().Select(b => (b.Images, b.Labels!)), normalizer.Apply, device, flowProgress)
+                        : null;
                     flow?.MeasureNow(0);
                     ImageInput.NamingUnreadableImages(
                         () => trainer.Train(
@@ -269,15 +270,6 @@ namespace Microsoft.ML.Residual
             EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
             StopAfterEpoch = options.StopAfterEpoch,
         }, nameof(ImageClassifierOptions));
-
-        // The gradient-flow probe: the first batch of the validation data (or of the training data, unaugmented), normalised as in training.
-        private static TrainingGradientFlow GradientFlowProbe(nn.Module<Tensor, Tensor> model, ImageBatchReader source, PixelNormalizer normalizer, Device device,
-            IProgress<GradientFlowEpoch> progress)
-        {
-            using var scope = NewDisposeScope();
-            using ImageBatch batch = source.ReadAll().First();
-            return new TrainingGradientFlow(model, normalizer.Apply(batch.Images.to(device)), batch.Labels!.to(device), progress);
-        }
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

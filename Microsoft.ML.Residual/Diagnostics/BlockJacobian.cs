@@ -38,7 +38,7 @@ namespace Microsoft.ML.Residual.Diagnostics
     public static class BlockJacobian
     {
         /// <summary>Estimates σ_max of every block's Jacobian at <paramref name="inputs"/>; the module is left as it was.</summary>
-        /// <param name="module">A ResNet, DenseNet or encoder U-Net of <c>ResidualModels</c>.</param>
+        /// <param name="module">A ResNet, DenseNet or U-Net of <c>ResidualModels</c>.</param>
         /// <param name="inputs">A batch N×C×H×W (a few images are enough; the cost is about 3 × iterations block passes per block).</param>
         /// <param name="iterations">Power-iteration steps (the estimate approaches σ_max from below).</param>
         /// <param name="seed">Seed of the starting vectors.</param>
@@ -62,7 +62,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             for (int b = 0; b < blocks.Count; b++)
             {
                 using var blockScope = NewDisposeScope();
-                norms[b] = LargestSingularValue(blocks[b].Block, blockInputs[b], iterations, generator);
+                norms[b] = LargestSingularValue(blocks[b].Apply, blockInputs[b], iterations, generator);
             }
 
             return new JacobianReport(blocks.Select(b => b.Name).ToArray(), norms, iterations);
@@ -75,16 +75,16 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var scope = NewDisposeScope();
             using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
             using var generator = new Generator((ulong)seed, device);
-            return LargestSingularValue(module, inputs.to(device), iterations, generator);
+            return LargestSingularValue(module.call, inputs.to(device), iterations, generator);
         }
 
         // Power iteration on JᵀJ: v ← JᵀJv / ‖JᵀJv‖, σ ≈ ‖Jv‖. Jᵀu is one backward pass; Jv is the derivative of Jᵀw with
         // respect to w (double backward), so no forward-mode differentiation is needed.
-        private static double LargestSingularValue(nn.Module<Tensor, Tensor> block, Tensor input, int iterations, Generator generator)
+        private static double LargestSingularValue(Func<Tensor, Tensor> block, Tensor input, int iterations, Generator generator)
         {
             using var enableGrad = torch.enable_grad();
             Tensor x = input.clone().requires_grad_(true);
-            Tensor y = block.call(x);
+            Tensor y = block(x);
             Tensor w = torch.zeros_like(y).requires_grad_(true);
             Tensor transposedProduct = torch.autograd.grad(new[] { y }, new[] { x }, new[] { w }, retain_graph: true, create_graph: true)[0];
             Tensor v = torch.randn(x.shape, dtype: x.dtype, device: x.device, generator: generator);

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Text.Json;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Plots;
 using Microsoft.ML.Residual.Training;
@@ -125,9 +126,59 @@ namespace Microsoft.ML.Residual.Diagnostics
         }
 
         /// <summary>
+        /// Everything as JSON: <c>networks</c>, each with <c>label</c>, <c>variant</c>, <c>depth</c>, <c>architecture</c>,
+        /// <c>epochs</c> (<c>epoch</c>, <c>trainingLoss</c>, <c>trainingAccuracy</c>) and <c>gradientFlow</c> (per measurement:
+        /// <c>epoch</c>, 0 at initialisation, then the properties of <see cref="GradientFlowReport.ToJson"/>, block by block).
+        /// </summary>
+        public string ToJson()
+        {
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                json.WriteStartObject();
+                json.WriteStartArray("networks");
+                foreach (DegradationRun run in Runs)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("label", run.Label);
+                    json.WriteString("variant", run.Variant.ToString());
+                    json.WriteNumber("depth", run.Depth);
+                    json.WriteString("architecture", run.Architecture);
+                    json.WriteStartArray("epochs");
+                    foreach (EpochReport epoch in run.History)
+                    {
+                        json.WriteStartObject();
+                        json.WriteNumber("epoch", epoch.Epoch);
+                        GradientFlowReport.WriteNumber(json, "trainingLoss", epoch.TrainingLoss);
+                        GradientFlowReport.WriteNumber(json, "trainingAccuracy", epoch.TrainingAccuracy);
+                        json.WriteEndObject();
+                    }
+
+                    json.WriteEndArray();
+                    json.WriteStartArray("gradientFlow");
+                    for (int e = 0; e < run.GradientFlow.Count; e++)
+                    {
+                        json.WriteStartObject();
+                        json.WriteNumber("epoch", e);
+                        run.GradientFlow[e].WriteJsonProperties(json);
+                        json.WriteEndObject();
+                    }
+
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            return Encoding.UTF8.GetString(buffer.ToArray());
+        }
+
+        /// <summary>
         /// Writes into <paramref name="folder"/> (which must exist): training-loss.png (every network's loss by epoch),
         /// gradient-flow-initial.png and gradient-flow-final.png (each network's per-block input-gradient norms, log scale),
-        /// and degradation.csv (<see cref="ToCsv"/>). Returns the paths.
+        /// degradation.csv (<see cref="ToCsv"/>) and degradation.json (<see cref="ToJson"/>). Returns the paths.
         /// </summary>
         public IReadOnlyList<string> Save(string folder)
         {
@@ -154,6 +205,9 @@ namespace Microsoft.ML.Residual.Diagnostics
             string csv = Path.Combine(folder, "degradation.csv");
             IO.AtomicFile.Write(csv, temporary => File.WriteAllText(temporary, ToCsv()));
             paths.Add(csv);
+            string json = Path.Combine(folder, "degradation.json");
+            IO.AtomicFile.Write(json, temporary => File.WriteAllText(temporary, ToJson()));
+            paths.Add(json);
             return paths;
         }
 

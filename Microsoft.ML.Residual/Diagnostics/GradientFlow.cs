@@ -20,7 +20,7 @@ namespace Microsoft.ML.Residual.Diagnostics
         /// and, by default, BatchNorm uses its running statistics (<see cref="BatchNormStatistics"/>). Nothing of the module
         /// changes: no parameter's <c>.grad</c>, no running statistic, no mode.
         /// </summary>
-        /// <param name="module">A ResNet, DenseNet or encoder U-Net of <see cref="ResidualModels"/> (on any device).</param>
+        /// <param name="module">A ResNet, DenseNet or U-Net of <see cref="ResidualModels"/> (on any device).</param>
         /// <param name="inputs">A batch of images, N×C×H×W, in the layout and normalisation the network expects.</param>
         /// <param name="targets">Class indices: N for classifiers, N×H×W for segmentation (int64).</param>
         /// <param name="statistics">How BatchNorm normalises during the pass.</param>
@@ -46,23 +46,21 @@ namespace Microsoft.ML.Residual.Diagnostics
                 {
                     int index = b;
                     // The block reads a view of its input: the view's gradient is ∂L/∂x at the block input, whatever the
-                    // surrounding containers do with their intermediate tensors.
-                    var remover = blocks[b].Block.register_forward_pre_hook((_, x) =>
+                    // surrounding containers do with their intermediate tensors. An input outside the graph (the images
+                    // themselves, for a U-Net's first level) becomes a leaf that requires its gradient.
+                    removers.Add(blocks[b].InterceptInput(x =>
                     {
-                        Tensor view = x.view_as(x);
+                        Tensor view = x.requires_grad ? x.view_as(x) : x.detach().requires_grad_(true);
                         blockInputs[index] = view;
                         return view;
-                    });
-                    removers.Add(remover.remove);
-                    if (blocks[b].Block is ResNetBlock residual)
-                    {
-                        residual.PathProbe = (branch, identity) => paths[index] = (branch, identity);
-                        removers.Add(() => residual.PathProbe = null);
-                    }
+                    }));
+                    if (blocks[b].HasPaths) removers.Add(blocks[b].ProbePaths((branch, identity) => paths[index] = (branch, identity)));
                 }
 
                 Tensor logits = module.call(inputs.to(device));
                 Tensor loss = CrossEntropy(logits, targets.to(device));
+                // LibTorch aborts the process (it does not throw) when asked for the gradient of a tensor outside the graph.
+                if (!loss.requires_grad) throw new InvalidOperationException("The loss does not depend on any block's input; the module's output bypasses its blocks.");
                 var named = module.named_parameters().Where(p => p.parameter.requires_grad).ToList();
                 var wanted = new List<Tensor>();
                 for (int b = 0; b < blocks.Count; b++)
@@ -126,10 +124,10 @@ namespace Microsoft.ML.Residual.Diagnostics
 
         private static double Norm(Tensor? gradient) => gradient is null || gradient.IsInvalid ? 0.0 : gradient.norm().item<float>();
 
-        private static string GroupOf(string parameter, IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Block)> blocks)
+        private static string GroupOf(string parameter, IReadOnlyList<DiagnosticBlock> blocks)
         {
-            foreach (var (name, _) in blocks)
-                if (parameter.StartsWith(name + ".", StringComparison.Ordinal)) return name;
+            foreach (DiagnosticBlock block in blocks)
+                if (parameter.StartsWith(block.Name + ".", StringComparison.Ordinal)) return block.Name;
             int dot = parameter.IndexOf('.', StringComparison.Ordinal);
             return dot < 0 ? parameter : parameter[..dot];
         }

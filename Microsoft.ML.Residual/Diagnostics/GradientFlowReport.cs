@@ -2,7 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using System.IO;
 using System.Text;
+using System.Text.Json;
 
 namespace Microsoft.ML.Residual.Diagnostics
 {
@@ -72,6 +74,55 @@ namespace Microsoft.ML.Residual.Diagnostics
             }
 
             return text.ToString();
+        }
+
+        /// <summary>
+        /// The report as JSON: <c>loss</c>, <c>firstToLastGradientRatio</c>, <c>blocks</c> (each block's <c>name</c>,
+        /// <c>inputGradientNorm</c>, <c>branchGradientNorm</c>, <c>identityGradientNorm</c>, <c>branchShare</c>) and
+        /// <c>parameterGroupGradientNorms</c>. Values that are not finite (a missing path split) are <c>null</c>.
+        /// </summary>
+        public string ToJson()
+        {
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                json.WriteStartObject();
+                WriteJsonProperties(json);
+                json.WriteEndObject();
+            }
+
+            return Encoding.UTF8.GetString(buffer.ToArray());
+        }
+
+        /// <summary>Writes the properties of <see cref="ToJson"/> into the object <paramref name="json"/> has open.</summary>
+        internal void WriteJsonProperties(Utf8JsonWriter json)
+        {
+            WriteNumber(json, "loss", Loss);
+            WriteNumber(json, "firstToLastGradientRatio", FirstToLastRatio);
+            json.WriteStartArray("blocks");
+            double[] shares = BranchShares;
+            for (int i = 0; i < BlockNames.Length; i++)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", BlockNames[i]);
+                WriteNumber(json, "inputGradientNorm", BlockInputGradientNorms[i]);
+                WriteNumber(json, "branchGradientNorm", BranchGradientNorms[i]);
+                WriteNumber(json, "identityGradientNorm", IdentityGradientNorms[i]);
+                WriteNumber(json, "branchShare", shares[i]);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteStartObject("parameterGroupGradientNorms");
+            foreach (var (group, norm) in ParameterGroupGradientNorms) WriteNumber(json, group, norm);
+            json.WriteEndObject();
+        }
+
+        /// <summary>A JSON number, or null for NaN and infinities (which JSON cannot hold).</summary>
+        internal static void WriteNumber(Utf8JsonWriter json, string name, double value)
+        {
+            if (double.IsFinite(value)) json.WriteNumber(name, value);
+            else json.WriteNull(name);
         }
 
         private static string Number(double value) => double.IsNaN(value) ? string.Empty : value.ToString("R", CultureInfo.InvariantCulture);

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.Residual.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,6 +29,26 @@ namespace Microsoft.ML.Residual.Diagnostics
             images = normalisedImages.detach().clone().DetachFromDisposeScope();
             this.labels = labels.detach().clone().DetachFromDisposeScope();
             this.receiver = receiver;
+        }
+
+        /// <summary>
+        /// A probe on the first batch of <paramref name="batches"/> (images and class-index targets, N or N×H×W), moved to
+        /// <paramref name="device"/> and normalised by <paramref name="normalise"/> as in training.
+        /// </summary>
+        public static TrainingGradientFlow OnFirstBatch(nn.Module<Tensor, Tensor> model, IEnumerable<(Tensor Images, Tensor Targets)> batches,
+            Func<Tensor, Tensor> normalise, Device device, IProgress<GradientFlowEpoch> receiver)
+        {
+            using var scope = NewDisposeScope();
+            var (images, targets) = batches.First();
+            try
+            {
+                return new TrainingGradientFlow(model, normalise(images.to(device)), targets.to(device), receiver);
+            }
+            finally
+            {
+                images.Dispose();
+                targets.Dispose();
+            }
         }
 
         public void MeasureNow(int epoch) => receiver.Report(new GradientFlowEpoch(epoch, GradientFlow.Measure(model, images, labels, BatchNormStatistics.Batch)));

@@ -123,9 +123,42 @@ namespace Microsoft.ML.Residual.Models
                 x = torch.cat(new[] { x, skip }, 1);
             }
 
-            Tensor h = nn.functional.relu(bn1.call(conv1.Convolve(x)), inplace: true);
+            if (InputProbe is { } probe) x = probe(x);
+            return Convolutions(x);
+        }
+
+        /// <summary>
+        /// Set by the diagnostics: receives the features the convolutions read (after upsampling and concatenation) and returns
+        /// the tensor to use in their place, so that the gradient at the block's input can be read from it.
+        /// </summary>
+        internal Func<Tensor, Tensor>? InputProbe { get; set; }
+
+        /// <summary>
+        /// Set by the diagnostics: a residual block's branch and shortcut then read two views of the convolutions' input, which
+        /// are passed to this callback (branch view, shortcut view).
+        /// </summary>
+        internal Action<Tensor, Tensor>? PathProbe { get; set; }
+
+        /// <summary>Whether the block adds a shortcut around its convolutions.</summary>
+        internal bool Residual => residual;
+
+        /// <summary>
+        /// The block after its upsampling and concatenation: the two convolution steps (and the shortcut) applied to
+        /// <paramref name="x"/>, the concatenated features.
+        /// </summary>
+        internal Tensor Convolutions(Tensor x)
+        {
+            Tensor branchInput = x, identityInput = x;
+            if (residual && PathProbe is { } paths)
+            {
+                branchInput = x.view_as(x);
+                identityInput = x.view_as(x);
+                paths(branchInput, identityInput);
+            }
+
+            Tensor h = nn.functional.relu(bn1.call(conv1.Convolve(branchInput)), inplace: true);
             h = bn2.call(conv2.Convolve(h));
-            if (residual) h = h.PlusInPlace(shortcut is null ? x : shortcut.call(x));
+            if (residual) h = h.PlusInPlace(shortcut is null ? identityInput : shortcut.call(identityInput));
             return nn.functional.relu(h, inplace: true);
         }
 

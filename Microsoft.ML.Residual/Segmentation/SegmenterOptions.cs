@@ -138,6 +138,13 @@ namespace Microsoft.ML.Residual
         /// <summary>Receives a report after every training batch (for live progress bars); keep the handler quick.</summary>
         public IProgress<BatchReport>? BatchProgress { get; set; }
 
+        /// <summary>
+        /// Receives the gradient flow (<see cref="Diagnostics.GradientFlow"/>, per-pixel cross-entropy, BatchNorm on batch
+        /// statistics as in training) on one fixed batch — the first of the validation data, or of the training data — before
+        /// the first step (epoch 0) and after every epoch. Each measurement costs about one training step.
+        /// </summary>
+        public IProgress<Diagnostics.GradientFlowEpoch>? GradientFlowProgress { get; set; }
+
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
 

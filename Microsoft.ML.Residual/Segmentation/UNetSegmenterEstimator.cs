@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
@@ -137,12 +138,17 @@ namespace Microsoft.ML.Residual
                         Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
                         ComputeMeanIoU = true,
                     };
+                    IProgress<EpochReport> epochs = new EpochLog(channel, options.Progress);
+                    using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
+                        ? TrainingGradientFlow.OnFirstBatch(model, (validation ?? reader).ReadAll(), normalizer.Apply, device, flowProgress)
+                        : null;
+                    flow?.MeasureNow(0);
                     ImageInput.NamingUnreadableImages(
                         () => trainer.Train(
                             epoch => reader.ReadEpoch(epoch),
                             (rows + options.BatchSize - 1) / options.BatchSize,
                             validation == null ? null : () => validation.ReadAll(),
-                            new EpochLog(channel, options.Progress), options.CancellationToken, options.BatchProgress),
+                            flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
                         pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
                 }
 
