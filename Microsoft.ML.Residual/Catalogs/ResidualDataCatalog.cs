@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Datasets;
 
 namespace Microsoft.ML.Residual
@@ -19,6 +21,7 @@ namespace Microsoft.ML.Residual
         /// </summary>
         /// <exception cref="System.IO.DirectoryNotFoundException">The folder does not exist.</exception>
         /// <exception cref="System.IO.InvalidDataException">No class sub-folder holds an image.</exception>
+        /// <exception cref="InvalidImageException">With <see cref="ImageFolderOptions.CheckImages"/>, an image is bad (the row, column and file named).</exception>
         public static IDataView LoadImageFolder(this DataOperationsCatalog catalog, string folder, ImageFolderOptions? options = null)
         {
             options ??= new ImageFolderOptions();
@@ -91,6 +94,8 @@ namespace Microsoft.ML.Residual
 
         private static IDataView ToDataView(DataOperationsCatalog catalog, IReadOnlyList<LabeledImage> rows, ImageFolderOptions options)
         {
+            Checked(catalog);
+            ImageFiles.CheckAll(rows.Select(r => r.ImagePath).ToList(), options.CheckImages, options.ImageLoadOptions, options.PathColumnName);
             SchemaDefinition schema = SchemaDefinition.Create(typeof(LabeledImage));
             schema[nameof(LabeledImage.ImagePath)].ColumnName = options.PathColumnName;
             schema[nameof(LabeledImage.Label)].ColumnName = options.LabelColumnName;

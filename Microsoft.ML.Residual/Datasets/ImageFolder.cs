@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.Residual.Data;
 
 namespace Microsoft.ML.Residual.Datasets
 {
@@ -19,6 +20,20 @@ namespace Microsoft.ML.Residual.Datasets
 
         /// <summary>Also take images in folders below each class folder (they keep the class folder's label). Default true.</summary>
         public bool Recursive { get; set; } = true;
+
+        /// <summary>
+        /// Whether <c>ml.Data.LoadImageFolder</c>, <c>LoadImageFolderSplit</c> and <c>LoadImageList</c> open the listed
+        /// images before returning the data view (see <see cref="ImageFiles.CheckAll"/>): <see cref="ImageCheck.Header"/>
+        /// reads each header and refuses images above <see cref="ImageLoadOptions.MaxPixels"/>;
+        /// <see cref="ImageCheck.Decode"/> also decodes each file once, finding truncated and damaged ones. A bad file
+        /// then fails the load with an <see cref="InvalidImageException"/> naming the file, its row and the path column,
+        /// instead of failing (or, for a truncated file, loading as a partly grey image) in ML.NET's <c>LoadImages</c>
+        /// during training. Default <see cref="ImageCheck.None"/>: only the listing is read, as before.
+        /// </summary>
+        public ImageCheck CheckImages { get; set; } = ImageCheck.None;
+
+        /// <summary>The pixel limit <see cref="CheckImages"/> applies; null for the default (8192 × 8192 pixels).</summary>
+        public ImageLoadOptions? ImageLoadOptions { get; set; }
     }
 
     /// <summary>One image file and its class.</summary>
