@@ -168,6 +168,39 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void Train_WithATruncatedImage_FailsBeforeTrainingWithOneLineNamingTheFile()
+    {
+        string folder = Path.Combine(scratch, "data");
+        CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
+        string cut = Path.Combine(folder, "horizontal", "002.png");
+        byte[] whole = Microsoft.ML.Residual.Tests.Data.TestImageFiles.Noise(64, 64, SkiaSharp.SKEncodedImageFormat.Png);
+        File.WriteAllBytes(cut, whole[..(whole.Length / 2)]);
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16");
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, $"residualml: error: Image file '{cut}' is truncated");
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+        Assert.IsFalse(run.Output.Contains("epoch", StringComparison.OrdinalIgnoreCase), "no training started: " + run.Output);
+        Assert.IsFalse(File.Exists(Path.Combine(scratch, "model.zip")));
+    }
+
+    [TestMethod]
+    public void Predict_WithADecompressionBomb_RefusesItBeforeScoringWithOneLineNamingTheFile()
+    {
+        string images = Path.Combine(scratch, "incoming");
+        Directory.CreateDirectory(images);
+        CliImages.WritePng(Path.Combine(images, "fine.png"), (x, y) => ((byte)x, (byte)y, 0));
+        string bomb = Path.Combine(images, "bomb.png");
+        File.WriteAllBytes(bomb, Microsoft.ML.Residual.Tests.Data.TestImageFiles.PngBomb(100_000, 100_000));
+        File.WriteAllText(Path.Combine(scratch, "model.zip"), "not read: the images are checked first");
+        CliRun run = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "incoming");
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, $"residualml: error: Image file '{bomb}' declares 100,000×100,000");
+        StringAssert.Contains(run.Errors, "MaxPixels");
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+        Assert.IsFalse(File.Exists(Path.Combine(scratch, "predictions.csv")));
+    }
+
+    [TestMethod]
     public void Train_StoppedWithCtrlC_ExitsWith130AndWritesNoModel()
     {
         using var cancel = new System.Threading.CancellationTokenSource();

@@ -2,11 +2,17 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Datasets;
 
 namespace ResidualML.Cli
 {
-    /// <summary>Where a command's images come from: a folder of class sub-folders, a CSV of path,label, or loose images.</summary>
+    /// <summary>
+    /// Where a command's images come from: a folder of class sub-folders, a CSV of path,label, or loose images. Every image
+    /// listed is decoded once here (ImageFiles.CheckAll, in parallel), so an empty, truncated, damaged or oversized file
+    /// (above 8192 × 8192 pixels) stops the command with one line naming it before any work starts: ML.NET's LoadImages,
+    /// which the models keep as their first step, has no size limit and loads a truncated file as a partly grey image.
+    /// </summary>
     internal static class ImageSources
     {
         public static readonly string[] Extensions = new ImageFolderOptions().Extensions.ToArray();
@@ -14,12 +20,12 @@ namespace ResidualML.Cli
         /// <summary>Labelled images from <paramref name="path"/>: a folder of class sub-folders, or a .csv file of path,label lines.</summary>
         public static IReadOnlyList<LabeledImage> Labeled(string path, string option)
         {
-            if (Directory.Exists(path)) return ImageFolder.List(path);
+            if (Directory.Exists(path)) return Checked(ImageFolder.List(path));
             if (File.Exists(path))
             {
                 if (!path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
                     throw new UsageException($"--{option} {path}: give a folder with one sub-folder per class, or a .csv file of path,label lines.");
-                return ImageList.Read(path);
+                return Checked(ImageList.Read(path));
             }
 
             throw new FileNotFoundException($"--{option} {path}: no such folder or file. Give a folder with one sub-folder per class, or a .csv file of path,label lines.");
@@ -34,13 +40,13 @@ namespace ResidualML.Cli
                     .Where(IsImage).Where(f => !Path.GetFileName(f).StartsWith('.')).OrderBy(f => f, StringComparer.Ordinal).ToList();
                 if (images.Count == 0)
                     throw new InvalidDataException($"--{option} {path}: the folder holds no images ({string.Join(", ", Extensions)}).");
-                return images;
+                return Checked(images);
             }
 
             if (File.Exists(path))
             {
-                if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) return ImageList.Read(path).Select(r => r.ImagePath).ToList();
-                if (IsImage(path)) return new[] { path };
+                if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) return Checked(ImageList.Read(path).Select(r => r.ImagePath).ToList());
+                if (IsImage(path)) return Checked(new[] { path });
                 throw new UsageException($"--{option} {path}: give an image ({string.Join(", ", Extensions)}), a folder of images, or a .csv file whose first column is image paths.");
             }
 
@@ -65,7 +71,21 @@ namespace ResidualML.Cli
                 pairs.Add((image, candidates[0]));
             }
 
+            Checked(pairs.Select(p => p.Item2).ToList());
             return pairs;
+        }
+
+        /// <summary>Decodes every image once; throws for the first bad one (InvalidImageException, an IOException: one 'residualml: error:' line).</summary>
+        private static IReadOnlyList<string> Checked(IReadOnlyList<string> paths)
+        {
+            ImageFiles.CheckAll(paths, ImageCheck.Decode);
+            return paths;
+        }
+
+        private static IReadOnlyList<LabeledImage> Checked(IReadOnlyList<LabeledImage> rows)
+        {
+            Checked(rows.Select(r => r.ImagePath).ToList());
+            return rows;
         }
 
         private static bool IsImage(string file) => Extensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase);
