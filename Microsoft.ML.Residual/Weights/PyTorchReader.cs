@@ -89,6 +89,14 @@ internal sealed class PyTorchReader : WeightsReader
             foreach (var entry in entries) CheckView(path, entry);
             return new PyTorchReader(path, archive, prefix, entries);
         }
+        catch (InvalidDataException e)
+        {
+            // ZipArchive reads its central directory lazily: a corrupt one surfaces here rather than in its constructor.
+            archive.Dispose();
+            throw new WeightsFormatException(path, null,
+                $"the file starts like a zip archive (a PyTorch .pt/.pth file) but its zip structure is corrupt ({e.Message}). "
+                + "It is probably truncated or damaged: copy or download it again.", e);
+        }
         catch
         {
             archive.Dispose();
