@@ -106,6 +106,10 @@ public sealed class PyTorchReaderTests
     [DataRow("subprocess", "Popen")]
     [DataRow("torch.storage", "_load_from_bytes")]
     [DataRow("torch._utils", "_rebuild_tensor")]
+    [DataRow("__builtin__", "eval")]
+    [DataRow("nt", "system")]
+    [DataRow("builtins", "__import__")]
+    [DataRow("collections", "defaultdict")]
     public void Read_GlobalOutsideAllowList_IsRejectedAndNeverRuns(string module, string name)
     {
         using var folder = new TempFolder();
@@ -311,6 +315,114 @@ public sealed class PyTorchReaderTests
         using var read = StateDict.Read(path);
 
         Assert.AreEqual(9L, read["w"].item<long>());
+    }
+
+    // ---- hostile sizes and structures: clear errors before any allocation
+
+    [TestMethod]
+    [DataRow(1L << 40, "holds 8 bytes")]                  // 4 TB of floats declared, 8 bytes stored
+    [DataRow(1L << 62, "more than 2^63 bytes")]           // the byte size overflows 64 bits
+    public void Read_MultiGigabyteDeclaredStorage_IsRejectedWithoutAllocating(long elementCount, string expected)
+    {
+        using var folder = new TempFolder();
+        var pickle = StateDictPickle(("w", "FloatStorage", "0", elementCount, 0, new long[] { 2 }, new long[] { 1 }));
+        string path = folder.Write("huge.pth", WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) }));
+
+        var watch = Stopwatch.StartNew();
+        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        StringAssert.Contains(error.Message, expected);
+        StringAssert.Contains(error.Message, path);
+    }
+
+    [TestMethod]
+    [DataRow(new long[] { 65536, 65536, 65536 }, new long[] { 1L << 32, 65536, 1 }, 0L, "reaches element")]   // 1 PB view of a 2-element storage
+    [DataRow(new long[] { 1L << 62, 4 }, new long[] { 4, 1 }, 0L, "overflow 64-bit arithmetic")]
+    [DataRow(new long[] { 2 }, new long[] { 1 }, 1L << 50, "reaches element")]                                   // offset far past the storage
+    public void Read_MultiGigabyteTensorShapeOrOffset_IsRejectedWithoutAllocating(long[] size, long[] stride, long offset, string expected)
+    {
+        using var folder = new TempFolder();
+        var pickle = StateDictPickle(("w", "FloatStorage", "0", 2, offset, size, stride));
+        string path = folder.Write("huge.pth", WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) }));
+
+        var watch = Stopwatch.StartNew();
+        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        Assert.AreEqual("w", error.TensorKey);
+        StringAssert.Contains(error.Message, expected);
+    }
+
+    [TestMethod]
+    public void Read_NegativeSizeOrStorageCount_IsRejected()
+    {
+        using var folder = new TempFolder();
+        var storages = new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) };
+        string negativeSize = folder.Write("size.pth", WeightsFixtures.TorchZip(StateDictPickle(("w", "FloatStorage", "0", 2, 0, new long[] { -2 }, new long[] { 1 })), storages));
+        string negativeCount = folder.Write("count.pth", WeightsFixtures.TorchZip(StateDictPickle(("w", "FloatStorage", "0", -2, 0, new long[] { 2 }, new long[] { 1 })), storages));
+
+        StringAssert.Contains(Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(negativeSize)).Message, "not a non-negative integer");
+        StringAssert.Contains(Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(negativeCount)).Message, "malformed");
+    }
+
+    [TestMethod]
+    public void Read_ZipDirectoryClaimingGigabytesForATinyEntry_IsRejectedWithoutAllocating()
+    {
+        using var folder = new TempFolder();
+        const uint claimed = 0xFFFF_FFF0; // ~4 GB, what the pickle declares too
+        var pickle = StateDictPickle(("w", "FloatStorage", "0", claimed / 4, 0, new long[] { 2 }, new long[] { 1 }));
+        byte[] zip = WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) });
+        SetZipEntrySizes(zip, "archive/data/0", claimed, claimed);
+        string path = folder.Write("bomb.pth", zip);
+
+        var watch = Stopwatch.StartNew();
+        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        StringAssert.Contains(error.Message, "claims 4294967280 stored bytes");
+        StringAssert.Contains(error.Message, path);
+    }
+
+    [TestMethod]
+    public void Read_DictsNestedBeyondTheLimitOrCyclic_FailQuicklyWithClearError()
+    {
+        using var folder = new TempFolder();
+        var nested = new PickleWriter().Proto();
+        for (int i = 0; i < 10_000; i++) nested.EmptyDict().Str("k");
+        nested.EmptyDict();
+        for (int i = 0; i < 10_000; i++) nested.SetItem();
+        string deep = folder.Write("deep.pth", WeightsFixtures.TorchZip(nested.Stop().ToArray()));
+        // d = {}; d["self"] = d: a dict that contains itself through the memo.
+        var cyclic = new PickleWriter().Proto().EmptyDict().Op((byte)'q', 0).Str("self").Op((byte)'h', 0).SetItem().Stop().ToArray();
+        string cycle = folder.Write("cycle.pth", WeightsFixtures.TorchZip(cyclic));
+
+        foreach (string path in new[] { deep, cycle })
+        {
+            var watch = Stopwatch.StartNew();
+            var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
+            Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+            StringAssert.Contains(error.Message, "nest more than 32 levels");
+        }
+    }
+
+    /// <summary>Sets the compressed and uncompressed sizes of <paramref name="name"/> in its local and central zip headers.</summary>
+    private static void SetZipEntrySizes(byte[] zip, string name, uint compressed, uint uncompressed)
+    {
+        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
+        int patched = 0;
+        for (int i = 0; i + 46 + nameBytes.Length <= zip.Length; i++)
+        {
+            if (zip[i] != (byte)'P' || zip[i + 1] != (byte)'K') continue;
+            (int nameAt, int sizesAt) = (zip[i + 2], zip[i + 3]) switch
+            {
+                (3, 4) => (30, 18),
+                (1, 2) => (46, 20),
+                _ => (-1, -1),
+            };
+            if (nameAt < 0 || !zip.AsSpan(i + nameAt, nameBytes.Length).SequenceEqual(nameBytes)) continue;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt), compressed);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt + 4), uncompressed);
+            patched++;
+        }
+        Assert.AreEqual(2, patched, "the local and the central header of " + name);
     }
 
     private static void AssertHalf(Tensor tensor, ScalarType dtype, params float[] expected)

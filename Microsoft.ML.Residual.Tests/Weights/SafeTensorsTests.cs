@@ -209,6 +209,19 @@ public sealed class SafeTensorsTests
     }
 
     [TestMethod]
+    public void Read_HeaderNotUtf8_Throws()
+    {
+        using var folder = new TempFolder();
+        byte[] file = WeightsFixtures.SafeTensorsBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+        file[10] = 0xFF; // inside the key "w"
+        string path = folder.Write("latin1.safetensors", file);
+
+        var error = Assert.ThrowsExactly<WeightsFormatException>(() => SafeTensors.Read(path));
+        StringAssert.Contains(error.Message, "not valid UTF-8");
+        StringAssert.Contains(error.Message, path);
+    }
+
+    [TestMethod]
     [DataRow("[1, 2]", "array")]
     [DataRow("\"text\"", "string")]
     public void Read_HeaderNotAnObject_Throws(string header, string kind)

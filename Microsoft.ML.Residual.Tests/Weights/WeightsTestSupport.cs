@@ -174,10 +174,21 @@ internal sealed class PickleWriter
         return this;
     }
 
+    /// <summary>BININT when the value fits 32 bits, else LONG1 with 8 bytes (as pickle writes big ints).</summary>
+    public PickleWriter Number(long value)
+    {
+        if (value is >= int.MinValue and <= int.MaxValue) return Int((int)value);
+        Op(0x8a, 8);
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
+        _bytes.AddRange(bytes.ToArray());
+        return this;
+    }
+
     public PickleWriter IntTuple(params long[] values)
     {
         Mark();
-        foreach (long value in values) Int((int)value);
+        foreach (long value in values) Number(value);
         return Op((byte)'t');
     }
 
@@ -219,8 +230,8 @@ internal sealed class PickleWriter
     {
         Global("torch._utils", "_rebuild_tensor_v2");
         Mark();
-        Mark().Str("storage").Global("torch", storageClass).Str(storageKey).Str("cpu").Int((int)elementCount).Tuple().PersistentId();
-        Int((int)offset).IntTuple(size).IntTuple(stride).False().OrderedDict();
+        Mark().Str("storage").Global("torch", storageClass).Str(storageKey).Str("cpu").Number(elementCount).Tuple().PersistentId();
+        Number(offset).IntTuple(size).IntTuple(stride).False().OrderedDict();
         Tuple();
         return Reduce();
     }

@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
@@ -24,6 +25,9 @@ namespace Microsoft.ML.Residual
         /// <summary>Metadata key of the stem ("ImageNet" or "Cifar").</summary>
         public const string StemKey = "stem";
 
+        /// <summary>Deflate cannot expand data more than about 1032 times.</summary>
+        private const long MaxDeflateRatio = 1100;
+
         /// <summary>The weights and metadata of the ResidualML graph in <paramref name="path"/> (a model.zip or an .onnx file).</summary>
         /// <exception cref="ArgumentException">The file is missing, unreadable, or holds no graph exported by ResidualML.</exception>
         public static TensorDictionary Read(string path, string optionName)
@@ -37,7 +41,7 @@ namespace Microsoft.ML.Residual
                 var graphs = zip.Entries.Where(e => e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal) || e.FullName == "OnnxModel").ToList();
                 foreach (ZipArchiveEntry entry in graphs)
                 {
-                    byte[] onnx = ReadLengthPrefixed(entry);
+                    byte[] onnx = ReadLengthPrefixed(entry, new FileInfo(path).Length);
                     TensorDictionary tensors = OnnxWeights.Read(new MemoryStream(onnx, writable: false), $"{path} ({entry.FullName})");
                     if (tensors.Metadata.ContainsKey(ArchitectureKey)) return tensors;
                     tensors.Dispose();
@@ -66,16 +70,25 @@ namespace Microsoft.ML.Residual
             return stream.Read(magic) == 4 && magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3 && magic[3] == 4;
         }
 
-        private static byte[] ReadLengthPrefixed(ZipArchiveEntry entry)
+        /// <summary>
+        /// The ONNX bytes of an <c>OnnxModel</c> entry (a 4-byte little-endian length, then the model). The sizes the zip
+        /// directory declares are checked against the file's length and what deflate can expand to before anything is
+        /// allocated, so a corrupt or crafted directory is an error rather than a multi-GB allocation.
+        /// </summary>
+        private static byte[] ReadLengthPrefixed(ZipArchiveEntry entry, long fileLength)
         {
+            if (entry.CompressedLength > fileLength || entry.Length > entry.CompressedLength * MaxDeflateRatio + 1024)
+                throw new InvalidDataException($"entry {entry.FullName} claims {entry.Length} bytes ({entry.CompressedLength} compressed) in a file of {fileLength} bytes; the zip directory is corrupt");
+            if (entry.Length < 4) throw new InvalidDataException($"entry {entry.FullName} is truncated");
+            if (entry.Length - 4 > Array.MaxLength) throw new InvalidDataException($"entry {entry.FullName} holds {entry.Length} bytes, more than an ONNX model can");
             using Stream stream = entry.Open();
-            using var buffer = new MemoryStream();
-            stream.CopyTo(buffer);
-            byte[] bytes = buffer.ToArray();
-            if (bytes.Length < 4) throw new InvalidDataException($"entry {entry.FullName} is truncated");
-            int length = BitConverter.ToInt32(bytes, 0);
-            if (length != bytes.Length - 4) throw new InvalidDataException($"entry {entry.FullName} declares {length} bytes but holds {bytes.Length - 4}");
-            return bytes[4..];
+            Span<byte> prefix = stackalloc byte[4];
+            stream.ReadExactly(prefix);
+            int length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+            if (length != entry.Length - 4) throw new InvalidDataException($"entry {entry.FullName} declares {length} bytes but holds {entry.Length - 4}");
+            var bytes = new byte[length];
+            stream.ReadExactly(bytes);
+            return bytes;
         }
     }
 }

@@ -49,6 +49,7 @@ internal sealed class PyTorchReader : WeightsReader
     public static new PyTorchReader Open(string path)
     {
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        long fileLength = stream.Length;
         ZipArchive archive;
         try
         {
@@ -85,9 +86,17 @@ internal sealed class PyTorchReader : WeightsReader
             var entries = new List<PyTorchEntry>();
             var keys = new HashSet<string>(StringComparer.Ordinal);
             Flatten(path, dict, prefix: "", depth: 0, entries, keys);
-            foreach (var storage in storages.Values) CheckStorageEntry(path, archive, prefix, storage);
+            foreach (var storage in storages.Values) CheckStorageEntry(path, archive, prefix, storage, fileLength);
             foreach (var entry in entries) CheckView(path, entry);
             return new PyTorchReader(path, archive, prefix, entries);
+        }
+        catch (InvalidDataException e)
+        {
+            // ZipArchive reads its central directory lazily: a corrupt one surfaces here rather than in its constructor.
+            archive.Dispose();
+            throw new WeightsFormatException(path, null,
+                $"the file starts like a zip archive (a PyTorch .pt/.pth file) but its zip structure is corrupt ({e.Message}). "
+                + "It is probably truncated or damaged: copy or download it again.", e);
         }
         catch
         {
@@ -282,7 +291,7 @@ internal sealed class PyTorchReader : WeightsReader
         }
     }
 
-    private static void CheckStorageEntry(string path, ZipArchive archive, string prefix, StorageRef storage)
+    private static void CheckStorageEntry(string path, ZipArchive archive, string prefix, StorageRef storage, long fileLength)
     {
         string name = prefix + "data/" + storage.Key;
         var entry = archive.GetEntry(name);
@@ -304,6 +313,11 @@ internal sealed class PyTorchReader : WeightsReader
         {
             throw new WeightsFormatException(path, null,
                 $"storage entry '{name}' holds {entry.Length} bytes, but the pickle declares {storage.ElementCount} elements of {storage.DType} ({expected} bytes). The file is truncated or corrupt: save it again.");
+        }
+        if (entry.CompressedLength > fileLength)
+        {
+            throw new WeightsFormatException(path, null,
+                $"storage entry '{name}' claims {entry.CompressedLength} stored bytes, but the whole file is {fileLength} bytes. The zip directory is corrupt or crafted: copy or download the file again.");
         }
         if (entry.Length > entry.CompressedLength * MaxDeflateRatio + 1024)
         {

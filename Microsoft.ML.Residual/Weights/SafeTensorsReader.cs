@@ -108,6 +108,11 @@ internal sealed class SafeTensorsReader : WeightsReader
 
     private static (List<SafeTensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata) ParseHeader(string path, byte[] header, long dataLength)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            throw new WeightsFormatException(path, null, "the header is not valid UTF-8 text, so it is not the JSON a safetensors header must be. " + NotSafeTensorsHint);
+        }
+
         JsonDocument document;
         try
         {
