@@ -8,8 +8,8 @@ namespace Microsoft.ML.Residual.IO
     {
         /// <summary>
         /// Writes <paramref name="path"/> whole or not at all: <paramref name="write"/> fills a hidden temporary file in the same
-        /// folder (so that the final step is a rename), which then replaces <paramref name="path"/>. On failure the temporary
-        /// file is deleted and the error rethrown; an existing <paramref name="path"/> is left as it was.
+        /// folder (so that the final step is a rename), which is flushed to the disk and then replaces <paramref name="path"/>.
+        /// On failure the temporary file is deleted and the error rethrown; an existing <paramref name="path"/> is left as it was.
         /// </summary>
         /// <param name="path">The file to create or replace.</param>
         /// <param name="write">Writes the content to the temporary path it is given.</param>
@@ -21,6 +21,8 @@ namespace Microsoft.ML.Residual.IO
             try
             {
                 write(temporary);
+                FlushToDisk(temporary);
+                FaultInjection.Wrote(temporary);
                 File.Move(temporary, full, overwrite: true);
             }
             catch
@@ -28,6 +30,16 @@ namespace Microsoft.ML.Residual.IO
                 TryDeleteFile(temporary);
                 throw;
             }
+        }
+
+        /// <summary>
+        /// Makes a written file durable before it is renamed into place, so that a power cut cannot leave the new name on
+        /// an empty file (fsync applies to the file, whichever handle wrote it).
+        /// </summary>
+        public static void FlushToDisk(string path)
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 1);
+            stream.Flush(flushToDisk: true);
         }
 
         /// <summary>Deletes a file if it can; the error that led here matters more than a leftover.</summary>

@@ -15,12 +15,13 @@ namespace Microsoft.ML.Residual.Training
     /// <c>epoch-NNNN/</c> (model weights as safetensors, optimiser state, history) is written under a temporary
     /// name and renamed, then the one-line file <c>latest</c> is replaced atomically to point at it, and only then
     /// are older epochs removed. A crash at any moment leaves the previous checkpoint usable. The best epoch's
-    /// weights are kept in <c>best.safetensors</c>.
+    /// weights are kept in <c>best-epoch-NNNN.safetensors</c>, named by epoch so that the file a checkpoint's history
+    /// calls best is never replaced before <c>latest</c> moves on.
     /// </summary>
     internal sealed class CheckpointStore
     {
         private const string LatestFile = "latest";
-        private const string BestFile = "best.safetensors";
+        private const string BestPrefix = "best-epoch-";
         private const string WeightsFile = "model.safetensors";
         private const string OptimizerFile = "optimizer.bin";
         private const string HistoryFile = "history.json";
@@ -51,11 +52,14 @@ namespace Microsoft.ML.Residual.Training
             {
                 Directory.CreateDirectory(temporary);
                 StateDict.Save(model, Path.Combine(temporary, WeightsFile));
-                optimizer.SaveState(Path.Combine(temporary, OptimizerFile));
-                File.WriteAllText(Path.Combine(temporary, HistoryFile), JsonSerializer.Serialize(history));
+                string optimizerState = Path.Combine(temporary, OptimizerFile);
+                optimizer.SaveState(optimizerState);
+                AtomicFile.FlushToDisk(optimizerState);
+                FaultInjection.Wrote(optimizerState);
+                AtomicFile.Write(Path.Combine(temporary, HistoryFile), file => File.WriteAllText(file, JsonSerializer.Serialize(history)));
                 if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
                 Directory.Move(temporary, final);
-                if (bestWeights != null) SafeTensors.Write(Path.Combine(directory, BestFile), bestWeights);
+                if (bestWeights != null) SafeTensors.Write(BestFile(epoch), bestWeights);
                 AtomicFile.Write(Path.Combine(directory, LatestFile), temporary => File.WriteAllText(temporary, name));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -67,7 +71,14 @@ namespace Microsoft.ML.Residual.Training
             }
 
             foreach (string old in Directory.GetDirectories(directory, "epoch-*").Where(d => Path.GetFileName(d) != name)) AtomicFile.TryDeleteDirectory(old);
+            string? best = BestEpoch(history) is int bestEpoch ? BestFile(bestEpoch) : null;
+            foreach (string old in Directory.GetFiles(directory, BestPrefix + "*.safetensors").Where(f => f != best)) AtomicFile.TryDeleteFile(old);
         }
+
+        private string BestFile(int epoch) => Path.Combine(directory, $"{BestPrefix}{epoch:D4}.safetensors");
+
+        // The epoch the history last marked as best (null: none).
+        private static int? BestEpoch(IReadOnlyList<EpochReport> history) => history.LastOrDefault(r => r.IsBest)?.Epoch;
 
         /// <summary>The epoch of the latest checkpoint, or null when the directory holds none.</summary>
         public int? LatestEpoch() => Latest()?.Epoch;
@@ -81,7 +92,10 @@ namespace Microsoft.ML.Residual.Training
             return new Resumed(epoch, history);
         }
 
-        private (int Epoch, string Folder)? Latest()
+        private (int Epoch, string Folder)? Latest() => Latest(directory);
+
+        /// <summary>The latest checkpoint of <paramref name="directory"/>, or null when it holds none (or does not exist).</summary>
+        internal static (int Epoch, string Folder)? Latest(string directory)
         {
             string latest = Path.Combine(directory, LatestFile);
             if (!File.Exists(latest)) return null;
@@ -92,9 +106,11 @@ namespace Microsoft.ML.Residual.Training
             return (epoch, folder);
         }
 
-        public Dictionary<string, Tensor>? LoadBestWeights()
+        /// <summary>The best epoch's weights according to <paramref name="history"/> (a resumed checkpoint's), or null when none were saved.</summary>
+        public Dictionary<string, Tensor>? LoadBestWeights(IReadOnlyList<EpochReport> history)
         {
-            string path = Path.Combine(directory, BestFile);
+            if (BestEpoch(history) is not int epoch) return null;
+            string path = BestFile(epoch);
             if (!File.Exists(path)) return null;
             using TensorDictionary tensors = StateDict.Read(path);
             return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope(), StringComparer.Ordinal);

@@ -180,7 +180,7 @@ namespace Microsoft.ML.Residual.Training
                     foreach (EpochReport report in resumed.History) tracker.Observe(report);
                     startEpoch = resumed.Epoch + 1;
                     step = resumed.Epoch * stepsPerEpoch;
-                    if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights();
+                    if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights(resumed.History);
                 }
 
                 int resumedAfter = startEpoch - 1;

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual;
+using Microsoft.ML.Residual.Training;
 using Spectre.Console;
 
 namespace ResidualML.Cli.Commands
@@ -66,6 +67,8 @@ namespace ResidualML.Cli.Commands
 
             context.Console.MarkupLine(Markup.Escape(
                 $"Training {options.Architecture} at {options.ImageWidth}x{options.ImageHeight} on {data.Train.Count} images of {data.Classes.Length} classes, validating on {data.Validation.Count}"));
+            if (options.CheckpointDirectory is string checkpoints && TrainingCheckpoints.LatestEpoch(checkpoints) is int resumed)
+                context.Console.MarkupLine(Markup.Escape($"Resuming after epoch {resumed} from the checkpoints in {checkpoints}"));
             var (trainRows, images, train, validation) = data.Views(ml);
             options.ValidationSet = validation;
             var display = new TrainingDisplay(context.Console);

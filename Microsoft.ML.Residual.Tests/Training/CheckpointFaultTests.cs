@@ -1,0 +1,181 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using Microsoft.ML.Residual.IO;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Cli;
+using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Residual.Weights;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Tests.Training;
+
+/// <summary>Training that is killed or whose disk fails loses nothing: the checkpoint directory always holds a good checkpoint to resume from.</summary>
+[TestClass]
+public sealed class CheckpointFaultTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private static TrainingOptions Options(string directory) => new()
+    {
+        Epochs = 3, LearningRate = 0.1, WarmupEpochs = 0.5, Seed = 3, CheckpointDirectory = directory,
+    };
+
+    private static nn.Module<Tensor, Tensor> Network(long seed) => ResidualModels.Create("resnet20", 3, options: new ResNetOptions { Seed = seed });
+
+    [TestMethod]
+    public void KilledTrainingProcess_ResumedWithTheSameCommand_EndsWithTheWeightsOfAnUninterruptedRun()
+    {
+        string root = Directory.CreateTempSubdirectory("residualml-kill-").FullName;
+        try
+        {
+            CliImages.WriteClassFolders(Path.Combine(root, "textures"), perClass: 30, seed: 1);
+            string[] Train(string name) => new[]
+            {
+                "train", "--dataset", "textures", "--arch", "resnet20", "--epochs", "4", "--image-size", "16", "--batch-size", "8",
+                "--learning-rate", "0.05", "--seed", "5", "--checkpoints", name + "-checkpoints", "--output", name,
+            };
+
+            var (wholeExit, wholeOutput) = RunToEnd(root, Train("whole"));
+            Assert.AreEqual(0, wholeExit, wholeOutput);
+
+            // The interrupted run is killed in the middle of epoch 3: half an epoch's time after epoch 2's checkpoint appeared.
+            string checkpoints = Path.Combine(root, "killed-checkpoints");
+            using (Process child = Start(root, Train("killed")))
+            {
+                var clock = Stopwatch.StartNew();
+                TimeSpan firstSeen = WaitForCheckpoint(child, checkpoints, 1, clock);
+                TimeSpan secondSeen = WaitForCheckpoint(child, checkpoints, 2, clock);
+                Thread.Sleep((secondSeen - firstSeen) / 2);
+                Assert.IsFalse(child.HasExited, "the run ended before it could be killed");
+                child.Kill(entireProcessTree: true);
+                child.WaitForExit();
+            }
+
+            Assert.AreEqual(2, TrainingCheckpoints.LatestEpoch(checkpoints), "the killed run's last complete checkpoint");
+            Assert.IsFalse(File.Exists(Path.Combine(root, "killed", "model.zip")), "the killed run wrote no model");
+
+            var (resumedExit, resumedOutput) = RunToEnd(root, Train("killed"));
+            Assert.AreEqual(0, resumedExit, resumedOutput);
+            StringAssert.Contains(resumedOutput, "Resuming after epoch 2");
+            Assert.IsTrue(File.Exists(Path.Combine(root, "killed", "model.zip")));
+
+            // CPU, fixed seed: the same weights as the uninterrupted run, within the tolerance of reloaded optimiser state.
+            using TensorDictionary expected = StateDict.Read(Path.Combine(root, "whole-checkpoints", "epoch-0004", "model.safetensors"));
+            using TensorDictionary actual = StateDict.Read(Path.Combine(checkpoints, "epoch-0004", "model.safetensors"));
+            CollectionAssert.AreEquivalent(expected.Keys.ToArray(), actual.Keys.ToArray());
+            foreach (string key in expected.Keys)
+                Assert.IsTrue(actual[key].allclose(expected[key], rtol: 1e-5, atol: 1e-6), $"{key}: largest difference {(actual[key].to_type(ScalarType.Float64) - expected[key].to_type(ScalarType.Float64)).abs().max().item<double>()}");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void DiskFullWhileCheckpointing_StopsWithAClearError_KeepsTheLastGoodCheckpoint_AndResumesFromIt()
+    {
+        using var train = new TrainingTestData(60, 12, seed: 1);
+        string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
+        const int BatchSize = 30;
+
+        // Every file of epoch 2's checkpoint fails as on a full disk; epoch 1's was written.
+        InvalidOperationException error;
+        using (FaultInjection.OnWrite(path =>
+        {
+            if (path.Contains("epoch-0002", StringComparison.Ordinal)) throw new IOException("No space left on device : '" + path + "'");
+        }))
+        {
+            error = Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(1), Options(directory)).Train(
+                e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
+        }
+
+        StringAssert.Contains(error.Message, "checkpoint of epoch 2");
+        StringAssert.Contains(error.Message, "No space left on device");
+        StringAssert.Contains(error.Message, "the last good checkpoint is kept");
+        Assert.IsInstanceOfType<IOException>(error.InnerException);
+        Assert.AreEqual(1, TrainingCheckpoints.LatestEpoch(directory));
+        Assert.AreEqual(0, Directory.GetFileSystemEntries(directory, ".*").Length, "no temporary file or folder is left");
+
+        TrainingResult resumed = new ClassifierTrainer(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        Assert.AreEqual(1, resumed.ResumedAfterEpoch);
+        Assert.AreEqual(3, resumed.History.Count);
+        Assert.AreEqual(3, TrainingCheckpoints.LatestEpoch(directory));
+    }
+
+    [TestMethod]
+    public void FailureWhileReplacingTheLatestPointer_LeavesThePreviousCheckpointUsable()
+    {
+        using var train = new TrainingTestData(60, 12, seed: 1);
+        string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
+        const int BatchSize = 30;
+        int latestWrites = 0;
+        using (FaultInjection.OnWrite(path =>
+        {
+            // The second epoch's folder is complete and in place; the disk fails as the pointer to it is written.
+            if (Path.GetFileName(path).StartsWith(".latest.", StringComparison.Ordinal) && ++latestWrites == 2) throw new IOException("Input/output error");
+        }))
+        {
+            Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(1), Options(directory)).Train(
+                e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
+        }
+
+        Assert.AreEqual(1, TrainingCheckpoints.LatestEpoch(directory), "latest still names epoch 1, whose folder is kept");
+        TrainingResult resumed = new ClassifierTrainer(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        Assert.AreEqual(1, resumed.ResumedAfterEpoch);
+    }
+
+    [TestMethod]
+    public void LatestEpoch_OfAMissingOrEmptyDirectory_IsNull()
+    {
+        string directory = ModelTestSupport.TempFile(TestContext, "-none");
+        Assert.IsNull(TrainingCheckpoints.LatestEpoch(directory));
+        Directory.CreateDirectory(directory);
+        Assert.IsNull(TrainingCheckpoints.LatestEpoch(directory));
+    }
+
+    private static Process Start(string workingDirectory, string[] args)
+    {
+        var start = new ProcessStartInfo(TestRepository.DotnetHost(), new[] { Path.Combine(AppContext.BaseDirectory, "residualml.dll") }.Concat(args))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory,
+        };
+        Process process = Process.Start(start)!;
+        // Drain both streams so that the child never blocks on a full pipe.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static (int ExitCode, string Output) RunToEnd(string workingDirectory, string[] args)
+    {
+        var start = new ProcessStartInfo(TestRepository.DotnetHost(), new[] { Path.Combine(AppContext.BaseDirectory, "residualml.dll") }.Concat(args))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory,
+        };
+        using Process process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output + errors.Result);
+    }
+
+    private static TimeSpan WaitForCheckpoint(Process child, string directory, int epoch, Stopwatch clock)
+    {
+        while (TrainingCheckpoints.LatestEpoch(directory) is not int latest || latest < epoch)
+        {
+            if (child.HasExited) Assert.Fail($"The training process ended (exit {child.ExitCode}) before its checkpoint of epoch {epoch}.");
+            if (clock.Elapsed > TimeSpan.FromMinutes(5)) Assert.Fail($"No checkpoint of epoch {epoch} after 5 minutes.");
+            Thread.Sleep(5);
+        }
+
+        return clock.Elapsed;
+    }
+}
