@@ -184,6 +184,18 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void Evaluate_WithATruncatedModel_FailsWithOneLineNamingTheFile()
+    {
+        byte[] model = File.ReadAllBytes(Path.Combine(trained, "model.zip"));
+        string truncated = Path.Combine(scratch, "truncated.zip");
+        File.WriteAllBytes(truncated, model[..(model.Length / 2)]);
+        CliRun run = CliRun.Of(scratch, "evaluate", "--model", "truncated.zip", "--dataset", dataset);
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, $"Model file '{truncated}' cannot be loaded");
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+    }
+
+    [TestMethod]
     public void Predict_WithADecompressionBomb_RefusesItBeforeScoringWithOneLineNamingTheFile()
     {
         string images = Path.Combine(scratch, "incoming");

@@ -7,6 +7,59 @@ namespace Microsoft.ML.Residual
     /// <summary>The ML.NET catalog entry points of ResidualML.</summary>
     public static class ResidualCatalog
     {
+        /// <summary>
+        /// Saves <paramref name="model"/> as <c>ml.Model.Save</c> does, but whole or not at all: into a temporary file in the
+        /// same folder, flushed to the disk, then renamed over <paramref name="filePath"/>. A crash, a full disk or an error
+        /// while saving leaves an existing file as it was (and no temporary file behind, except after a crash).
+        /// </summary>
+        /// <param name="catalog">ml.Model.</param>
+        /// <param name="model">The fitted pipeline.</param>
+        /// <param name="inputSchema">The schema of the data the pipeline reads (as for <c>ml.Model.Save</c>).</param>
+        /// <param name="filePath">The model file to create or replace (usually model.zip).</param>
+        public static void SaveAtomically(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema, string filePath)
+        {
+            if (catalog is null) throw new ArgumentNullException(nameof(catalog));
+            if (string.IsNullOrWhiteSpace(filePath)) throw new ArgumentException("Give the model file's path.", nameof(filePath));
+            string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(filePath));
+            if (folder != null && !System.IO.Directory.Exists(folder))
+                throw new System.IO.DirectoryNotFoundException($"Cannot save the model to '{filePath}': the folder '{folder}' does not exist. Create it first.");
+            IO.AtomicFile.Write(filePath, temporary => catalog.Save(model, inputSchema, temporary));
+        }
+
+        /// <summary>
+        /// Loads a model file as <c>ml.Model.Load</c> does, but every failure names the file: ML.NET's own errors for a
+        /// truncated or damaged model.zip (a <c>FormatException</c>, or an <c>InvalidOperationException</c> "Error during class
+        /// instantiation" around ONNX Runtime's error) do not.
+        /// </summary>
+        /// <param name="catalog">ml.Model.</param>
+        /// <param name="filePath">The model file (model.zip).</param>
+        /// <param name="inputSchema">The schema of the data the model reads.</param>
+        /// <exception cref="System.IO.FileNotFoundException">There is no such file.</exception>
+        /// <exception cref="IO.InvalidModelException">
+        /// The file is truncated or damaged, is not a model, or was saved by a newer ML.NET or ONNX Runtime; the message names it.
+        /// </exception>
+        public static ITransformer LoadChecked(this ModelOperationsCatalog catalog, string filePath, out DataViewSchema inputSchema)
+        {
+            if (catalog is null) throw new ArgumentNullException(nameof(catalog));
+            if (string.IsNullOrWhiteSpace(filePath)) throw new ArgumentException("Give the model file's path.", nameof(filePath));
+            string full = System.IO.Path.GetFullPath(filePath);
+            if (!System.IO.File.Exists(full))
+                throw new System.IO.FileNotFoundException($"Model file '{full}' does not exist.", full);
+            try
+            {
+                return catalog.Load(full, out inputSchema);
+            }
+            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException or UnauthorizedAccessException))
+            {
+                Exception cause = e;
+                while (cause.InnerException != null) cause = cause.InnerException;
+                throw new IO.InvalidModelException(
+                    $"Model file '{full}' cannot be loaded: {cause.Message.TrimEnd('.')} ({cause.GetType().Name}). It is truncated or damaged, is not a model saved by "
+                    + $"ml.Model.Save, or was saved by a newer ML.NET or ONNX Runtime than this application uses (ML.NET {typeof(MLContext).Assembly.GetName().Version}). "
+                    + "Copy or save it again, or load it with the versions that saved it.", full, e);
+            }
+        }
+
         /// <summary>A ResNet-family image classifier (any ResNet name in <c>ResidualModels.Names</c>).</summary>
         public static ImageClassifierEstimator ResNetClassifier(this TransformsCatalog catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "resnet");

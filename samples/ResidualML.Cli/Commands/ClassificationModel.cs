@@ -4,7 +4,9 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Datasets;
+using Microsoft.ML.Residual.IO;
 
 namespace ResidualML.Cli.Commands
 {
@@ -40,11 +42,11 @@ namespace ResidualML.Cli.Commands
             if (!File.Exists(path)) throw new FileNotFoundException($"--model {path}: no such file. Give {expected}.");
             try
             {
-                return ml.Model.Load(path, out _);
+                return ml.Model.LoadChecked(path, out _);
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+            catch (InvalidModelException e)
             {
-                throw new InvalidDataException($"--model {path}: not an ML.NET model this tool can read ({e.Message}). Give {expected}.", e);
+                throw new InvalidDataException($"--model {path}: {e.Message} Give {expected}.", e);
             }
         }
 
