@@ -18,8 +18,9 @@ namespace Microsoft.ML.Residual.Benchmarks
     /// <param name="LoopImagesPerSecond">For our estimator: the training loop's own figure (its epoch report), without the Fit's fixed costs.</param>
     /// <param name="Memory">For the memory measurements: the process's state at points along the run.</param>
     /// <param name="Operations">For the per-operation comparison: milliseconds of forward + backward per operation.</param>
+    /// <param name="Mismatches">For the soak: predictions that differed from the single-threaded ones.</param>
     public sealed record Measurement(string Kind, string Arch, double ImagesPerSecond, double PeakMemoryMB, double? LoopImagesPerSecond = null,
-        IReadOnlyList<MemorySample>? Memory = null, IReadOnlyDictionary<string, double>? Operations = null);
+        IReadOnlyList<MemorySample>? Memory = null, IReadOnlyDictionary<string, double>? Operations = null, long? Mismatches = null);
 
     /// <summary>The process's state at one point of a long run.</summary>
     /// <param name="At">Epochs trained, or rows scored.</param>
@@ -63,7 +64,58 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return new(kind, arch, rate, 0, Memory: samples);
             }
 
+            if (kind == "soak")
+            {
+                // Here the batch argument is the thread count and the last one the number of predictions.
+                var (rate, samples, mismatches) = ConcurrentSoak(arch, size, threads: batch, predictions: steps);
+                return new(kind, arch, rate, 0, Memory: samples, Mismatches: mismatches);
+            }
+
             return new(kind, arch, Measure(kind, arch, size, batch, steps), 0);
+        }
+
+        /// <summary>
+        /// One PredictionEngine per thread (none owning the shared model) makes <paramref name="predictions"/> predictions in
+        /// all, cycling over 64 images whose single-threaded scores are known; every prediction is compared with those bit for
+        /// bit, and the process's memory is taken every tenth of the way.
+        /// </summary>
+        private static (double ImagesPerSecond, List<MemorySample> Samples, long Mismatches) ConcurrentSoak(string arch, int size, int threads, int predictions)
+        {
+            var ml = new MLContext(seed: 1);
+            ITransformer model = ml.Transforms.ResNetClassifier(ClassifierOptions(arch, size, 8)).Fit(Classification(ml, 8, size));
+            List<ImageRow> images = Rows(64, size);
+            var options = new PredictionEngineOptions { OwnsTransformer = false, InputSchemaDefinition = ImageSchema(size) };
+            float[][] expected;
+            using (var single = ml.Model.CreatePredictionEngine<ImageRow, ScoreRow>(model, options))
+                expected = images.Select(i => single.Predict(i).Score.ToArray()).ToArray();
+
+            var engines = Enumerable.Range(0, threads).Select(_ => ml.Model.CreatePredictionEngine<ImageRow, ScoreRow>(model, options)).ToArray();
+            var samples = new List<MemorySample> { Sample(0) };
+            long mismatches = 0, done = 0;
+            int perChunk = Math.Max(threads, predictions / 10);
+            var clock = Stopwatch.StartNew();
+            while (done < predictions)
+            {
+                int chunk = (int)Math.Min(perChunk, predictions - done);
+                long start = done;
+                System.Threading.Tasks.Parallel.For(0, threads, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                {
+                    long wrong = 0;
+                    for (long k = t; k < chunk; k += threads)
+                    {
+                        int image = (int)((start + k) % images.Count);
+                        if (!engines[t].Predict(images[image]).Score.AsSpan().SequenceEqual(expected[image])) wrong++;
+                    }
+
+                    System.Threading.Interlocked.Add(ref mismatches, wrong);
+                });
+                done += chunk;
+                samples.Add(Sample(done));
+            }
+
+            double rate = predictions / clock.Elapsed.TotalSeconds;
+            foreach (var engine in engines) engine.Dispose();
+            return (rate, samples, mismatches);
         }
 
         private static double Measure(string kind, string arch, int size, int batch, int steps) => kind switch

@@ -1,7 +1,7 @@
 // Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
-//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops] [--runs 5] [--quick] [--peer path/to/pytorch_bench.py]
+//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops|soak] [--runs 5] [--quick] [--rows N] [--peer path/to/pytorch_bench.py]
 //       [--arch resnet18,resnet50,...]
 //
 // train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors (as a user would write it, and with our
@@ -10,6 +10,8 @@
 //        the featurizer likewise
 // ops: ResNet-18's operations one by one, TorchSharp against PyTorch (benchmarks/peers/ops_peer.py), on 1 and 2 threads
 // memory: resident memory, managed heap and live tensors over 20 training epochs and over 100,000 scored rows
+// soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
+//       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -162,6 +164,16 @@ if (what is "memory")
     rows.Add($"| scoring {arch} {size}² through model.Transform ({scoring.ImagesPerSecond:F0} img/s) | resident MB | managed MB | live tensors |");
     rows.Add("|---|---|---|---|");
     rows.AddRange(scoring.Memory!.Select(m => $"| after {m.At:N0} rows | {m.ResidentMB:F0} | {m.ManagedMB:F1} | {m.LiveTensors} |"));
+}
+
+if (what is "soak")
+{
+    var (arch, size, threads) = ("resnet20", 32, 8);
+    int predictions = Option("--rows", quick ? 100_000 : 1_000_000);
+    Measurement soak = Child("soak", arch, size, threads, predictions);
+    rows.Add($"| {threads} threads, one PredictionEngine each, {arch} {size}² ({soak.ImagesPerSecond:F0} predictions/s, {soak.Mismatches} differing from one thread) | resident MB | managed MB |");
+    rows.Add("|---|---|---|");
+    rows.AddRange(soak.Memory!.Select(m => $"| after {m.At:N0} predictions | {m.ResidentMB:F0} | {m.ManagedMB:F1} |"));
 }
 
 Console.WriteLine();
