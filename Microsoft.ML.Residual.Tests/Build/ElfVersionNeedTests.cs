@@ -81,7 +81,7 @@ public sealed class ElfVersionNeedTests
 
     private string WriteTemp(byte[] content)
     {
-        string path = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".so");
+        string path = Path.Combine(TestRunFiles.Folder, Guid.NewGuid().ToString("N") + ".so");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllBytes(path, content);
         return path;

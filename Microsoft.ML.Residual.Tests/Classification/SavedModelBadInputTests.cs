@@ -29,7 +29,7 @@ public sealed class SavedModelBadInputTests
     [ClassInitialize]
     public static void TrainOnce(TestContext context)
     {
-        folder = Path.Combine(context.TestRunDirectory ?? Path.GetTempPath(), "saved-model-bad-input-" + Guid.NewGuid().ToString("N"));
+        folder = Path.Combine(TestRunFiles.Folder, "saved-model-bad-input-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         var ml = new MLContext(seed: 1);
         IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 1));

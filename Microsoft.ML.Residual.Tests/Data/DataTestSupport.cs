@@ -90,7 +90,7 @@ internal static class DataTestSupport
 
     public static string NewFolder(Microsoft.VisualStudio.TestTools.UnitTesting.TestContext context)
     {
-        string folder = Path.Combine(context.TestRunDirectory ?? Path.GetTempPath(), "data-" + Guid.NewGuid().ToString("N"));
+        string folder = Path.Combine(TestRunFiles.Folder, "data-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         return folder;
     }

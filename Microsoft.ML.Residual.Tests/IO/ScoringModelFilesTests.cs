@@ -54,7 +54,7 @@ public sealed class ScoringModelFilesTests
     [TestMethod]
     public void FoldersOfEndedProcesses_AreRemoved_RunningProcessesAndOtherNamesAreKept()
     {
-        string root = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), "scoring-files-" + Path.GetRandomFileName());
+        string root = Path.Combine(TestRunFiles.Folder, "scoring-files-" + Path.GetRandomFileName());
         using (Process ended = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!)
         {
             ended.WaitForExit();

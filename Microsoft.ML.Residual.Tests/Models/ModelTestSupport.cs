@@ -18,9 +18,12 @@ internal static class ModelTestSupport
         foreach (var (key, value) in from.state_dict()) target[key].copy_(value);
     }
 
-    /// <summary>A fresh path in the test run's folder, ending in <paramref name="suffix"/>.</summary>
-    public static string TempFile(TestContext context, string suffix) =>
-        Path.Combine(context.TestRunDirectory ?? Path.GetTempPath(), Guid.NewGuid().ToString("N") + suffix);
+    /// <summary>
+    /// A fresh path ending in <paramref name="suffix"/> in this test run's scratch folder, which is deleted when the run
+    /// ends (<see cref="TestRunFiles"/>). The test context is kept in the signature for the callers; the files no longer go
+    /// to its run directory, which was the build output folder and kept every model of every run.
+    /// </summary>
+    public static string TempFile(TestContext context, string suffix) => Path.Combine(TestRunFiles.Folder, Guid.NewGuid().ToString("N") + suffix);
 
     /// <summary>
     /// Runs SGD training steps of <paramref name="model"/> on one batch, each in its own dispose scope, and
