@@ -139,13 +139,16 @@ public sealed class CheckpointFaultTests
         Assert.IsNull(TrainingCheckpoints.LatestEpoch(directory));
     }
 
-    private static Process Start(string workingDirectory, string[] args)
-    {
-        var start = new ProcessStartInfo(TestRepository.DotnetHost(), new[] { Path.Combine(AppContext.BaseDirectory, "residualml.dll") }.Concat(args))
+    // residualml as a separate process, as a user runs it.
+    private static ProcessStartInfo Residualml(string workingDirectory, string[] args) =>
+        new(TestRepository.DotnetHost(), new[] { Path.Combine(AppContext.BaseDirectory, "residualml.dll") }.Concat(args))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory,
         };
-        Process process = Process.Start(start)!;
+
+    private static Process Start(string workingDirectory, string[] args)
+    {
+        Process process = Process.Start(Residualml(workingDirectory, args))!;
         // Drain both streams so that the child never blocks on a full pipe.
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -156,11 +159,7 @@ public sealed class CheckpointFaultTests
 
     private static (int ExitCode, string Output) RunToEnd(string workingDirectory, string[] args)
     {
-        var start = new ProcessStartInfo(TestRepository.DotnetHost(), new[] { Path.Combine(AppContext.BaseDirectory, "residualml.dll") }.Concat(args))
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory,
-        };
-        using Process process = Process.Start(start)!;
+        using Process process = Process.Start(Residualml(workingDirectory, args))!;
         var errors = process.StandardError.ReadToEndAsync();
         string output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();

@@ -371,7 +371,7 @@ public sealed class PyTorchReaderTests
         const uint claimed = 0xFFFF_FFF0; // ~4 GB, what the pickle declares too
         var pickle = StateDictPickle(("w", "FloatStorage", "0", claimed / 4, 0, new long[] { 2 }, new long[] { 1 }));
         byte[] zip = WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) });
-        SetZipEntrySizes(zip, "archive/data/0", claimed, claimed);
+        WeightsFixtures.SetZipEntrySizes(zip, "archive/data/0", claimed, claimed);
         string path = folder.Write("bomb.pth", zip);
 
         var watch = Stopwatch.StartNew();
@@ -401,28 +401,6 @@ public sealed class PyTorchReaderTests
             Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
             StringAssert.Contains(error.Message, "nest more than 32 levels");
         }
-    }
-
-    /// <summary>Sets the compressed and uncompressed sizes of <paramref name="name"/> in its local and central zip headers.</summary>
-    private static void SetZipEntrySizes(byte[] zip, string name, uint compressed, uint uncompressed)
-    {
-        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
-        int patched = 0;
-        for (int i = 0; i + 46 + nameBytes.Length <= zip.Length; i++)
-        {
-            if (zip[i] != (byte)'P' || zip[i + 1] != (byte)'K') continue;
-            (int nameAt, int sizesAt) = (zip[i + 2], zip[i + 3]) switch
-            {
-                (3, 4) => (30, 18),
-                (1, 2) => (46, 20),
-                _ => (-1, -1),
-            };
-            if (nameAt < 0 || !zip.AsSpan(i + nameAt, nameBytes.Length).SequenceEqual(nameBytes)) continue;
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt), compressed);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt + 4), uncompressed);
-            patched++;
-        }
-        Assert.AreEqual(2, patched, "the local and the central header of " + name);
     }
 
     private static void AssertHalf(Tensor tensor, ScalarType dtype, params float[] expected)

@@ -66,6 +66,28 @@ internal static class WeightsFixtures
     /// <see cref="Tensor.TotalCount"/> after finalizing garbage left by earlier tests (finalizers lower the count,
     /// so a baseline taken without this drifts).
     /// </summary>
+    /// <summary>Sets the compressed and uncompressed sizes of <paramref name="name"/> in its local and central zip headers.</summary>
+    public static void SetZipEntrySizes(byte[] zip, string name, uint compressed, uint uncompressed)
+    {
+        byte[] nameBytes = System.Text.Encoding.UTF8.GetBytes(name);
+        int patched = 0;
+        for (int i = 0; i + 46 + nameBytes.Length <= zip.Length; i++)
+        {
+            if (zip[i] != (byte)'P' || zip[i + 1] != (byte)'K') continue;
+            (int nameAt, int sizesAt) = (zip[i + 2], zip[i + 3]) switch
+            {
+                (3, 4) => (30, 18),
+                (1, 2) => (46, 20),
+                _ => (-1, -1),
+            };
+            if (nameAt < 0 || !zip.AsSpan(i + nameAt, nameBytes.Length).SequenceEqual(nameBytes)) continue;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt), compressed);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(zip.AsSpan(i + sizesAt + 4), uncompressed);
+            patched++;
+        }
+        Microsoft.VisualStudio.TestTools.UnitTesting.Assert.AreEqual(2, patched, "the local and the central header of " + name);
+    }
+
     public static long LiveTensorCount()
     {
         for (int i = 0; i < 2; i++)
