@@ -184,6 +184,19 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void Evaluate_OnAClassTheModelNeverSaw_FailsNamingTheClass()
+    {
+        string data = Path.Combine(scratch, "with-zebra");
+        CliImages.WriteClassFolders(data, perClass: 2, seed: 3);
+        Directory.CreateDirectory(Path.Combine(data, "zebra"));
+        CliImages.WritePng(Path.Combine(data, "zebra", "z.png"), (x, y) => ((byte)(x * 9), (byte)(y * 9), 0));
+        CliRun run = CliRun.Of(scratch, "evaluate", "--model", Path.Combine(trained, "model.zip"), "--dataset", data);
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, "the model was not trained on the class(es) 'zebra' (1 images");
+        Assert.IsFalse(File.Exists(Path.Combine(scratch, "evaluation.json")));
+    }
+
+    [TestMethod]
     public void Evaluate_WithATruncatedModel_FailsWithOneLineNamingTheFile()
     {
         byte[] model = File.ReadAllBytes(Path.Combine(trained, "model.zip"));

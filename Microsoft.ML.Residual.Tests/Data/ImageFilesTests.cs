@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using Microsoft.ML;
@@ -129,9 +128,7 @@ public sealed class ImageFilesTests
         Assert.AreEqual((ImageFileFormat.Png, 100_000, 100_000, 10_000_000_000L), (info.Format, info.Width, info.Height, info.PixelCount));
 
         long allocated = GC.GetAllocatedBytesForCurrentThread();
-        var clock = Stopwatch.StartNew();
         var error = Assert.ThrowsExactly<ImageTooLargeException>(() => ImageFiles.Load(path));
-        Assert.IsTrue(clock.ElapsedMilliseconds < 2000, $"refused at once, took {clock.ElapsedMilliseconds} ms");
         Assert.IsTrue(GC.GetAllocatedBytesForCurrentThread() - allocated < 1 << 20, "no pixel buffer");
         Assert.AreEqual((100_000, 100_000, ImageLoadOptions.DefaultMaxPixels, path), (error.Width, error.Height, error.MaxPixels, error.FilePath));
         AssertMentions(error, path, "100,000×100,000", "67,108,864", "ImageLoadOptions.MaxPixels", "not decoded");
