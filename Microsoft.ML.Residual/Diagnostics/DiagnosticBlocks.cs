@@ -33,6 +33,9 @@ namespace Microsoft.ML.Residual.Diagnostics
             this.module = module;
         }
 
+        /// <summary>The block itself.</summary>
+        public nn.Module Module => module;
+
         /// <summary>The block's state-dict prefix.</summary>
         public string Name { get; }
 

@@ -70,7 +70,8 @@ namespace Microsoft.ML.Residual.Diagnostics
                 throw new ArgumentException($"Lipschitz bounds are computed for the ResNet family; got {module?.GetType().Name ?? "null"}.", nameof(module));
             if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"The input size {height}×{width} is not an image size.");
             if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "Give at least one power-iteration step.");
-            var blocks = network.Blocks;
+            var named = DiagnosticBlocks.Of(module);
+            var blocks = named.Select(b => (ResNetBlock)b.Module).ToList();
             if (blocks.Any(b => b.Skip == SkipConnection.Highway))
                 throw new ArgumentException("Highway blocks gate their shortcut with the input itself; they have no path-separated bound here.", nameof(module));
 
@@ -78,12 +79,11 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
             using var noGrad = torch.no_grad();
             Device device = module.parameters().First().device;
-            long channels = network.Stem.in_channels;
-            var named = DiagnosticBlocks.Of(module);
             // Only the shapes matter: the bounds do not depend on the values.
-            Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, named, torch.zeros(new long[] { 1, channels, height, width }, device: device));
+            Tensor input = torch.zeros(new long[] { 1, network.Stem.in_channels, height, width }, device: device);
+            Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, named, input);
 
-            double stem = ConvolutionNorm(network.Stem, torch.zeros(new long[] { 1, channels, height, width }, device: device), iterations)
+            double stem = ConvolutionNorm(network.Stem, input, iterations)
                 * NormScale(network.StemNorm) * (network.StemPool is null ? 1.0 : OverlappingMaxPoolBound);
             var branches = new double[blocks.Count];
             var shortcuts = new double[blocks.Count];

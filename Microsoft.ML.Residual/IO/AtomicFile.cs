@@ -36,7 +36,7 @@ namespace Microsoft.ML.Residual.IO
         /// Makes a written file durable before it is renamed into place, so that a power cut cannot leave the new name on
         /// an empty file (fsync applies to the file, whichever handle wrote it).
         /// </summary>
-        public static void FlushToDisk(string path)
+        private static void FlushToDisk(string path)
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 1);
             stream.Flush(flushToDisk: true);

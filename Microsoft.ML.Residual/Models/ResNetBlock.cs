@@ -159,16 +159,22 @@ namespace Microsoft.ML.Residual.Models
         /// </summary>
         internal Action<Tensor, Tensor>? PathProbe { get; set; }
 
+        /// <summary>
+        /// The inputs of a residual block's branch and shortcut: <paramref name="input"/> itself for both, or, when the
+        /// diagnostics set a <paramref name="probe"/>, two views of it that are passed to the probe (branch, shortcut).
+        /// </summary>
+        internal static (Tensor Branch, Tensor Identity) SplitForProbe(Tensor input, Action<Tensor, Tensor>? probe)
+        {
+            if (probe is null) return (input, input);
+            Tensor branch = input.view_as(input), identity = input.view_as(input);
+            probe(branch, identity);
+            return (branch, identity);
+        }
+
         /// <inheritdoc />
         public override Tensor forward(Tensor input)
         {
-            Tensor branchInput = input, identityInput = input;
-            if (PathProbe is { } probe)
-            {
-                branchInput = input.view_as(input);
-                identityInput = input.view_as(input);
-                probe(branchInput, identityInput);
-            }
+            var (branchInput, identityInput) = SplitForProbe(input, PathProbe);
 
             Tensor branch;
             Tensor gateInput = branchInput;

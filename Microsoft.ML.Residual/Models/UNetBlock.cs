@@ -148,13 +148,7 @@ namespace Microsoft.ML.Residual.Models
         /// </summary>
         internal Tensor Convolutions(Tensor x)
         {
-            Tensor branchInput = x, identityInput = x;
-            if (residual && PathProbe is { } paths)
-            {
-                branchInput = x.view_as(x);
-                identityInput = x.view_as(x);
-                paths(branchInput, identityInput);
-            }
+            var (branchInput, identityInput) = ResNetBlock.SplitForProbe(x, residual ? PathProbe : null);
 
             Tensor h = nn.functional.relu(bn1.call(conv1.Convolve(branchInput)), inplace: true);
             h = bn2.call(conv2.Convolve(h));

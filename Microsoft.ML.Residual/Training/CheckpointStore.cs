@@ -52,10 +52,7 @@ namespace Microsoft.ML.Residual.Training
             {
                 Directory.CreateDirectory(temporary);
                 StateDict.Save(model, Path.Combine(temporary, WeightsFile));
-                string optimizerState = Path.Combine(temporary, OptimizerFile);
-                optimizer.SaveState(optimizerState);
-                AtomicFile.FlushToDisk(optimizerState);
-                FaultInjection.Wrote(optimizerState);
+                AtomicFile.Write(Path.Combine(temporary, OptimizerFile), optimizer.SaveState);
                 AtomicFile.Write(Path.Combine(temporary, HistoryFile), file => File.WriteAllText(file, JsonSerializer.Serialize(history)));
                 if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
                 Directory.Move(temporary, final);
