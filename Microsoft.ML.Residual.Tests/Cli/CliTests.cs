@@ -393,4 +393,30 @@ public sealed class CliTests
         Assert.AreEqual(1, errors.TrimEnd().Split('\n').Length, errors);
         StringAssert.Contains(errors, Path.Combine(scratch, "missing"));
     }
+
+    [TestMethod]
+    public void ANativeError_IsOneLineWithoutLibtorchsStack_AndTheStackGoesToTheErrorLog()
+    {
+        Exception native;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+            native = Assert.Throws<Exception>(() => TorchSharp.torch.zeros(2, 3).mul(TorchSharp.torch.zeros(4, 5)));
+        StringAssert.Contains(native.Message, "Exception raised from", "libtorch's message carries its C++ stack");
+
+        var errors = new StringWriter();
+        var context = new ResidualML.Cli.CliContext(Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(new StringWriter()) }),
+            errors, scratch, System.Threading.CancellationToken.None);
+        Assert.AreEqual(ResidualML.Cli.Cli.Failed, ResidualML.Cli.Cli.ReportUnexpected(context, native));
+
+        string line = errors.ToString().TrimEnd();
+        string log = Path.Combine(scratch, ResidualML.Cli.Cli.ErrorLogFile);
+        Assert.AreEqual(1, line.Split('\n').Length, line);
+        StringAssert.StartsWith(line, $"residualml: error: unexpected {native.GetType().Name}: ");
+        StringAssert.Contains(line, "must match the size of tensor b");
+        StringAssert.Contains(line, log);
+        Assert.IsFalse(line.Contains("Exception raised from", StringComparison.Ordinal) || line.Contains("frame #", StringComparison.Ordinal)
+            || line.Contains("Could this error message be improved", StringComparison.Ordinal), line);
+        string report = File.ReadAllText(log);
+        StringAssert.Contains(report, "Exception raised from");
+        StringAssert.Contains(report, nameof(ANativeError_IsOneLineWithoutLibtorchsStack_AndTheStackGoesToTheErrorLog), "the .NET stack too");
+    }
 }

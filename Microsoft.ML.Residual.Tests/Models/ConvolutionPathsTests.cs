@@ -84,7 +84,7 @@ public sealed class ConvolutionPathsTests
         var modules = new System.Collections.Generic.Dictionary<string, nn.Module>();
         foreach (var (name, module) in block.named_modules()) modules[name] = module;
         Tensor Conv(string name, Tensor x) => ((Conv2d)modules[name]).call(x);
-        Tensor Norm(string name, Tensor x) => ((BatchNorm2d)modules[name]).call(x);
+        Tensor Norm(string name, Tensor x) => ((BatchNorm)modules[name]).call(x);
         Tensor branch = Norm("bn2", Conv("conv2", Norm("bn1", Conv("conv1", input)).relu()));
         Tensor identity = modules.ContainsKey("downsample.0") ? Norm("downsample.1", Conv("downsample.0", input)) : input;
         return (branch + identity).relu();

@@ -19,7 +19,7 @@ internal static class OnnxTestSupport
         using var noGrad = no_grad();
         foreach (var (_, child) in module.named_modules())
         {
-            if (child is not BatchNorm2d norm) continue;
+            if (child is not BatchNorm norm) continue;
             norm.running_mean!.uniform_(-0.1, 0.1, generator);
             norm.running_var!.uniform_(0.5, 1.5, generator);
             norm.weight!.uniform_(0.5, 1.5, generator);
@@ -33,8 +33,8 @@ internal static class OnnxTestSupport
     /// </summary>
     public static void CalibrateBatchNorm(nn.Module<Tensor, Tensor> module, Tensor batch)
     {
-        var norms = module.modules().OfType<BatchNorm2d>().ToList();
-        foreach (BatchNorm2d norm in norms)
+        var norms = module.modules().OfType<BatchNorm>().ToList();
+        foreach (BatchNorm norm in norms)
         {
             norm.reset_running_stats();
             norm.momentum = null; // cumulative average: after one batch, exactly that batch's statistics
@@ -42,7 +42,7 @@ internal static class OnnxTestSupport
 
         module.train();
         using (no_grad()) module.call(batch);
-        foreach (BatchNorm2d norm in norms) norm.momentum = 0.1;
+        foreach (BatchNorm norm in norms) norm.momentum = 0.1;
         module.eval();
     }
 

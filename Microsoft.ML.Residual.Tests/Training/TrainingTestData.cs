@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,7 +51,8 @@ internal sealed class TrainingTestData : IDisposable
     /// <summary>The batches of an epoch in an order that depends only on the epoch (so a resumed run sees the same data).</summary>
     public IEnumerable<(Tensor Images, Tensor Labels)> Epoch(int epoch, int batchSize, bool shuffle = true)
     {
-        Tensor order = shuffle ? randperm(Count, generator: new Generator((ulong)(1000 + epoch))) : arange(Count);
+        // No arange(Count): it passes libtorch a temporary Scalar, which GcStormTests must not do.
+        Tensor order = shuffle ? randperm(Count, generator: new Generator((ulong)(1000 + epoch))) : tensor(System.Linq.Enumerable.Range(0, (int)Count).Select(i => (long)i).ToArray());
         for (long start = 0; start < Count; start += batchSize)
         {
             Tensor index = order.slice(0, start, Math.Min(start + batchSize, Count), 1);

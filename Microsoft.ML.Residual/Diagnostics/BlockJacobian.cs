@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Residual.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -98,7 +99,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 Tensor jtjv = torch.autograd.grad(new[] { y }, new[] { x }, new[] { jv }, retain_graph: true)[0];
                 double length = jtjv.norm().item<float>();
                 if (!(length > 0)) break;
-                v = jtjv.div(length).MoveToOuterDisposeScope();
+                v = jtjv.DividedBy(length).MoveToOuterDisposeScope();
             }
 
             return sigma;

@@ -153,7 +153,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 module.eval();
                 if (statistics != BatchNormStatistics.Batch) return;
                 using var noGrad = torch.no_grad();
-                foreach (nn.Module child in module.modules().Where(m => m is BatchNorm1d or BatchNorm2d or BatchNorm3d))
+                foreach (nn.Module child in module.modules().Where(m => m is BatchNorm))
                 {
                     foreach (Tensor buffer in child.buffers(recurse: false)) buffers.Add((buffer, buffer.detach().clone()));
                     child.train();

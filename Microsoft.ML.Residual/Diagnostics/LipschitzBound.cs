@@ -138,17 +138,17 @@ namespace Microsoft.ML.Residual.Diagnostics
                 Tensor back = torch.autograd.grad(new[] { y }, new[] { x }, new[] { y })[0];
                 double length = back.norm().item<float>();
                 if (!(length > 0)) return 0.0;
-                v = back.div(length).detach().MoveToOuterDisposeScope();
+                v = back.DividedBy(length).detach().MoveToOuterDisposeScope();
             }
 
             return sigma;
         }
 
         // BatchNorm with running statistics scales channel c by γ_c / √(var_c + ε): its Lipschitz constant is the largest |scale|.
-        private static double NormScale(BatchNorm2d? norm)
+        private static double NormScale(BatchNorm? norm)
         {
             if (norm is null) return 1.0;
-            Tensor scale = norm.running_var!.add(norm.eps).rsqrt();
+            Tensor scale = norm.running_var!.Plus(norm.eps).rsqrt();
             if (norm.weight is not null) scale = scale.mul(norm.weight.detach());
             return scale.abs().max().item<float>();
         }

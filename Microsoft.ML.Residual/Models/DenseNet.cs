@@ -20,11 +20,11 @@ namespace Microsoft.ML.Residual.Models
     public sealed class DenseNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable, IStateDictKeyUpgrade
     {
         private readonly Conv2d conv0;
-        private readonly BatchNorm2d? norm0;
+        private readonly BatchNormalization2d? norm0;
         private readonly MaxPool2d? pool0;
         private readonly DenseBlock[] blocks;
         private readonly DenseTransition[] transitions;
-        private readonly BatchNorm2d norm5;
+        private readonly BatchNormalization2d norm5;
         private readonly Linear? classifier;
 
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
@@ -43,7 +43,7 @@ namespace Microsoft.ML.Residual.Models
             features.Add(("conv0", conv0));
             if (imageNet)
             {
-                norm0 = nn.BatchNorm2d(definition.InitFeatures);
+                norm0 = new BatchNormalization2d(definition.InitFeatures);
                 pool0 = nn.MaxPool2d(3, stride: 2, padding: 1);
                 features.Add(("norm0", norm0));
                 features.Add(("pool0", pool0));
@@ -68,7 +68,7 @@ namespace Microsoft.ML.Residual.Models
                 }
             }
 
-            norm5 = nn.BatchNorm2d(channels);
+            norm5 = new BatchNormalization2d(channels);
             features.Add(("norm5", norm5));
             register_module("features", nn.Sequential(features.ToArray()));
             FeatureDimension = channels;
@@ -197,8 +197,8 @@ namespace Microsoft.ML.Residual.Models
                     case Conv2d conv:
                         nn.init.kaiming_normal_(conv.weight!);
                         break;
-                    case BatchNorm2d norm:
-                        norm.weight!.fill_(1.0);
+                    case BatchNorm norm:
+                        norm.weight!.Fill(1.0);
                         norm.bias!.zero_();
                         break;
                     case Linear linear:
@@ -252,9 +252,9 @@ namespace Microsoft.ML.Residual.Models
     /// </summary>
     public sealed class DenseLayer : ExplicitModule, IGraphExportable
     {
-        private readonly BatchNorm2d norm1;
+        private readonly BatchNormalization2d norm1;
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d? norm2;
+        private readonly BatchNormalization2d? norm2;
         private readonly Conv2d? conv2;
         private readonly double dropRate;
         private readonly bool memoryEfficient;
@@ -265,13 +265,13 @@ namespace Microsoft.ML.Residual.Models
             dropRate = definition.DropRate;
             memoryEfficient = definition.MemoryEfficient;
             int growth = definition.GrowthRate;
-            norm1 = nn.BatchNorm2d(inChannels);
+            norm1 = new BatchNormalization2d(inChannels);
             register_module("norm1", norm1);
             if (definition.BottleneckSize > 0)
             {
                 int width = definition.BottleneckSize * growth;
                 conv1 = nn.Conv2d(inChannels, width, 1, bias: false);
-                norm2 = nn.BatchNorm2d(width);
+                norm2 = new BatchNormalization2d(width);
                 conv2 = nn.Conv2d(width, growth, 3, padding: 1, bias: false);
                 register_module("conv1", conv1);
                 register_module("norm2", norm2);
@@ -359,14 +359,14 @@ namespace Microsoft.ML.Residual.Models
     /// <summary>A transition between dense blocks: <c>norm</c> → ReLU → 1×1 <c>conv</c> (compression) → 2×2 average pooling.</summary>
     public sealed class DenseTransition : ExplicitModule
     {
-        private readonly BatchNorm2d norm;
+        private readonly BatchNormalization2d norm;
         private readonly Conv2d conv;
         private readonly AvgPool2d pool;
 
         /// <summary>Creates a transition from <paramref name="inChannels"/> to <paramref name="outChannels"/>.</summary>
         public DenseTransition(int inChannels, int outChannels) : base(nameof(DenseTransition))
         {
-            norm = nn.BatchNorm2d(inChannels);
+            norm = new BatchNormalization2d(inChannels);
             conv = nn.Conv2d(inChannels, outChannels, 1, bias: false);
             pool = nn.AvgPool2d(2, stride: 2);
             register_module("norm", norm);

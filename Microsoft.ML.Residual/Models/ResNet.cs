@@ -17,10 +17,10 @@ namespace Microsoft.ML.Residual.Models
     public sealed class ResNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable
     {
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d? bn1;
+        private readonly BatchNormalization2d? bn1;
         private readonly MaxPool2d? maxpool;
         private readonly Sequential[] stages;
-        private readonly BatchNorm2d? finalNorm;
+        private readonly BatchNormalization2d? finalNorm;
         private readonly AdaptiveAvgPool2d avgpool;
         private readonly Dropout? dropout;
         private readonly Linear? fc;
@@ -39,7 +39,7 @@ namespace Microsoft.ML.Residual.Models
             register_module("conv1", conv1);
             if (!definition.PreActivation)
             {
-                bn1 = nn.BatchNorm2d(definition.StemWidth);
+                bn1 = new BatchNormalization2d(definition.StemWidth);
                 register_module("bn1", bn1);
             }
 
@@ -72,7 +72,7 @@ namespace Microsoft.ML.Residual.Models
 
             if (definition.PreActivation)
             {
-                finalNorm = nn.BatchNorm2d(channels);
+                finalNorm = new BatchNormalization2d(channels);
                 register_module("norm", finalNorm);
             }
 
@@ -112,11 +112,11 @@ namespace Microsoft.ML.Residual.Models
         // For the diagnostics' Lipschitz bounds: the layers around the blocks.
         internal Conv2d Stem => conv1;
 
-        internal BatchNorm2d? StemNorm => bn1;
+        internal BatchNormalization2d? StemNorm => bn1;
 
         internal MaxPool2d? StemPool => maxpool;
 
-        internal BatchNorm2d? FinalNorm => finalNorm;
+        internal BatchNormalization2d? FinalNorm => finalNorm;
 
         internal Linear? Classifier => fc;
 
@@ -197,8 +197,8 @@ namespace Microsoft.ML.Residual.Models
                     case Conv2d conv:
                         nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                         break;
-                    case BatchNorm2d norm:
-                        norm.weight!.fill_(1.0);
+                    case BatchNorm norm:
+                        norm.weight!.Fill(1.0);
                         norm.bias!.zero_();
                         break;
                 }
@@ -206,7 +206,7 @@ namespace Microsoft.ML.Residual.Models
 
             foreach (ResNetBlock block in Blocks)
             {
-                block.Gate?.bias!.fill_(Definition.HighwayGateBias);
+                block.Gate?.bias!.Fill(Definition.HighwayGateBias);
                 if (Definition.ZeroInitResidual && block.HasSkip) block.ZeroInitialiseBranch();
             }
         }

@@ -16,10 +16,10 @@ namespace Microsoft.ML.Residual.Models
     public sealed class ResNetBlock : ExplicitModule, IGraphExportable
     {
         private readonly Conv2d[] convolutions;
-        private readonly BatchNorm2d[] norms;
+        private readonly BatchNormalization2d[] norms;
         private readonly nn.Module<Tensor, Tensor>? shortcut;
         private readonly Conv2d? projection;
-        private readonly BatchNorm2d? projectionNorm;
+        private readonly BatchNormalization2d? projectionNorm;
         private readonly Conv2d? gate;
         private readonly bool preActivation;
         private readonly SkipConnection skip;
@@ -65,11 +65,11 @@ namespace Microsoft.ML.Residual.Models
             }
 
             // Post-activation normalises each convolution's output; pre-activation each convolution's input.
-            norms = new BatchNorm2d[convolutions.Length];
+            norms = new BatchNormalization2d[convolutions.Length];
             for (int i = 0; i < convolutions.Length; i++)
             {
                 long features = preActivation ? convolutions[i].in_channels : convolutions[i].out_channels;
-                norms[i] = nn.BatchNorm2d(features);
+                norms[i] = new BatchNormalization2d(features);
             }
 
             for (int i = 0; i < convolutions.Length; i++)
@@ -90,7 +90,7 @@ namespace Microsoft.ML.Residual.Models
                 {
                     projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
                     // Pre-activation shortcuts project the already normalised input and carry no BatchNorm.
-                    if (!preActivation) projectionNorm = nn.BatchNorm2d(OutChannels);
+                    if (!preActivation) projectionNorm = new BatchNormalization2d(OutChannels);
                     shortcut = projectionNorm is null
                         ? nn.Sequential(projection)
                         : nn.Sequential(projection, projectionNorm);
@@ -118,7 +118,7 @@ namespace Microsoft.ML.Residual.Models
         // For the diagnostics' Lipschitz bounds: the branch's layers and the shortcut's, and how they are combined.
         internal IReadOnlyList<Conv2d> Convolutions => convolutions;
 
-        internal IReadOnlyList<BatchNorm2d> Norms => norms;
+        internal IReadOnlyList<BatchNormalization2d> Norms => norms;
 
         internal bool IsPreActivation => preActivation;
 
@@ -130,11 +130,11 @@ namespace Microsoft.ML.Residual.Models
 
         internal Conv2d? Projection => projection;
 
-        internal BatchNorm2d? ProjectionNorm => projectionNorm;
+        internal BatchNormalization2d? ProjectionNorm => projectionNorm;
 
         internal bool ShortcutTakesPreActivation => shortcutTakesPreActivation;
 
-        internal BatchNorm2d LastNorm => norms[norms.Length - 1];
+        internal BatchNormalization2d LastNorm => norms[norms.Length - 1];
 
         internal Conv2d? Gate => gate;
 

@@ -51,6 +51,12 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>max(a, minimum), element-wise, keeping an integer tensor's type.</summary>
         public static Tensor AtLeast(this Tensor a, long minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 
+        /// <summary>Sets every element of <paramref name="a"/> to <paramref name="value"/>, in place.</summary>
+        public static Tensor Fill(this Tensor a, double value) => With(value.ToScalar(), s => a.fill_(s));
+
+        /// <summary>Adds one to <paramref name="counter"/> in place (an integer counter such as BatchNorm's <c>num_batches_tracked</c>).</summary>
+        public static Tensor Increment(this Tensor counter) => counter.add_(One, One);
+
         /// <summary>a ≥ value, element-wise (a boolean tensor).</summary>
         public static Tensor NotBelow(this Tensor a, long value) => With(value.ToScalar(), s => a.ge(s));
     }

@@ -17,9 +17,9 @@ namespace Microsoft.ML.Residual.Models
         private readonly nn.Module<Tensor, Tensor>? up;
         private readonly InterpolationMode? interpolation;
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d bn1;
+        private readonly BatchNormalization2d bn1;
         private readonly Conv2d conv2;
-        private readonly BatchNorm2d bn2;
+        private readonly BatchNormalization2d bn2;
         private readonly Sequential? shortcut;
         private readonly bool residual;
 
@@ -63,9 +63,9 @@ namespace Microsoft.ML.Residual.Models
             this.residual = residual;
             int convIn = upOut + skipChannels;
             conv1 = nn.Conv2d(convIn, outChannels, 3, padding: 1, bias: false);
-            bn1 = nn.BatchNorm2d(outChannels);
+            bn1 = new BatchNormalization2d(outChannels);
             conv2 = nn.Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
-            bn2 = nn.BatchNorm2d(outChannels);
+            bn2 = new BatchNormalization2d(outChannels);
             if (up != null) register_module("up", up);
             register_module("conv1", conv1);
             register_module("bn1", bn1);
@@ -75,7 +75,7 @@ namespace Microsoft.ML.Residual.Models
             if (residual && convIn != outChannels)
             {
                 projection = nn.Conv2d(convIn, outChannels, 1, bias: false);
-                shortcut = nn.Sequential(projection, nn.BatchNorm2d(outChannels));
+                shortcut = nn.Sequential(projection, new BatchNormalization2d(outChannels));
                 register_module("shortcut", shortcut);
             }
 

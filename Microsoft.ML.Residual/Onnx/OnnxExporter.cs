@@ -141,7 +141,7 @@ namespace Microsoft.ML.Residual.Onnx
             using var noGrad = no_grad();
             Device device = module.parameters().FirstOrDefault()?.device ?? CPU;
             Tensor example = torch.rand(inputShape, generator: new Generator(seed: 0)).to(device);
-            if (options.Normalization != null) example = example * 255.0;
+            if (options.Normalization != null) example = example.Times(255.0);
 
             var builder = new OnnxGraphBuilder(module);
             GraphValue input = new(options.InputName, example);

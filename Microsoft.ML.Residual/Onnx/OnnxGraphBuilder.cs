@@ -119,7 +119,7 @@ namespace Microsoft.ML.Residual.Onnx
                     return EmitConvolution("Conv", conv.weight!, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups, null, conv.padding_mode, module, path, input);
                 case ConvTranspose2d deconv:
                     return EmitConvolution("ConvTranspose", deconv.weight!, deconv.bias, deconv.stride, deconv.padding, deconv.dilation, deconv.groups, deconv.output_padding, deconv.padding_mode, module, path, input);
-                case BatchNorm2d norm:
+                case BatchNorm norm:
                     return EmitBatchNorm(norm, path, input);
                 case Linear linear:
                     return EmitLinear(linear, path, input);
@@ -172,7 +172,7 @@ namespace Microsoft.ML.Residual.Onnx
             return Node(op, path, example, inputs.ToArray(), attributes.ToArray());
         }
 
-        private GraphValue EmitBatchNorm(BatchNorm2d norm, string path, GraphValue input)
+        private GraphValue EmitBatchNorm(BatchNorm norm, string path, GraphValue input)
         {
             if (norm.running_mean is null || norm.running_var is null)
                 throw new NotSupportedException($"Cannot export module '{path}': BatchNorm without running statistics (track_running_stats = false).");
@@ -312,7 +312,7 @@ namespace Microsoft.ML.Residual.Onnx
             string argMax = NewName("ArgMax");
             AddNode("ArgMax", new[] { x.Name }, argMax, Int("axis", 1), Int("keepdims", 1));
             string equal = NewName("Equal");
-            AddNode("Equal", new[] { argMax, Constant(torch.arange(classes).reshape(1, classes)) }, equal);
+            AddNode("Equal", new[] { argMax, Constant(torch.tensor(Enumerable.Range(0, (int)classes).Select(i => (long)i).ToArray()).reshape(1, classes)) }, equal);
             return Node("Cast", CurrentPath, example, new[] { equal }, Int("to", (long)TensorProto.Types.DataType.Float));
         }
 

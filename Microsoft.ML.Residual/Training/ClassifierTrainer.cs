@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Microsoft.ML.Residual.Models;
 
@@ -329,7 +330,7 @@ namespace Microsoft.ML.Residual.Training
         private void SetBackboneBatchNormEval()
         {
             foreach (var (name, module) in model.named_modules())
-                if (name.Length > 0 && IsBackbone(name) && module.GetType().Name.StartsWith("BatchNorm", StringComparison.Ordinal)) module.eval();
+                if (name.Length > 0 && IsBackbone(name) && module is BatchNorm) module.eval();
         }
 
         private (double Loss, double Accuracy, double? MeanIoU) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)

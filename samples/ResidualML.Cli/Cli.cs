@@ -87,7 +87,62 @@ namespace ResidualML.Cli
             }
             catch (Exception e)
             {
-                return Report(context, Failed, $"unexpected {e.GetType().Name}: {Describe(e)}");
+                return ReportUnexpected(context, e);
+            }
+        }
+
+        /// <summary>The name of the file, in the working directory, that holds the full report of an unexpected error.</summary>
+        public const string ErrorLogFile = "residualml-error.log";
+
+        /// <summary>
+        /// One line for an error nothing anticipated (a libtorch failure, say): the exception's type and message without
+        /// libtorch's C++ stack; the whole exception, stacks included, goes to <see cref="ErrorLogFile"/> in the working
+        /// directory (or the temporary folder when that cannot be written), and the line says where.
+        /// </summary>
+        internal static int ReportUnexpected(CliContext context, Exception e)
+        {
+            string? log = WriteErrorLog(context.WorkingDirectory, e) ?? WriteErrorLog(Path.GetTempPath(), e);
+            string where = log is null ? string.Empty : $" The full report is in {log}.";
+            return Report(context, Failed, $"unexpected {e.GetType().Name}: {WithoutNativeStack(Describe(e))}{where}");
+        }
+
+        // libtorch appends "(Could this error message be improved? …)" and "Exception raised from … frame #0: …" to its
+        // messages: the C++ source line and stack help libtorch's developers, not our users.
+        internal static string WithoutNativeStack(string message)
+        {
+            int stack = message.IndexOf("Exception raised from ", StringComparison.Ordinal);
+            if (stack >= 0) message = message[..stack];
+            int plea = message.IndexOf("(Could this error message be improved?", StringComparison.Ordinal);
+            if (plea >= 0)
+            {
+                int end = message.IndexOf(')', plea);
+                message = message[..plea] + (end >= 0 ? message[(end + 1)..] : string.Empty);
+            }
+
+            return string.Join(' ', message.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        private static string? WriteErrorLog(string directory, Exception e)
+        {
+            string path = Path.Combine(directory, ErrorLogFile);
+            string temporary = Path.Combine(directory, $".{ErrorLogFile}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                File.WriteAllText(temporary, $"residualml {typeof(Cli).Assembly.GetName().Version?.ToString(3)} at {DateTime.UtcNow:O}{Environment.NewLine}{e}{Environment.NewLine}");
+                File.Move(temporary, path, overwrite: true);
+                return path;
+            }
+            catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
+            {
+                try
+                {
+                    File.Delete(temporary);
+                }
+                catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+                {
+                }
+
+                return null;
             }
         }
 

@@ -229,7 +229,9 @@ namespace ResidualML.Cli.Commands
             Tensor batch = torch.tensor(values, new long[] { images.Count, 3, size, size });
             Tensor mean = torch.tensor(imageNet.Mean.Select(m => (float)m).ToArray()).view(1, 3, 1, 1);
             Tensor std = torch.tensor(imageNet.Std.Select(s => (float)s).ToArray()).view(1, 3, 1, 1);
-            Tensor normalised = batch.mul((float)imageNet.InputScale).sub(mean).div(std);
+            // A tensor factor, not a number: a number becomes a temporary Scalar the GC may free while libtorch reads it.
+            Tensor scale = torch.tensor((float)imageNet.InputScale);
+            Tensor normalised = batch.mul(scale).sub(mean).div(std);
             long[] labels = images.Select(i => (long)Array.IndexOf(classes, i.Label)).ToArray();
             return (normalised, torch.tensor(labels));
         }
