@@ -131,6 +131,26 @@ public sealed class CheckpointFaultTests
     }
 
     [TestMethod]
+    public void CheckpointOfAnEarlierVersion_WithOptimizerBin_StopsWithAdviceToStartAfresh()
+    {
+        using var train = new TrainingTestData(30, 12, seed: 1);
+        string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
+        const int BatchSize = 30;
+        TrainingOptions firstEpoch = Options(directory);
+        firstEpoch.StopAfterEpoch = 1;
+        new ClassifierTrainer(Network(1), firstEpoch).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+
+        // Earlier versions wrote TorchSharp's optimizer.bin, which is no longer read.
+        string checkpoint = Path.Combine(Path.GetFullPath(directory), "epoch-0001");
+        File.Move(Path.Combine(checkpoint, "optimizer.safetensors"), Path.Combine(checkpoint, "optimizer.bin"));
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(2), Options(directory)).Train(
+            e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
+        StringAssert.Contains(error.Message, checkpoint);
+        StringAssert.Contains(error.Message, "earlier version");
+        StringAssert.Contains(error.Message, "Delete the checkpoint directory");
+    }
+
+    [TestMethod]
     public void LatestEpoch_OfAMissingOrEmptyDirectory_IsNull()
     {
         string directory = ModelTestSupport.TempFile(TestContext, "-none");

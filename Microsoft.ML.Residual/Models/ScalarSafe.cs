@@ -59,5 +59,23 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>a ≥ value, element-wise (a boolean tensor).</summary>
         public static Tensor NotBelow(this Tensor a, long value) => With(value.ToScalar(), s => a.ge(s));
+
+        /// <summary>a + alpha·b (a new tensor).</summary>
+        public static Tensor PlusScaled(this Tensor a, Tensor b, double alpha) => With(alpha.ToScalar(), s => a.add(b, s));
+
+        /// <summary>a += alpha·b, in place on <paramref name="a"/>.</summary>
+        public static Tensor PlusScaledInPlace(this Tensor a, Tensor b, double alpha) => With(alpha.ToScalar(), s => a.add_(b, s));
+
+        /// <summary>a += value, in place on <paramref name="a"/>.</summary>
+        public static Tensor PlusInPlace(this Tensor a, double value) => With(value.ToScalar(), s => a.add_(s, One));
+
+        /// <summary>a *= factor, in place on <paramref name="a"/>.</summary>
+        public static Tensor TimesInPlace(this Tensor a, double factor) => With(factor.ToScalar(), s => a.mul_(s));
+
+        /// <summary>a += value·b·c (element-wise), in place on <paramref name="a"/>.</summary>
+        public static Tensor PlusProductInPlace(this Tensor a, Tensor b, Tensor c, double value) => With(value.ToScalar(), s => a.addcmul_(b, c, s));
+
+        /// <summary>a += value·b/c (element-wise), in place on <paramref name="a"/>.</summary>
+        public static Tensor PlusQuotientInPlace(this Tensor a, Tensor b, Tensor c, double value) => With(value.ToScalar(), s => a.addcdiv_(b, c, s));
     }
 }

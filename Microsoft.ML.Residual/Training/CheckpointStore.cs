@@ -23,7 +23,9 @@ namespace Microsoft.ML.Residual.Training
         private const string LatestFile = "latest";
         private const string BestPrefix = "best-epoch-";
         private const string WeightsFile = "model.safetensors";
-        private const string OptimizerFile = "optimizer.bin";
+        private const string OptimizerFile = "optimizer.safetensors";
+        // The optimiser state of checkpoints written while the library used TorchSharp's optimisers (TorchSharp's own format).
+        private const string OldOptimizerFile = "optimizer.bin";
         private const string HistoryFile = "history.json";
 
         private readonly string directory;
@@ -83,8 +85,18 @@ namespace Microsoft.ML.Residual.Training
         public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer)
         {
             if (Latest() is not var (epoch, folder)) return null;
+            string optimizerState = Path.Combine(folder, OptimizerFile);
+            if (!File.Exists(optimizerState))
+            {
+                throw new InvalidOperationException(File.Exists(Path.Combine(folder, OldOptimizerFile))
+                    ? $"The checkpoint '{folder}' was written by an earlier version of this library (its optimiser state is {OldOptimizerFile}, a format no longer read), "
+                      + $"so training cannot resume from it. Delete the checkpoint directory '{directory}' (or choose another CheckpointDirectory) to start afresh."
+                    : $"The checkpoint '{folder}' has no optimiser state ({OptimizerFile}), so training cannot resume from it. "
+                      + $"Delete the checkpoint directory '{directory}' (or choose another CheckpointDirectory) to start afresh.");
+            }
+
             StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);
-            optimizer.LoadState(Path.Combine(folder, OptimizerFile));
+            optimizer.LoadState(optimizerState);
             var history = JsonSerializer.Deserialize<List<EpochReport>>(File.ReadAllText(Path.Combine(folder, HistoryFile))) ?? new List<EpochReport>();
             return new Resumed(epoch, history);
         }
