@@ -19,6 +19,7 @@ using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Tests.Training;
@@ -62,6 +63,50 @@ public sealed class GcStormTests
     {
         TrainUnderStorm("densenet_bc_100_12", new TrainingOptions { Epochs = 1, LearningRate = 0.1, Seed = 3 }, count: 32,
             new DenseNetOptions { MemoryEfficient = true, BlockConfig = new[] { 2, 2, 2 } });
+    }
+
+    [TestMethod]
+    public void TheModelsBatchNormLayers_InTrainingMode_SurviveAGcStorm()
+    {
+        // Many cheap calls: TorchSharp's own BatchNorm2d failed within ~13,000 training-mode calls under such a storm.
+        using var scope = NewDisposeScope();
+        var model = ResidualModels.Create("resnet20", 3);
+        model.train();
+        BatchNorm[] norms = model.modules().OfType<BatchNorm>().Take(4).ToArray();
+        var inputs = norms.Select(n => randn(2, n.num_features, 2, 2)).ToArray();
+        using var noGrad = no_grad();
+        using var storm = GcStorm.Start();
+        for (int call = 0; call < 10_000; call++)
+        {
+            using var step = NewDisposeScope();
+            for (int i = 0; i < norms.Length; i++) norms[i].call(inputs[i]);
+        }
+
+        Assert.IsTrue(norms.All(n => n.num_batches_tracked!.item<long>() == 10_000));
+    }
+
+    [TestMethod]
+    [DataRow(OptimizerKind.Sgd)]
+    [DataRow(OptimizerKind.AdamW)]
+    public void OptimizerSteps_WithTheScheduleSettingTheRate_SurviveAGcStorm(OptimizerKind kind)
+    {
+        using var scope = NewDisposeScope();
+        var options = new TrainingOptions { Optimizer = kind, Epochs = 4, LearningRate = 1e-3, Nesterov = true, WarmupEpochs = 1, WeightDecay = 1e-4, Seed = 1 };
+        manual_seed(1);
+        var module = nn.Sequential(("fc", nn.Linear(4, 3)), ("out", nn.Linear(3, 2)));
+        using (var grad = NewDisposeScope())
+            nn.functional.cross_entropy(module.call(randn(8, 4)), tensor(new long[] { 0, 1, 0, 1, 0, 1, 0, 1 })).backward();
+        const long stepsPerEpoch = 2_000;
+        var schedule = new LearningRateSchedule(options, stepsPerEpoch);
+        using TrainingOptimizer optimizer = TrainingOptimizer.Create(module, options);
+        using var storm = GcStorm.Start();
+        for (long step = 0; step < schedule.TotalSteps; step++)
+        {
+            optimizer.SetLearningRate(schedule.At(step));
+            optimizer.Step();
+        }
+
+        Assert.IsTrue(module.parameters().All(p => p.isfinite().all().item<bool>()));
     }
 
     [TestMethod]
