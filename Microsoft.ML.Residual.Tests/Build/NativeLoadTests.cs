@@ -10,7 +10,7 @@ public sealed class NativeLoadTests
     public void TorchSharpNativeLibraryLoadsAndRunsATensorOp()
     {
         using var a = ones(2, 3);
-        using var b = full(new long[] { 3, 2 }, 2.0f);
+        using var b = tensor(new[] { 2f, 2f, 2f, 2f, 2f, 2f }, new long[] { 3, 2 });
         using var product = a.matmul(b);
         CollectionAssert.AreEqual(new[] { 6f, 6f, 6f, 6f }, product.data<float>().ToArray());
     }

@@ -248,7 +248,8 @@ internal sealed class ScalarLifetimeAnalysis
         }
     }
 
-    private static bool IsWithin(Type? type, Type container)
+    /// <summary>Whether <paramref name="type"/> is <paramref name="container"/> or nested in it (compiler-generated types included).</summary>
+    internal static bool IsWithin(Type? type, Type container)
     {
         for (Type? current = type; current is not null; current = current.DeclaringType)
             if (current == container) return true;

@@ -17,7 +17,7 @@ public sealed class DegradationStudyTests : TempFolderTest
     {
         using var generator = new Generator(11UL);
         Tensor images = torch.randn(new long[] { 64, 3, 8, 8 }, generator: generator);
-        Tensor labels = images.mean(new long[] { 1, 2, 3 }).gt(0).to_type(ScalarType.Int64);
+        Tensor labels = images.mean(new long[] { 1, 2, 3 }).gt(torch.tensor(0f)).to_type(ScalarType.Int64);
         return (images, labels);
     }
 

@@ -94,7 +94,7 @@ public sealed class GradientFlowTests
         model.train();
         using (var noGrad = torch.no_grad())
             foreach (var (name, buffer) in model.named_buffers())
-                if (name.EndsWith("running_mean", StringComparison.Ordinal)) buffer.add_(0.5);
+                if (name.EndsWith("running_mean", StringComparison.Ordinal)) buffer.PlusInPlace(0.5);
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
         GradientFlowReport first = GradientFlow.Measure(model, inputs, targets, statistics);

@@ -49,7 +49,7 @@ public sealed class ImageFeaturizerEstimatorTests
         Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1);
         Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1);
         Tensor expected;
-        using (no_grad()) expected = reference.ForwardFeatures((pixels / 255 - mean) / std);
+        using (no_grad()) expected = reference.ForwardFeatures((pixels.DividedBy(255) - mean) / std);
         Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { rows.Count, 64 });
         double scale = Math.Max(1.0, expected.abs().max().item<float>());
         Assert.IsTrue((actual - expected).abs().max().item<float>() / scale <= 1e-4);
@@ -64,8 +64,8 @@ public sealed class ImageFeaturizerEstimatorTests
         using var scope = NewDisposeScope();
         Tensor images = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 3, Size, Size });
         Tensor labels = tensor(rows.Select(r => (long)classes.IndexOf(r.Label)).ToArray());
-        Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1) * 255;
-        Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1) * 255;
+        Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1).Times(255.0);
+        Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1).Times(255.0);
         var model = ResidualModels.Create("resnet20", classes.Count, options: new ResNetOptions { Seed = 1, ZeroInitResidual = true });
         var trainer = new Microsoft.ML.Residual.Training.ClassifierTrainer(model, new Microsoft.ML.Residual.Training.TrainingOptions { Epochs = 8, LearningRate = 0.1, Seed = 1 })
         {

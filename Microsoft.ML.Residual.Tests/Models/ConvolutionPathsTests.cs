@@ -87,7 +87,7 @@ public sealed class ConvolutionPathsTests
         Tensor Norm(string name, Tensor x) => ((BatchNorm)modules[name]).call(x);
         Tensor branch = Norm("bn2", Conv("conv2", Norm("bn1", Conv("conv1", input)).relu()));
         Tensor identity = modules.ContainsKey("downsample.0") ? Norm("downsample.1", Conv("downsample.0", input)) : input;
-        return (branch + identity).relu();
+        return branch.Plus(identity).relu();
     }
 
     private static (Tensor Output, Tensor InputGrad, Tensor WeightGrad, Tensor? BiasGrad) ForwardBackward(Conv2d convolution,
@@ -97,7 +97,7 @@ public sealed class ConvolutionPathsTests
         Tensor leaf = input.detach().requires_grad_();
         Tensor output = run(convolution)(leaf);
         // A fixed non-uniform upstream gradient, so every output element's gradient path is checked.
-        Tensor upstream = arange(output.numel(), dtype: ScalarType.Float32).reshape(output.shape).cos();
+        Tensor upstream = TensorTestExtensions.FloatRange(output.numel()).reshape(output.shape).cos();
         output.backward(new[] { upstream });
         return (output.detach(), leaf.grad!.clone(), convolution.weight!.grad!.clone(), convolution.bias?.grad?.clone());
     }

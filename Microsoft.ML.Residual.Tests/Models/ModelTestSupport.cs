@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,19 +27,20 @@ internal static class ModelTestSupport
     public static string TempFile(TestContext context, string suffix) => Path.Combine(TestRunFiles.Folder, Guid.NewGuid().ToString("N") + suffix);
 
     /// <summary>
-    /// Runs SGD training steps of <paramref name="model"/> on one batch, each in its own dispose scope, and
-    /// asserts that the number of live tensors on this thread does not grow after a short warm-up.
+    /// Runs SGD training steps of <paramref name="model"/> on one batch (the library's optimiser, as training uses it),
+    /// each in its own dispose scope, and asserts that the number of live tensors on this thread does not grow after a
+    /// short warm-up.
     /// </summary>
     public static void AssertTrainingStepsDoNotLeak(nn.Module<Tensor, Tensor> model, Tensor input, Tensor target, int steps = 30)
     {
-        var optimizer = optim.SGD(model.parameters(), 0.01, momentum: 0.9);
+        using var optimizer = TrainingOptimizer.Create(model, new TrainingOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.01, Momentum = 0.9, WeightDecay = 0 });
         model.train();
         void Step()
         {
             using var scope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             nn.functional.cross_entropy(model.call(input), target).backward();
-            optimizer.step();
+            optimizer.Step();
         }
 
         for (int i = 0; i < 3; i++) Step();

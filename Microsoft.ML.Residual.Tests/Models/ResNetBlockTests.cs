@@ -84,7 +84,7 @@ public sealed class ResNetBlockTests
         scaled.eval();
         Tensor x = randn(2, 64, 8, 8);
         Tensor residual = unit.Blocks[0].call(x) - x;
-        Tensor expected = 0.5 * x + 2.0 * residual;
+        Tensor expected = x.Times(0.5).Plus(residual.Times(2.0));
         Assert.IsTrue(scaled.Blocks[0].call(x).allclose(expected, rtol: 1e-5, atol: 1e-5));
     }
 

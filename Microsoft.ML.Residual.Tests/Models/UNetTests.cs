@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -492,16 +493,17 @@ public sealed class UNetTests
         using var data = NewDisposeScope();
         var (images, masks) = SyntheticShapes(16, 32, seed: 2024);
         var model = SmallUNet(depth: 3, classes: 2, seed: 5);
-        var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        // Adam's rule: AdamW without weight decay (the library's optimiser; TorchSharp's frees its Scalars under GC).
+        using var optimizer = TrainingOptimizer.Create(model, new TrainingOptions { Optimizer = OptimizerKind.AdamW, LearningRate = 0.01, WeightDecay = 0 });
         var losses = new List<float>();
         model.train();
         for (int step = 0; step < 100; step++)
         {
             using var scope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             Tensor loss = nn.functional.cross_entropy(model.call(images), masks);
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
             losses.Add(loss.item<float>());
         }
 

@@ -173,14 +173,14 @@ public sealed class OnnxExporterTests
         {
             InputName = "Image", Normalization = PixelNormalization.ImageNet(), Softmax = true, ClassNames = classes,
         });
-        Tensor pixels = rand(4, 3, 16, 16, generator: new Generator(7)) * 255;
+        Tensor pixels = rand(4, 3, 16, 16, generator: new Generator(7)).Times(255.0);
         var outputs = OnnxTestSupport.Run(bytes, "Image", pixels);
         CollectionAssert.AreEquivalent(new[] { "Score", "PredictedIndex", "PredictedLabel" }, outputs.Keys.ToArray());
 
         Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1);
         Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1);
         Tensor expectedScores;
-        using (no_grad()) expectedScores = nn.functional.softmax(model.call((pixels / 255 - mean) / std), 1);
+        using (no_grad()) expectedScores = nn.functional.softmax(model.call((pixels.DividedBy(255) - mean) / std), 1);
         var scores = (Tensor)outputs["Score"];
         Assert.IsTrue(OnnxTestSupport.ScaledMaxError(scores, expectedScores) <= Tolerance);
         Assert.IsTrue(scores.sum(1).allclose(ones(4), atol: 1e-5));
@@ -269,7 +269,7 @@ public sealed class OnnxExporterTests
         var second = nn.Linear(2, 1);
         using (no_grad())
         {
-            first.weight!.fill_(float.MaxValue);
+            first.weight!.Fill(float.MaxValue);
             second.weight!.copy_(tensor(new[] { 1f, -1f }).reshape(1, 2)); // inf − inf = NaN
         }
 

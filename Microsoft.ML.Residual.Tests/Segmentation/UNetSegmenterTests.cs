@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Models;
 using Microsoft.ML.Residual.Tests.Training;
 using Microsoft.ML.Residual.Training;
@@ -347,7 +348,7 @@ public sealed class UNetSegmenterTests
     {
         using var scope = TorchSharp.torch.NewDisposeScope();
         var targets = TorchSharp.torch.tensor(new long[] { 0, 1, 2, -1, 1, 0 }, new long[] { 1, 2, 3 });
-        var logits = TorchSharp.torch.nn.functional.one_hot(targets.clamp_min(0), 3).permute(0, 3, 1, 2).to_type(TorchSharp.torch.float32) * 20;
+        var logits = TorchSharp.torch.nn.functional.one_hot(targets.AtLeast(0L), 3).permute(0, 3, 1, 2).to_type(TorchSharp.torch.float32).Times(20.0);
         Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.Dice(logits, targets).item<float>() < 1e-3);
         Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null).item<float>() < 1e-3);
         var random = TorchSharp.torch.randn(1, 3, 2, 3, generator: new TorchSharp.torch.Generator(seed: 1));

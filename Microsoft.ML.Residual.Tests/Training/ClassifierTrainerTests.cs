@@ -217,12 +217,12 @@ public sealed class ClassifierTrainerTests
     {
         using var scope = NewDisposeScope();
         // Image i is filled with the value i, its label is i: the partner of each image can be read off the pixels.
-        Tensor images = arange(6, dtype: float32).reshape(6, 1, 1, 1).expand(6, 1, 4, 4).contiguous();
-        Tensor labels = arange(6, dtype: int64);
+        Tensor images = TensorTestExtensions.FloatRange(6).reshape(6, 1, 1, 1).expand(6, 1, 4, 4).contiguous();
+        Tensor labels = TensorTestExtensions.LongRange(6);
         var mixing = BatchMixing.Create(new TrainingOptions { MixupAlpha = 0.4, Seed = 1 }, epoch: 1)!;
         var mixed = mixing.Mix(images, labels)!;
         Assert.IsTrue(mixed.Lambda is >= 0 and <= 1);
-        Tensor expected = images * mixed.Lambda + mixed.OtherLabels.to_type(float32).reshape(6, 1, 1, 1) * (1 - mixed.Lambda);
+        Tensor expected = images.Times(mixed.Lambda).Plus(mixed.OtherLabels.to_type(float32).reshape(6, 1, 1, 1).Times(1 - mixed.Lambda));
         Assert.IsTrue(mixed.Images.allclose(expected.expand(6, 1, 4, 4), atol: 1e-5));
         CollectionAssert.AreEquivalent(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), mixed.OtherLabels.data<long>().ToArray(), "the partners are a permutation");
     }
@@ -231,8 +231,8 @@ public sealed class ClassifierTrainerTests
     public void CutMix_PastesABoxFromThePartnerAndWeighsLabelsByTheKeptArea()
     {
         using var scope = NewDisposeScope();
-        Tensor images = arange(8, dtype: float32).reshape(8, 1, 1, 1).expand(8, 1, 10, 10).contiguous();
-        Tensor labels = arange(8, dtype: int64);
+        Tensor images = TensorTestExtensions.FloatRange(8).reshape(8, 1, 1, 1).expand(8, 1, 10, 10).contiguous();
+        Tensor labels = TensorTestExtensions.LongRange(8);
         var mixing = BatchMixing.Create(new TrainingOptions { CutMixAlpha = 1.0, Seed = 4 }, epoch: 2)!;
         int checkedBatches = 0;
         for (int draw = 0; draw < 20; draw++)
@@ -297,7 +297,7 @@ public sealed class ClassifierTrainerTests
             int index = 0;
             foreach (var (images, labels) in train.Epoch(epoch, BatchSize))
             {
-                if (index++ == 1) images.fill_(float.NaN);
+                if (index++ == 1) images.Fill(double.NaN);
                 yield return (images, labels);
             }
         }

@@ -48,9 +48,12 @@ public sealed class TrainingOptimizerTests
 
     // A small network with fixed weights: a backbone ("body", "norm") and a head ("fc"), weights of two dimensions (decayed)
     // and of one (BatchNorm γ/β and biases, not decayed). The BatchNorm follows the ReLU so that body.bias gets a gradient.
+    // It is the library's BatchNorm2d on (N, C, 1, 1), which computes what BatchNorm1d does on (N, C): TorchSharp's
+    // BatchNorm1d counts batches with a temporary Scalar the garbage collector may free during the call.
     private static nn.Module<Tensor, Tensor> Network(int hidden = 16)
     {
-        var network = nn.Sequential(("body", nn.Linear(6, hidden)), ("relu", nn.ReLU()), ("norm", nn.BatchNorm1d(hidden)), ("fc", nn.Linear(hidden, 3)));
+        var network = nn.Sequential(("body", nn.Linear(6, hidden)), ("relu", nn.ReLU()), ("image", nn.Unflatten(1, new long[] { hidden, 1, 1 })),
+            ("norm", new BatchNormalization2d(hidden)), ("flatten", nn.Flatten()), ("fc", nn.Linear(hidden, 3)));
         using var noGrad = no_grad();
         var generator = new Generator(17);
         foreach (var (_, parameter) in network.named_parameters())

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -58,7 +59,7 @@ public sealed class PyTorchReaderTests
         CollectionAssert.AreEqual(new[] { 8f, 9f, 10f, 11f }, read["row"].data<float>().ToArray(), "base[2]");
         foreach (var key in new[] { "column", "transposed", "row" }) Assert.IsTrue(read[key].is_contiguous(), key);
 
-        read["base"].fill_(-1f);
+        read["base"].Fill(-1.0);
         Assert.AreEqual(1f, read["column"].data<float>()[0], "views are independent copies");
     }
 

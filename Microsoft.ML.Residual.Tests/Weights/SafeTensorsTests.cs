@@ -90,7 +90,7 @@ public sealed class SafeTensorsTests
     {
         using var folder = new TempFolder();
         using var scope = torch.NewDisposeScope();
-        var transposed = torch.arange(6, ScalarType.Float32).reshape(2, 3).t();
+        var transposed = TensorTestExtensions.FloatRange(6).reshape(2, 3).t();
         var scalar = torch.tensor(4.5f);
         var empty = torch.zeros(0, 3);
         string path = folder.File("shapes.safetensors");

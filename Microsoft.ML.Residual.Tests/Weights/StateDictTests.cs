@@ -244,7 +244,7 @@ public sealed class StateDictTests
         using var io = StateDict.Read(WeightsFixtures.Path("sequential_io.safetensors"));
         fromPickle.eval();
         var output = fromPickle.forward(io["input"]);
-        Assert.IsTrue(output.allclose(io["output"], rtol: 1e-5, atol: 1e-6), $"{output.str()} vs {io["output"].str()}");
+        Assert.IsTrue(output.allclose(io["output"], rtol: 1e-5, atol: 1e-6), $"{output.Describe()} vs {io["output"].Describe()}");
     }
 
     [TestMethod]

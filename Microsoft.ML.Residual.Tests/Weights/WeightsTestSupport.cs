@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 using System.Text;
+using Microsoft.ML.Residual.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -53,14 +54,14 @@ internal static class WeightsFixtures
         torch.manual_seed(seed);
         return Sequential(
             ("conv", (Module<Tensor, Tensor>)Conv2d(3, 4, 3)),
-            ("bn", BatchNorm2d(4)),
+            ("bn", new BatchNormalization2d(4)),
             ("flatten", Flatten()),
             ("fc", Linear(4, classes)));
     }
 
     /// <summary>The same layers unnamed, as PyTorch's nn.Sequential names them: 0.*, 1.*, 3.*.</summary>
     public static Sequential TorchOrderNet()
-        => Sequential(Conv2d(3, 4, 3), BatchNorm2d(4), Flatten(), Linear(4, 2));
+        => Sequential(Conv2d(3, 4, 3), new BatchNormalization2d(4), Flatten(), Linear(4, 2));
 
     /// <summary>
     /// <see cref="Tensor.TotalCount"/> after finalizing garbage left by earlier tests (finalizers lower the count,
