@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Linq;
+using Microsoft.ML.Residual.Models;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Tests;
@@ -19,10 +20,10 @@ internal static class TensorTestExtensions
     /// 0, 1, …, n − 1 as float32: what <c>torch.arange(n, dtype: float32)</c> gives, without the temporary Scalars that
     /// arange hands libtorch (docs/reliability.md, "Scalars and the garbage collector").
     /// </summary>
-    public static Tensor FloatRange(long n) => tensor(Enumerable.Range(0, checked((int)n)).Select(i => (float)i).ToArray());
+    public static Tensor FloatRange(long n) => ScalarSafe.Range(n, ScalarType.Float32);
 
     /// <summary>0, 1, …, n − 1 as int64: what <c>torch.arange(n, dtype: int64)</c> gives, without arange's temporary Scalars.</summary>
-    public static Tensor LongRange(long n) => tensor(Enumerable.Range(0, checked((int)n)).Select(i => (long)i).ToArray());
+    public static Tensor LongRange(long n) => ScalarSafe.Range(n);
 
     /// <summary>A tensor's shape and values, for assertion messages (TorchSharp's <c>str()</c> makes temporary Scalars).</summary>
     public static string Describe(this Tensor values)

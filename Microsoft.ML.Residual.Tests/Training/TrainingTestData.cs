@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Residual.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -52,7 +53,7 @@ internal sealed class TrainingTestData : IDisposable
     public IEnumerable<(Tensor Images, Tensor Labels)> Epoch(int epoch, int batchSize, bool shuffle = true)
     {
         // No arange(Count): it passes libtorch a temporary Scalar, which GcStormTests must not do.
-        Tensor order = shuffle ? randperm(Count, generator: new Generator((ulong)(1000 + epoch))) : tensor(System.Linq.Enumerable.Range(0, (int)Count).Select(i => (long)i).ToArray());
+        Tensor order = shuffle ? randperm(Count, generator: new Generator((ulong)(1000 + epoch))) : ScalarSafe.Range(Count);
         for (long start = 0; start < Count; start += batchSize)
         {
             Tensor index = order.slice(0, start, Math.Min(start + batchSize, Count), 1);

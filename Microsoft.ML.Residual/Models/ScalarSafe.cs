@@ -1,3 +1,4 @@
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,6 +57,13 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Adds one to <paramref name="counter"/> in place (an integer counter such as BatchNorm's <c>num_batches_tracked</c>).</summary>
         public static Tensor Increment(this Tensor counter) => counter.add_(One, One);
+
+        /// <summary>0, 1, …, count − 1 as <paramref name="type"/>: what <c>torch.arange(count)</c> gives, without the temporary Scalars it makes.</summary>
+        public static Tensor Range(long count, ScalarType type = ScalarType.Int64)
+        {
+            using Tensor indices = torch.tensor(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).ToArray());
+            return indices.to_type(type, copy: true);
+        }
 
         /// <summary>a ≥ value, element-wise (a boolean tensor).</summary>
         public static Tensor NotBelow(this Tensor a, long value) => With(value.ToScalar(), s => a.ge(s));

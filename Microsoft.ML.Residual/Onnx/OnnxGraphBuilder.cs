@@ -312,7 +312,7 @@ namespace Microsoft.ML.Residual.Onnx
             string argMax = NewName("ArgMax");
             AddNode("ArgMax", new[] { x.Name }, argMax, Int("axis", 1), Int("keepdims", 1));
             string equal = NewName("Equal");
-            AddNode("Equal", new[] { argMax, Constant(torch.tensor(Enumerable.Range(0, (int)classes).Select(i => (long)i).ToArray()).reshape(1, classes)) }, equal);
+            AddNode("Equal", new[] { argMax, Constant(ScalarSafe.Range(classes).reshape(1, classes)) }, equal);
             return Node("Cast", CurrentPath, example, new[] { equal }, Int("to", (long)TensorProto.Types.DataType.Float));
         }
 

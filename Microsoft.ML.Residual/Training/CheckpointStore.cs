@@ -54,7 +54,7 @@ namespace Microsoft.ML.Residual.Training
             {
                 Directory.CreateDirectory(temporary);
                 StateDict.Save(model, Path.Combine(temporary, WeightsFile));
-                AtomicFile.Write(Path.Combine(temporary, OptimizerFile), optimizer.SaveState);
+                optimizer.SaveState(Path.Combine(temporary, OptimizerFile));   // written atomically, as the weights are
                 AtomicFile.Write(Path.Combine(temporary, HistoryFile), file => File.WriteAllText(file, JsonSerializer.Serialize(history)));
                 if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
                 Directory.Move(temporary, final);
@@ -88,11 +88,11 @@ namespace Microsoft.ML.Residual.Training
             string optimizerState = Path.Combine(folder, OptimizerFile);
             if (!File.Exists(optimizerState))
             {
-                throw new InvalidOperationException(File.Exists(Path.Combine(folder, OldOptimizerFile))
-                    ? $"The checkpoint '{folder}' was written by an earlier version of this library (its optimiser state is {OldOptimizerFile}, a format no longer read), "
-                      + $"so training cannot resume from it. Delete the checkpoint directory '{directory}' (or choose another CheckpointDirectory) to start afresh."
-                    : $"The checkpoint '{folder}' has no optimiser state ({OptimizerFile}), so training cannot resume from it. "
-                      + $"Delete the checkpoint directory '{directory}' (or choose another CheckpointDirectory) to start afresh.");
+                string why = File.Exists(Path.Combine(folder, OldOptimizerFile))
+                    ? $"was written by an earlier version of this library (its optimiser state is {OldOptimizerFile}, a format no longer read)"
+                    : $"has no optimiser state ({OptimizerFile})";
+                throw new InvalidOperationException($"The checkpoint '{folder}' {why}, so training cannot resume from it. "
+                    + $"Delete the checkpoint directory '{directory}' (or choose another CheckpointDirectory) to start afresh.");
             }
 
             StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);

@@ -117,9 +117,7 @@ namespace Microsoft.ML.Residual.Training
             if (options is null) throw new ArgumentNullException(nameof(options));
             if (!(backboneLearningRateFactor > 0)) throw new ArgumentOutOfRangeException(nameof(backboneLearningRateFactor), "must be positive");
             if (options.Optimizer is not (OptimizerKind.Sgd or OptimizerKind.AdamW)) throw new ArgumentException($"Unknown optimiser {options.Optimizer}.", nameof(options));
-            if (!(options.LearningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(options), $"The learning rate {options.LearningRate} must be non-negative.");
-            if (!(options.Momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(options), $"The momentum {options.Momentum} must be non-negative.");
-            if (!(options.WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(options), $"The weight decay {options.WeightDecay} must be non-negative.");
+            options.Validate();
             var buckets = new Dictionary<(bool Head, bool Decay), List<(string, Parameter)>>();
             foreach (var (name, parameter) in module.named_parameters())
             {
