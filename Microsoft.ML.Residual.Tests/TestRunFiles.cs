@@ -6,8 +6,9 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Residual.Tests;
 
 /// <summary>
-/// The scratch folder of one test run (residualml-tests-PID in the temporary folder): deleted when the run ends, and
-/// folders left by runs whose process has ended (a crash, a killed run) are deleted when the next run starts.
+/// Starts a test run (<see cref="StartRun"/>) and keeps its scratch folder (residualml-tests-PID in the temporary folder):
+/// deleted when the run ends, and folders left by runs whose process has ended (a crash, a killed run) are deleted when the
+/// next run starts.
 /// </summary>
 [TestClass]
 public static class TestRunFiles
@@ -17,7 +18,15 @@ public static class TestRunFiles
     public static string Folder { get; } = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), Prefix + Environment.ProcessId)).FullName;
 
     [AssemblyInitialize]
-    public static void DeleteFoldersOfEndedRuns(TestContext _)
+    public static void StartRun(TestContext _)
+    {
+        DeleteFoldersOfEndedRuns();
+        // Before any test: where libtorch's oneDNN convolutions are wrong on this CPU, they are switched off for the whole
+        // process, so a test that runs a convolution directly sees the same kernels whatever ran before it.
+        Microsoft.ML.Residual.Models.ConvolutionKernels.EnsureCorrect();
+    }
+
+    private static void DeleteFoldersOfEndedRuns()
     {
         foreach (string folder in Directory.EnumerateDirectories(Path.GetTempPath(), Prefix + "*"))
         {

@@ -27,17 +27,8 @@ public sealed class ConvolutionPathsTests
         {
             Tensor input = randn(4, inChannels, size, size);
             if (channelsLast) input = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-
-            (Tensor expected, Tensor expectedInputGrad, Tensor expectedWeightGrad, Tensor? expectedBiasGrad) =
-                ForwardBackward(convolution, input, c => c.call);
-            (Tensor actual, Tensor actualInputGrad, Tensor actualWeightGrad, Tensor? actualBiasGrad) =
-                ForwardBackward(convolution, input, c => c.Convolve);
-
-            CollectionAssert.AreEqual(new long[] { 4, outChannels, 1, 1 }, actual.shape);
-            AssertClose(expected, actual, "output", channelsLast);
-            AssertClose(expectedInputGrad, actualInputGrad, "input gradient", channelsLast);
-            AssertClose(expectedWeightGrad, actualWeightGrad, "weight gradient", channelsLast);
-            if (bias) AssertClose(expectedBiasGrad!, actualBiasGrad!, "bias gradient", channelsLast);
+            ConvolutionReference.AssertMatchesFloat64(convolution, input, $"channels-last {channelsLast}",
+                expectedShape: new long[] { 4, outChannels, 1, 1 });
         }
     }
 
@@ -88,18 +79,6 @@ public sealed class ConvolutionPathsTests
         Tensor branch = Norm("bn2", Conv("conv2", Norm("bn1", Conv("conv1", input)).relu()));
         Tensor identity = modules.ContainsKey("downsample.0") ? Norm("downsample.1", Conv("downsample.0", input)) : input;
         return branch.Plus(identity).relu();
-    }
-
-    private static (Tensor Output, Tensor InputGrad, Tensor WeightGrad, Tensor? BiasGrad) ForwardBackward(Conv2d convolution,
-        Tensor input, Func<Conv2d, Func<Tensor, Tensor>> run)
-    {
-        convolution.zero_grad();
-        Tensor leaf = input.detach().requires_grad_();
-        Tensor output = run(convolution)(leaf);
-        // A fixed non-uniform upstream gradient, so every output element's gradient path is checked.
-        Tensor upstream = TensorTestExtensions.FloatRange(output.numel()).reshape(output.shape).cos();
-        output.backward(new[] { upstream });
-        return (output.detach(), leaf.grad!.clone(), convolution.weight!.grad!.clone(), convolution.bias?.grad?.clone());
     }
 
     private static void AssertClose(Tensor expected, Tensor actual, string what, bool channelsLast)

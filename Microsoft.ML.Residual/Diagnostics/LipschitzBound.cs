@@ -124,7 +124,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var scope = NewDisposeScope();
             using var enableGrad = torch.enable_grad();
             Tensor weight = conv.weight!.detach();
-            Tensor Apply(Tensor x) => nn.functional.conv2d(x, weight, null, conv.stride, conv.padding, conv.dilation, conv.groups);
+            Tensor Apply(Tensor x) => ConvolutionPaths.Convolve(x, weight, null, conv.stride!, conv.padding!, conv.dilation!, conv.groups);
             using var generator = new Generator(17UL, like.device);
             Tensor v = torch.randn(like.shape, dtype: ScalarType.Float32, device: like.device, generator: generator);
             v = v.div(v.norm());

@@ -5,20 +5,22 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Models
 {
     /// <summary>
-    /// Runs a <see cref="Conv2d"/> the fastest way libtorch offers for the input's shape. When the convolution produces a
-    /// single output pixel per image (the last stage of an ImageNet-stem network on 32² images: a 3×3 convolution, padding
-    /// 1, over a 1×1 map), every kernel tap outside the input only multiplies padding zeros. libtorch's convolution still
-    /// computes all of them (9× the work for a 3×3 kernel); here the visible part of the kernel meets the input in one
-    /// matrix product. The result is the same convolution up to float rounding, its gradients flow into the same
-    /// <c>weight</c> (the taps that see only padding get zero gradient, as they do in the convolution), and the module, its
-    /// state-dict keys and its ONNX export are unchanged. The matrix-product path calls the functional operations, so
-    /// forward hooks registered on the <see cref="Conv2d"/> module do not run for single-pixel outputs.
+    /// Runs every convolution of the library's networks, after <see cref="ConvolutionKernels.EnsureCorrect"/> has made sure
+    /// libtorch computes convolutions right on this machine, and the fastest way libtorch offers for the input's shape. When
+    /// the convolution produces a single output pixel per image (the last stage of an ImageNet-stem network on 32² images: a
+    /// 3×3 convolution, padding 1, over a 1×1 map), every kernel tap outside the input only multiplies padding zeros.
+    /// libtorch's convolution still computes all of them (9× the work for a 3×3 kernel); here the visible part of the kernel
+    /// meets the input in one matrix product. The result is the same convolution up to float rounding, its gradients flow
+    /// into the same <c>weight</c> (the taps that see only padding get zero gradient, as they do in the convolution), and the
+    /// module, its state-dict keys and its ONNX export are unchanged. The matrix-product path calls the functional
+    /// operations, so forward hooks registered on the <see cref="Conv2d"/> module do not run for single-pixel outputs.
     /// </summary>
     internal static class ConvolutionPaths
     {
         /// <summary>The convolution's output for <paramref name="input"/> (N, C, H, W).</summary>
         public static Tensor Convolve(this Conv2d convolution, Tensor input)
         {
+            ConvolutionKernels.EnsureCorrect();
             if (!IsSingleOutputPixel(convolution, input, out long rowStart, out long rowEnd, out long columnStart, out long columnEnd))
                 return convolution.call(input);
 
@@ -35,6 +37,14 @@ namespace Microsoft.ML.Residual.Models
             using Tensor weightMatrix = visibleWeight.reshape(outChannels, -1).contiguous();
             using Tensor product = nn.functional.linear(inputMatrix, weightMatrix, convolution.bias);
             return product.reshape(batch, outChannels, 1, 1);
+        }
+
+        /// <summary><c>conv2d(input, weight, bias)</c> with zero padding, once libtorch's convolutions are known to be right here.</summary>
+        public static Tensor Convolve(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation,
+            long groups = 1)
+        {
+            ConvolutionKernels.EnsureCorrect();
+            return nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups);
         }
 
         // True for an ordinary (zero-padded, ungrouped, undilated) convolution whose output is 1×1, with the input window

@@ -109,7 +109,7 @@ namespace Microsoft.ML.Residual.Models
         public IReadOnlyList<Tensor> ForwardStages(Tensor input)
         {
             var outputs = new List<Tensor>(blocks.Length + 1);
-            Tensor x = conv0.call(input);
+            Tensor x = conv0.Convolve(input);
             if (norm0 != null) x = nn.functional.relu(norm0.call(x), inplace: true);
             outputs.Add(x);
             if (pool0 != null) x = pool0.call(x);
@@ -376,7 +376,7 @@ namespace Microsoft.ML.Residual.Models
 
         internal Tensor Activate(Tensor input) => nn.functional.relu(norm.call(input), inplace: true);
 
-        internal Tensor Reduce(Tensor activated) => pool.call(conv.call(activated));
+        internal Tensor Reduce(Tensor activated) => pool.call(conv.Convolve(activated));
 
         internal GraphValue ExportActivate(IGraphBuilder graph, GraphValue input) => graph.Relu(graph.Call(norm, input));
 

@@ -244,7 +244,7 @@ namespace Microsoft.ML.Residual.Models
                 y = decoder[i].Forward(y, skip is int stage ? features[stage] : null);
             }
 
-            Tensor logits = head.call(y);
+            Tensor logits = head.Convolve(y);
             if (finalReduction > 1)
             {
                 logits = nn.functional.interpolate(logits, size: new[] { x.shape[2], x.shape[3] }, mode: InterpolationMode.Bilinear, align_corners: false);

@@ -139,7 +139,7 @@ namespace Microsoft.ML.Residual.Models
         public IReadOnlyList<Tensor> ForwardStages(Tensor input)
         {
             var outputs = new List<Tensor>(stages.Length + 1);
-            Tensor x = conv1.call(input);
+            Tensor x = conv1.Convolve(input);
             if (bn1 != null) x = nn.functional.relu(bn1.call(x), inplace: true);
             outputs.Add(x);
             if (maxpool != null) x = maxpool.call(x);

@@ -151,7 +151,7 @@ namespace Microsoft.ML.Residual.Models
             x = encoder[Depth].Forward(x, null);
             if (dropout != null) x = dropout.call(x);
             for (int i = 0; i < Depth; i++) x = decoder[i].Forward(x, skips[Depth - 1 - i]);
-            return SegmentationPadding.Crop(head.call(x), height, width);
+            return SegmentationPadding.Crop(head.Convolve(x), height, width);
         }
 
         /// <inheritdoc />

@@ -100,6 +100,7 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Upsamples <paramref name="input"/> (if the block does), concatenates <paramref name="skip"/> and applies the convolutions.</summary>
         public Tensor Forward(Tensor input, Tensor? skip)
         {
+            ConvolutionKernels.EnsureCorrect(); // before the upsampling convolution, which does not run through ConvolutionPaths
             Tensor x = input;
             if (interpolation is InterpolationMode mode)
             {
