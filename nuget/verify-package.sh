@@ -16,7 +16,11 @@ if [[ "${1:-}" != "--keep" ]]; then
 else
   echo "work folder: $work; package copy: $global/microsoft.ml.residual/$version"
 fi
-echo "== packing Microsoft.ML.Residual $version"
+# The consumer takes the backend versions the repository builds with (Directory.Build.props), not copies of them.
+property() { dotnet msbuild "$repo/Microsoft.ML.Residual/Microsoft.ML.Residual.csproj" -nologo -getProperty:"$1"; }
+torchsharp="$(property TorchSharpVersion)"
+onnxruntime="$(property OnnxRuntimeVersion)"
+echo "== packing Microsoft.ML.Residual $version (consumer: TorchSharp-cpu $torchsharp, Microsoft.ML.OnnxRuntime $onnxruntime)"
 dotnet pack "$repo/Microsoft.ML.Residual/Microsoft.ML.Residual.csproj" -c Release -o "$work/feed" -p:Version="$version" --nologo -v quiet
 package="$work/feed/Microsoft.ML.Residual.$version.nupkg"
 [[ -f "$package" ]] || { echo "no package at $package" >&2; exit 1; }
@@ -43,8 +47,8 @@ cat > Consumer.csproj <<PROJECT
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="Microsoft.ML.Residual" Version="$version" />
-    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
-    <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
+    <PackageReference Include="TorchSharp-cpu" Version="$torchsharp" />
+    <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="$onnxruntime" />
   </ItemGroup>
 </Project>
 PROJECT

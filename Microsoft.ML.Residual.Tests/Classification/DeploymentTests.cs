@@ -37,7 +37,7 @@ public sealed class DeploymentTests
         string folder = DataTestSupport.NewFolder(TestContext);
         try
         {
-            // Four texture classes as 16×16 PNG files: some to train on, eight to score in both processes.
+            // Four texture classes as 16×16 PNG files: some to train on, eight (and two of other sizes) to score in both processes.
             Directory.CreateDirectory(Path.Combine(folder, "train"));
             Directory.CreateDirectory(Path.Combine(folder, "score"));
             List<PathRow> Write(int count, int seed, string subfolder) => ImageClassifierEstimatorTests.Textures(count, seed).Select((row, i) =>
@@ -48,6 +48,19 @@ public sealed class DeploymentTests
             }).ToList();
             List<PathRow> trainRows = Write(64, seed: 1, "train");
             List<PathRow> scoreRows = Write(8, seed: 2, "score");
+            // Two files of other sizes, so that the model's ResizeImages (IsoCrop, ML.NET's default; a Mitchell filter since
+            // ImageAnalytics 6) really resamples in both processes: 40×30 shrinks, 12×20 grows. Tiled textures; the names sort last.
+            var resized = new[] { (Width: 40, Height: 30), (Width: 12, Height: 20) };
+            List<ImageClassifierEstimatorTests.Row> tiles = ImageClassifierEstimatorTests.Textures(resized.Length, seed: 3);
+            for (int i = 0; i < resized.Length; i++)
+            {
+                var (width, height) = resized[i];
+                float[] texture = tiles[i].Image;
+                string file = Path.Combine("score", $"image{scoreRows.Count}-{width}x{height}.png");
+                DataTestSupport.WriteRgbPng(Path.Combine(folder, file), DataTestSupport.Chw(0, 3, height, width, (c, y, x, _) => texture[(c * Size + y % Size) * Size + x % Size]), height, width);
+                scoreRows.Add(new PathRow { Path = file, Label = tiles[i].Label });
+            }
+
             string[] scoreFiles = scoreRows.Select(r => Path.Combine(folder, r.Path)).ToArray();
 
             var ml = new MLContext(seed: 1);

@@ -316,6 +316,47 @@ public sealed class ImageFilesTests
         Assert.AreEqual(3 * 4 * 4, values.Length);
     }
 
+    [TestMethod]
+    public void MlNetsResize_IsIsoCropWithSkiaSharpsMitchellFilter_AndLeavesImagesOfTheTargetSizeAlone()
+    {
+        // Every image column of the estimators goes through ResizeImages with ML.NET's defaults (IsoCrop, centred), in
+        // training and in a saved model. The expected values are derived here, not stored: IsoCrop scales the 20×10 image
+        // by max(4/20, 4/10) = 0.4 to 8×4 and centres it on the 4×4 output, i.e. draws it into the rectangle (-2, 0)–(6, 4);
+        // ImageAnalytics 6.0.0 samples with SkiaSharp 3's Mitchell cubic resampler (5.0.1 used SkiaSharp 2.88's
+        // high-quality filter, and these values differ from its output).
+        string path = Write("plain.png", Noise(20, 10, SKEncodedImageFormat.Png));
+        var ml = new MLContext(1);
+        var data = ml.Data.LoadFromEnumerable(new[] { new ImageRow { Image = ImageFiles.Load(path) } });
+        float[] Resized(int width, int height) => ml.Transforms.ResizeImages("Resized", width, height, "Image").Append(ml.Transforms.ExtractPixels("Pixels", "Resized"))
+            .Fit(data).Transform(data).GetColumn<float[]>("Pixels").Single();
+
+        using SKBitmap source = SKBitmap.Decode(path);
+        using SKImage image = SKImage.FromBitmap(source);
+        using var drawn = new SKBitmap(new SKImageInfo(4, 4, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using (var canvas = new SKCanvas(drawn))
+            canvas.DrawImage(image, new SKRect(0, 0, 20, 10), new SKRect(-2, 0, 6, 4), new SKSamplingOptions(SKCubicResampler.Mitchell));
+        CollectionAssert.AreEqual(Planes(drawn), Resized(4, 4), "4×4");
+
+        // The image's own size: the file's pixels, unchanged.
+        CollectionAssert.AreEqual(Planes(source), Resized(20, 10), "20×10");
+    }
+
+    /// <summary>The R, G and B planes of <paramref name="bitmap"/>, as ExtractPixels gives them by default (CHW, 0–255).</summary>
+    private static float[] Planes(SKBitmap bitmap)
+    {
+        int plane = bitmap.Width * bitmap.Height;
+        var values = new float[3 * plane];
+        for (int y = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++)
+            {
+                SKColor colour = bitmap.GetPixel(x, y);
+                int i = y * bitmap.Width + x;
+                (values[i], values[plane + i], values[2 * plane + i]) = (colour.Red, colour.Green, colour.Blue);
+            }
+
+        return values;
+    }
+
     public sealed class ImageRow
     {
         [Microsoft.ML.Transforms.Image.ImageType(10, 20)]
