@@ -6,7 +6,6 @@ using System.Linq;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Residual.Models;
-using Microsoft.ML.Residual.Plots;
 using Microsoft.ML.Residual.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -100,7 +99,7 @@ namespace Microsoft.ML.Residual.Diagnostics
         public IReadOnlyList<GradientFlowReport> GradientFlow { get; }
     }
 
-    /// <summary>The outcome of <see cref="DegradationStudy.Run"/>: every network, with plots and tables.</summary>
+    /// <summary>The outcome of <see cref="DegradationStudy.Run"/>: every network, with its tables (the plots: Microsoft.ML.Residual.Plots).</summary>
     public sealed class DegradationStudyResult
     {
         internal DegradationStudyResult(IReadOnlyList<DegradationRun> runs) => Runs = runs;
@@ -176,32 +175,14 @@ namespace Microsoft.ML.Residual.Diagnostics
         }
 
         /// <summary>
-        /// Writes into <paramref name="folder"/> (which must exist): training-loss.png (every network's loss by epoch),
-        /// gradient-flow-initial.png and gradient-flow-final.png (each network's per-block input-gradient norms, log scale),
-        /// degradation.csv (<see cref="ToCsv"/>) and degradation.json (<see cref="ToJson"/>). Returns the paths.
+        /// Writes into <paramref name="folder"/> (which must exist): degradation.csv (<see cref="ToCsv"/>) and degradation.json
+        /// (<see cref="ToJson"/>), each whole or not at all. Returns the paths. The plots (training-loss.png, gradient-flow-initial.png,
+        /// gradient-flow-final.png) are in the separate Microsoft.ML.Residual.Plots package: <c>result.SavePlots(folder)</c>.
         /// </summary>
         public IReadOnlyList<string> Save(string folder)
         {
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"The folder '{folder}' does not exist; create it first.");
-            var loss = new LineChart { Title = "Training loss", XLabel = "epoch", YLabel = "training loss" };
-            var initial = new LineChart { Title = "Gradient norm at each block's input, at initialisation", XLabel = "block (input to output)", YLabel = "gradient norm", LogarithmicY = true };
-            var final = new LineChart { Title = "Gradient norm at each block's input, after training", XLabel = "block (input to output)", YLabel = "gradient norm", LogarithmicY = true };
-            foreach (DegradationRun run in Runs)
-            {
-                loss.Add(run.Label, run.History.Select(r => (double)r.Epoch).ToArray(), run.History.Select(r => r.TrainingLoss).ToArray());
-                double[] blocks = Enumerable.Range(1, run.GradientFlow[0].BlockNames.Length).Select(b => (double)b).ToArray();
-                initial.Add(run.Label, blocks, run.GradientFlow[0].BlockInputGradientNorms);
-                final.Add(run.Label, blocks, run.GradientFlow[^1].BlockInputGradientNorms);
-            }
-
             var paths = new List<string>();
-            foreach (var (name, chart) in new[] { ("training-loss.png", loss), ("gradient-flow-initial.png", initial), ("gradient-flow-final.png", final) })
-            {
-                string path = Path.Combine(folder, name);
-                chart.Save(path);
-                paths.Add(path);
-            }
-
             string csv = Path.Combine(folder, "degradation.csv");
             IO.AtomicFile.Write(csv, temporary => File.WriteAllText(temporary, ToCsv()));
             paths.Add(csv);

@@ -1,32 +1,30 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
+using ScottPlot;
 
 namespace Microsoft.ML.Residual.Plots
 {
     /// <summary>
     /// A line chart written as a PNG image, such as training and validation loss per epoch: one line per series with point markers,
-    /// round axis ticks, axis labels, a title and a legend. It needs no system fonts and no graphics library.
+    /// round axis ticks, axis labels, a title and a legend, drawn with ScottPlot. Its text uses the DejaVu Sans font embedded in this
+    /// package, so it needs no system fonts.
     /// </summary>
     /// <remarks>
     /// The X axis spans the X values of all series; the Y axis the Y values that can be drawn (finite, and above 0 on a logarithmic
-    /// axis). Both are padded a little so that no point sits on the frame. A point whose Y cannot be drawn is left out and breaks its line.
-    /// Lines are 2 pixels thick; points get a marker when they are sparse enough to be told apart, and always when they stand alone.
-    /// Series take their colours from a fixed palette of 10 well separated colours, in order, starting again after the 10th.
-    /// Images larger than 1600×1000 draw text and lines at a larger integer scale. The same chart always gives the same bytes.
+    /// axis). Both are padded a little so that no point sits on the frame; X values that are all whole numbers (epochs, blocks) get
+    /// whole-number ticks. A point whose Y cannot be drawn is left out and breaks its line. Lines are 2 pixels thick; points get a
+    /// marker when they are sparse enough to be told apart, and always when they stand alone. Series take their colours from a fixed
+    /// palette of 10 well separated colours, in order, starting again after the 10th. Images from 1600×1000 up draw text, lines and
+    /// markers at a larger integer scale. The same chart always gives the same bytes.
     /// </remarks>
     public sealed class LineChart
     {
         private const int MinWidth = 200, MaxWidth = 4000, MinHeight = 150, MaxHeight = 4000;
 
-        /// <summary>The series colours, in order.</summary>
-        internal static readonly IReadOnlyList<Rgb> Palette = new Rgb[]
-        {
-            new(31, 100, 200), new(235, 110, 20), new(40, 160, 60), new(205, 35, 50), new(135, 75, 195),
-            new(20, 170, 180), new(145, 95, 50), new(225, 70, 165), new(150, 155, 20), new(30, 40, 120),
-        };
-
-        internal static readonly Rgb Ink = new(30, 30, 30), FrameColour = new(70, 70, 70), GridColour = new(228, 228, 228);
+        /// <summary>The share of the data's range added on each side of an axis, so that no point sits on the frame.</summary>
+        internal const double Padding = 0.04;
 
         private string title = "", xLabel = "", yLabel = "";
         private int width = 800, height = 500;
@@ -103,141 +101,138 @@ namespace Microsoft.ML.Residual.Plots
         /// </exception>
         public void Save(string path)
         {
-            Raster.CheckPath(path);
-            Render().Raster.SavePng(path);
+            PngFile.CheckPath(path);
+            PngFile.Write(path, ToPng());
         }
 
-        /// <summary>Draws the chart in memory, with its layout (for <see cref="Save"/> and tests).</summary>
+        /// <summary>Draws the chart and returns it as the bytes of a PNG image, <see cref="Width"/> × <see cref="Height"/> pixels.</summary>
+        /// <exception cref="ArgumentException">As for <see cref="Save"/>, except for the path.</exception>
+        public byte[] ToPng() => Render().Png;
+
+        /// <summary>Draws the chart, with its layout (for <see cref="Save"/> and tests).</summary>
         internal LineChartRendering Render()
         {
             var (xMin, xMax, yMin, yMax, integers) = CheckData();
             int s = Math.Clamp(Math.Min(Width / 800, Height / 500), 1, 4);
-            int pad = 10 * s, tick = 4 * s, line = BitmapFont.LineHeight * s, cap = BitmapFont.CapHeight * s;
+            var plot = new Plot();
+            plot.FigureBackground.Color = ChartStyle.White;
+            plot.DataBackground.Color = ChartStyle.White;
 
-            // Vertical layout: title, plot, X tick labels, X label.
-            string titleText = BitmapFont.Truncate(Title, Width - 2 * pad, 2 * s);
-            string xLabelText = BitmapFont.Truncate(XLabel, Width - 2 * pad, s);
-            int frameTop = pad + (titleText.Length > 0 ? 2 * line + 6 * s : 0) + cap / 2 + s;
-            int frameBottom = Height - pad - (xLabelText.Length > 0 ? line + 4 * s : 0) - line - 4 * s - tick;
-            int innerTop = frameTop + s, innerBottom = frameBottom - s;
-
-            var yAxis = Axis.Create(yMin, yMax, LogarithmicY, integers: false, innerBottom - innerTop, 45 * s, _ => cap, 6 * s);
-            int yTickWidth = 0;
-            foreach (var t in yAxis.Ticks) yTickWidth = Math.Max(yTickWidth, BitmapFont.Measure(t.Label, s));
-            string yLabelText = BitmapFont.Truncate(YLabel, innerBottom - innerTop, s);
-
-            // Horizontal layout: Y label, Y tick labels, plot, legend.
-            int frameLeft = pad + (yLabelText.Length > 0 ? line + 5 * s : 0) + yTickWidth + 3 * s + tick;
-            int innerLeft = frameLeft + s;
-            // Legend names get a fifth of the width (at least 60 pixels), less if the plot would be under a third of the width.
-            int swatch = 18 * s, legendGap = 12 * s;
-            int nameRoom = Math.Min(Math.Max(60 * s, Width / 5), Width - Width / 3 - frameLeft - pad - legendGap - swatch - 5 * s);
-            var names = new string[Series.Count];
-            int nameWidth = 0;
-            for (int i = 0; i < names.Length; i++)
+            // Markers on every point when a series has few enough points (about 12 pixels apart across the plot).
+            int sparse = Width * 3 / 4 / (12 * s);
+            for (int i = 0; i < Series.Count; i++)
             {
-                names[i] = BitmapFont.Truncate(Series[i].Name, Math.Max(0, nameRoom), s);
-                nameWidth = Math.Max(nameWidth, BitmapFont.Measure(names[i], s));
+                var colour = ChartStyle.Palette[i % ChartStyle.Palette.Count];
+                var segments = Segments(Series[i]);
+                bool allMarkers = !ConnectPoints || segments.Sum(p => p.Count) <= sparse;
+                foreach (var segment in segments)
+                {
+                    var scatter = plot.Add.Scatter(segment.Select(p => p.X).ToArray(), segment.Select(p => AxisY(p.Y)).ToArray(), colour);
+                    scatter.LineWidth = ConnectPoints ? 2 * s : 0;
+                    scatter.MarkerShape = MarkerShape.FilledCircle;
+                    scatter.MarkerSize = allMarkers || segment.Count == 1 ? 7 * s : 0;
+                }
             }
 
-            int legendWidth = swatch + 5 * s + nameWidth;
-            int legendLeft = Width - pad - legendWidth;
-            int frameRight = legendLeft - legendGap, innerRight = frameRight - s;
-            Axis xAxis = null!;
-            for (int attempt = 0; attempt < 4; attempt++)
+            // Axes: the data's range padded on both sides (a range around a single value).
+            var (xLow, xHigh) = Range(xMin, xMax, logarithmic: false, integers);
+            var (yLow, yHigh) = Range(AxisY(yMin), AxisY(yMax), LogarithmicY, integers: false);
+            plot.Axes.SetLimits(xLow, xHigh, yLow, yHigh);
+            plot.Axes.Bottom.TickGenerator = new EvenDecimalTicks(integers);
+            plot.Axes.Left.TickGenerator = LogarithmicY ? new LogarithmicTicks() : new EvenDecimalTicks(integers: false);
+            plot.Axes.Color(ChartStyle.Frame);
+            plot.Grid.MajorLineColor = ChartStyle.Grid;
+
+            plot.Axes.Title.Label.Text = Title;
+            plot.Axes.Title.Label.FontSize = 18 * s;
+            plot.Axes.Title.Label.Bold = false;
+            plot.Axes.Bottom.Label.Text = XLabel;
+            plot.Axes.Left.Label.Text = YLabel;
+            foreach (IAxis axis in plot.Axes.GetAxes())
             {
-                frameRight = legendLeft - legendGap;
-                innerRight = frameRight - s;
-                xAxis = Axis.Create(xMin, xMax, logarithmic: false, integers, innerRight - innerLeft, 70 * s, label => BitmapFont.Measure(label, s), 10 * s);
-                var last = xAxis.Ticks[^1];
-                int overflow = (int)Math.Ceiling(xAxis.ToPixel(last.Value, innerLeft, innerRight - 1) + BitmapFont.Measure(last.Label, s) / 2.0) - (legendLeft - 4 * s);
-                if (overflow <= 0) break;
-                legendGap += overflow;
+                axis.Label.FontSize = 14 * s;
+                axis.Label.Bold = false;
+                axis.TickLabelStyle.FontSize = 12 * s;
+                axis.MajorTickStyle.Length = 4 * s;
+                axis.MinorTickStyle.Length = 2 * s;
+                axis.FrameLineStyle.Width = s;
             }
 
-            var raster = new Raster(Width, Height, Rgb.White);
-            var rendering = new LineChartRendering(raster, innerLeft, innerTop, innerRight, innerBottom, xAxis, yAxis);
+            foreach (var label in new[] { plot.Axes.Title.Label, plot.Axes.Bottom.Label, plot.Axes.Left.Label, plot.Axes.Bottom.TickLabelStyle, plot.Axes.Left.TickLabelStyle })
+                label.ForeColor = ChartStyle.Ink;
 
-            // Grid lines, then the series clipped to the plot, then the frame over their ends.
-            foreach (var t in yAxis.Ticks) raster.FillRect(innerLeft, rendering.Row(t.Value), innerRight - innerLeft, s, GridColour);
-            foreach (var t in xAxis.Ticks) raster.FillRect(rendering.Column(t.Value), innerTop, s, innerBottom - innerTop, GridColour);
-            raster.SetClip(innerLeft, innerTop, innerRight, innerBottom);
-            for (int i = 0; i < Series.Count; i++) DrawSeries(rendering, Series[i], Palette[i % Palette.Count], s);
-            raster.ResetClip();
-            raster.DrawRect(frameLeft, frameTop, frameRight - frameLeft, frameBottom - frameTop, s, FrameColour);
-
-            foreach (var t in yAxis.Ticks)
-            {
-                int row = rendering.Row(t.Value);
-                raster.FillRect(frameLeft - tick, row, tick, s, FrameColour);
-                BitmapFont.Draw(raster, t.Label, frameLeft - tick - 3 * s - BitmapFont.Measure(t.Label, s), row + s / 2 - cap / 2, s, Ink);
-            }
-
-            foreach (var t in xAxis.Ticks)
-            {
-                int column = rendering.Column(t.Value), labelWidth = BitmapFont.Measure(t.Label, s);
-                raster.FillRect(column, frameBottom, s, tick, FrameColour);
-                int x = Math.Clamp(column + s / 2 - labelWidth / 2, 0, Math.Max(0, Width - labelWidth));
-                BitmapFont.Draw(raster, t.Label, x, frameBottom + tick + 4 * s, s, Ink);
-            }
-
-            int plotCentre = (frameLeft + frameRight) / 2;
-            if (xLabelText.Length > 0)
-                BitmapFont.Draw(raster, xLabelText, plotCentre - BitmapFont.Measure(xLabelText, s) / 2, frameBottom + tick + 4 * s + line + 4 * s, s, Ink);
-            if (yLabelText.Length > 0)
-                BitmapFont.DrawUp(raster, yLabelText, pad, (frameTop + frameBottom) / 2 + BitmapFont.Measure(yLabelText, s) / 2, s, Ink);
-            if (titleText.Length > 0)
-            {
-                int titleWidth = BitmapFont.Measure(titleText, 2 * s);
-                BitmapFont.Draw(raster, titleText, Math.Clamp(plotCentre - titleWidth / 2, pad, Width - pad - titleWidth), pad, 2 * s, Ink);
-            }
-
-            DrawLegend(raster, names, legendLeft, frameTop, frameBottom, s);
-            return rendering;
+            AddLegend(plot, s);
+            ChartFont.Apply(plot);
+            byte[] png = plot.GetImageBytes(Width, Height, ImageFormat.Png);
+            return new LineChartRendering(png, plot, LogarithmicY);
         }
 
-        /// <summary>Lines between consecutive drawable points, and markers on points that stand alone or are sparse enough.</summary>
-        private void DrawSeries(LineChartRendering rendering, ChartSeries series, Rgb colour, int s)
+        /// <summary>The legend, right of the plot: a swatch and the (shortened) name of every series, as many as fit the height.</summary>
+        private void AddLegend(Plot plot, int s)
         {
-            int radius = 2 * s + 1, drawable = 0;
-            for (int j = 0; j < series.Y.Count; j++)
-                if (IsDrawable(series.Y[j]))
-                    drawable++;
-            bool allMarkers = drawable <= (rendering.PlotRight - rendering.PlotLeft) / (4 * radius);
+            float fontSize = 12 * s;
+            int rows = Math.Max(1, (Height - 60 * s) / (21 * s));
+            int shown = Series.Count <= rows ? Series.Count : rows - 1;
+            float room = Math.Max(60 * s, Width / 5);
+            for (int i = 0; i < shown; i++)
+            {
+                var colour = ChartStyle.Palette[i % ChartStyle.Palette.Count];
+                plot.Legend.ManualItems.Add(new LegendItem
+                {
+                    LabelText = ChartFont.Truncate(Series[i].Name, room, fontSize),
+                    LineColor = colour,
+                    LineWidth = ConnectPoints ? 2 * s : 0,
+                    MarkerShape = MarkerShape.FilledCircle,
+                    MarkerFillColor = colour,
+                    MarkerLineColor = colour,
+                    MarkerSize = 7 * s,
+                });
+            }
 
-            (int X, int Y)? previous = null;
+            if (shown < Series.Count)
+                plot.Legend.ManualItems.Add(new LegendItem { LabelText = string.Create(CultureInfo.InvariantCulture, $"+{Series.Count - shown} more") });
+            plot.Legend.FontSize = fontSize;
+            plot.Legend.FontColor = ChartStyle.Ink;
+            plot.Legend.OutlineColor = ChartStyle.Grid;
+            plot.Legend.ShadowColor = Colors.Transparent;
+            plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperCenter;
+        }
+
+        // The runs of consecutive drawable points of a series: each one line (a lone point a marker).
+        private List<List<(double X, double Y)>> Segments(ChartSeries series)
+        {
+            var segments = new List<List<(double, double)>>();
+            List<(double, double)>? current = null;
             for (int j = 0; j < series.Y.Count; j++)
             {
                 if (!IsDrawable(series.Y[j]))
                 {
-                    previous = null;
+                    current = null;
                     continue;
                 }
 
-                var point = (rendering.Column(series.X[j]), rendering.Row(series.Y[j]));
-                if (previous is { } p && ConnectPoints) rendering.Raster.DrawLine(p.X, p.Y, point.Item1, point.Item2, 2 * s, colour);
-                bool alone = previous is null && (j + 1 >= series.Y.Count || !IsDrawable(series.Y[j + 1]));
-                if (allMarkers || alone || !ConnectPoints) rendering.Raster.FillDisc(point.Item1, point.Item2, radius, colour);
-                previous = point;
+                if (current is null) segments.Add(current = new List<(double, double)>());
+                current.Add((series.X[j], series.Y[j]));
             }
+
+            return segments;
         }
 
-        private void DrawLegend(Raster raster, string[] names, int left, int top, int bottom, int s)
+        /// <summary>A Y value in axis coordinates: its base-10 logarithm on a logarithmic axis.</summary>
+        internal double AxisY(double y) => LogarithmicY ? Math.Log10(y) : y;
+
+        // An axis from low to high in axis coordinates, padded; one value gets half a decade, one unit or a tenth of it either side.
+        private static (double Low, double High) Range(double low, double high, bool logarithmic, bool integers)
         {
-            int line = BitmapFont.LineHeight * s, rowHeight = line + 4 * s, swatch = 18 * s;
-            int rows = Math.Max(1, (bottom - top) / rowHeight);
-            int shown = names.Length <= rows ? names.Length : rows - 1;
-            for (int i = 0; i < shown; i++)
+            if (high == low)
             {
-                int y = top + i * rowHeight, middle = y + BitmapFont.CapHeight * s / 2;
-                var colour = Palette[i % Palette.Count];
-                if (ConnectPoints) raster.DrawLine(left, middle, left + swatch - 1, middle, 2 * s, colour);
-                raster.FillDisc(left + swatch / 2, middle, 2 * s, colour);
-                BitmapFont.Draw(raster, names[i], left + swatch + 5 * s, y, s, Ink);
+                double half = logarithmic ? 0.5 : integers || low == 0 ? 1 : Math.Abs(low) / 10;
+                low -= half;
+                high += half;
             }
 
-            if (shown < names.Length)
-                BitmapFont.Draw(raster, FormattableString.Invariant($"+{names.Length - shown} more"), left, top + shown * rowHeight, s, Ink);
+            double pad = Padding * (high - low);
+            return (low - pad, high + pad);
         }
 
         private bool IsDrawable(double y) => double.IsFinite(y) && (!LogarithmicY || y > 0);
@@ -306,15 +301,45 @@ namespace Microsoft.ML.Residual.Plots
         private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
     }
 
-    /// <summary>A drawn line chart: the image, the plot area (the frame's inside; right and bottom exclusive) and the axes.</summary>
-    internal sealed record LineChartRendering(Raster Raster, int PlotLeft, int PlotTop, int PlotRight, int PlotBottom, Axis X, Axis Y)
+    /// <summary>A drawn line chart: the PNG, and the plot that drew it (for its layout: data area, axis limits, ticks).</summary>
+    internal sealed class LineChartRendering
     {
+        private readonly Plot plot;
+        private readonly bool logarithmicY;
+
+        public LineChartRendering(byte[] png, Plot plot, bool logarithmicY)
+        {
+            Png = png;
+            this.plot = plot;
+            this.logarithmicY = logarithmicY;
+            PixelRect area = plot.LastRender.DataRect;
+            (PlotLeft, PlotTop, PlotRight, PlotBottom) = ((int)Math.Ceiling(area.Left), (int)Math.Ceiling(area.Top), (int)Math.Floor(area.Right), (int)Math.Floor(area.Bottom));
+        }
+
+        public byte[] Png { get; }
+
+        /// <summary>The data area, in whole pixels inside it (right and bottom exclusive).</summary>
+        public int PlotLeft { get; }
+
+        public int PlotTop { get; }
+
+        public int PlotRight { get; }
+
+        public int PlotBottom { get; }
+
+        /// <summary>The Y axis' limits in axis coordinates (base-10 logarithms on a logarithmic axis).</summary>
+        public (double Low, double High) YLimits => (plot.Axes.Left.Min, plot.Axes.Left.Max);
+
+        /// <summary>The labelled ticks of the axis, as drawn.</summary>
+        public IReadOnlyList<Tick> XTicks => plot.Axes.Bottom.TickGenerator.Ticks.Where(t => t.IsMajor && t.Position >= plot.Axes.Bottom.Min && t.Position <= plot.Axes.Bottom.Max).ToArray();
+
+        /// <summary>The labelled ticks of the Y axis, as drawn (positions in axis coordinates).</summary>
+        public IReadOnlyList<Tick> YTicks => plot.Axes.Left.TickGenerator.Ticks.Where(t => t.IsMajor && t.Position >= plot.Axes.Left.Min && t.Position <= plot.Axes.Left.Max).ToArray();
+
         /// <summary>The image column of the data value <paramref name="x"/>.</summary>
-        public int Column(double x) => ToInt(X.ToPixel(x, PlotLeft, PlotRight - 1));
+        public int Column(double x) => (int)Math.Round(plot.GetPixel(new Coordinates(x, plot.Axes.Left.Min)).X);
 
         /// <summary>The image row of the data value <paramref name="y"/> (larger values are higher up).</summary>
-        public int Row(double y) => ToInt(Y.ToPixel(y, PlotBottom - 1, PlotTop));
-
-        private static int ToInt(double pixel) => (int)Math.Clamp(Math.Round(pixel, MidpointRounding.AwayFromZero), -1_000_000, 1_000_000);
+        public int Row(double y) => (int)Math.Round(plot.GetPixel(new Coordinates(plot.Axes.Bottom.Min, logarithmicY ? Math.Log10(y) : y)).Y);
     }
 }
