@@ -177,7 +177,7 @@ namespace ResidualML.Cli.Commands
             options.Progress = new RunPrinter(context.Console);
             DegradationStudyResult result = null!;
             context.Console.Status().Start("Training", _ => result = DegradationStudy.Run(pixels, targets, options, context.Cancellation));
-            foreach (string path in result.Save(output.Folder)) output.Written.Add(path);
+            foreach (string path in result.SavePlots(output.Folder).Concat(result.Save(output.Folder))) output.Written.Add(path);
             Summaries.Files(context.Console, output);
             return Cli.Succeeded;
         }
