@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using ScottPlot;
 using SkiaSharp;
@@ -42,6 +44,20 @@ namespace Microsoft.ML.Residual.Plots
             }
 
             plot.Legend.FontName = Name;
+        }
+
+        /// <summary>The font names of everything in <paramref name="plot"/> that draws text: title, axis and tick labels, legend, text plottables.</summary>
+        public static IReadOnlyList<string> FontNamesOf(Plot plot)
+        {
+            var names = new List<string> { plot.Axes.Title.Label.FontName, plot.Legend.FontName ?? "(each legend item's own)" };
+            foreach (IAxis axis in plot.Axes.GetAxes())
+            {
+                names.Add(axis.Label.FontName);
+                names.Add(axis.TickLabelStyle.FontName);
+            }
+
+            names.AddRange(plot.GetPlottables<ScottPlot.Plottables.Text>().Select(text => text.LabelStyle.FontName));
+            return names;
         }
 
         /// <summary>The width in pixels of <paramref name="text"/> drawn at <paramref name="size"/> pixels.</summary>

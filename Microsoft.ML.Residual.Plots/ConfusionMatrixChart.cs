@@ -205,7 +205,7 @@ namespace Microsoft.ML.Residual.Plots
             plot.Axes.Bottom.MinimumSize = plot.Axes.Bottom.MaximumSize = bottom;
             ChartFont.Apply(plot);
             byte[] png = plot.GetImageBytes(width, height, ImageFormat.Png);
-            return new ConfusionMatrixRendering(png, width, height, left, top, cell, countSize);
+            return new ConfusionMatrixRendering(png, width, height, left, top, cell, countSize, ChartFont.FontNamesOf(plot));
         }
 
         // The label of every count and the font size (16 to 8 pixels) that fits all of them in a cell with a margin; 0 for none.
@@ -248,8 +248,11 @@ namespace Microsoft.ML.Residual.Plots
         }
     }
 
-    /// <summary>A drawn confusion matrix: the PNG, its size, the grid's top left pixel, the cell size and the counts' font size (0: none).</summary>
-    internal sealed record ConfusionMatrixRendering(byte[] Png, int Width, int Height, int GridLeft, int GridTop, int Cell, float CountFontSize)
+    /// <summary>
+    /// A drawn confusion matrix: the PNG, its size, the grid's top left pixel, the cell size, the counts' font size (0: none) and the
+    /// font of everything that draws text.
+    /// </summary>
+    internal sealed record ConfusionMatrixRendering(byte[] Png, int Width, int Height, int GridLeft, int GridTop, int Cell, float CountFontSize, IReadOnlyList<string> FontNames)
     {
         /// <summary>The top left pixel of the cell of true class <paramref name="row"/> and predicted class <paramref name="column"/>.</summary>
         public (int X, int Y) CellCorner(int row, int column) => (GridLeft + column * Cell, GridTop + row * Cell);

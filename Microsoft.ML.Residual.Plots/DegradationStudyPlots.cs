@@ -20,10 +20,12 @@ namespace Microsoft.ML.Residual.Plots
         /// <param name="result">The study's outcome.</param>
         /// <param name="folder">The folder to write into.</param>
         /// <exception cref="ArgumentNullException"><paramref name="result"/> is null.</exception>
+        /// <exception cref="ArgumentException"><paramref name="result"/> has no networks.</exception>
         /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
         public static IReadOnlyList<string> SavePlots(this DegradationStudyResult result, string folder)
         {
             if (result is null) throw new ArgumentNullException(nameof(result));
+            if (result.Runs.Count == 0) throw new ArgumentException("The study has no networks to plot.", nameof(result));
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"The folder '{folder}' does not exist; create it first.");
             var charts = Charts(result);
             var paths = new List<string>();

@@ -16,8 +16,9 @@ namespace Microsoft.ML.Residual.Plots
     /// axis). Both are padded a little so that no point sits on the frame; X values that are all whole numbers (epochs, blocks) get
     /// whole-number ticks. A point whose Y cannot be drawn is left out and breaks its line. Lines are 2 pixels thick; points get a
     /// marker when they are sparse enough to be told apart, and always when they stand alone. Series take their colours from a fixed
-    /// palette of 10 well separated colours, in order, starting again after the 10th. Images from 1600×1000 up draw text, lines and
-    /// markers at a larger integer scale. The same chart always gives the same bytes.
+    /// palette of 10 well separated colours, in order, starting again after the 10th. The legend is right of the plot, or in its top
+    /// right corner in images under 500 pixels wide. Images from 1600×1000 up draw text, lines and markers at a larger integer scale,
+    /// images under 800×500 at a smaller one (down to 0.65). The same chart always gives the same bytes.
     /// </remarks>
     public sealed class LineChart
     {
@@ -113,13 +114,13 @@ namespace Microsoft.ML.Residual.Plots
         internal LineChartRendering Render()
         {
             var (xMin, xMax, yMin, yMax, integers) = CheckData();
-            int s = Math.Clamp(Math.Min(Width / 800, Height / 500), 1, 4);
+            float s = Scale();
             var plot = new Plot();
             plot.FigureBackground.Color = ChartStyle.White;
             plot.DataBackground.Color = ChartStyle.White;
 
             // Markers on every point when a series has few enough points (about 12 pixels apart across the plot).
-            int sparse = Width * 3 / 4 / (12 * s);
+            int sparse = (int)(Width * 0.75f / (12 * s));
             for (int i = 0; i < Series.Count; i++)
             {
                 var colour = ChartStyle.Palette[i % ChartStyle.Palette.Count];
@@ -168,10 +169,10 @@ namespace Microsoft.ML.Residual.Plots
         }
 
         /// <summary>The legend, right of the plot: a swatch and the (shortened) name of every series, as many as fit the height.</summary>
-        private void AddLegend(Plot plot, int s)
+        private void AddLegend(Plot plot, float s)
         {
             float fontSize = 12 * s;
-            int rows = Math.Max(1, (Height - 60 * s) / (21 * s));
+            int rows = Math.Max(1, (int)((Height - 60 * s) / (21 * s)));
             int shown = Series.Count <= rows ? Series.Count : rows - 1;
             float room = Math.Max(60 * s, Width / 5);
             for (int i = 0; i < shown; i++)
@@ -195,7 +196,19 @@ namespace Microsoft.ML.Residual.Plots
             plot.Legend.FontColor = ChartStyle.Ink;
             plot.Legend.OutlineColor = ChartStyle.Grid;
             plot.Legend.ShadowColor = Colors.Transparent;
-            plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperCenter;
+            // Beside the plot, unless the image is too narrow for both: then in the plot's top right corner.
+            if (Width >= 500)
+                plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperCenter;
+            else
+                plot.ShowLegend(Alignment.UpperRight);
+        }
+
+        // The size of text, lines and markers relative to an 800×500 chart: an integer from 1600×1000 up (at most 4), down to 0.65 for
+        // small charts.
+        private float Scale()
+        {
+            float relative = Math.Min(Width / 800f, Height / 500f);
+            return relative >= 1 ? Math.Clamp((int)relative, 1, 4) : Math.Max(0.65f, relative);
         }
 
         // The runs of consecutive drawable points of a series: each one line (a lone point a marker).
@@ -317,6 +330,9 @@ namespace Microsoft.ML.Residual.Plots
         }
 
         public byte[] Png { get; }
+
+        /// <summary>The font of everything that draws text (<see cref="ChartFont.FontNamesOf"/>).</summary>
+        public IReadOnlyList<string> FontNames => ChartFont.FontNamesOf(plot);
 
         /// <summary>The data area, in whole pixels inside it (right and bottom exclusive).</summary>
         public int PlotLeft { get; }

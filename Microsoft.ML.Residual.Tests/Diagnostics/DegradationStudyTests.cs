@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Residual.Diagnostics;
+using Microsoft.ML.Residual.Plots;
 using Microsoft.ML.Residual.Tests.Datasets;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -24,7 +25,7 @@ public sealed class DegradationStudyTests : TempFolderTest
     private static DegradationStudyOptions Tiny() => new() { Depths = new[] { 20 }, Epochs = 2, BatchSize = 32, ProbeImages = 16, LearningRate = 0.05 };
 
     [TestMethod]
-    public void Run_TrainsEveryVariantWithItsLossCurveAndGradientFlowPerEpoch_AndSavesPlotsAndCsv()
+    public void Run_TrainsEveryVariantWithItsLossCurveAndGradientFlowPerEpoch_AndSavesItsTablesAndPlots()
     {
         var (images, labels) = Data();
         DegradationStudyResult result = DegradationStudy.Run(images, labels, Tiny());
@@ -42,8 +43,7 @@ public sealed class DegradationStudyTests : TempFolderTest
         Assert.IsFalse(result.Runs[0].GradientFlow[0].BlockInputGradientNorms.SequenceEqual(result.Runs[0].GradientFlow[2].BlockInputGradientNorms), "training changes the gradient flow");
 
         var written = result.Save(Root);
-        CollectionAssert.AreEquivalent(new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png", "degradation.csv", "degradation.json" },
-            written.Select(Path.GetFileName).ToArray());
+        CollectionAssert.AreEqual(new[] { "degradation.csv", "degradation.json" }, written.Select(Path.GetFileName).ToArray(), "the core writes the tables only");
         Assert.AreEqual(1 + 4 * 3, File.ReadAllLines(Path.Combine(Root, "degradation.csv")).Length);
         using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "degradation.json"))))
         {
@@ -57,8 +57,24 @@ public sealed class DegradationStudyTests : TempFolderTest
                 flow[2].GetProperty("blocks").EnumerateArray().Select(b => b.GetProperty("inputGradientNorm").GetDouble()).ToArray());
         }
 
-        foreach (string png in written.Where(p => p.EndsWith(".png", StringComparison.Ordinal)))
-            Assert.AreEqual(0x89, File.ReadAllBytes(png)[0], png);
+        // The plots, from Microsoft.ML.Residual.Plots: one colour per network, the gradient norms on a logarithmic axis.
+        var plots = result.SavePlots(Root);
+        CollectionAssert.AreEqual(new[] { "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png" }, plots.Select(Path.GetFileName).ToArray());
+        var charts = DegradationStudyPlots.Charts(result);
+        CollectionAssert.AreEqual(new[] { false, true, true }, charts.Select(c => c.LogarithmicY).ToArray());
+        for (int i = 0; i < plots.Count; i++)
+        {
+            var png = Plots.PngImage.Read(plots[i]);
+            Assert.AreEqual((800, 500), (png.Width, png.Height), plots[i]);
+            CollectionAssert.AreEqual(result.Runs.Select(r => r.Label).ToArray(), charts[i].Series.Select(s => s.Name).ToArray(), plots[i]);
+            for (int run = 0; run < result.Runs.Count; run++)
+                Assert.IsGreaterThan(50, png.Count(ChartStyle.Palette[run].ToSKColor(), 0, 0, png.Width, png.Height), $"{plots[i]}: {result.Runs[run].Label}");
+        }
+
+        CollectionAssert.AreEquivalent(new[] { "degradation.csv", "degradation.json", "training-loss.png", "gradient-flow-initial.png", "gradient-flow-final.png" },
+            Directory.GetFiles(Root).Select(Path.GetFileName).ToArray(), "no temporary file is left");
+        Assert.ThrowsExactly<DirectoryNotFoundException>(() => result.SavePlots(Path.Combine(Root, "missing")));
+        Assert.ThrowsExactly<ArgumentNullException>(() => DegradationStudyPlots.SavePlots(null!, Root));
     }
 
     [TestMethod]

@@ -4,6 +4,7 @@ using System.Linq;
 using Microsoft.ML.Residual.Plots;
 using Microsoft.ML.Residual.Tests.Datasets;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using SkiaSharp;
 
 namespace Microsoft.ML.Residual.Tests.Plots;
 
@@ -12,7 +13,7 @@ public sealed class LineChartTests : TempFolderTest
 {
     private static readonly double[] Epochs = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 
-    private static Rgb Colour(int series) => LineChart.Palette[series];
+    private static SKColor Colour(int series) => ChartStyle.Palette[series].ToSKColor();
 
     private static LineChart TrainingCurves() => new LineChart { Title = "Loss", XLabel = "epoch", YLabel = "loss" }
         .Add("train", Epochs, Epochs.Select(e => 2.0 / e).ToArray())
@@ -28,45 +29,50 @@ public sealed class LineChartTests : TempFolderTest
 
         chart.Save(path);
 
-        var png = new PngPixels(path);
+        var png = PngImage.Read(path);
         Assert.AreEqual(640, png.Width);
         Assert.AreEqual(360, png.Height);
-        Assert.AreEqual(Rgb.White, png[0, 0], "white background");
-        PngPixels.AssertOnlyFiles(Root, "loss.png");
+        Assert.AreEqual(SKColors.White, png[0, 0], "white background");
+        PngImage.AssertOnlyFiles(Root, "loss.png");
     }
 
     [TestMethod]
     public void LineChart_Save_DrawsEachSeriesInItsOwnColourInsideThePlotAndInTheLegend()
     {
-        string path = Path.Combine(Root, "loss.png");
-        var chart = TrainingCurves();
-        var plot = chart.Render();
+        var plot = TrainingCurves().Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         for (int i = 0; i < 2; i++)
         {
             Assert.IsGreaterThan(200, png.Count(Colour(i), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom), $"series {i} is drawn in the plot");
-            Assert.IsGreaterThan(20, png.Count(Colour(i), plot.PlotRight + 1, 0, png.Width, png.Height), $"series {i} has a legend swatch");
+            Assert.IsGreaterThan(20, png.Count(Colour(i), plot.PlotRight + 2, 0, png.Width, png.Height), $"series {i} has a legend swatch right of the plot");
         }
 
-        Assert.AreNotEqual(Colour(0), Colour(1));
-        Assert.AreEqual(0, png.Count(Colour(2), 0, 0, png.Width, png.Height), "only two series, two colours");
-        Assert.AreEqual(0, png.Count(Colour(0), 0, plot.PlotBottom + 1, plot.PlotLeft - 1, png.Height), "nothing of a series below-left of the plot");
+        for (int other = 2; other < ChartStyle.Palette.Count; other++)
+            Assert.AreEqual(0, png.Count(Colour(other), 0, 0, png.Width, png.Height, tolerance: 8), $"only two series, two colours (not palette colour {other})");
+        Assert.AreEqual(0, png.Count(Colour(0), 0, plot.PlotBottom + 2, plot.PlotLeft - 2, png.Height), "nothing of a series below-left of the plot");
+    }
+
+    [TestMethod]
+    public void LineChart_Text_TitleAxisLabelsTicksAndLegendAreDrawnWithTheEmbeddedFont()
+    {
+        var plot = TrainingCurves().Render();
+
+        CollectionAssert.AreEqual(Enumerable.Repeat(ChartFont.Name, plot.FontNames.Count).ToArray(), plot.FontNames.ToArray(), string.Join(", ", plot.FontNames));
+        var png = new PngImage(plot.Png);
+        Assert.IsGreaterThan(30, png.CountDark(plot.PlotLeft, 0, plot.PlotRight, plot.PlotTop - 2), "the title above the plot");
+        Assert.IsGreaterThan(30, png.CountDark(0, plot.PlotTop, plot.PlotLeft - 2, plot.PlotBottom), "Y tick labels and the Y label left of the plot");
+        Assert.IsGreaterThan(30, png.CountDark(plot.PlotLeft, plot.PlotBottom + 2, plot.PlotRight, png.Height), "X tick labels and the X label under the plot");
+        Assert.IsGreaterThan(30, png.CountDark(plot.PlotRight + 2, plot.PlotTop, png.Width, plot.PlotBottom), "the legend's names");
     }
 
     [TestMethod]
     public void LineChart_SeriesWithNaNInTheMiddle_BreaksTheLineButDrawsBothSides()
     {
-        string path = Path.Combine(Root, "gap.png");
         var y = Epochs.Select(e => e == 5 ? double.NaN : e).ToArray();
-        var chart = new LineChart().Add("validation", Epochs, y);
-        var plot = chart.Render();
+        var plot = new LineChart().Add("validation", Epochs, y).Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         int ColumnPixels(double x)
         {
             int column = plot.Column(x);
@@ -83,14 +89,10 @@ public sealed class LineChartTests : TempFolderTest
     [TestMethod]
     public void LineChart_WithoutConnectedPoints_DrawsMarkersOnlyAsAScatterPlot()
     {
-        string path = Path.Combine(Root, "scatter.png");
         var x = new double[] { 1, 5, 9 };
-        var chart = new LineChart { ConnectPoints = false }.Add("trials", x, new double[] { 0.2, 0.8, 0.4 });
-        var plot = chart.Render();
+        var plot = new LineChart { ConnectPoints = false }.Add("trials", x, new double[] { 0.2, 0.8, 0.4 }).Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         foreach (var (px, py) in new[] { (1.0, 0.2), (5.0, 0.8), (9.0, 0.4) })
             Assert.IsGreaterThanOrEqualTo(9, png.Count(Colour(0), plot.Column(px) - 5, plot.Row(py) - 5, plot.Column(px) + 6, plot.Row(py) + 6), $"a marker at ({px}, {py})");
         int between = plot.Column(3);
@@ -98,34 +100,26 @@ public sealed class LineChartTests : TempFolderTest
     }
 
     [TestMethod]
-    public void LineChart_SinglePointSeries_DrawsAMarker()
+    public void LineChart_SinglePointSeries_DrawsAMarkerWithWholeNumberTicksAroundIt()
     {
-        string path = Path.Combine(Root, "one.png");
-        var chart = new LineChart().Add("accuracy", new double[] { 3 }, new double[] { 0.75 });
-        var plot = chart.Render();
+        var plot = new LineChart().Add("accuracy", new double[] { 3 }, new double[] { 0.75 }).Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         int x = plot.Column(3), y = plot.Row(0.75);
-        Assert.AreEqual(Colour(0), png[x, y], "the point's pixel");
+        Assert.IsTrue(PngImage.Near(png[x, y], Colour(0)), $"the point's pixel is {png[x, y]}");
         Assert.IsGreaterThanOrEqualTo(9, png.Count(Colour(0), x - 5, y - 5, x + 6, y + 6), "a marker, not a lone pixel");
-        CollectionAssert.AreEqual(new[] { "2", "3", "4" }, plot.X.Ticks.Select(t => t.Label).ToArray(), "one epoch: whole-number ticks around it");
+        CollectionAssert.AreEqual(new[] { "2", "3", "4" }, plot.XTicks.Select(t => t.Label).ToArray(), "one epoch: whole-number ticks around it");
     }
 
     [TestMethod]
     public void LineChart_AllYEqual_PadsTheRangeAndStillDraws()
     {
-        string path = Path.Combine(Root, "flat.png");
-        var chart = new LineChart().Add("flat", Epochs, Epochs.Select(_ => 0.5).ToArray());
-        var plot = chart.Render();
+        var plot = new LineChart().Add("flat", Epochs, Epochs.Select(_ => 0.5).ToArray()).Render();
 
-        chart.Save(path);
-
-        Assert.IsLessThan(0.5, plot.Y.Low);
-        Assert.IsGreaterThan(0.5, plot.Y.High);
-        Assert.IsGreaterThanOrEqualTo(2, plot.Y.Ticks.Count);
-        Assert.IsGreaterThan(100, new PngPixels(path).Count(Colour(0), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom));
+        Assert.IsLessThan(0.5, plot.YLimits.Low);
+        Assert.IsGreaterThan(0.5, plot.YLimits.High);
+        Assert.IsGreaterThanOrEqualTo(2, plot.YTicks.Count);
+        Assert.IsGreaterThan(100, new PngImage(plot.Png).Count(Colour(0), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom));
     }
 
     [TestMethod]
@@ -133,52 +127,75 @@ public sealed class LineChartTests : TempFolderTest
     {
         var plot = new LineChart().Add("loss", new double[] { 1, 2, 3 }, new double[] { 3, 2, 1 }).Render();
 
-        Assert.IsGreaterThanOrEqualTo(2, plot.X.Ticks.Count);
-        foreach (var tick in plot.X.Ticks)
+        Assert.IsGreaterThanOrEqualTo(2, plot.XTicks.Count);
+        foreach (var tick in plot.XTicks)
         {
-            Assert.AreEqual(Math.Round(tick.Value), tick.Value, $"tick {tick.Label}");
+            Assert.AreEqual(Math.Round(tick.Position), tick.Position, $"tick {tick.Label}");
             Assert.DoesNotContain(".", tick.Label);
         }
     }
 
     [TestMethod]
+    public void LineChart_LinearTicks_HaveTheSameDecimalsThroughout()
+    {
+        var plot = new LineChart().Add("loss", new double[] { 1, 2, 3, 4 }, new[] { 1.112, 1.102, 1.088, 1.074 }).Render();
+
+        string[] labels = plot.YTicks.Select(t => t.Label).ToArray();
+        Assert.IsGreaterThanOrEqualTo(3, labels.Length, string.Join(" ", labels));
+        int decimals = labels[0].Length - labels[0].IndexOf('.', StringComparison.Ordinal) - 1;
+        Assert.IsGreaterThan(0, decimals, string.Join(" ", labels));
+        foreach (string label in labels)
+            Assert.AreEqual(decimals, label.Length - label.IndexOf('.', StringComparison.Ordinal) - 1, string.Join(" ", labels));
+    }
+
+    [TestMethod]
     public void LineChart_LogarithmicY_PlacesPointsByTheirLogarithm()
     {
-        string path = Path.Combine(Root, "log.png");
-        var chart = new LineChart { LogarithmicY = true, YLabel = "gradient norm" }
+        var plot = new LineChart { LogarithmicY = true, YLabel = "gradient norm" }
             .Add("tiny", new double[] { 0 }, new double[] { 1e-6 })
             .Add("middle", new double[] { 1 }, new double[] { 1e-3 })
-            .Add("one", new double[] { 2 }, new double[] { 1 });
-        var plot = chart.Render();
+            .Add("one", new double[] { 2 }, new double[] { 1 })
+            .Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         double Row(int series) => png.MeanRow(Colour(series), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom);
         double tiny = Row(0), middle = Row(1), one = Row(2);
         Assert.IsTrue(tiny > middle && middle > one, $"larger values are higher up: rows {tiny}, {middle}, {one}");
         Assert.AreEqual(tiny - middle, middle - one, 1.0, "1e-3 is halfway between 1e-6 and 1 on a log axis");
-        Assert.AreEqual(plot.Row(1e-3), middle, 0.5);
-        var labels = plot.Y.Ticks.Select(t => t.Label).ToArray();
+        Assert.AreEqual(plot.Row(1e-3), middle, 1.0);
+        var labels = plot.YTicks.Select(t => t.Label).ToArray();
         CollectionAssert.IsSubsetOf(new[] { "1e-6", "1e-3", "1e0" }, labels, string.Join(" ", labels));
     }
 
     [TestMethod]
     public void LineChart_LogarithmicY_SkipsNonPositiveValuesAndASeriesWithNothingToDraw()
     {
-        string path = Path.Combine(Root, "log.png");
         var chart = new LineChart { LogarithmicY = true }
             .Add("zeros", new double[] { 0, 1 }, new double[] { 0, -1 })
             .Add("norms", new double[] { 0, 1, 2 }, new double[] { 1e-2, -5, 1e2 });
         var plot = chart.Render();
 
-        chart.Save(path);
-
-        var png = new PngPixels(path);
+        var png = new PngImage(plot.Png);
         Assert.AreEqual(0, png.Count(Colour(0), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom), "nothing to draw for 'zeros'");
-        Assert.AreEqual(Colour(1), png[plot.Column(0), plot.Row(1e-2)]);
-        Assert.AreEqual(Colour(1), png[plot.Column(2), plot.Row(1e2)]);
+        Assert.IsGreaterThan(0, png.Count(Colour(0), plot.PlotRight + 2, 0, png.Width, png.Height), "but it is in the legend");
+        Assert.IsTrue(PngImage.Near(png[plot.Column(0), plot.Row(1e-2)], Colour(1)), "the marker of 1e-2");
+        Assert.IsTrue(PngImage.Near(png[plot.Column(2), plot.Row(1e2)], Colour(1)), "the marker of 1e2");
         Assert.AreEqual(0, png.Count(Colour(1), plot.Column(1) - 2, plot.PlotTop, plot.Column(1) + 3, plot.PlotBottom), "-5 breaks the line");
+    }
+
+    [TestMethod]
+    public void LogarithmicTicks_LabelPowersOfTenWithTwoAndFiveOnShortRangesAndMultiplesBetween()
+    {
+        static string[] Labels(double low, double high, int count) =>
+            LogarithmicTicks.Create(low, high, count).Where(t => t.IsMajor).Select(t => t.Label).ToArray();
+
+        CollectionAssert.AreEqual(new[] { "0.01", "0.02", "0.05", "0.1", "0.2" }, Labels(-2.05, -0.6, 10), "under two decades: 1×, 2×, 5×");
+        CollectionAssert.AreEqual(new[] { "1e-9", "1e-8", "1e-7", "1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "1e-1" }, Labels(-9.2, -0.8, 10), "every decade");
+        CollectionAssert.AreEqual(new[] { "1e-8", "1e-6", "1e-4", "1e-2" }, Labels(-9.2, -0.8, 4), "every 2nd decade when space is short");
+        CollectionAssert.AreEqual(new[] { "2", "3", "4", "5" }, Labels(Math.Log10(1.9), Math.Log10(5.2), 10), "within a decade: 1× to 9×");
+        var ticks = LogarithmicTicks.Create(-2.05, -0.6, 10);
+        Assert.IsTrue(ticks.Any(t => !t.IsMajor && Math.Abs(t.Position - Math.Log10(0.03)) < 1e-12), "a minor tick at 0.03");
+        foreach (var tick in ticks) Assert.IsTrue(tick.Position >= -2.05 && tick.Position <= -0.6, $"{tick.Position} is in range");
     }
 
     [TestMethod]
@@ -204,8 +221,8 @@ public sealed class LineChartTests : TempFolderTest
 
         TrainingCurves().Save(path);
 
-        Assert.AreEqual(800, new PngPixels(path).Width);
-        PngPixels.AssertOnlyFiles(Root, "loss.png");
+        Assert.AreEqual(800, PngImage.Read(path).Width);
+        PngImage.AssertOnlyFiles(Root, "loss.png");
     }
 
     [TestMethod]
@@ -214,7 +231,7 @@ public sealed class LineChartTests : TempFolderTest
         var error = Assert.ThrowsExactly<ArgumentException>(() => new LineChart().Save(Path.Combine(Root, "x.png")));
         StringAssert.Contains(error.Message, "no series");
         StringAssert.Contains(error.Message, "Add(");
-        PngPixels.AssertOnlyFiles(Root);
+        PngImage.AssertOnlyFiles(Root);
     }
 
     [TestMethod]
@@ -229,7 +246,7 @@ public sealed class LineChartTests : TempFolderTest
         StringAssert.Contains(error.Message, "'train'");
         StringAssert.Contains(error.Message, "finite Y");
         Assert.AreEqual("old", File.ReadAllText(path), "a failed save leaves the file as it was");
-        PngPixels.AssertOnlyFiles(Root, "x.png");
+        PngImage.AssertOnlyFiles(Root, "x.png");
 
         chart.LogarithmicY = true;
         chart.Series[0] = new ChartSeries("train", new double[] { 1 }, new double[] { 0 });
@@ -252,11 +269,11 @@ public sealed class LineChartTests : TempFolderTest
         error = Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Path.Combine(Root, "x.png")));
         StringAssert.Contains(error.Message, "Series 1 ('late')");
         StringAssert.Contains(error.Message, "1 X values but 2 Y values");
-        PngPixels.AssertOnlyFiles(Root);
+        PngImage.AssertOnlyFiles(Root);
     }
 
     [TestMethod]
-    public void LineChart_NonFiniteX_ThrowsNamingTheSeriesAndIndex()
+    public void LineChart_NullOrNonFiniteX_ThrowsNamingTheSeriesAndIndex()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(() =>
             new LineChart().Add("train", new double[] { 1, double.NaN, 3 }, new double[] { 1, 2, 3 }));
@@ -264,6 +281,7 @@ public sealed class LineChartTests : TempFolderTest
         StringAssert.Contains(error.Message, "'train'");
         StringAssert.Contains(error.Message, "NaN at index 1");
         StringAssert.Contains(error.Message, "finite");
+        Assert.ThrowsExactly<ArgumentNullException>(() => new LineChart().Add("train", null!, new double[] { 1 }));
     }
 
     [TestMethod]
@@ -289,7 +307,9 @@ public sealed class LineChartTests : TempFolderTest
             chart.Width = width;
             chart.Height = height;
             var plot = chart.Render();
-            Assert.AreEqual(width, plot.Raster.Width);
+            var png = new PngImage(plot.Png);
+            Assert.AreEqual(width, png.Width);
+            Assert.AreEqual(height, png.Height);
             Assert.IsGreaterThan(plot.PlotLeft, plot.PlotRight, $"{width}×{height}: the plot has room");
             Assert.IsGreaterThan(plot.PlotTop, plot.PlotBottom, $"{width}×{height}: the plot has room");
         }
@@ -304,6 +324,6 @@ public sealed class LineChartTests : TempFolderTest
         StringAssert.Contains(
             Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Path.Combine(Root, "missing", "loss.png"))).Message, "does not exist; create it first");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => chart.Save(Root)).Message, "is a folder");
-        PngPixels.AssertOnlyFiles(Root);
+        PngImage.AssertOnlyFiles(Root);
     }
 }
