@@ -25,6 +25,14 @@ dotnet pack "$repo/Microsoft.ML.Residual/Microsoft.ML.Residual.csproj" -c Releas
 package="$work/feed/Microsoft.ML.Residual.$version.nupkg"
 [[ -f "$package" ]] || { echo "no package at $package" >&2; exit 1; }
 [[ -f "$work/feed/Microsoft.ML.Residual.$version.snupkg" ]] || { echo "no symbols package next to $package" >&2; exit 1; }
+# Plots are in Microsoft.ML.Residual.Plots: the core package must not pull ScottPlot (nor its HarfBuzz text shaping).
+nuspec="$repo/Microsoft.ML.Residual/obj/Release/Microsoft.ML.Residual.$version.nuspec"
+[[ -f "$nuspec" ]] || { echo "no nuspec at $nuspec (dotnet pack writes it there)" >&2; exit 1; }
+if grep -Eiq 'id="(ScottPlot|SkiaSharp\.HarfBuzz|HarfBuzzSharp)' "$nuspec"; then
+  echo "the package depends on ScottPlot or HarfBuzz: $(grep -Eio 'id="[^"]*' "$nuspec" | tr '\n' ' ')" >&2
+  exit 1
+fi
+echo "   dependencies: $(grep -Eo 'id="[^"]*' "$nuspec" | sed 's/id="//' | sort -u | tr '\n' ' ')"
 
 echo "== consumer project"
 mkdir -p "$work/consumer"

@@ -57,6 +57,53 @@ public sealed class PackageTests
                 $"a backend is a dependency: {string.Join(", ", dependencies)}");
             Assert.IsFalse(dependencies.Any(id => id is "Microsoft.ML.OnnxRuntime" or "Microsoft.ML.OnnxRuntime.Gpu" or "Grpc.Tools"),
                 $"dependencies: {string.Join(", ", dependencies)}");
+            // Plots are in Microsoft.ML.Residual.Plots: the core package pulls no plotting library.
+            Assert.IsFalse(dependencies.Any(id => id.StartsWith("ScottPlot", StringComparison.OrdinalIgnoreCase) || id.Contains("HarfBuzz", StringComparison.OrdinalIgnoreCase)),
+                $"dependencies: {string.Join(", ", dependencies)}");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void PackPlots_GivesItsOwnPackageOnScottPlotWithTheFontAndItsLicence()
+    {
+        string repo = TestRepository.Root();
+        string output = Directory.CreateTempSubdirectory("residualml-pack-plots-").FullName;
+        try
+        {
+            const string Version = "0.0.0-packagetest";
+            string project = Path.Combine(repo, "Microsoft.ML.Residual.Plots", "Microsoft.ML.Residual.Plots.csproj");
+            Run($"pack \"{project}\" -c Release --no-restore -o \"{output}\" -p:Version={Version} --nologo");
+
+            string package = Path.Combine(output, $"Microsoft.ML.Residual.Plots.{Version}.nupkg");
+            Assert.IsTrue(File.Exists(package), $"no {package}");
+            using ZipArchive zip = ZipFile.OpenRead(package);
+            var entries = zip.Entries.ToDictionary(e => e.FullName);
+            foreach (string expected in new[]
+            {
+                "LICENSE", "LICENSE-DejaVu.txt",
+                "lib/net8.0/Microsoft.ML.Residual.Plots.dll", "lib/net8.0/Microsoft.ML.Residual.Plots.xml",
+                "lib/net10.0/Microsoft.ML.Residual.Plots.dll", "lib/net10.0/Microsoft.ML.Residual.Plots.xml",
+            })
+            {
+                Assert.IsTrue(entries.ContainsKey(expected), $"the package lacks {expected}; it has {string.Join(", ", entries.Keys)}");
+            }
+
+            // DejaVuSans.ttf (759,720 bytes) is embedded in the assembly, not shipped as a loose file.
+            Assert.IsGreaterThan(759_720L, entries["lib/net10.0/Microsoft.ML.Residual.Plots.dll"].Length);
+            Assert.IsFalse(entries.Keys.Any(e => e.EndsWith(".ttf", StringComparison.OrdinalIgnoreCase)), string.Join(", ", entries.Keys));
+            using (var licence = new StreamReader(entries["LICENSE-DejaVu.txt"].Open()))
+                StringAssert.Contains(licence.ReadToEnd(), "Bitstream Vera Fonts Copyright");
+
+            using Stream nuspecStream = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open();
+            XDocument nuspec = XDocument.Load(nuspecStream);
+            XNamespace ns = nuspec.Root!.Name.Namespace;
+            var dependencies = nuspec.Root.Descendants(ns + "dependency").Select(d => (string)d.Attribute("id")!).Distinct().ToList();
+            CollectionAssert.Contains(dependencies, "ScottPlot");
+            CollectionAssert.Contains(dependencies, "Microsoft.ML.Residual");
         }
         finally
         {

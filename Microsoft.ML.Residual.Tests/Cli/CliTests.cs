@@ -78,6 +78,8 @@ public sealed class CliTests
             Assert.IsTrue(CliImages.IsPng(path), plot);
             var (width, height) = CliImages.PngSize(path);
             Assert.IsTrue(width >= 200 && height >= 150, $"{plot}: {width}x{height}");
+            var png = Plots.PngImage.Read(path);
+            Assert.IsGreaterThan(30, png.CountDark(0, 0, png.Width, 36), $"{plot}: its title is drawn");
         }
 
         Assert.IsFalse(Directory.EnumerateFiles(trained).Any(f => Path.GetFileName(f).StartsWith('.')), "no temporary file is left");
