@@ -14,7 +14,10 @@ namespace Microsoft.ML.Residual.Plots
     {
         private readonly NumericAutomatic automatic;
 
-        public EvenDecimalTicks(bool integers) => automatic = new NumericAutomatic { IntegerTicksOnly = integers };
+        /// <param name="integers">Whole-number ticks only (epochs, blocks).</param>
+        /// <param name="minimumSpacing">The least distance between labelled ticks, in pixels.</param>
+        public EvenDecimalTicks(bool integers, float minimumSpacing) =>
+            automatic = new NumericAutomatic { IntegerTicksOnly = integers, MinimumTickSpacing = minimumSpacing };
 
         public Tick[] Ticks { get; set; } = Array.Empty<Tick>();
 

@@ -139,8 +139,8 @@ namespace Microsoft.ML.Residual.Plots
             var (xLow, xHigh) = Range(xMin, xMax, logarithmic: false, integers);
             var (yLow, yHigh) = Range(AxisY(yMin), AxisY(yMax), LogarithmicY, integers: false);
             plot.Axes.SetLimits(xLow, xHigh, yLow, yHigh);
-            plot.Axes.Bottom.TickGenerator = new EvenDecimalTicks(integers);
-            plot.Axes.Left.TickGenerator = LogarithmicY ? new LogarithmicTicks() : new EvenDecimalTicks(integers: false);
+            plot.Axes.Bottom.TickGenerator = new EvenDecimalTicks(integers, minimumSpacing: 50 * s);
+            plot.Axes.Left.TickGenerator = LogarithmicY ? new LogarithmicTicks() : new EvenDecimalTicks(integers: false, minimumSpacing: 32 * s);
             plot.Axes.Color(ChartStyle.Frame);
             plot.Grid.MajorLineColor = ChartStyle.Grid;
 
@@ -196,6 +196,7 @@ namespace Microsoft.ML.Residual.Plots
             plot.Legend.FontColor = ChartStyle.Ink;
             plot.Legend.OutlineColor = ChartStyle.Grid;
             plot.Legend.ShadowColor = Colors.Transparent;
+            plot.Legend.Padding = new PixelPadding(8 * s);
             // Beside the plot, unless the image is too narrow for both: then in the plot's top right corner.
             if (Width >= 500)
                 plot.ShowLegend(Edge.Right).Alignment = Alignment.UpperCenter;
