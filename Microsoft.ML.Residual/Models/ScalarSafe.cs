@@ -49,6 +49,9 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>max(a, minimum), element-wise.</summary>
         public static Tensor AtLeast(this Tensor a, double minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 
+        /// <summary>min(a, maximum), element-wise.</summary>
+        public static Tensor AtMost(this Tensor a, double maximum) => With(maximum.ToScalar(), s => a.clamp_max(s));
+
         /// <summary>max(a, minimum), element-wise, keeping an integer tensor's type.</summary>
         public static Tensor AtLeast(this Tensor a, long minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 

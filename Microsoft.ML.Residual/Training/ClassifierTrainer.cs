@@ -209,8 +209,10 @@ namespace Microsoft.ML.Residual.Training
                     {
                         model.train();
                         if (frozen) SetBackboneBatchNormEval();
-                        double lossSum = 0;
-                        long correct = 0, count = 0, images = 0, batch = 0;
+                        using var totals = new DeviceTotals(device);
+                        (double LossSum, long Correct, long Labelled) sums = default;
+                        long images = 0, batch = 0, checkedSteps = step;
+                        int interval = ReadInterval(device);
                         trainingClock.Start();
                         foreach (var (batchImages, labels) in trainingBatches(epoch))
                         {
@@ -238,32 +240,29 @@ namespace Microsoft.ML.Residual.Training
                                 loss = LossOf(logits, y);
                             }
 
-                            double lossValue = loss.item<float>();
-                            if (!double.IsFinite(lossValue))
+                            long n = y.shape[0];
+                            totals.Add(loss, n, logits.argmax(1), y);
+                            images += n;
+                            batch++;
+                            // The host reads the sums, and so waits for the device, only every `interval` batches (every batch
+                            // on the CPU, where nothing runs ahead): the divergence check and the batch report happen there.
+                            bool read = batch % interval == 0;
+                            if (read)
                             {
-                                Restore(epochStart);
-                                throw new TrainingDivergedException(
-                                    $"The training loss became {lossValue} in epoch {epoch} (step {step + 1}, learning rate {rate:G3}). The model keeps the weights it had "
-                                    + $"at the start of epoch {epoch}. Try a lower LearningRate, e.g. {options.LearningRate / 10:G3}, a warm-up (WarmupEpochs), or GradientClipNorm; "
-                                    + "also check the input for NaN pixels.");
+                                sums = ReadChecked(totals, epoch, checkedSteps, step + 1, rate, epochStart);
+                                checkedSteps = step + 1;
                             }
 
                             loss.backward();
-                            if (options.GradientClipNorm is double clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
+                            if (options.GradientClipNorm is double clip) GradientClipping.ClipByTotalNorm(model.parameters(), clip);
                             optimizer.Step();
-                            long n = y.shape[0];
-                            lossSum += lossValue * n;
-                            images += n;
-                            correct += logits.argmax(1).eq(y).sum().item<long>();
-                            count += y.NotBelow(0).sum().item<long>();
                             step++;
-                            batch++;
                             stepsThisRun++;
-                            if (batchProgress != null)
+                            if (read && batchProgress != null)
                             {
                                 double trainingSeconds = Math.Max(trainingClock.Elapsed.TotalSeconds, 1e-9);
                                 batchProgress.Report(new BatchReport(
-                                    epoch, options.Epochs, batch, stepsPerEpoch, lossSum / images, rate, (imagesSeen + images) / trainingSeconds, clock.Elapsed,
+                                    epoch, options.Epochs, batch, stepsPerEpoch, sums.LossSum / images, rate, (imagesSeen + images) / trainingSeconds, clock.Elapsed,
                                     TimeSpan.FromSeconds(trainingSeconds / stepsThisRun * Math.Max(0, totalSteps - step))));
                             }
                         }
@@ -271,6 +270,8 @@ namespace Microsoft.ML.Residual.Training
                         trainingClock.Stop();
 
                         if (images == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
+                        if (checkedSteps < step) sums = ReadChecked(totals, epoch, checkedSteps, step, rate, epochStart); // unless the last batch was read
+                        var (lossSum, correct, count) = sums;
                         imagesSeen += images;
                         double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
                         if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), device, cancellationToken);
@@ -310,6 +311,33 @@ namespace Microsoft.ML.Residual.Training
             }
         }
 
+        /// <summary>
+        /// Batches between two reads of the training sums on a device that runs ahead of the host (a GPU); null for the
+        /// default, 100: a read makes the host wait and the device then idles for about one step's launch time, so reading
+        /// every 100th step costs under 1 %. On the CPU the default is every batch (nothing runs ahead there).
+        /// </summary>
+        internal int? DeviceReadInterval { get; set; }
+
+        /// <summary>How many times training and validation have copied their running sums from the device to the host.</summary>
+        internal long DeviceReads { get; private set; }
+
+        private int ReadInterval(Device device) => DeviceReadInterval ?? (device.type == DeviceType.CPU ? 1 : 100);
+
+        // Reads the epoch's sums; a non-finite loss sum means a loss in steps (checkedSteps, lastStep] was: the epoch-start
+        // weights come back and training stops.
+        private (double LossSum, long Correct, long Labelled) ReadChecked(DeviceTotals totals, int epoch, long checkedSteps, long lastStep, double rate, Dictionary<string, Tensor> epochStart)
+        {
+            var sums = totals.Read();
+            DeviceReads++;
+            if (double.IsFinite(sums.LossSum)) return sums;
+            Restore(epochStart);
+            string steps = lastStep == checkedSteps + 1 ? $"step {lastStep}" : $"in steps {checkedSteps + 1}–{lastStep}";
+            throw new TrainingDivergedException(
+                $"The training loss became {sums.LossSum} in epoch {epoch} ({steps}, learning rate {rate:G3}). The model keeps the weights it had "
+                + $"at the start of epoch {epoch}. Try a lower LearningRate, e.g. {options.LearningRate / 10:G3}, a warm-up (WarmupEpochs), or GradientClipNorm; "
+                + "also check the input for NaN pixels.");
+        }
+
         private TrainingOptimizer CreateOptimizer(bool frozen) =>
             TrainingOptimizer.Create(model, options, headPrefix == null && backbonePrefix == null ? null : IsBackbone,
                 frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
@@ -336,38 +364,54 @@ namespace Microsoft.ML.Residual.Training
         private (double Loss, double Accuracy, double? MeanIoU) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
         {
             model.eval();
-            double lossSum = 0;
-            long correct = 0, count = 0, images = 0;
-            long[]? confusion = null;
-            using var noGrad = no_grad();
-            foreach (var (batchImages, labels) in batches)
+            long images = 0, classes = 0;
+            using var totals = new DeviceTotals(device);
+            Tensor? confusion = null;
+            try
             {
-                using var scope = NewDisposeScope();
-                scope.Attach(new IDisposable[] { batchImages, labels });
-                cancellationToken.ThrowIfCancellationRequested();
-                Tensor x = batchImages.to(device);
-                Tensor y = labels.to(device);
-                if (Preprocess != null) x = Preprocess(x);
-                Tensor logits = model.call(InNetworkLayout(x));
-                long n = y.shape[0];
-                lossSum += LossOf(logits, y, smoothing: false).item<float>() * n;
-                images += n;
-                Tensor predicted = logits.argmax(1);
-                correct += predicted.eq(y).sum().item<long>();
-                Tensor valid = y.NotBelow(0);
-                count += valid.sum().item<long>();
-                if (ComputeMeanIoU)
+                using var noGrad = no_grad();
+                foreach (var (batchImages, labels) in batches)
                 {
-                    long classes = logits.shape[1];
-                    confusion ??= new long[classes * classes];
-                    Tensor pairs = y.masked_select(valid).Times(classes).Plus(predicted.masked_select(valid)).cpu();
-                    long[] counts = pairs.bincount(null, classes * classes).data<long>().ToArray();
-                    for (int i = 0; i < counts.Length; i++) confusion[i] += counts[i];
+                    using var scope = NewDisposeScope();
+                    scope.Attach(new IDisposable[] { batchImages, labels });
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Tensor x = batchImages.to(device);
+                    Tensor y = labels.to(device);
+                    if (Preprocess != null) x = Preprocess(x);
+                    Tensor logits = model.call(InNetworkLayout(x));
+                    long n = y.shape[0];
+                    images += n;
+                    Tensor predicted = logits.argmax(1);
+                    totals.Add(LossOf(logits, y, smoothing: false), n, predicted, y);
+                    if (ComputeMeanIoU)
+                    {
+                        // confusion[truth·K + predicted] counted on the device; an ignored target (−1) gives −K + predicted,
+                        // moved by K² + K into K cells after the matrix, which are dropped.
+                        classes = logits.shape[1];
+                        confusion ??= zeros(classes * (classes + 1), dtype: ScalarType.Int64, device: device).DetachFromDisposeScope();
+                        Tensor ignored = y.NotBelow(0).logical_not().to_type(ScalarType.Int64);
+                        Tensor cells = y.Times(classes).Plus(predicted).Plus(ignored.Times(classes * (classes + 1))).flatten();
+                        confusion.scatter_add_(0, cells, ones_like(cells));
+                    }
                 }
-            }
 
-            if (images == 0) throw new InvalidOperationException("The validation data is empty.");
-            return (lossSum / images, count == 0 ? 0 : (double)correct / count, confusion is null ? null : MeanIoU(confusion));
+                if (images == 0) throw new InvalidOperationException("The validation data is empty.");
+                var (lossSum, correct, count) = totals.Read();
+                DeviceReads++;
+                double? meanIoU = null;
+                if (confusion is not null)
+                {
+                    using Tensor counts = confusion.cpu();
+                    DeviceReads++;
+                    meanIoU = MeanIoU(counts.data<long>().ToArray()[..(int)(classes * classes)]);
+                }
+
+                return (lossSum / images, count == 0 ? 0 : (double)correct / count, meanIoU);
+            }
+            finally
+            {
+                confusion?.Dispose();
+            }
         }
 
         // Mean over classes whose union (in truth or prediction) is not empty; confusion[truth·K + predicted].
@@ -405,13 +449,13 @@ namespace Microsoft.ML.Residual.Training
             Loss?.Invoke(logits, targets)
             ?? nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0);
 
-        // A CPU copy of every parameter and buffer.
+        // A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).
         private Dictionary<string, Tensor> Snapshot()
         {
             var copy = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            foreach (var (key, value) in model.state_dict()) copy[key] = scope.Detach(value.detach().cpu().clone());
+            foreach (var (key, value) in model.state_dict()) copy[key] = scope.Detach(value.detach().clone());
             return copy;
         }
 
