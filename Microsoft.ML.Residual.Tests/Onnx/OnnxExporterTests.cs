@@ -166,17 +166,10 @@ public sealed class OnnxExporterTests
         var outputs = OnnxTestSupport.Run(bytes, "Image", pixels);
         CollectionAssert.AreEquivalent(new[] { "Score", "PredictedIndex", "PredictedLabel" }, outputs.Keys.ToArray());
 
-        // The exact scores: the normalisation and the network in float64.
-        Tensor mean = tensor(normalization.Mean.ToArray(), ScalarType.Float64).reshape(1, 3, 1, 1);
-        Tensor std = tensor(normalization.Std.ToArray(), ScalarType.Float64).reshape(1, 3, 1, 1);
-        Tensor pixels64 = pixels.to_type(ScalarType.Float64);
-        Tensor normalized = (pixels64.Times(normalization.InputScale) - mean) / std;
+        // The exact scores: the normalisation and the network in float64; the graph's normalisation rounds too.
+        var (normalized, inputError) = OnnxTestSupport.Normalized(pixels, normalization);
         Tensor logits = Numerics.InFloat64(model, normalized);
         Tensor exact = nn.functional.softmax(logits, 1);
-        // The graph computes x·(s/σ) + (−m/σ) in float32: two constants, a product and a sum round, ≤ 4u of |x·s/σ| + |m/σ|;
-        // as a share of the inputs' scale it adds to the network's error (ForwardError) relative to the logits' scale.
-        double inputError = 4 * Numerics.Float32Roundoff * Numerics.LargestMagnitude(pixels64.Times(normalization.InputScale).div(std).abs() + mean.div(std).abs())
-            / Numerics.LargestMagnitude(normalized);
         double logitBound = (Numerics.ForwardError(model) + inputError) * Numerics.LargestMagnitude(logits);
         // Logits within δ move each probability by at most a factor e^{±2δ}; float32's softmax rounds pᵢ by ≤ γ_{C+3} of
         // itself and u/e absolute (Numerics.SoftmaxSumError).

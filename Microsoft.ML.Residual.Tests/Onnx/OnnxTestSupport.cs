@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -72,6 +74,23 @@ internal static class OnnxTestSupport
     private static Tensor ToTorch(Microsoft.ML.OnnxRuntime.Tensors.Tensor<float> value) => tensor(value.ToArray(), value.Dimensions.ToArray().Select(d => (long)d).ToArray());
 
     private static Tensor ToTorch(Microsoft.ML.OnnxRuntime.Tensors.Tensor<long> value) => tensor(value.ToArray(), value.Dimensions.ToArray().Select(d => (long)d).ToArray());
+
+    /// <summary>
+    /// The exact network input for <paramref name="pixels"/> under <paramref name="normalization"/> ((x·s − m)/σ in float64),
+    /// and how far the exported graph's float32 version can be from it, as a share of the inputs' largest magnitude: the
+    /// graph computes x·(s/σ) + (−m/σ), so two constants, a product and a sum round, ≤ 4u of |x·s/σ| + |m/σ| per value. A
+    /// network that keeps the scale carries that share to its output, so it adds to <see cref="Numerics.ForwardError"/>.
+    /// </summary>
+    public static (Tensor Exact, double RelativeError) Normalized(Tensor pixels, PixelNormalization normalization)
+    {
+        long channels = pixels.shape[1];
+        Tensor mean = tensor(normalization.Mean.ToArray(), ScalarType.Float64).reshape(1, channels, 1, 1);
+        Tensor std = tensor(normalization.Std.ToArray(), ScalarType.Float64).reshape(1, channels, 1, 1);
+        Tensor scaled = pixels.to_type(ScalarType.Float64).Times(normalization.InputScale);
+        Tensor exact = (scaled - mean) / std;
+        double error = 4 * Numerics.Float32Roundoff * Numerics.LargestMagnitude(scaled.div(std).abs() + mean.div(std).abs()) / Numerics.LargestMagnitude(exact);
+        return (exact, error);
+    }
 
     /// <summary>
     /// How far a float32 evaluation of <paramref name="model"/> can be from its exact output <paramref name="exact"/> (the model
