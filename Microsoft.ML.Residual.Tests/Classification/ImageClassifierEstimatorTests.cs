@@ -86,6 +86,7 @@ public sealed class ImageClassifierEstimatorTests
         scored.Schema["Score"].GetSlotNames(ref slotNames);
         CollectionAssert.AreEqual(Classes, slotNames.DenseValues().Select(n => n.ToString()).ToArray(), "Score slot names are the class names in key order");
         MulticlassClassificationMetrics metrics = ml.MulticlassClassification.Evaluate(scored);
+        TestContext.WriteLine($"macro accuracy {metrics.MacroAccuracy:P1}");
         Assert.IsTrue(metrics.MacroAccuracy >= 0.95, $"macro accuracy {metrics.MacroAccuracy:P1}");
 
         // Save, then load in a fresh MLContext: identical scores.
@@ -137,7 +138,11 @@ public sealed class ImageClassifierEstimatorTests
         ITransformer model = pipeline.Fit(trainRows);
         IDataView scored = model.Transform(testRows);
         double accuracy = ml.MulticlassClassification.Evaluate(scored).MacroAccuracy;
-        Assert.IsTrue(accuracy > 0.6, $"macro accuracy {accuracy:P1} (chance: 25 %)");
+        TestContext.WriteLine($"macro accuracy {accuracy:P1}");
+        // A training outcome, not a rounding bound: six epochs leave the network mid-way (63.7 % measured on this machine),
+        // where another CPU's rounding can take the training along another path. Guessing gets 20 of the 80 test images
+        // right on average (σ ≈ 3.9); 50 % is 40, over five σ above it, so the threshold still shows learning.
+        Assert.IsTrue(accuracy > 0.5, $"macro accuracy {accuracy:P1} (chance: 25 %)");
 
         string path = ModelTestSupport.TempFile(TestContext, "-images.zip");
         ml.Model.Save(model, trainRows.Schema, path);

@@ -91,6 +91,7 @@ public sealed class ImageFeaturizerEstimatorTests
         ITransformer model = pipeline.Fit(train);
         IDataView scored = model.Transform(test);
         double accuracy = ml.MulticlassClassification.Evaluate(scored).MacroAccuracy;
+        TestContext.WriteLine($"macro accuracy {accuracy:P1}");
         Assert.IsTrue(accuracy > 0.8, $"macro accuracy {accuracy:P1} (chance: 25 %)");
 
         string path = ModelTestSupport.TempFile(TestContext, "-featurizer.zip");

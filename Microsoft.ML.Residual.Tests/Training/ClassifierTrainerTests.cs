@@ -42,7 +42,10 @@ public sealed class ClassifierTrainerTests
             () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(reports.Add));
 
         Assert.AreEqual(5, reports.Count);
-        Assert.IsTrue(result.History.Max(r => r.ValidationAccuracy!.Value) >= 0.95, string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P0}")));
+        TestContext.WriteLine("validation accuracy by epoch: " + string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P1}")));
+        // A training outcome (97.3 % after 5 epochs here, still rising): 90 % of 150 images leaves 11 images of room for
+        // another CPU's rounding to take the training along another path, and is far above chance (33 %).
+        Assert.IsTrue(result.History.Max(r => r.ValidationAccuracy!.Value) >= 0.9, string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P0}")));
         Assert.IsTrue(reports.Last().TrainingLoss < reports.First().TrainingLoss);
         Assert.IsTrue(reports.All(r => r.ImagesPerSecond > 0 && r.LearningRate > 0));
         Assert.AreEqual(result.History.Single(r => r.Epoch == result.BestEpoch).ValidationAccuracy, result.History.Max(r => r.ValidationAccuracy));
