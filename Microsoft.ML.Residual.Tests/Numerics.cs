@@ -55,6 +55,36 @@ internal static class Numerics
         return depth * (SumError(largestSum) + ElementwiseRoundings * Float32Roundoff);
     }
 
+    /// <summary>
+    /// The error of a float32 gradient with respect to <paramref name="module"/>'s input (or of a Jacobian–vector product),
+    /// relative to its largest magnitude: the forward pass and the backward pass each go through the L weighted layers, each
+    /// adding ≲ (√K + 5)·u of the scale as in <see cref="ForwardError"/>, where K now also counts the sums the backward pass
+    /// makes (a convolution's input gradient sums out/groups·kh·kw products, a linear layer's out); in all 2·L·(√K + 5)·u.
+    /// </summary>
+    public static double GradientError(nn.Module module)
+    {
+        int depth = 0;
+        long largest = 0;
+        foreach (var (_, layer) in module.named_modules())
+        {
+            long terms = Math.Max(Terms(layer), BackwardTerms(layer));
+            if (terms == 0) continue;
+            depth++;
+            largest = Math.Max(largest, terms);
+        }
+
+        return 2 * depth * (SumError(largest) + ElementwiseRoundings * Float32Roundoff);
+    }
+
+    // The products one value of a weighted layer's input gradient sums; 0 for other modules.
+    private static long BackwardTerms(nn.Module layer) => layer switch
+    {
+        Conv2d conv => conv.weight!.shape[0] / conv.groups * conv.weight!.shape[2] * conv.weight!.shape[3],
+        ConvTranspose2d transposed => transposed.weight!.shape[1] * transposed.weight!.shape[2] * transposed.weight!.shape[3],
+        Linear linear => linear.weight!.shape[0],
+        _ => 0,
+    };
+
     /// <summary>Roundings of the elementwise operations between two weighted layers (see <see cref="ForwardError"/>).</summary>
     public const int ElementwiseRoundings = 5;
 

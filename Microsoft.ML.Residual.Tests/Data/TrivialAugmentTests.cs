@@ -129,12 +129,13 @@ public sealed class TrivialAugmentTests
         TrivialAugmentOps.Brightness(image, 1.5f);
         CollectionAssert.AreEqual(new float[] { 0, 150, 255 }, image);
 
-        // Bin 30 negative: factor 1 − 0.99 = 0.01; bin 30 positive: 1.99.
+        // Bin 30 negative: factor 1 − 0.99 = 0.01; bin 30 positive: 1.99. The factor is rounded to float32 (after a float64
+        // difference, 1e-14 of it at most) and the product rounds: within γ₃ of the exact value.
         var dark = Applied(new float[] { 100, 200 }, 1, 1, 2, TrivialAugmentOp.Brightness, 30, negative: true);
-        Assert.AreEqual(1f, dark[0], 1e-4f);
-        Assert.AreEqual(2f, dark[1], 1e-4f);
+        Assert.AreEqual(1f, dark[0], Numerics.Gamma(3) * 1);
+        Assert.AreEqual(2f, dark[1], Numerics.Gamma(3) * 2);
         var bright = Applied(new float[] { 100, 200 }, 1, 1, 2, TrivialAugmentOp.Brightness, 30);
-        Assert.AreEqual(199f, bright[0], 1e-3f);
+        Assert.AreEqual(199f, bright[0], Numerics.Gamma(3) * 199);
         Assert.AreEqual(255f, bright[1]);
         CollectionAssert.AreEqual(new float[] { 100, 200 }, Applied(new float[] { 100, 200 }, 1, 1, 2, TrivialAugmentOp.Brightness, 0));
     }
@@ -142,15 +143,17 @@ public sealed class TrivialAugmentTests
     [TestMethod]
     public void ColorBlendsWithTheLumaOfThreeChannels()
     {
-        // (R, G, B) = (200, 100, 0): luma 0.299·200 + 0.587·100 = 118.5.
+        // (R, G, B) = (200, 100, 0): luma 0.299·200 + 0.587·100 = 118.5. In float32 the three weights, three products and
+        // two sums round: within γ₅·118.5 (Σ|terms| is the luma itself); factor 0 then gives 0·v + 1·luma, the luma exactly.
+        double lumaBound = Numerics.Gamma(5) * 118.5;
         var gray = new float[] { 200, 100, 0 };
         TrivialAugmentOps.Color(gray, 3, 1, 1, 0f);
-        foreach (float v in gray) Assert.AreEqual(118.5f, v, 1e-3f);
+        foreach (float v in gray) Assert.AreEqual(118.5f, v, lumaBound);
 
         var vivid = new float[] { 200, 100, 0 };
         TrivialAugmentOps.Color(vivid, 3, 1, 1, 2f);
         Assert.AreEqual(255f, vivid[0]);          // 118.5 + 2·81.5 = 281.5, clamped
-        Assert.AreEqual(81.5f, vivid[1], 1e-3f);  // 118.5 − 2·18.5
+        Assert.AreEqual(81.5f, vivid[1], lumaBound + Numerics.Gamma(1) * 81.5);  // 118.5 − 2·18.5: 2·100 − luma, one more rounding
         Assert.AreEqual(0f, vivid[2]);            // 118.5 − 2·118.5 < 0, clamped
     }
 
@@ -172,10 +175,11 @@ public sealed class TrivialAugmentTests
         TrivialAugmentOps.Contrast(single, 1, 2, 2, 0.5f);
         CollectionAssert.AreEqual(new float[] { 50, 100, 100, 150 }, single);
 
-        // Two RGB pixels: (255, 255, 255) has luma 255, (0, 0, 0) has 0; mean gray 127.5. Factor 0 gives the mean everywhere.
+        // Two RGB pixels: (255, 255, 255) has luma 255, (0, 0, 0) has 0; mean gray 127.5. Factor 0 gives the mean everywhere:
+        // the luma within γ₅·255 (as above), halved, and rounded to float32 once more.
         var rgb = new float[] { 255, 0, 255, 0, 255, 0 };
         TrivialAugmentOps.Contrast(rgb, 3, 1, 2, 0f);
-        foreach (float v in rgb) Assert.AreEqual(127.5f, v, 1e-3f);
+        foreach (float v in rgb) Assert.AreEqual(127.5f, v, Numerics.Gamma(6) * 127.5);
 
         var stretched = new float[] { 0, 100, 100, 200 };
         TrivialAugmentOps.Contrast(stretched, 1, 2, 2, 3f);
@@ -185,21 +189,22 @@ public sealed class TrivialAugmentTests
     [TestMethod]
     public void SharpnessBlendsInteriorPixelsWithTheSmoothedImageAndKeepsTheBorder()
     {
-        // A spike of 130 at the centre of a 5×5 zero image. Smoothed: centre 130·5/13 = 50, its neighbours 130/13 = 10.
+        // A spike of 130 at the centre of a 5×5 zero image. Smoothed: centre 130·5/13 = 50, its neighbours 130/13 = 10. Every
+        // step is exact in float32 (integer sums, 650/13 and 130/13 are integers, blends with factors 0 and 2 of integers).
         const int n = 5;
         var image = new float[n * n];
         image[2 * n + 2] = 130;
 
         var blurred = (float[])image.Clone();
         TrivialAugmentOps.Sharpness(blurred, 1, n, n, 0f);
-        Assert.AreEqual(50f, blurred[2 * n + 2], 1e-4f);
-        Assert.AreEqual(10f, blurred[1 * n + 1], 1e-4f);
-        Assert.AreEqual(10f, blurred[2 * n + 3], 1e-4f);
+        Assert.AreEqual(50f, blurred[2 * n + 2]);
+        Assert.AreEqual(10f, blurred[1 * n + 1]);
+        Assert.AreEqual(10f, blurred[2 * n + 3]);
         Assert.AreEqual(0f, blurred[0]);
 
         var sharpened = (float[])image.Clone();
         TrivialAugmentOps.Sharpness(sharpened, 1, n, n, 2f);
-        Assert.AreEqual(210f, sharpened[2 * n + 2], 1e-3f);   // 50 + 2·(130 − 50)
+        Assert.AreEqual(210f, sharpened[2 * n + 2]);   // 50 + 2·(130 − 50)
         Assert.AreEqual(0f, sharpened[1 * n + 1]);             // 10 + 2·(0 − 10) < 0, clamped
 
         // A spike on the border is not smoothed (PIL keeps the border of the filtered image).
@@ -207,7 +212,7 @@ public sealed class TrivialAugmentTests
         border[2] = 130;
         TrivialAugmentOps.Sharpness(border, 1, n, n, 0f);
         Assert.AreEqual(130f, border[2]);
-        Assert.AreEqual(10f, border[n + 2], 1e-4f);
+        Assert.AreEqual(10f, border[n + 2]);
     }
 
     // ---- geometric ------------------------------------------------------------------------------------------

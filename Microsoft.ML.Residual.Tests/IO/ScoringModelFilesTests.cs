@@ -1,3 +1,4 @@
+using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -35,13 +36,12 @@ public sealed class ScoringModelFilesTests
     {
         var (ml, train, _) = ImageSweepExperimentTests.Data(trainRows: 32, validationRows: 4);
         string[] looseBefore = OnnxFilesIn(Path.GetTempPath());
+        string[] keptBefore = OnnxFilesIn(ScoringModelFiles.Folder);
         ImageClassifierOptions options = ImageSweepExperimentTests.Tiny();
         options.Epochs = 1;
         ITransformer model = ml.Transforms.ResNetClassifier(options).Fit(train);
 
-        // Other tests' files may disappear meanwhile (ML.NET deletes them when their transformers are finalised); none may appear.
         string[] appeared = OnnxFilesIn(Path.GetTempPath()).Except(looseBefore).ToArray();
-        Assert.AreEqual(0, appeared.Length, "model files left in the temporary folder itself: " + string.Join(", ", appeared));
         Assert.AreEqual(Path.Combine(Path.GetTempPath(), ScoringModelFiles.Prefix + System.Environment.ProcessId), ScoringModelFiles.Folder);
         Assert.IsTrue(OnnxFilesIn(ScoringModelFiles.Folder).Length > 0);
 
@@ -49,6 +49,36 @@ public sealed class ScoringModelFilesTests
         using var saved = new MemoryStream();
         ml.Model.Save(model, train.Schema, saved);
         Assert.IsTrue(saved.Length > 100_000);
+
+        // Other tests' files may disappear meanwhile (ML.NET deletes them when their transformers are finalised), and other
+        // processes on the machine may write theirs: what must not appear is this fit's model, which the saved zip holds.
+        byte[][] entries;
+        saved.Position = 0;
+        using (var zip = new System.IO.Compression.ZipArchive(saved, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true))
+            entries = zip.Entries.Select(e =>
+            {
+                using var content = new MemoryStream();
+                using (Stream stream = e.Open()) stream.CopyTo(content);
+                return content.ToArray();
+            }).ToArray();
+        bool IsThisFitsModel(string file)
+        {
+            byte[] bytes;
+            try
+            {
+                bytes = File.ReadAllBytes(file);
+            }
+            catch (IOException)
+            {
+                return false; // deleted meanwhile
+            }
+
+            return entries.Any(entry => entry.AsSpan().IndexOf(bytes) >= 0);
+        }
+
+        Assert.IsTrue(OnnxFilesIn(ScoringModelFiles.Folder).Except(keptBefore).Any(IsThisFitsModel), "the fit's model file is in this process's folder, as the zip holds it");
+        string[] ours = appeared.Where(IsThisFitsModel).ToArray();
+        Assert.AreEqual(0, ours.Length, "this fit's model file left in the temporary folder itself: " + string.Join(", ", ours));
     }
 
     [TestMethod]

@@ -54,7 +54,7 @@ public sealed class ConvolutionPathsTests
         using var scope = NewDisposeScope();
         var model = (ResNet)ResidualModels.Create("resnet18", numClasses: 5, options: new ResNetOptions { Stem = StemKind.ImageNet, Seed = 4 });
         model.train();
-        Tensor input = randn(3, 3, 32, 32);
+        Tensor input = randn(new long[] { 3, 3, 32, 32 }, generator: new Generator(4));
         Tensor layer4Input = model.ForwardStages(input)[3].detach();
         Assert.AreEqual(2L, layer4Input.shape[2], "layer4 starts from 2×2 at 32²");
 
@@ -65,7 +65,13 @@ public sealed class ConvolutionPathsTests
             Tensor fast = block.call(blockInput);
             using var noGrad = no_grad();
             Tensor reference = ReferenceBlockForward(block, blockInput);
-            AssertClose(reference, fast, "layer4 block output", channelsLast: false);
+            // Both are float32 evaluations of the same block (the matrix product sums the same products as the convolution,
+            // whose other taps multiply padding zeros): each lies within ForwardError of the block's largest output from the
+            // block run in float64 (which takes the matrix-product path too; in exact arithmetic the paths agree).
+            Tensor exact = Numerics.InFloat64(block, blockInput);
+            double bound = Numerics.ForwardError(block) * Numerics.LargestMagnitude(exact);
+            Numerics.AssertWithin(fast, exact, bound, "layer4 block through the matrix-product path, against float64");
+            Numerics.AssertWithin(reference, exact, bound, "layer4 block through libtorch's convolutions, against float64");
         }
     }
 
@@ -79,13 +85,5 @@ public sealed class ConvolutionPathsTests
         Tensor branch = Norm("bn2", Conv("conv2", Norm("bn1", Conv("conv1", input)).relu()));
         Tensor identity = modules.ContainsKey("downsample.0") ? Norm("downsample.1", Conv("downsample.0", input)) : input;
         return branch.Plus(identity).relu();
-    }
-
-    private static void AssertClose(Tensor expected, Tensor actual, string what, bool channelsLast)
-    {
-        CollectionAssert.AreEqual(expected.shape, actual.shape, what);
-        double scale = Math.Max(1.0, expected.abs().max().item<float>());
-        double error = (expected - actual).abs().max().item<float>() / scale;
-        Assert.IsTrue(error < 1e-5, $"{what} (channels-last {channelsLast}) differs by {error:E2}");
     }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -53,16 +54,42 @@ internal static class ModelTestSupport
     /// <summary>
     /// Asserts that every learned tensor of <paramref name="expected"/> (not under <paramref name="skipPrefix"/>, not a
     /// BatchNorm running statistic, which training updates) is in <paramref name="actual"/> under
-    /// <paramref name="actualPrefix"/> + its key, with the same values.
+    /// <paramref name="actualPrefix"/> + its key, moved by no more than <paramref name="steps"/> optimiser steps at
+    /// <paramref name="rate"/> can move it (<see cref="UpdateBound"/>).
     /// </summary>
-    public static void AssertLearnedWeightsKept(
-        IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual, string because, string skipPrefix = "fc.", string actualPrefix = "")
+    public static void AssertLearnedWeightsKept(IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> actual,
+        string because, OptimizerKind optimizer, int steps, double rate, double weightDecay, string skipPrefix = "fc.", string actualPrefix = "")
     {
         foreach (var (key, value) in expected)
         {
             if (key.StartsWith(skipPrefix, StringComparison.Ordinal) || IsRunningStatistic(key)) continue;
-            Assert.IsTrue(actual[actualPrefix + key].allclose(value, rtol: 1e-5, atol: 1e-6), $"{actualPrefix}{key}: {because}");
+            Numerics.AssertWithin(actual[actualPrefix + key], value, UpdateBound(value, optimizer, steps, rate, weightDecay), $"{actualPrefix}{key}: {because}");
         }
+    }
+
+    /// <summary>
+    /// How far <paramref name="steps"/> steps of the library's optimiser at rates ≤ <paramref name="rate"/> (schedule and
+    /// warm-up only lower it) can move weights θ, element by element. SGD (momentum μ = 0.9, gradients clipped to norm 1, so
+    /// every entry ≤ 1): the direction g + λθ is ≤ 1 + λ|θ| and the momentum buffer sums ≤ 1/(1 − μ) of them; each step
+    /// also rounds θ (u). AdamW (β₁ = 0.9, β₂ = 0.999), whatever the gradients: the decay moves θ by rate·λ|θ|, and by
+    /// Cauchy–Schwarz |m̂ₜ|/√v̂ₜ ≤ (1 − β₁)/(1 − β₁ᵗ)·√((1 − β₂ᵗ)/(1 − β₂)·Σ_{k&lt;t}(β₁²/β₂)ᵏ), the largest over t ≤ steps
+    /// (ε only shrinks the step); each step rounds θ twice (2u).
+    /// </summary>
+    public static Tensor UpdateBound(Tensor theta, OptimizerKind optimizer, int steps, double rate, double weightDecay)
+    {
+        Tensor magnitude = theta.abs().to_type(ScalarType.Float64);
+        if (optimizer == OptimizerKind.Sgd)
+            return magnitude.Times(steps * (rate * weightDecay / (1 - 0.9) + Numerics.Float32Roundoff)).Plus(steps * rate / (1 - 0.9));
+        const double beta1 = 0.9, beta2 = 0.999;
+        double largestStep = 0;
+        for (int t = 1; t <= steps; t++)
+        {
+            double sum = 0;
+            for (int k = 0; k < t; k++) sum += Math.Pow(beta1 * beta1 / beta2, k);
+            largestStep = Math.Max(largestStep, (1 - beta1) / (1 - Math.Pow(beta1, t)) * Math.Sqrt((1 - Math.Pow(beta2, t)) / (1 - beta2) * sum));
+        }
+
+        return magnitude.Times(steps * (rate * weightDecay + 2 * Numerics.Float32Roundoff)).Plus(steps * rate * largestStep);
     }
 
     /// <summary>BatchNorm's running mean, variance and batch counter.</summary>

@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using Microsoft.ML.Residual.Models;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -82,25 +83,32 @@ public sealed class ResNetBlockTests
         ModelTestSupport.CopyWeights(unit, scaled);
         unit.eval();
         scaled.eval();
-        Tensor x = randn(2, 64, 8, 8);
-        Tensor residual = unit.Blocks[0].call(x) - x;
+        Tensor x = randn(new long[] { 2, 64, 8, 8 }, generator: new Generator(5));
+        Tensor unitOutput = unit.Blocks[0].call(x);
+        Tensor residual = unitOutput - x;
         Tensor expected = x.Times(0.5).Plus(residual.Times(2.0));
-        Assert.IsTrue(scaled.Blocks[0].call(x).allclose(expected, rtol: 1e-5, atol: 1e-5));
+        // Both blocks compute the same F(x) bit for bit (same weights, same kernels), and scaling by 0.5 or 2 is exact; the
+        // roundings left are fl(x + F) and its − x here (u of |x + F| and of |F|, doubled), fl(0.5x + 2r) here and
+        // fl(2F + 0.5x) in the block (u of the output each): ≤ γ₂·(|x + F| + |F| + |0.5x + 2F|) element by element.
+        Tensor bound = (unitOutput.abs() + residual.abs() + expected.abs()).Times(Numerics.Gamma(2));
+        Numerics.AssertWithin(scaled.Blocks[0].call(x), expected, bound, "(1 − β)·x + α·F(x)");
     }
 
     [TestMethod]
     public void PlainNetwork_HasNoShortcutsAndComputesReluOfTheBranchOnly()
     {
         using var scope = NewDisposeScope();
-        ResNet plain = (ResNet)ResidualModels.Create("plain20", 10);
+        ResNet plain = (ResNet)ResidualModels.Create("plain20", 10, options: new ResNetOptions { Seed = 1 });
         // β = 1 removes the identity path from a residual block: y = relu(0·x + F(x)), the plain block.
-        ResNet withoutIdentity = Build("resnet20", new ResNetOptions { IdentityDecay = 1.0 });
-        ResNet residual = (ResNet)ResidualModels.Create("resnet20", 10);
+        ResNet withoutIdentity = Build("resnet20", new ResNetOptions { IdentityDecay = 1.0, Seed = 2 });
+        ResNet residual = Build("resnet20", new ResNetOptions { Seed = 3 });
         ModelTestSupport.CopyWeights(plain, withoutIdentity);
         ModelTestSupport.CopyWeights(plain, residual);
         foreach (var m in new nn.Module[] { plain, withoutIdentity, residual }) m.eval();
-        Tensor x = randn(2, 16, 8, 8).relu();
-        Assert.IsTrue(plain.Blocks[0].call(x).allclose(withoutIdentity.Blocks[0].call(x), atol: 1e-6));
+        Tensor x = randn(new long[] { 2, 16, 8, 8 }, generator: new Generator(6)).relu();
+        // The same F(x) bit for bit, and F + 0·x is F exactly: the same output.
+        Assert.IsTrue(plain.Blocks[0].call(x).IsEqualTo(withoutIdentity.Blocks[0].call(x)));
+        // With the identity the output moves by x itself (|x| up to about 4 here), far beyond any rounding.
         Assert.IsFalse(plain.Blocks[0].call(x).allclose(residual.Blocks[0].call(x), atol: 1e-3));
         Assert.IsTrue(plain.Blocks.All(b => !b.HasSkip));
         Assert.IsTrue(plain.named_modules().All(m => !m.name.Contains("downsample")));
@@ -116,9 +124,18 @@ public sealed class ResNetBlockTests
         ModelTestSupport.CopyWeights(plain, transform);
         foreach (var m in new nn.Module[] { carry, transform, plain }) m.eval();
         Assert.IsTrue(carry.state_dict().ContainsKey("layer1.0.gate.weight"));
-        Tensor x = randn(2, 16, 8, 8).relu();
-        Assert.IsTrue(carry.Blocks[0].call(x).allclose(x, atol: 1e-6), "a closed gate carries the input");
-        Assert.IsTrue(transform.Blocks[0].call(x).allclose(plain.Blocks[0].call(x), atol: 1e-6), "an open gate passes the branch");
+        Tensor x = randn(new long[] { 2, 16, 8, 8 }, generator: new Generator(8)).relu();
+        // y = relu(t·F + (1 − t)·x), t = σ(gate(x)). Closed (bias −100): t < 2⁻²⁵, so 1 − t is 1 in float32 and y = fl(x + t·F),
+        // which is x wherever x is non-zero (t·F is far below x's half ulp) and t·F elsewhere: |y − x| ≤ t·|F| plus the
+        // rounding of t·F among float32's denormals (below 2⁻¹⁴⁹, which also covers F here and in the block differing by rounding).
+        ResNetBlock closed = carry.Blocks[0];
+        Tensor t = sigmoid(closed.Gate!.call(x));
+        Assert.IsTrue(t.max().item<float>() < Math.Pow(2, -25));
+        Tensor branch = closed.Norms[1].call(closed.Convolutions[1].call(closed.Norms[0].call(closed.Convolutions[0].call(x)).relu()));
+        Tensor bound = t.to_type(ScalarType.Float64).mul(branch.abs().to_type(ScalarType.Float64)).Plus(Math.Pow(2, -149));
+        Numerics.AssertWithin(closed.call(x), x, bound, "a closed gate carries the input");
+        // Open (bias +100): σ rounds to 1 in float32, so y = relu(1·F + 0·x) = relu(F), the plain block's output bit for bit.
+        Assert.IsTrue(transform.Blocks[0].call(x).IsEqualTo(plain.Blocks[0].call(x)), "an open gate passes the branch");
     }
 
     [TestMethod]

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -73,10 +75,49 @@ internal static class OnnxTestSupport
 
     private static Tensor ToTorch(Microsoft.ML.OnnxRuntime.Tensors.Tensor<long> value) => tensor(value.ToArray(), value.Dimensions.ToArray().Select(d => (long)d).ToArray());
 
-    /// <summary>Largest |actual − expected| divided by max(1, largest |expected|).</summary>
-    public static double ScaledMaxError(Tensor actual, Tensor expected)
+    /// <summary>
+    /// The exact network input for <paramref name="pixels"/> under <paramref name="normalization"/> ((x·s − m)/σ in float64),
+    /// and how far the exported graph's float32 version can be from it, as a share of the inputs' largest magnitude: the
+    /// graph computes x·(s/σ) + (−m/σ), so two constants, a product and a sum round, ≤ 4u of |x·s/σ| + |m/σ| per value. A
+    /// network that keeps the scale carries that share to its output, so it adds to <see cref="Numerics.ForwardError"/>.
+    /// </summary>
+    public static (Tensor Exact, double RelativeError) Normalized(Tensor pixels, PixelNormalization normalization)
     {
-        double scale = Math.Max(1.0, expected.abs().max().to(ScalarType.Float64).item<double>());
-        return (actual - expected).abs().max().to(ScalarType.Float64).item<double>() / scale;
+        long channels = pixels.shape[1];
+        Tensor mean = tensor(normalization.Mean.ToArray(), ScalarType.Float64).reshape(1, channels, 1, 1);
+        Tensor std = tensor(normalization.Std.ToArray(), ScalarType.Float64).reshape(1, channels, 1, 1);
+        Tensor scaled = pixels.to_type(ScalarType.Float64).Times(normalization.InputScale);
+        Tensor exact = (scaled - mean) / std;
+        double error = 4 * Numerics.Float32Roundoff * Numerics.LargestMagnitude(scaled.div(std).abs() + mean.div(std).abs()) / Numerics.LargestMagnitude(exact);
+        return (exact, error);
+    }
+
+    /// <summary>
+    /// How far a float32 evaluation of <paramref name="model"/> can be from its exact output <paramref name="exact"/> (the model
+    /// in float64): <see cref="Numerics.ForwardError"/> of the largest |output| where shortcuts or BatchNorm keep the scale
+    /// from layer to layer; a network <paramref name="withoutShortcuts"/> (plain, classic U-Net) can stretch its early layers'
+    /// rounding, so there the largest of that and <see cref="Numerics.SimulatedRoundingError"/> at this input.
+    /// </summary>
+    public static double RoundingBound(nn.Module<Tensor, Tensor> model, Tensor input, Tensor exact, bool withoutShortcuts = false)
+    {
+        double bound = Numerics.ForwardError(model) * Numerics.LargestMagnitude(exact);
+        return withoutShortcuts ? Math.Max(bound, Numerics.SimulatedRoundingError(model, input)) : bound;
+    }
+
+    /// <summary>
+    /// Asserts that ONNX Runtime's float32 <paramref name="onnxOutput"/> is <paramref name="model"/>'s output for
+    /// <paramref name="input"/> within rounding: it is a float32 evaluation of the same function, so it lies within
+    /// <see cref="RoundingBound"/> of the model run in float64, whichever kernels ONNX Runtime picked (its fusions
+    /// included: BatchNorm folded into a convolution rounds each weight once more, one of a layer's elementwise roundings).
+    /// A wrong graph (a missing layer, a wrong pad or statistic) is off by a fraction of the output, orders of magnitude more.
+    /// Returns the difference as a share of the bound.
+    /// </summary>
+    public static double AssertMatchesFloat64(nn.Module<Tensor, Tensor> model, Tensor input, Tensor onnxOutput, string what, bool withoutShortcuts = false)
+    {
+        using var scope = NewDisposeScope();
+        Tensor exact = Numerics.InFloat64(model, input);
+        double bound = RoundingBound(model, input, exact, withoutShortcuts);
+        Numerics.AssertWithin(onnxOutput, exact, bound, $"{what}: ONNX Runtime against our model in float64");
+        return Numerics.LargestDifference(onnxOutput, exact) / bound;
     }
 }

@@ -83,8 +83,9 @@ public sealed class SegmentationEvaluateTests
 
         var expected = new long[,] { { 3, 1, 0 }, { 0, 3, 0 }, { 1, 1, 3 } };
         AssertMatrix(expected, metrics.ConfusionMatrix);
-        Assert.AreEqual(9.0 / 12, metrics.PixelAccuracy, 1e-12);
-        Assert.AreEqual(3.0 / 5, metrics.PerClassIoU[0], 1e-12);
+        // Each rate is one correctly rounded division of the same integers as the literal's: equal bit for bit.
+        Assert.AreEqual(9.0 / 12, metrics.PixelAccuracy);
+        Assert.AreEqual(3.0 / 5, metrics.PerClassIoU[0]);
         Assert.AreEqual(0L, metrics.IgnoredPixels);
     }
 
@@ -103,7 +104,8 @@ public sealed class SegmentationEvaluateTests
         Assert.AreEqual(2L, metrics.IgnoredPixels);
         AssertMatrix(new long[,] { { 2, 0, 0, 0 }, { 1, 1, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 } }, metrics.ConfusionMatrix);
         Assert.IsTrue(double.IsNaN(metrics.PerClassIoU[3]));
-        Assert.AreEqual((2.0 / 3 + 1.0 / 2) / 2, metrics.MeanIoU, 1e-12);
+        // The same divisions, summed in class order and divided by the classes present: the same operations as here.
+        Assert.AreEqual((2.0 / 3 + 1.0 / 2) / 2, metrics.MeanIoU);
     }
 
     [TestMethod]

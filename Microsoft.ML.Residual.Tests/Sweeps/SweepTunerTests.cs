@@ -19,10 +19,14 @@ public sealed class SweepTunerTests
     {
         var parameters = Space().Parameters;
         Assert.AreEqual("b", parameters[0].Decode(1));
-        Assert.AreEqual(1e-3, (double)parameters[1].Decode(0), 1e-15);
-        Assert.AreEqual(1e-2, (double)parameters[1].Decode(0.5), 1e-12, "the middle of a log range is the geometric mean");
-        Assert.AreEqual(1e-1, (double)parameters[1].Decode(1), 1e-15);
-        Assert.AreEqual(0.1, (double)parameters[2].Decode(0.5), 1e-15);
+        // exp(ln a + t·(ln b − ln a)) in float64: the two logs, the difference, the product and the sum leave the exponent
+        // within γ₅·(|ln a| + |ln b|); exp turns that into a relative error and rounds once more, and the literal rounds too.
+        double LogBound(double value) => value * (Numerics.Float64Error(5, Math.Abs(Math.Log(1e-3)) + Math.Abs(Math.Log(1e-1))) + Numerics.Float64Error(2, 1.0));
+        Assert.AreEqual(1e-3, (double)parameters[1].Decode(0), LogBound(1e-3));
+        Assert.AreEqual(1e-2, (double)parameters[1].Decode(0.5), LogBound(1e-2), "the middle of a log range is the geometric mean");
+        Assert.AreEqual(1e-1, (double)parameters[1].Decode(1), LogBound(1e-1));
+        // 0 + 0.5·(0.2 − 0): halving is exact, and half of 0.2's double is 0.1's.
+        Assert.AreEqual(0.1, (double)parameters[2].Decode(0.5));
     }
 
     [TestMethod]

@@ -42,7 +42,10 @@ public sealed class ClassifierTrainerTests
             () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(reports.Add));
 
         Assert.AreEqual(5, reports.Count);
-        Assert.IsTrue(result.History.Max(r => r.ValidationAccuracy!.Value) >= 0.95, string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P0}")));
+        TestContext.WriteLine("validation accuracy by epoch: " + string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P1}")));
+        // A training outcome (97.3 % after 5 epochs here, still rising): 90 % of 150 images leaves 11 images of room for
+        // another CPU's rounding to take the training along another path, and is far above chance (33 %).
+        Assert.IsTrue(result.History.Max(r => r.ValidationAccuracy!.Value) >= 0.9, string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P0}")));
         Assert.IsTrue(reports.Last().TrainingLoss < reports.First().TrainingLoss);
         Assert.IsTrue(reports.All(r => r.ImagesPerSecond > 0 && r.LearningRate > 0));
         Assert.AreEqual(result.History.Single(r => r.Epoch == result.BestEpoch).ValidationAccuracy, result.History.Max(r => r.ValidationAccuracy));
@@ -63,7 +66,7 @@ public sealed class ClassifierTrainerTests
             Enumerable.Range(1, 2).SelectMany(e => Enumerable.Range(1, (int)perEpoch).Select(b => $"{e}/2 {b}/{perEpoch}")).ToList(),
             batches.Select(b => $"{b.Epoch}/{b.Epochs} {b.Batch}/{b.BatchesPerEpoch}").ToList());
         foreach (EpochReport epoch in epochs)
-            Assert.AreEqual(epoch.TrainingLoss, batches.Last(b => b.Epoch == epoch.Epoch).Loss, 1e-9, "the last batch's running loss is the epoch's loss");
+            Assert.AreEqual(epoch.TrainingLoss, batches.Last(b => b.Epoch == epoch.Epoch).Loss, "the last batch's running loss is the epoch's loss (the same lossSum / images)");
         Assert.IsTrue(batches.All(b => b.ImagesPerSecond > 0 && b.LearningRate > 0 && double.IsFinite(b.Loss)));
         Assert.IsTrue(batches[0].EstimatedRemaining > TimeSpan.Zero);
         Assert.AreEqual(TimeSpan.Zero, batches[^1].EstimatedRemaining);
@@ -102,6 +105,11 @@ public sealed class ClassifierTrainerTests
             results.Add((Weights(model), result));
         }
 
+        // Not a rounding bound: the layouts' convolutions sum the same products in other orders (each within rounding of
+        // float64, Models/ConvolutionPathsTests), and six SGD steps at rate 0.1 carry those ulp-sized differences into the
+        // weights with an amplification no closed form gives (measured here: ≤ 2.4e-7 in the weights, ≤ 2e-7 in the
+        // losses). The tolerances sit between that, with room for a thousandfold amplification, and what a wrong
+        // convolution does (a step of rate × gradient, ≳ 1e-2). Deterministic per machine: fixed seeds and data order.
         var (channelsLastWeights, channelsLastResult) = results[0];
         var (defaultWeights, defaultResult) = results[1];
         foreach (var (key, value) in defaultWeights)
@@ -146,7 +154,9 @@ public sealed class ClassifierTrainerTests
         Assert.AreEqual(2, result.ResumedAfterEpoch);
         Assert.AreEqual(4, result.History.Count);
         var expected = Weights(uninterrupted);
-        foreach (var (key, value) in Weights(resumed)) Assert.IsTrue(value.allclose(expected[key], rtol: 1e-5, atol: 1e-6), key);
+        // Bit for bit: the checkpoint holds the weights, statistics and optimiser state exactly (float32 as float32), the
+        // epochs' data order comes from the seed and the epoch, and the remaining steps are the same float32 operations.
+        foreach (var (key, value) in Weights(resumed)) Assert.IsTrue(value.IsEqualTo(expected[key]), key);
         Assert.AreEqual(1, Directory.GetDirectories(directory, "epoch-*").Length, "older checkpoints are removed");
         Assert.AreEqual(0, Directory.GetDirectories(directory, ".*").Length, "no temporary directory is left");
     }
@@ -202,14 +212,16 @@ public sealed class ClassifierTrainerTests
     {
         var options = new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1, FreezeBackboneEpochs = 2, Schedule = LearningRateScheduleKind.Cosine };
         var schedule = new PhasedSchedule(options, stepsPerEpoch: 10);
-        Assert.AreEqual(0.1, schedule.At(0), 1e-12, "warm-up of the frozen phase");
-        Assert.AreEqual(1.0, schedule.At(9), 1e-12, "peak at the end of the frozen phase's warm-up");
+        // Warm-up is peak·(step + 1)/steps: 1·1/10 is one correctly rounded division, as the literal 0.1 is; 1·10/10 is 1.
+        Assert.AreEqual(0.1, schedule.At(0), "warm-up of the frozen phase");
+        Assert.AreEqual(1.0, schedule.At(9), "peak at the end of the frozen phase's warm-up");
         Assert.IsTrue(schedule.At(19) < 0.05, "the frozen phase decays to about zero");
-        Assert.AreEqual(0.1, schedule.At(20), 1e-12, "the unfrozen phase warms up again");
-        Assert.AreEqual(1.0, schedule.At(29), 1e-12);
+        Assert.AreEqual(0.1, schedule.At(20), "the unfrozen phase warms up again");
+        Assert.AreEqual(1.0, schedule.At(29));
+        // Without frozen epochs the phased schedule is the plain one: the same computation.
         var plain = new PhasedSchedule(new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1 }, 10);
         var reference = new LearningRateSchedule(new TrainingOptions { Epochs = 4, LearningRate = 1.0, WarmupEpochs = 1 }, 10);
-        for (int step = 0; step < 40; step++) Assert.AreEqual(reference.At(step), plain.At(step), 1e-15);
+        for (int step = 0; step < 40; step++) Assert.AreEqual(reference.At(step), plain.At(step));
     }
 
     [TestMethod]
@@ -223,7 +235,8 @@ public sealed class ClassifierTrainerTests
         var mixed = mixing.Mix(images, labels)!;
         Assert.IsTrue(mixed.Lambda is >= 0 and <= 1);
         Tensor expected = images.Times(mixed.Lambda).Plus(mixed.OtherLabels.to_type(float32).reshape(6, 1, 1, 1).Times(1 - mixed.Lambda));
-        Assert.IsTrue(mixed.Images.allclose(expected.expand(6, 1, 4, 4), atol: 1e-5));
+        // The same two float32 products and one sum of the same values, element by element: bit for bit.
+        Assert.IsTrue(mixed.Images.IsEqualTo(expected.expand(6, 1, 4, 4)));
         CollectionAssert.AreEquivalent(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), mixed.OtherLabels.data<long>().ToArray(), "the partners are a permutation");
     }
 
@@ -244,7 +257,8 @@ public sealed class ClassifierTrainerTests
                 if (partners[i] == i) continue;
                 float[] pixels = mixed.Images[i].data<float>().ToArray();
                 Assert.IsTrue(pixels.All(v => v == i || v == partners[i]), "every pixel comes from the image or its partner");
-                Assert.AreEqual(mixed.Lambda, pixels.Count(v => v == i) / 100.0, 1e-9, "λ is the share of the image that stayed");
+                // 1 − box/100 against kept/100 in float64: three roundings of numbers ≤ 1.
+                Assert.AreEqual(mixed.Lambda, pixels.Count(v => v == i) / 100.0, Numerics.Float64Error(3, 1.0), "λ is the share of the image that stayed");
                 checkedBatches++;
             }
         }
@@ -261,6 +275,8 @@ public sealed class ClassifierTrainerTests
             double[] draws = Enumerable.Range(0, 40000).Select(_ => BatchMixing.SampleBeta(alpha, random)).ToArray();
             double mean = draws.Average(), variance = draws.Select(d => (d - mean) * (d - mean)).Average();
             Assert.IsTrue(draws.All(d => d is >= 0 and <= 1));
+            // Statistical, with a fixed seed: 0.01 is ≥ 4.7 standard errors of the mean of 40,000 draws (√(var/N) ≤ 0.0021),
+            // and 5 % of the variance ≥ 9 standard errors of the sample variance (Beta(α, α) has kurtosis 3 − 6/(2α + 3)).
             Assert.AreEqual(0.5, mean, 0.01, $"α = {alpha}");
             Assert.AreEqual(1 / (4 * (2 * alpha + 1)), variance, 0.05 / (4 * (2 * alpha + 1)), $"α = {alpha}");
         }

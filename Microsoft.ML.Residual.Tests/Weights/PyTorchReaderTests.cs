@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text;
@@ -170,9 +169,7 @@ public sealed class PyTorchReaderTests
         for (int i = 0; i < 100_000; i++) writer.Mark().EmptyList();
         string path = folder.Write("deep.pth", WeightsFixtures.TorchZip(writer.Stop().ToArray()));
 
-        var watch = Stopwatch.StartNew();
-        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
         StringAssert.Contains(error.Message, "nests deeper than 1000");
     }
 
@@ -187,9 +184,7 @@ public sealed class PyTorchReaderTests
         bytes[^1] = (byte)'.';
         string path = folder.Write("wide.pth", WeightsFixtures.TorchZip(bytes));
 
-        var watch = Stopwatch.StartNew();
-        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(5), watch.Elapsed.ToString());
+        var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
         StringAssert.Contains(error.Message, "stack grows beyond");
     }
 
@@ -329,9 +324,7 @@ public sealed class PyTorchReaderTests
         var pickle = StateDictPickle(("w", "FloatStorage", "0", elementCount, 0, new long[] { 2 }, new long[] { 1 }));
         string path = folder.Write("huge.pth", WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) }));
 
-        var watch = Stopwatch.StartNew();
-        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
         StringAssert.Contains(error.Message, expected);
         StringAssert.Contains(error.Message, path);
     }
@@ -346,9 +339,7 @@ public sealed class PyTorchReaderTests
         var pickle = StateDictPickle(("w", "FloatStorage", "0", 2, offset, size, stride));
         string path = folder.Write("huge.pth", WeightsFixtures.TorchZip(pickle, new Dictionary<string, byte[]> { ["0"] = WeightsFixtures.FloatBytes(1, 2) }));
 
-        var watch = Stopwatch.StartNew();
-        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
         Assert.AreEqual("w", error.TensorKey);
         StringAssert.Contains(error.Message, expected);
     }
@@ -375,9 +366,7 @@ public sealed class PyTorchReaderTests
         WeightsFixtures.SetZipEntrySizes(zip, "archive/data/0", claimed, claimed);
         string path = folder.Write("bomb.pth", zip);
 
-        var watch = Stopwatch.StartNew();
-        var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+        var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
         StringAssert.Contains(error.Message, "claims 4294967280 stored bytes");
         StringAssert.Contains(error.Message, path);
     }
@@ -397,9 +386,7 @@ public sealed class PyTorchReaderTests
 
         foreach (string path in new[] { deep, cycle })
         {
-            var watch = Stopwatch.StartNew();
-            var error = Assert.ThrowsExactly<WeightsFormatException>(() => StateDict.Read(path));
-            Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(2), watch.Elapsed.ToString());
+            var error = WeightsFixtures.RefusedWithoutAllocating(path, StateDict.Read);
             StringAssert.Contains(error.Message, "nest more than 32 levels");
         }
     }

@@ -244,7 +244,12 @@ public sealed class StateDictTests
         using var io = StateDict.Read(WeightsFixtures.Path("sequential_io.safetensors"));
         fromPickle.eval();
         var output = fromPickle.forward(io["input"]);
-        Assert.IsTrue(output.allclose(io["output"], rtol: 1e-5, atol: 1e-6), $"{output.Describe()} vs {io["output"].Describe()}");
+        // PyTorch's float32 output (computed on another machine) and ours are two float32 evaluations of the same network:
+        // each lies within ForwardError (L·(√K + 5)·u) of the largest output from the network run in float64.
+        Tensor exact = Numerics.InFloat64(fromPickle, io["input"]);
+        double bound = Numerics.ForwardError(fromPickle) * Numerics.LargestMagnitude(exact);
+        Numerics.AssertWithin(io["output"], exact, bound, "PyTorch's output against the loaded network in float64");
+        Numerics.AssertWithin(output, exact, bound, "our output against the loaded network in float64");
     }
 
     [TestMethod]

@@ -46,6 +46,24 @@ internal sealed class TempFolder : IDisposable
 
 internal static class WeightsFixtures
 {
+    /// <summary>
+    /// Reads <paramref name="path"/>, expecting a <see cref="WeightsFormatException"/>, and asserts what the refusal
+    /// allocated (managed bytes on this thread, a count that does not depend on the machine's speed or load): at most
+    /// 1 MiB for the reader's fixed cost (the zip directory and stream buffers, ~80 KB measured) plus 128 bytes per byte of
+    /// the file, room to keep every object the file spells out (a million nested lists take 45 bytes per file byte). A
+    /// reader that followed a declared size (gigabytes here) or copied a growing stack at every step allocates orders of
+    /// magnitude more, where the tests once timed the refusal.
+    /// </summary>
+    public static Microsoft.ML.Residual.Weights.WeightsFormatException RefusedWithoutAllocating(string path, Func<string, object> read)
+    {
+        long limit = (1 << 20) + 128 * new FileInfo(path).Length;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Microsoft.VisualStudio.TestTools.UnitTesting.Assert.ThrowsExactly<Microsoft.ML.Residual.Weights.WeightsFormatException>(() => read(path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Microsoft.VisualStudio.TestTools.UnitTesting.Assert.IsTrue(allocated <= limit, $"refusing {path} allocated {allocated} bytes (limit {limit})");
+        return error;
+    }
+
     public static string Path(string name) => System.IO.Path.Combine(AppContext.BaseDirectory, "Fixtures", "weights", name);
 
     /// <summary>conv (3→4, 3×3), bn, flatten, fc (4→<paramref name="classes"/>): state-dict keys conv.*, bn.*, fc.*.</summary>
