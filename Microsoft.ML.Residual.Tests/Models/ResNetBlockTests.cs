@@ -90,7 +90,7 @@ public sealed class ResNetBlockTests
         // Both blocks compute the same F(x) bit for bit (same weights, same kernels), and scaling by 0.5 or 2 is exact; the
         // roundings left are fl(x + F) and its − x here (u of |x + F| and of |F|, doubled), fl(0.5x + 2r) here and
         // fl(2F + 0.5x) in the block (u of the output each): ≤ γ₂·(|x + F| + |F| + |0.5x + 2F|) element by element.
-        Tensor bound = (unitOutput.abs() + residual.abs() + expected.abs()).Times(Numerics.Gamma(2));
+        Tensor bound = unitOutput.abs().Plus(residual.abs()).Plus(expected.abs()).Times(Numerics.Gamma(2));
         Numerics.AssertWithin(scaled.Blocks[0].call(x), expected, bound, "(1 − β)·x + α·F(x)");
     }
 

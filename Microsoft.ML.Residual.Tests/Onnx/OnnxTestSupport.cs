@@ -88,7 +88,7 @@ internal static class OnnxTestSupport
         Tensor std = tensor(normalization.Std.ToArray(), ScalarType.Float64).reshape(1, channels, 1, 1);
         Tensor scaled = pixels.to_type(ScalarType.Float64).Times(normalization.InputScale);
         Tensor exact = (scaled - mean) / std;
-        double error = 4 * Numerics.Float32Roundoff * Numerics.LargestMagnitude(scaled.div(std).abs() + mean.div(std).abs()) / Numerics.LargestMagnitude(exact);
+        double error = 4 * Numerics.Float32Roundoff * Numerics.LargestMagnitude(scaled.div(std).abs().Plus(mean.div(std).abs())) / Numerics.LargestMagnitude(exact);
         return (exact, error);
     }
 
