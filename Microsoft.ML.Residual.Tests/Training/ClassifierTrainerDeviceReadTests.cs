@@ -75,18 +75,8 @@ public sealed class ClassifierTrainerDeviceReadTests
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork();
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        IEnumerable<(Tensor, Tensor)> WithNaNSecondBatch(int epoch)
-        {
-            int index = 0;
-            foreach (var (images, labels) in train.Epoch(epoch, BatchSize))
-            {
-                if (index++ == 1) images.Fill(double.NaN);
-                yield return (images, labels);
-            }
-        }
-
         var trainer = new ClassifierTrainer(model, Options()) { DeviceReadInterval = 4 };
-        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(WithNaNSecondBatch, train.StepsPerEpoch(BatchSize)));
+        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "epoch 1 (in steps 1–4");
         Assert.AreEqual(1, trainer.DeviceReads, "stopped at the first read");
         foreach (var (key, value) in model.state_dict())

@@ -308,18 +308,8 @@ public sealed class ClassifierTrainerTests
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork(2);
         var before = Weights(model);
-        IEnumerable<(Tensor, Tensor)> WithNaNSecondBatch(int epoch)
-        {
-            int index = 0;
-            foreach (var (images, labels) in train.Epoch(epoch, BatchSize))
-            {
-                if (index++ == 1) images.Fill(double.NaN);
-                yield return (images, labels);
-            }
-        }
-
         var trainer = new ClassifierTrainer(model, new TrainingOptions { Epochs = 2, LearningRate = 0.1 });
-        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(WithNaNSecondBatch, train.StepsPerEpoch(BatchSize)));
+        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "epoch 1 (step 2");
         StringAssert.Contains(error.Message, "NaN pixels");
         foreach (var (key, value) in Weights(model)) Assert.IsTrue(value.IsEqualTo(before[key]), $"{key} restored to the epoch-start weights");

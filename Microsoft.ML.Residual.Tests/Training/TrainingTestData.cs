@@ -65,6 +65,17 @@ internal sealed class TrainingTestData : IDisposable
         order.Dispose();
     }
 
+    /// <summary><see cref="Epoch"/>'s batches with every pixel of batch <paramref name="nanBatch"/> (0-based) set to NaN: a loss that diverges there.</summary>
+    public IEnumerable<(Tensor Images, Tensor Labels)> EpochWithNaNBatch(int epoch, int batchSize, int nanBatch)
+    {
+        int index = 0;
+        foreach (var (images, labels) in Epoch(epoch, batchSize))
+        {
+            if (index++ == nanBatch) images.Fill(double.NaN);
+            yield return (images, labels);
+        }
+    }
+
     public void Dispose()
     {
         Images.Dispose();

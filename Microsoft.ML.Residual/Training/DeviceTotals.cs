@@ -21,9 +21,6 @@ namespace Microsoft.ML.Residual.Training
             labelled = zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device);
         }
 
-        /// <summary>How many times <see cref="Read"/> has copied the sums to the host.</summary>
-        public long Reads { get; private set; }
-
         /// <summary>
         /// Adds a batch: its mean loss (a 0-d tensor) weighted by <paramref name="images"/>, the predictions equal to their
         /// targets, and the targets that are labelled (≥ 0; −1 marks an ignored target).
@@ -43,7 +40,6 @@ namespace Microsoft.ML.Residual.Training
             using var scope = NewDisposeScope();
             Tensor all = stack(new[] { loss, correct.to_type(ScalarType.Float64), labelled.to_type(ScalarType.Float64) }).cpu();
             double[] values = all.data<double>().ToArray();
-            Reads++;
             return (values[0], (long)values[1], (long)values[2]);
         }
 
