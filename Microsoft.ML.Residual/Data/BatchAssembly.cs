@@ -1,0 +1,86 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Data
+{
+    /// <summary>
+    /// The steps the batch readers (classification and segmentation) share: an epoch's row order, grouping rows into
+    /// batches, preparing a batch's rows on several threads, and making the host tensors.
+    /// </summary>
+    internal static class BatchAssembly
+    {
+        /// <summary>
+        /// The rows of one epoch: from <paramref name="cache"/> when given (read once, then permuted), else streamed through
+        /// a shuffle buffer of <paramref name="shuffleBufferSize"/> rows, or in data-view order when <paramref name="shuffle"/> is null.
+        /// </summary>
+        public static IEnumerable<T> EpochRows<T>(Func<IEnumerable<T>> read, RowCache<T>? cache, Random? shuffle, int shuffleBufferSize)
+        {
+            if (cache is not null) return cache.Permuted(read, shuffle);
+            return shuffle is null ? read() : ImageBatchReader.ShuffleBuffer(read(), shuffleBufferSize, shuffle);
+        }
+
+        /// <summary>
+        /// Hands <paramref name="onBatch"/> each run of <paramref name="batchSize"/> rows (the last one shorter unless
+        /// <paramref name="dropLast"/>) with the place of its first row in the epoch; the list is reused after the call returns.
+        /// </summary>
+        /// <returns>The number of rows seen.</returns>
+        public static long Group<T>(IEnumerable<T> rows, int batchSize, bool dropLast, Action<List<T>, long> onBatch)
+        {
+            var pending = new List<T>(batchSize);
+            long total = 0;
+            foreach (T row in rows)
+            {
+                total++;
+                pending.Add(row);
+                if (pending.Count < batchSize) continue;
+                onBatch(pending, total - pending.Count);
+                pending.Clear();
+            }
+
+            if (pending.Count > 0 && !dropLast) onBatch(pending, total - pending.Count);
+            return total;
+        }
+
+        /// <summary>Runs <paramref name="body"/> for 0…<paramref name="count"/>−1 on up to <paramref name="threads"/> threads.</summary>
+        /// <remarks>Bodies must write only their own row's output; the first error is rethrown as it is.</remarks>
+        public static void ForEachRow(int count, int threads, CancellationToken token, Action<int> body)
+        {
+            if (threads <= 1 || count <= 1)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    token.ThrowIfCancellationRequested();
+                    body(i);
+                }
+
+                return;
+            }
+
+            try
+            {
+                Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = token }, body);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
+        }
+
+        /// <summary>A CPU tensor holding a copy of <paramref name="data"/>, in page-locked memory when <paramref name="pin"/> (CUDA only).</summary>
+        public static Tensor HostTensor(float[] data, long[] shape, bool pin) => Pinned(tensor(data, shape), pin);
+
+        /// <inheritdoc cref="HostTensor(float[], long[], bool)"/>
+        public static Tensor HostTensor(long[] data, long[] shape, bool pin) => Pinned(tensor(data, shape), pin);
+
+        // Page-locked memory lets the copy to the GPU run asynchronously (to(device, non_blocking: true)).
+        private static Tensor Pinned(Tensor made, bool pin)
+        {
+            if (!pin) return made;
+            using (made)
+                return made.pin_memory();
+        }
+    }
+}
