@@ -11,8 +11,8 @@ using SkiaSharp;
 namespace Microsoft.ML.Residual.Benchmarks
 {
     /// <summary>
-    /// The input pipeline alone, as training uses it: image files through LoadImages, ResizeImages and ExtractPixels (what
-    /// the estimators build) or pixel vectors in memory, read by <see cref="ImageBatchReader"/> with a flip augmentation
+    /// The input pipeline alone, as training uses it: image files through LoadImages and ResizeImages (what the estimators
+    /// build) or pixel vectors in memory, read by <see cref="ImageBatchReader"/> with a flip augmentation
     /// into float batches, one epoch, the batches only disposed. The peer is benchmarks/peers/input_peer.py.
     /// </summary>
     internal static class InputMeasurements
@@ -93,13 +93,13 @@ namespace Microsoft.ML.Residual.Benchmarks
             {
                 string folder = Files(source, rows);
                 var files = File.ReadAllLines(Path.Combine(folder, "files.txt")).Select((p, i) => new FileRow { Path = p, Label = $"c{i % 10}" });
-                // What the estimators build for an image column (ImageInput.PixelPipeline).
+                // What the estimators read for an image column (ImageInput.TrainingImages): resized images, which the reader
+                // turns into pixels itself.
                 var pipeline = ml.Transforms.LoadImages("Image", folder, nameof(FileRow.Path))
-                    .Append(ml.Transforms.ResizeImages("Resized", size, size, "Image"))
-                    .Append(ml.Transforms.ExtractPixels("Pixels", "Resized"));
+                    .Append(ml.Transforms.ResizeImages("Resized", size, size, "Image"));
                 IDataView listed = ml.Data.LoadFromEnumerable(files);
                 data = pipeline.Fit(listed).Transform(listed);
-                column = "Pixels";
+                column = "Resized";
             }
 
             data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);

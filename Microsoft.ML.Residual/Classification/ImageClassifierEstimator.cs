@@ -77,8 +77,9 @@ namespace Microsoft.ML.Residual
             string[] classNames = ClassNames(labels);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, readTransform?.Transform(input) ?? input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
             string validationSource = options.ValidationSet != null || options.ValidationFraction <= 0 ? nameof(options.ValidationSet) : nameof(options.ValidationFraction);
 
             using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
@@ -86,7 +87,7 @@ namespace Microsoft.ML.Residual
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
             {
-                ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                ImageColumnName = readColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
                 BatchSize = options.BatchSize, Shuffle = true, Seed = options.Seed, CacheInMemory = options.CacheInMemory,
                 Workers = options.Workers, PinMemory = device.type == DeviceType.CUDA,
                 Augmentation = options.Augmentation ?? (smallImages ? ImageAugmentation.Cifar() : new ImageAugmentation { HorizontalFlipProbability = 0.5 }),
@@ -97,7 +98,7 @@ namespace Microsoft.ML.Residual
                 throw new ArgumentException(validationSource == nameof(options.ValidationFraction)
                     ? $"The training data is empty once ValidationFraction = {options.ValidationFraction} is held out; lower it or add rows."
                     : "The training data is empty.", nameof(input));
-            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, pixelColumn, validationSource, readerOptions.PinMemory);
+            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, validationSource, readerOptions.PinMemory);
             TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
                 : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
             byte[] onnx;
@@ -148,13 +149,13 @@ namespace Microsoft.ML.Residual
             return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, EstimatorRuntime.ScoringGpu(environment, channel));
         }
 
-        private ImageBatchReader ValidationReader(IDataView validationPixels, string pixelColumn, string source, bool pinMemory)
+        private ImageBatchReader ValidationReader(IDataView validationPixels, string readColumn, string source, bool pinMemory)
         {
             try
             {
                 return new ImageBatchReader(validationPixels, new ImageBatchOptions
                 {
-                    ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                    ImageColumnName = readColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
                     BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory, Workers = options.Workers, PinMemory = pinMemory,
                 });
             }

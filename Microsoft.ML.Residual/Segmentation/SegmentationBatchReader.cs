@@ -27,7 +27,7 @@ namespace Microsoft.ML.Residual.Segmentation
         private readonly int width, height, classes, batchSize, seed;
         private readonly int? ignoreIndex;
         private readonly int workers;
-        private readonly bool cacheInMemory, pinMemory;
+        private readonly bool cacheInMemory, pinMemory, imageColumn;
         private readonly ImageAugmentation? augmentation;
         private readonly RowCache<Sample> cache = new();
 
@@ -46,10 +46,14 @@ namespace Microsoft.ML.Residual.Segmentation
             this.pinMemory = pinMemory;
             augmentation = training ? options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 } : null;
             this.pixelColumn = data.Schema.GetColumnOrNull(pixelColumn) ?? throw new ArgumentException($"The data has no image column '{pixelColumn}'.");
-            if (this.pixelColumn.Type is not VectorDataViewType { IsKnownSize: true, ItemType: var item } vector || item != NumberDataViewType.Single || vector.Size % (width * height) != 0)
+            imageColumn = this.pixelColumn.Type is ImageDataViewType;
+            if (imageColumn)
+                Channels = 3;
+            else if (this.pixelColumn.Type is VectorDataViewType { IsKnownSize: true, ItemType: var item } vector && item == NumberDataViewType.Single && vector.Size % (width * height) == 0)
+                Channels = vector.Size / (width * height);
+            else
                 throw new ArgumentException(
                     $"Image column '{pixelColumn}' has type {this.pixelColumn.Type}; it must be an image (LoadImages) or a float vector of C×{height}×{width} pixels (ExtractPixels).");
-            Channels = ((VectorDataViewType)this.pixelColumn.Type).Size / (width * height);
             this.maskColumn = data.Schema.GetColumnOrNull(maskColumn)
                 ?? throw new ArgumentException($"The input has no mask column '{maskColumn}'. Columns: {string.Join(", ", data.Schema.Select(c => c.Name))}.");
             MaskColumn.CheckType(this.maskColumn, height, width);
@@ -181,13 +185,11 @@ namespace Microsoft.ML.Residual.Segmentation
         // Reads one cursor's current row; errors are RowReadExceptions, named with the row when its turn comes.
         private Func<(float[] Pixels, int[] Mask)> RowReader(DataViewRowCursor cursor)
         {
-            ValueGetter<VBuffer<float>> pixelGetter = cursor.GetGetter<VBuffer<float>>(pixelColumn);
+            Func<float[]> readPixels = imageColumn ? ImagePixels(cursor) : VectorPixels(cursor);
             Func<int[]> readMask = MaskColumn.CreateRowReader(cursor, maskColumn, height, width, ignoreIndex);
             ValueGetter<MLImage>? imageGetter = sourceImageColumn is DataViewSchema.Column s ? cursor.GetGetter<MLImage>(s) : null;
             ValueGetter<MLImage>? maskImageGetter = sourceMaskImage is DataViewSchema.Column m ? cursor.GetGetter<MLImage>(m) : null;
-            VBuffer<float> buffer = default;
-            int size = Channels * height * width;
-            string pixelName = pixelColumn.Name, maskName = maskColumn.Name;
+            string maskName = maskColumn.Name;
             return () =>
             {
                 if (imageGetter != null && maskImageGetter != null)
@@ -205,26 +207,7 @@ namespace Microsoft.ML.Residual.Segmentation
                     }
                 }
 
-                try
-                {
-                    pixelGetter(ref buffer);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    throw new RowReadException(row =>
-                        $"Image column '{pixelName}', row {row}: the pixels could not be read ({e.Message}). Check the image file, or filter the row out.", e);
-                }
-
-                var pixels = new float[size];
-                buffer.CopyTo(pixels);
-                for (int i = 0; i < size; i++)
-                {
-                    if (float.IsFinite(pixels[i])) continue;
-                    int pixel = i;
-                    float bad = pixels[i];
-                    throw new RowReadException(row => $"Image column '{pixelName}', row {row}: pixel {pixel} is {bad}; pixels must be finite numbers in 0–255.");
-                }
-
+                float[] pixels = readPixels();
                 int[] mask = readMask();
                 for (int i = 0; i < mask.Length; i++)
                 {
@@ -237,6 +220,59 @@ namespace Microsoft.ML.Residual.Segmentation
 
                 return (pixels, mask);
             };
+        }
+
+        private Func<float[]> VectorPixels(DataViewRowCursor cursor)
+        {
+            ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(pixelColumn);
+            VBuffer<float> buffer = default;
+            int size = Channels * height * width;
+            string name = pixelColumn.Name;
+            return () =>
+            {
+                Read(() => getter(ref buffer), name);
+                var pixels = new float[size];
+                buffer.CopyTo(pixels);
+                for (int i = 0; i < size; i++)
+                {
+                    if (float.IsFinite(pixels[i])) continue;
+                    int pixel = i;
+                    float bad = pixels[i];
+                    throw new RowReadException(row => $"Image column '{name}', row {row}: pixel {pixel} is {bad}; pixels must be finite numbers in 0–255.");
+                }
+
+                return pixels;
+            };
+        }
+
+        // A resized image (ResizeImages to width×height): its RGB planes, the values ExtractPixels would give.
+        private Func<float[]> ImagePixels(DataViewRowCursor cursor)
+        {
+            ValueGetter<MLImage> getter = cursor.GetGetter<MLImage>(pixelColumn);
+            string name = pixelColumn.Name;
+            return () =>
+            {
+                MLImage image = null!;
+                Read(() => getter(ref image), name);
+                if (image is null || image.Width <= 0 || image.Height <= 0)
+                    throw new RowReadException(row => $"Image column '{name}', row {row}: there is no image (null or empty). Check the row's image path, or filter the row out.");
+                var pixels = new float[3 * height * width];
+                PixelOps.ImageToChw(image, pixels, height, width);
+                return pixels;
+            };
+        }
+
+        private static void Read(Action get, string column)
+        {
+            try
+            {
+                get();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new RowReadException(row =>
+                    $"Image column '{column}', row {row}: the pixels could not be read ({e.Message}). Check the image file, or filter the row out.", e);
+            }
         }
 
         private sealed record Sample(long Row, float[] Pixels, int[] Mask);

@@ -99,8 +99,9 @@ namespace Microsoft.ML.Residual
             MaskColumn.CheckType(maskColumn, options.ImageHeight, options.ImageWidth);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, readTransform?.Transform(input) ?? input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
 
             long rows = EstimatorRuntime.CountRows(pixels);
             if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
@@ -108,9 +109,9 @@ namespace Microsoft.ML.Residual
             using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
             Device device = EstimatorRuntime.ChooseDevice(environment, channel);
             bool pinMemory = device.type == DeviceType.CUDA;
-            var reader = new SegmentationBatchReader(pixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: true, pinMemory);
+            var reader = new SegmentationBatchReader(pixels, readColumn, options.MaskColumnName, sourceImage, options, training: true, pinMemory);
             SegmentationBatchReader? validation = validationPixels == null ? null
-                : new SegmentationBatchReader(validationPixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: false, pinMemory);
+                : new SegmentationBatchReader(validationPixels, readColumn, options.MaskColumnName, sourceImage, options, training: false, pinMemory);
             PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
             UNetOptions modelOptions = options.ModelOptions?.Clone() ?? new UNetOptions();
             modelOptions.Seed ??= options.Seed;

@@ -1,6 +1,7 @@
 """The peer of `benchmarks input`: PyTorch's DataLoader on the same work as our input pipeline.
 
-Files: PIL decodes each image, converts it to RGB, resizes it to SIZE x SIZE (bilinear), flips it with probability 0.5
+Files: PIL decodes each image, converts it to RGB, resizes it to SIZE x SIZE (bicubic, as ML.NET 6's ResizeImages
+resizes with a cubic filter), flips it with probability 0.5
 and makes it a float32 C x H x W tensor of 0-255 values; memory: the same flip over float32 pixels held in one tensor.
 Batches of BATCH, shuffled, WORKERS worker processes. Prints one JSON line with the images/s of the second epoch (the
 first starts everything up), as the C# side measures.
@@ -27,7 +28,7 @@ class Files(Dataset):
 
     def __getitem__(self, i):
         with Image.open(self.paths[i]) as image:
-            image = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+            image = image.convert("RGB").resize((self.size, self.size), Image.BICUBIC)
             pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).transpose(2, 0, 1).copy())
         if torch.rand(1).item() < 0.5:
             pixels = pixels.flip(2)
