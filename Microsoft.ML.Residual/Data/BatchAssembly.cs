@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using static TorchSharp.torch;
@@ -69,14 +70,25 @@ namespace Microsoft.ML.Residual.Data
             }
         }
 
-        /// <summary>A CPU tensor holding a copy of <paramref name="data"/>, in page-locked memory when <paramref name="pin"/> (CUDA only).</summary>
-        public static Tensor HostTensor(float[] data, long[] shape, bool pin) => Pinned(tensor(data, shape), pin);
+        /// <summary>
+        /// A new CPU batch tensor for rows to be written into with <see cref="Row{T}"/>. Rows are written straight into
+        /// libtorch's memory by managed code: no second copy, and no libtorch copy kernel, whose worker threads would
+        /// spin on the cores the reading threads need.
+        /// </summary>
+        public static Tensor Empty(long[] shape, ScalarType type) => empty(shape, type);
 
-        /// <inheritdoc cref="HostTensor(float[], long[], bool)"/>
-        public static Tensor HostTensor(long[] data, long[] shape, bool pin) => Pinned(tensor(data, shape), pin);
+        /// <summary>The memory of row <paramref name="index"/> of a CPU tensor made by <see cref="Empty"/>, valid while the tensor lives.</summary>
+        public static Span<T> Row<T>(Tensor batch, int index) where T : unmanaged
+        {
+            using Tensor row = batch[index];
+            return MemoryMarshal.Cast<byte, T>(row.bytes);
+        }
 
-        // Page-locked memory lets the copy to the GPU run asynchronously (to(device, non_blocking: true)).
-        private static Tensor Pinned(Tensor made, bool pin)
+        /// <summary>
+        /// <paramref name="made"/> itself, or when <paramref name="pin"/> (CUDA only) a copy in page-locked memory, which lets its
+        /// copy to the GPU run asynchronously (<c>to(device, non_blocking: true)</c>); <paramref name="made"/> is then disposed.
+        /// </summary>
+        public static Tensor Pinned(Tensor made, bool pin)
         {
             if (!pin) return made;
             using (made)

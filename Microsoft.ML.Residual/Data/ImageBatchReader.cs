@@ -111,18 +111,30 @@ namespace Microsoft.ML.Residual.Data
             int size = Channels * options.Height * options.Width;
             long total = BatchAssembly.Group(rows, options.BatchSize, training && options.DropLast, (pending, first) =>
             {
-                var pixels = new float[pending.Count * size];
                 var labels = new long[pending.Count];
                 var indices = new long[pending.Count];
-                BatchAssembly.ForEachRow(pending.Count, options.Workers, token, i =>
+                Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, options.Height, options.Width }, ScalarType.Float32);
+                Tensor? labelTensor = null;
+                try
                 {
-                    var target = pixels.AsSpan(i * size, size);
-                    if (augmentation is null) pending[i].Pixels.CopyTo(target);
-                    else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i));
-                    labels[i] = pending[i].Label;
-                    indices[i] = pending[i].Row;
-                });
-                emit(MakeBatch(pixels, labels, indices));
+                    BatchAssembly.ForEachRow(pending.Count, options.Workers, token, i =>
+                    {
+                        var target = BatchAssembly.Row<float>(images, i);
+                        if (augmentation is null) pending[i].Pixels.CopyTo(target);
+                        else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i));
+                        labels[i] = pending[i].Label;
+                        indices[i] = pending[i].Row;
+                    });
+                    images = BatchAssembly.Pinned(images, options.PinMemory);
+                    if (labelColumn is not null) labelTensor = BatchAssembly.Pinned(tensor(labels, new long[] { labels.Length }), options.PinMemory);
+                }
+                catch
+                {
+                    images.Dispose();
+                    throw;
+                }
+
+                emit(new ImageBatch(images, labelTensor, indices));
             });
 
             if (total == 0)
@@ -131,21 +143,6 @@ namespace Microsoft.ML.Residual.Data
                 throw new InvalidOperationException(
                     $"The data view has {total} rows, fewer than BatchSize {options.BatchSize}, and DropLast is set, so an epoch has no batch. " +
                     "Lower BatchSize or clear DropLast.");
-        }
-
-        private ImageBatch MakeBatch(float[] pixels, long[] labels, long[] indices)
-        {
-            Tensor images = BatchAssembly.HostTensor(pixels, new long[] { indices.Length, Channels, options.Height, options.Width }, options.PinMemory);
-            try
-            {
-                Tensor? labelTensor = labelColumn is null ? null : BatchAssembly.HostTensor(labels, new long[] { indices.Length }, options.PinMemory);
-                return new ImageBatch(images, labelTensor, indices);
-            }
-            catch
-            {
-                images.Dispose();
-                throw;
-            }
         }
 
         /// <summary>

@@ -93,25 +93,28 @@ namespace Microsoft.ML.Residual.Segmentation
             int plane = height * width, size = Channels * plane;
             long total = BatchAssembly.Group(rows, batchSize, dropLast: false, (pending, first) =>
             {
-                var pixels = new float[pending.Count * size];
-                var masks = new long[pending.Count * plane];
-                BatchAssembly.ForEachRow(pending.Count, workers, token, i =>
-                {
-                    var (image, mask) = augment is null ? (pending[i].Pixels, pending[i].Mask) : Augment(pending[i], augment, Seeds.Random(seed, epoch, 2, first + i));
-                    image.CopyTo(pixels, i * size);
-                    for (int p = 0; p < plane; p++) masks[i * plane + p] = mask[p];
-                });
-
-                Tensor images = BatchAssembly.HostTensor(pixels, new long[] { pending.Count, Channels, height, width }, pinMemory);
+                Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, height, width }, ScalarType.Float32);
+                Tensor masks = BatchAssembly.Empty(new long[] { pending.Count, height, width }, ScalarType.Int64);
                 try
                 {
-                    emit((images, BatchAssembly.HostTensor(masks, new long[] { pending.Count, height, width }, pinMemory)));
+                    BatchAssembly.ForEachRow(pending.Count, workers, token, i =>
+                    {
+                        var (image, mask) = augment is null ? (pending[i].Pixels, pending[i].Mask) : Augment(pending[i], augment, Seeds.Random(seed, epoch, 2, first + i));
+                        image.CopyTo(BatchAssembly.Row<float>(images, i));
+                        var target = BatchAssembly.Row<long>(masks, i);
+                        for (int p = 0; p < plane; p++) target[p] = mask[p];
+                    });
+                    images = BatchAssembly.Pinned(images, pinMemory);
+                    masks = BatchAssembly.Pinned(masks, pinMemory);
                 }
                 catch
                 {
                     images.Dispose();
+                    masks.Dispose();
                     throw;
                 }
+
+                emit((images, masks));
             });
 
             if (total == 0) throw new InvalidOperationException($"The data has no rows; give at least one row of columns '{pixelColumn.Name}' and '{maskColumn.Name}'.");
