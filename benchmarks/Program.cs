@@ -261,7 +261,7 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
 Measurement InputPeer(string script, string source, string folder, int workers, int size, int batch, int count)
 {
     string arguments = source == "memory" ? $"{script} memory --rows {count}" : $"{script} files --folder \"{folder}\"";
-    using JsonDocument result = JsonDocument.Parse(JsonLines("/usr/bin/python3", $"{arguments} --size {size} --batch {batch} --workers {workers}", "input_peer.py", 1)[^1]);
+    using JsonDocument result = JsonDocument.Parse(JsonLines("/usr/bin/python3", $"{arguments} --size {size} --batch {batch} --workers {workers} --epochs {InputMeasurements.TimedEpochs(source)}", "input_peer.py", 1)[^1]);
     var m = new Measurement("pytorch-input-" + source, workers.ToString(CultureInfo.InvariantCulture), result.RootElement.GetProperty("images_per_s").GetDouble(), 0);
     Console.WriteLine($"  {m.Kind,-16} {m.Arch,-14} {m.ImagesPerSecond,8:F1} img/s");
     return m;

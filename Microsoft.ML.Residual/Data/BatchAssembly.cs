@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -93,6 +94,34 @@ namespace Microsoft.ML.Residual.Data
             if (!pin) return made;
             using (made)
                 return made.pin_memory();
+        }
+    }
+
+    /// <summary>
+    /// Arrays of one length handed back for reuse. A decoded row (600 KB at 224²) lives for a moment, from its reading
+    /// thread to its batch; allocating a new one each time costs the garbage collector and, when it returns the memory to
+    /// the system, a page fault per 4 KB on the next allocation (measured at a tenth of the input pipeline's time).
+    /// </summary>
+    internal sealed class ArrayRecycler<T>
+    {
+        private readonly ConcurrentBag<T[]> free = new();
+        private readonly int length, capacity;
+
+        /// <param name="length">The length of every array.</param>
+        /// <param name="capacity">Arrays kept at most (the most a reader has in flight); more are left to the garbage collector.</param>
+        public ArrayRecycler(int length, int capacity)
+        {
+            this.length = length;
+            this.capacity = capacity;
+        }
+
+        /// <summary>A free array (its contents are left over: overwrite them all) or a new one.</summary>
+        public T[] Rent() => free.TryTake(out T[]? array) ? array : new T[length];
+
+        /// <summary>Hands <paramref name="array"/> back; the caller no longer uses it.</summary>
+        public void Return(T[] array)
+        {
+            if (array.Length == length && free.Count < capacity) free.Add(array);
         }
     }
 }

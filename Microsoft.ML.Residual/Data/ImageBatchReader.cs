@@ -28,6 +28,7 @@ namespace Microsoft.ML.Residual.Data
         private readonly DataViewSchema.Column imageColumn;
         private readonly DataViewSchema.Column? labelColumn;
         private readonly RowCache<Sample> cache = new();
+        private readonly ArrayRecycler<float> rowBuffers;
 
         /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
         /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
@@ -67,6 +68,8 @@ namespace Microsoft.ML.Residual.Data
                 labelColumn = data.Schema[label];
             }
 
+            // The rows one epoch has in flight: the shuffle buffer, those waiting on the reading threads, and a batch.
+            rowBuffers = new ArrayRecycler<float>(Channels * plane, options.ShuffleBufferSize + options.Workers * (OrderedRows.RowsHeldPerThread + 1) + options.BatchSize);
             if (data.GetRowCount() == 0)
                 throw new ArgumentException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.", nameof(data));
         }
@@ -124,6 +127,7 @@ namespace Microsoft.ML.Residual.Data
                         else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i));
                         labels[i] = pending[i].Label;
                         indices[i] = pending[i].Row;
+                        if (!options.CacheInMemory) rowBuffers.Return(pending[i].Pixels);
                     });
                     images = BatchAssembly.Pinned(images, options.PinMemory);
                     if (labelColumn is not null) labelTensor = BatchAssembly.Pinned(tensor(labels, new long[] { labels.Length }), options.PinMemory);
@@ -206,7 +210,7 @@ namespace Microsoft.ML.Residual.Data
                     throw new RowReadException(row =>
                         $"Image column '{name}', row {row}: there is no image (null or empty). Check the row's image path " +
                         "and the imageFolder given to LoadImages, or filter the row out.");
-                var pixels = new float[3 * options.Height * options.Width];
+                var pixels = rowBuffers.Rent();
                 PixelOps.ImageToChw(image, pixels, options.Height, options.Width);
                 return pixels;
             };
@@ -234,7 +238,7 @@ namespace Microsoft.ML.Residual.Data
                 int found = buffer.Length;
                 if (found != size)
                     throw new RowReadException(row => $"Image column '{name}', row {row}: expected {size} values, found {found}.");
-                var pixels = new float[size];
+                var pixels = rowBuffers.Rent();
                 var values = buffer.GetValues();
                 if (buffer.IsDense)
                 {
@@ -242,6 +246,7 @@ namespace Microsoft.ML.Residual.Data
                 }
                 else
                 {
+                    Array.Clear(pixels);
                     var indices = buffer.GetIndices();
                     for (int i = 0; i < indices.Length; i++) pixels[indices[i]] = values[i];
                 }
