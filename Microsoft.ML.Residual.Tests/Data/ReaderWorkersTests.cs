@@ -173,10 +173,11 @@ public sealed class ReaderWorkersTests
     }
 
     [TestMethod]
-    public void WorkersMustBePositive()
+    public void WorkersMustBeBetweenOneAndTheMaximum()
     {
         var data = Rows(new MLContext(1));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImageBatchReader(data, Options(workers: 0, prefetch: 1, cache: false)));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImageBatchReader(data, Options(workers: ImageBatchOptions.MaxWorkers + 1, prefetch: 1, cache: false)));
         Assert.IsTrue(ImageBatchOptions.DefaultWorkers is >= 1 and <= 8);
     }
 }

@@ -49,6 +49,8 @@ namespace Microsoft.ML.Residual
                 throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
             if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1 || options.Workers < 1)
                 throw new ArgumentException("Epochs, BatchSize, ImageWidth, ImageHeight and Workers must be positive.", nameof(options));
+            if (options.Workers > ImageBatchOptions.MaxWorkers)
+                throw new ArgumentException($"Workers = {options.Workers}: at most {ImageBatchOptions.MaxWorkers}.", nameof(options));
         }
 
         /// <inheritdoc />
@@ -79,7 +81,7 @@ namespace Microsoft.ML.Residual
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, readTransform?.Transform(input) ?? input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
             string validationSource = options.ValidationSet != null || options.ValidationFraction <= 0 ? nameof(options.ValidationSet) : nameof(options.ValidationFraction);
 
             using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");

@@ -71,6 +71,9 @@ namespace Microsoft.ML.Residual.Data
         /// </summary>
         public bool PinMemory { get; set; }
 
+        /// <summary>The largest <see cref="Workers"/> accepted.</summary>
+        public const int MaxWorkers = 64;
+
         /// <summary>Half the processor count, at least 1 and at most 8: the default of <see cref="Workers"/>.</summary>
         public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount / 2, 1, 8);
 
@@ -91,6 +94,9 @@ namespace Microsoft.ML.Residual.Data
             CheckPositive(ShuffleBufferSize, nameof(ShuffleBufferSize));
             CheckPositive(PrefetchBatches, nameof(PrefetchBatches));
             CheckPositive(Workers, nameof(Workers));
+            if (Workers > MaxWorkers)
+                throw new ArgumentOutOfRangeException(nameof(Workers), Workers,
+                    $"Workers must be at most {MaxWorkers}: each worker holds up to 128 decoded rows, and more threads than cores only add memory.");
             Augmentation?.Validate(Width, Height);
         }
 

@@ -192,9 +192,11 @@ namespace Microsoft.ML.Residual.Data
         {
             var getter = cursor.GetGetter<MLImage>(imageColumn);
             string name = imageColumn.Name;
+            // One image per cursor, handed back to the getter each row as ML.NET's own transforms do, so it can reuse or
+            // free the previous one.
+            MLImage? image = null;
             return () =>
             {
-                MLImage? image = null;
                 try
                 {
                     getter(ref image!);

@@ -253,9 +253,10 @@ namespace Microsoft.ML.Residual.Segmentation
         {
             ValueGetter<MLImage> getter = cursor.GetGetter<MLImage>(pixelColumn);
             string name = pixelColumn.Name;
+            // One image per cursor, handed back to the getter each row as ML.NET's own transforms do.
+            MLImage image = null!;
             return () =>
             {
-                MLImage image = null!;
                 Read(() => getter(ref image), name);
                 if (image is null || image.Width <= 0 || image.Height <= 0)
                     throw new RowReadException(row => $"Image column '{name}', row {row}: there is no image (null or empty). Check the row's image path, or filter the row out.");

@@ -50,7 +50,7 @@ namespace Microsoft.ML.Residual
             Check(options.NumClasses >= 2, nameof(options.NumClasses), options.NumClasses, "at least 2 (background and one class; 2 for a binary task)");
             Check(options.Epochs >= 1, nameof(options.Epochs), options.Epochs, "train for at least one epoch");
             Check(options.BatchSize >= 1, nameof(options.BatchSize), options.BatchSize, "must be positive");
-            Check(options.Workers >= 1, nameof(options.Workers), options.Workers, "must be positive");
+            Check(options.Workers >= 1 && options.Workers <= ImageBatchOptions.MaxWorkers, nameof(options.Workers), options.Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
             Check(options.ImageWidth >= 1 && options.ImageHeight >= 1, "ImageWidth/ImageHeight", $"{options.ImageWidth}×{options.ImageHeight}", "must be positive");
             Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
                 nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
@@ -101,7 +101,7 @@ namespace Microsoft.ML.Residual
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, readTransform?.Transform(input) ?? input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
 
             long rows = EstimatorRuntime.CountRows(pixels);
             if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
