@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Globalization;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
@@ -44,6 +45,12 @@ namespace Microsoft.ML.Residual.Benchmarks
             {
                 var (whole, loop) = TrainEstimator(arch, size, batch, steps);
                 return new(kind, arch, whole, 0, loop);
+            }
+
+            if (kind.StartsWith("input-", StringComparison.Ordinal))
+            {
+                // Here the architecture argument is the worker count and the last one the number of rows.
+                return new(kind, arch, InputMeasurements.Measure(kind["input-".Length..], int.Parse(arch, CultureInfo.InvariantCulture), size, batch, rows: steps), 0);
             }
 
             if (kind == "ops")

@@ -1,7 +1,7 @@
 // Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
-//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops|soak] [--runs 5] [--quick] [--rows N] [--peer path/to/pytorch_bench.py]
+//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops|soak|input] [--runs 5] [--quick] [--rows N] [--peer path/to/pytorch_bench.py]
 //       [--arch resnet18,resnet50,...]
 //
 // train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors (as a user would write it, and with our
@@ -10,6 +10,8 @@
 //        the featurizer likewise
 // ops: ResNet-18's operations one by one, TorchSharp against PyTorch (benchmarks/peers/ops_peer.py), on 1 and 2 threads
 // memory: resident memory, managed heap and live tensors over 20 training epochs and over 100,000 scored rows
+// input: the input pipeline alone (ImageBatchReader over PNG files, JPEG files and in-memory pixels, flip augmentation,
+//        224², batch 32) per worker count, against PyTorch's DataLoader with as many workers (benchmarks/peers/input_peer.py)
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
@@ -150,6 +152,35 @@ if (what is "ops")
     }
 }
 
+if (what is "input")
+{
+    // The sides alternate per run; the files are written once, before the first run, outside the timings.
+    const int size = 224, batch = 32;
+    int rowCount = Option("--rows", quick ? 128 : 512);
+    string inputPeer = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../peers/input_peer.py"));
+    rows.Add($"| input pipeline, {size}², batch {batch}, flip, {rowCount} images | workers | ours | PyTorch DataLoader | ours / PyTorch |");
+    rows.Add("|---|---|---|---|---|");
+    foreach (string source in new[] { "png", "jpeg", "memory" })
+    {
+        string folder = source == "memory" ? "" : InputMeasurements.Files(source, rowCount);
+        foreach (int workers in new[] { 1, 2 })
+        {
+            var ours = new List<Measurement>();
+            var peer = new List<Measurement>();
+            for (int r = 0; r < runs; r++)
+            {
+                ours.Add(Child("input-" + source, workers.ToString(CultureInfo.InvariantCulture), size, batch, rowCount));
+                if (hasPeer) peer.Add(InputPeer(inputPeer, source, folder, workers, size, batch, rowCount));
+            }
+
+            string label = source == "memory" ? "pixels in memory" : $"{source.ToUpperInvariant()} files ({InputMeasurements.SourceSize}², decoded and resized every epoch)";
+            rows.Add($"| {label} | {workers} | {Median(ours):F0} img/s | {(peer.Count > 0 ? $"{Median(peer):F0} img/s" : "—")} | "
+                + $"{(peer.Count > 0 ? $"{Median(ours) / Median(peer):F2}×" : "—")} |");
+            Console.WriteLine(rows[^1]);
+        }
+    }
+}
+
 if (what is "memory")
 {
     // One long run each: memory is about the trend within a run, not about medians.
@@ -224,6 +255,15 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
     using JsonDocument result = JsonDocument.Parse(lines[^2]), memory = JsonDocument.Parse(lines[^1]);
     var m = new Measurement("pytorch-" + mode, arch, result.RootElement.GetProperty("images_per_s").GetDouble(), memory.RootElement.GetProperty("peak_kb").GetDouble() / 1024);
     Console.WriteLine($"  {"pytorch-" + mode,-16} {arch,-14} {m.ImagesPerSecond,8:F1} img/s  peak {m.PeakMemoryMB,6:F0} MB");
+    return m;
+}
+
+Measurement InputPeer(string script, string source, string folder, int workers, int size, int batch, int count)
+{
+    string arguments = source == "memory" ? $"{script} memory --rows {count}" : $"{script} files --folder \"{folder}\"";
+    using JsonDocument result = JsonDocument.Parse(JsonLines("/usr/bin/python3", $"{arguments} --size {size} --batch {batch} --workers {workers} --epochs {InputMeasurements.TimedEpochs(source)}", "input_peer.py", 1)[^1]);
+    var m = new Measurement("pytorch-input-" + source, workers.ToString(CultureInfo.InvariantCulture), result.RootElement.GetProperty("images_per_s").GetDouble(), 0);
+    Console.WriteLine($"  {m.Kind,-16} {m.Arch,-14} {m.ImagesPerSecond,8:F1} img/s");
     return m;
 }
 

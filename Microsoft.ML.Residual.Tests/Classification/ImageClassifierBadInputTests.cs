@@ -101,4 +101,25 @@ public sealed class ImageClassifierBadInputTests
         StringAssert.Contains(error.Message, "row 5");
         StringAssert.Contains(error.Message, "readable image");
     }
+
+    [TestMethod]
+    public void EmptyImagePath_StopsTrainingNamingTheImageColumnAndRow()
+    {
+        var ml = new MLContext(seed: 1);
+        string folder = Data.DataTestSupport.NewFolder(TestContext);
+        var rows = ImageClassifierEstimatorTests.Textures(12, seed: 1).Select((row, i) =>
+        {
+            string file = $"image{i}.png";
+            Data.DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
+            return new Data.PathRow { Path = i == 7 ? "" : file, Label = row.Label };
+        }).ToList();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        var pipeline = ml.Transforms.LoadImages("Image", folder, "Path")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.Transforms.ResNetClassifier(Options()));
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pipeline.Fit(data));
+        StringAssert.Contains(error.Message, "Image column 'Image'");
+        StringAssert.Contains(error.Message, "row 7");
+        StringAssert.Contains(error.Message, "no image");
+    }
 }

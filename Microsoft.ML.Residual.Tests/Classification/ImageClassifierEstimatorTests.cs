@@ -231,6 +231,27 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void WorkerCount_DoesNotChangeTheTrainedModel()
+    {
+        // 300 rows: ML.NET deals them to the reading threads in several blocks; augmentation draws per row.
+        float[][] Scores(int workers)
+        {
+            var ml = new MLContext(seed: 1);
+            IDataView data = ml.Data.LoadFromEnumerable(Textures(300, seed: 3));
+            var options = new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 32, Seed = 7, CacheInMemory = false,
+                Workers = workers, Augmentation = Microsoft.ML.Residual.Data.ImageAugmentation.TrivialAugment(),
+            };
+            ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
+            return model.Transform(data).GetColumn<float[]>("Score").Take(20).ToArray();
+        }
+
+        float[][] single = Scores(1), parallel = Scores(3);
+        for (int i = 0; i < single.Length; i++) CollectionAssert.AreEqual(single[i], parallel[i], $"row {i}");
+    }
+
+    [TestMethod]
     public void GrayscalePixelVectors_TrainAndScoreWithOneInputChannel()
     {
         var ml = new MLContext(seed: 1);

@@ -284,18 +284,22 @@ public sealed class ImageBatchReaderTests
             }
         }
 
+        // The counts are per thread: each batch's two tensors are made on the reading thread and released on this one, so
+        // the count here falls by exactly two per batch when every tensor this thread sees is released once.
+        const int batchesPerEpoch = 64 / 4, tensorsPerBatch = 2;
         Epoch(0);
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         for (int e = 1; e <= 5; e++) Epoch(e);
-        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.AreEqual(before - 5 * batchesPerEpoch * tensorsPerBatch, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
 
         // Inside a caller's dispose scope the batch tensors belong to that scope.
+        before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         using (var scope = torch.NewDisposeScope())
         {
             foreach (var batch in reader.ReadEpoch(6)) _ = batch.Images.sum();
         }
 
-        Assert.AreEqual(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.AreEqual(before - batchesPerEpoch * tensorsPerBatch, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 
     // ---- augmentation --------------------------------------------------------------------------------------

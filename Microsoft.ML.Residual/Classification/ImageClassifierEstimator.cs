@@ -47,8 +47,10 @@ namespace Microsoft.ML.Residual
 
             if (requiredFamily != null && info.Family != requiredFamily)
                 throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
-            if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1)
-                throw new ArgumentException("Epochs, BatchSize, ImageWidth and ImageHeight must be positive.", nameof(options));
+            if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1 || options.Workers < 1)
+                throw new ArgumentException("Epochs, BatchSize, ImageWidth, ImageHeight and Workers must be positive.", nameof(options));
+            if (options.Workers > ImageBatchOptions.MaxWorkers)
+                throw new ArgumentException($"Workers = {options.Workers}: at most {ImageBatchOptions.MaxWorkers}.", nameof(options));
         }
 
         /// <inheritdoc />
@@ -77,15 +79,19 @@ namespace Microsoft.ML.Residual
             string[] classNames = ClassNames(labels);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
             string validationSource = options.ValidationSet != null || options.ValidationFraction <= 0 ? nameof(options.ValidationSet) : nameof(options.ValidationFraction);
 
+            using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
+            Device device = EstimatorRuntime.ChooseDevice(environment, channel);
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
             {
-                ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                ImageColumnName = readColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
                 BatchSize = options.BatchSize, Shuffle = true, Seed = options.Seed, CacheInMemory = options.CacheInMemory,
+                Workers = options.Workers, PinMemory = device.type == DeviceType.CUDA,
                 Augmentation = options.Augmentation ?? (smallImages ? ImageAugmentation.Cifar() : new ImageAugmentation { HorizontalFlipProbability = 0.5 }),
             };
             var reader = new ImageBatchReader(pixels, readerOptions);
@@ -94,10 +100,7 @@ namespace Microsoft.ML.Residual
                 throw new ArgumentException(validationSource == nameof(options.ValidationFraction)
                     ? $"The training data is empty once ValidationFraction = {options.ValidationFraction} is held out; lower it or add rows."
                     : "The training data is empty.", nameof(input));
-            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, pixelColumn, validationSource);
-
-            using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
-            Device device = EstimatorRuntime.ChooseDevice(environment, channel);
+            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, validationSource, readerOptions.PinMemory);
             TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
                 : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
             byte[] onnx;
@@ -148,14 +151,14 @@ namespace Microsoft.ML.Residual
             return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, EstimatorRuntime.ScoringGpu(environment, channel));
         }
 
-        private ImageBatchReader ValidationReader(IDataView validationPixels, string pixelColumn, string source)
+        private ImageBatchReader ValidationReader(IDataView validationPixels, string readColumn, string source, bool pinMemory)
         {
             try
             {
                 return new ImageBatchReader(validationPixels, new ImageBatchOptions
                 {
-                    ImageColumnName = pixelColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
-                    BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory,
+                    ImageColumnName = readColumn, LabelColumnName = options.LabelColumnName, Width = options.ImageWidth, Height = options.ImageHeight,
+                    BatchSize = options.BatchSize, Shuffle = false, CacheInMemory = options.CacheInMemory, Workers = options.Workers, PinMemory = pinMemory,
                 });
             }
             catch (ArgumentException e) when (source == nameof(options.ValidationSet))

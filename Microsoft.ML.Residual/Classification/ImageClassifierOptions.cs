@@ -121,6 +121,12 @@ namespace Microsoft.ML.Residual
         /// <summary>Keep decoded training images in memory after the first epoch.</summary>
         public bool CacheInMemory { get; set; } = true;
 
+        /// <summary>
+        /// Threads that read, decode and augment images at once (see <see cref="ImageBatchOptions.Workers"/>); results do
+        /// not depend on it. Default: half the processor count, 1 to 8.
+        /// </summary>
+        public int Workers { get; set; } = ImageBatchOptions.DefaultWorkers;
+
         /// <summary>Data for per-epoch validation (same columns as the training data), or null.</summary>
         public IDataView? ValidationSet { get; set; }
 

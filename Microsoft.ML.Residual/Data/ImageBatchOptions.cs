@@ -54,9 +54,28 @@ namespace Microsoft.ML.Residual.Data
         public int ShuffleBufferSize { get; set; } = 512;
 
         /// <summary>
-        /// Batches the background decoder prepares ahead of the consumer (the bound of its queue). Default 2.
+        /// Batches prepared ahead of the consumer (the bound of the queue between the readers and training). Default 2.
         /// </summary>
         public int PrefetchBatches { get; set; } = 2;
+
+        /// <summary>
+        /// Threads that read and prepare rows at once: each reads its own share of the data view (loading, decoding and
+        /// resizing images as the view's transforms do), and a batch's rows are augmented and copied in parallel. Batches,
+        /// their order and their augmentation are the same for every value. Default: half the processor count, 1 to 8.
+        /// </summary>
+        public int Workers { get; set; } = DefaultWorkers;
+
+        /// <summary>
+        /// Make batch tensors in page-locked host memory, so their copy to a CUDA device can run while the device computes.
+        /// Needs a CUDA build of libtorch; set it only when training on a GPU. Default false.
+        /// </summary>
+        public bool PinMemory { get; set; }
+
+        /// <summary>The largest <see cref="Workers"/> accepted.</summary>
+        public const int MaxWorkers = 64;
+
+        /// <summary>Half the processor count, at least 1 and at most 8: the default of <see cref="Workers"/>.</summary>
+        public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount / 2, 1, 8);
 
         /// <summary>Random augmentation applied to training epochs; null for none. Never applied by <see cref="ImageBatchReader.ReadAll"/>.</summary>
         public ImageAugmentation? Augmentation { get; set; }
@@ -74,6 +93,10 @@ namespace Microsoft.ML.Residual.Data
             CheckPositive(BatchSize, nameof(BatchSize));
             CheckPositive(ShuffleBufferSize, nameof(ShuffleBufferSize));
             CheckPositive(PrefetchBatches, nameof(PrefetchBatches));
+            CheckPositive(Workers, nameof(Workers));
+            if (Workers > MaxWorkers)
+                throw new ArgumentOutOfRangeException(nameof(Workers), Workers,
+                    $"Workers must be at most {MaxWorkers}: each worker holds up to 128 decoded rows, and more threads than cores only add memory.");
             Augmentation?.Validate(Width, Height);
         }
 

@@ -11,13 +11,15 @@ namespace Microsoft.ML.Residual.Data
 {
     /// <summary>
     /// Reads an <see cref="IDataView"/> as TorchSharp batches: float32 N×C×H×W images (0–255, not normalised) and
-    /// int64 class indices. Rows are read and decoded on a background task at most
-    /// <see cref="ImageBatchOptions.PrefetchBatches"/> batches ahead of the consumer, so decoding overlaps training
-    /// and, without <see cref="ImageBatchOptions.CacheInMemory"/>, the data view is never held in memory whole.
+    /// int64 class indices. Rows are read and decoded by <see cref="ImageBatchOptions.Workers"/> threads and made into
+    /// batches on a background task at most <see cref="ImageBatchOptions.PrefetchBatches"/> batches ahead of the consumer,
+    /// so decoding overlaps training and, without <see cref="ImageBatchOptions.CacheInMemory"/>, the data view is never
+    /// held in memory whole.
     /// </summary>
     /// <remarks>
-    /// Batch tensors are created on the thread that enumerates, inside its current dispose scope if it has one;
-    /// dispose each <see cref="ImageBatch"/> (or the scope). Enumerate one epoch at a time.
+    /// Memory is bounded: the shuffle buffer (or the cache), up to 128 decoded rows per worker, and the prefetched batches.
+    /// Each batch's tensors join the dispose scope of the thread that enumerates, if it has one; dispose each
+    /// <see cref="ImageBatch"/> (or the scope). Enumerate one epoch at a time.
     /// </remarks>
     public sealed class ImageBatchReader
     {
@@ -26,6 +28,7 @@ namespace Microsoft.ML.Residual.Data
         private readonly DataViewSchema.Column imageColumn;
         private readonly DataViewSchema.Column? labelColumn;
         private readonly RowCache<Sample> cache = new();
+        private readonly ArrayRecycler<float> rowBuffers;
 
         /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
         /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
@@ -65,6 +68,8 @@ namespace Microsoft.ML.Residual.Data
                 labelColumn = data.Schema[label];
             }
 
+            // The rows one epoch has in flight: the shuffle buffer, those waiting on the reading threads, and a batch.
+            rowBuffers = new ArrayRecycler<float>(Channels * plane, options.ShuffleBufferSize + options.Workers * (OrderedRows.RowsHeldPerThread + 1) + options.BatchSize);
             if (data.GetRowCount() == 0)
                 throw new ArgumentException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.", nameof(data));
         }
@@ -92,70 +97,57 @@ namespace Microsoft.ML.Residual.Data
         public IEnumerable<ImageBatch> ReadAll() => Read(0, training: false);
 
         private IEnumerable<ImageBatch> Read(int epoch, bool training) =>
-            Prefetch.Run<PreparedBatch, ImageBatch>((emit, token) => Produce(epoch, training, emit, token), options.PrefetchBatches, ToBatch);
+            Prefetch.Run<ImageBatch, ImageBatch>((emit, token) => Produce(epoch, training, emit, token), options.PrefetchBatches, InConsumerScope, batch => batch.Dispose());
 
-        private ImageBatch ToBatch(PreparedBatch prepared)
+        // The batch's tensors were made on the producer's thread; aliases made here join the consumer's dispose scope.
+        private static ImageBatch InConsumerScope(ImageBatch made)
         {
-            using var scope = NewDisposeScope();
-            int n = prepared.Rows.Length;
-            var images = tensor(prepared.Pixels, new long[] { n, Channels, options.Height, options.Width });
-            Tensor? labels = labelColumn is null ? null : tensor(prepared.Labels, new long[] { n });
-            scope.MoveToOuter(images);
-            if (labels is not null) scope.MoveToOuter(labels);
-            return new ImageBatch(images, labels, prepared.Rows);
+            using (made)
+                return new ImageBatch(made.Images.alias(), made.Labels?.alias(), made.RowIndices);
         }
 
-        private void Produce(int epoch, bool training, Action<PreparedBatch> emit, CancellationToken token)
+        private void Produce(int epoch, bool training, Action<ImageBatch> emit, CancellationToken token)
         {
-            IEnumerable<Sample> rows;
-            if (options.CacheInMemory)
-                rows = CachedRows(training && options.Shuffle ? Seeds.Random(options.Seed, epoch, 1) : null, token);
-            else if (training && options.Shuffle)
-                rows = ShuffleBuffer(StreamRows(token), options.ShuffleBufferSize, Seeds.Random(options.Seed, epoch, 1));
-            else
-                rows = StreamRows(token);
-
+            Random? shuffle = training && options.Shuffle ? Seeds.Random(options.Seed, epoch, 1) : null;
+            IEnumerable<Sample> rows = BatchAssembly.EpochRows(() => StreamRows(token), options.CacheInMemory ? cache : null, shuffle, options.ShuffleBufferSize);
             var augmentation = training && options.Augmentation is { IsIdentity: false } a ? a : null;
-            var augmentRandom = Seeds.Random(options.Seed, epoch, 2);
-            int size = Channels * options.Height * options.Width, batchSize = options.BatchSize;
-            var pending = new List<Sample>(batchSize);
-            long total = 0;
-
-            void Emit()
+            int size = Channels * options.Height * options.Width;
+            long total = BatchAssembly.Group(rows, options.BatchSize, training && options.DropLast, (pending, first) =>
             {
-                var pixels = new float[pending.Count * size];
                 var labels = new long[pending.Count];
                 var indices = new long[pending.Count];
-                for (int i = 0; i < pending.Count; i++)
+                Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, options.Height, options.Width }, ScalarType.Float32);
+                Tensor? labelTensor = null;
+                try
                 {
-                    var target = pixels.AsSpan(i * size, size);
-                    if (augmentation is null) pending[i].Pixels.CopyTo(target);
-                    else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, augmentRandom);
-                    labels[i] = pending[i].Label;
-                    indices[i] = pending[i].Row;
+                    BatchAssembly.ForEachRow(pending.Count, options.Workers, token, i =>
+                    {
+                        var target = BatchAssembly.Row<float>(images, i);
+                        if (augmentation is null) pending[i].Pixels.CopyTo(target);
+                        else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i));
+                        labels[i] = pending[i].Label;
+                        indices[i] = pending[i].Row;
+                        if (!options.CacheInMemory) rowBuffers.Return(pending[i].Pixels);
+                    });
+                    images = BatchAssembly.Pinned(images, options.PinMemory);
+                    if (labelColumn is not null) labelTensor = BatchAssembly.Pinned(tensor(labels, new long[] { labels.Length }), options.PinMemory);
+                }
+                catch
+                {
+                    images.Dispose();
+                    throw;
                 }
 
-                pending.Clear();
-                emit(new PreparedBatch(pixels, labels, indices));
-            }
-
-            foreach (var row in rows)
-            {
-                total++;
-                pending.Add(row);
-                if (pending.Count == batchSize) Emit();
-            }
+                emit(new ImageBatch(images, labelTensor, indices));
+            });
 
             if (total == 0)
                 throw new InvalidOperationException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.");
-            if (training && options.DropLast && total < batchSize)
+            if (training && options.DropLast && total < options.BatchSize)
                 throw new InvalidOperationException(
-                    $"The data view has {total} rows, fewer than BatchSize {batchSize}, and DropLast is set, so an epoch has no batch. " +
+                    $"The data view has {total} rows, fewer than BatchSize {options.BatchSize}, and DropLast is set, so an epoch has no batch. " +
                     "Lower BatchSize or clear DropLast.");
-            if (pending.Count > 0 && !(training && options.DropLast)) Emit();
         }
-
-        private IEnumerable<Sample> CachedRows(Random? shuffle, CancellationToken token) => cache.Permuted(() => StreamRows(token), shuffle);
 
         /// <summary>
         /// Emits a permutation of <paramref name="source"/>: holds up to <paramref name="capacity"/> rows and, for
@@ -188,52 +180,51 @@ namespace Microsoft.ML.Residual.Data
         private IEnumerable<Sample> StreamRows(CancellationToken token)
         {
             var columns = labelColumn is DataViewSchema.Column l ? new[] { imageColumn, l } : new[] { imageColumn };
-            using var cursor = data.GetRowCursor(columns);
-            var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
-            var readLabel = labelColumn is DataViewSchema.Column label ? LabelReader(cursor, label) : (_ => -1);
-            while (cursor.MoveNext())
+            return OrderedRows.Read<(float[] Pixels, long Label)>(data, columns, options.Workers, cursor =>
             {
-                token.ThrowIfCancellationRequested();
-                long row = cursor.Position;
-                yield return new Sample(row, readPixels(row), readLabel(row));
-            }
+                var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
+                Func<long> readLabel = labelColumn is DataViewSchema.Column label ? LabelReader(cursor, label) : (() => -1);
+                return () => (readPixels(), readLabel());
+            }, token).Select(r => new Sample(r.Row, r.Value.Pixels, r.Value.Label));
         }
 
-        private Func<long, float[]> ImageReader(DataViewRowCursor cursor)
+        private Func<float[]> ImageReader(DataViewRowCursor cursor)
         {
             var getter = cursor.GetGetter<MLImage>(imageColumn);
             string name = imageColumn.Name;
-            return row =>
+            // One image per cursor, handed back to the getter each row as ML.NET's own transforms do, so it can reuse or
+            // free the previous one.
+            MLImage? image = null;
+            return () =>
             {
-                MLImage? image = null;
                 try
                 {
                     getter(ref image!);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new InvalidOperationException(
+                    throw new RowReadException(row =>
                         $"Image column '{name}', row {row}: the image could not be read ({ex.Message}). " +
                         "Check that the file exists and is a readable image, or filter the row out.", ex);
                 }
 
                 if (image is null || image.Width <= 0 || image.Height <= 0)
-                    throw new InvalidOperationException(
+                    throw new RowReadException(row =>
                         $"Image column '{name}', row {row}: there is no image (null or empty). Check the row's image path " +
                         "and the imageFolder given to LoadImages, or filter the row out.");
-                var pixels = new float[3 * options.Height * options.Width];
+                var pixels = rowBuffers.Rent();
                 PixelOps.ImageToChw(image, pixels, options.Height, options.Width);
                 return pixels;
             };
         }
 
-        private Func<long, float[]> VectorReader(DataViewRowCursor cursor)
+        private Func<float[]> VectorReader(DataViewRowCursor cursor)
         {
             var getter = cursor.GetGetter<VBuffer<float>>(imageColumn);
             string name = imageColumn.Name;
             int size = Channels * options.Height * options.Width, plane = options.Height * options.Width;
             VBuffer<float> buffer = default;
-            return row =>
+            return () =>
             {
                 try
                 {
@@ -241,14 +232,15 @@ namespace Microsoft.ML.Residual.Data
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new InvalidOperationException(
+                    throw new RowReadException(row =>
                         $"Image column '{name}', row {row}: the pixels could not be read ({ex.Message}). " +
                         "If they come from an image file, check that it exists and is a readable image, or filter the row out.", ex);
                 }
 
-                if (buffer.Length != size)
-                    throw new InvalidOperationException($"Image column '{name}', row {row}: expected {size} values, found {buffer.Length}.");
-                var pixels = new float[size];
+                int found = buffer.Length;
+                if (found != size)
+                    throw new RowReadException(row => $"Image column '{name}', row {row}: expected {size} values, found {found}.");
+                var pixels = rowBuffers.Rent();
                 var values = buffer.GetValues();
                 if (buffer.IsDense)
                 {
@@ -256,6 +248,7 @@ namespace Microsoft.ML.Residual.Data
                 }
                 else
                 {
+                    Array.Clear(pixels);
                     var indices = buffer.GetIndices();
                     for (int i = 0; i < indices.Length; i++) pixels[indices[i]] = values[i];
                 }
@@ -264,8 +257,9 @@ namespace Microsoft.ML.Residual.Data
                 {
                     if (float.IsFinite(pixels[i])) continue;
                     int c = i / plane, y = i % plane / options.Width, x = i % options.Width;
-                    throw new InvalidOperationException(
-                        $"Image column '{name}', row {row}: pixel (channel {c}, y {y}, x {x}) is {pixels[i]}; pixels must be finite " +
+                    float bad = pixels[i];
+                    throw new RowReadException(row =>
+                        $"Image column '{name}', row {row}: pixel (channel {c}, y {y}, x {x}) is {bad}; pixels must be finite " +
                         "numbers in 0–255. Fix or filter the row out.");
                 }
 
@@ -273,7 +267,7 @@ namespace Microsoft.ML.Residual.Data
             };
         }
 
-        private static Func<long, long> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column column)
+        private static Func<long> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column column)
         {
             Func<ulong> read = column.Type.RawType switch
             {
@@ -283,11 +277,11 @@ namespace Microsoft.ML.Residual.Data
                 var t when t == typeof(byte) => Key<byte>(cursor, column, v => v),
                 var t => throw new ArgumentException($"Label column '{column.Name}' has a key of raw type {t.Name}, which the reader does not support; use MapValueToKey's default (UInt32)."),
             };
-            return row =>
+            return () =>
             {
                 ulong key = read();
                 if (key == 0)
-                    throw new InvalidOperationException(
+                    throw new RowReadException(row =>
                         $"Label column '{column.Name}', row {row}: the key value is 0 (missing: the label was empty or not in the key's dictionary). " +
                         "Remove such rows or give the row a label that MapValueToKey knows.");
                 return (long)(key - 1);
@@ -307,15 +301,18 @@ namespace Microsoft.ML.Residual.Data
 
         private readonly record struct Sample(long Row, float[] Pixels, long Label);
 
-        private sealed record PreparedBatch(float[] Pixels, long[] Labels, long[] Rows);
     }
 
     /// <summary>Deterministic, process-independent seeds for the reader's generators.</summary>
     internal static class Seeds
     {
-        public static Random Random(int seed, int epoch, int stream)
+        public static Random Random(int seed, int epoch, int stream) => Random(seed, epoch, stream, 0);
+
+        /// <summary>The generator of item <paramref name="index"/> (e.g. a row's place in its epoch) of a stream, whichever thread draws from it.</summary>
+        public static Random Random(int seed, int epoch, int stream, long index)
         {
-            ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)epoch * 0xC2B2AE3D27D4EB4FUL ^ (ulong)stream * 0x165667B19E3779F9UL);
+            ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)epoch * 0xC2B2AE3D27D4EB4FUL ^ (ulong)stream * 0x165667B19E3779F9UL
+                ^ (ulong)index * 0xD6E8FEB86659FD93UL);
             z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
             z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
             z ^= z >> 31;

@@ -16,8 +16,10 @@ namespace Microsoft.ML.Residual.Data
     {
         /// <param name="produce">Adds items through its first argument; must honour the token.</param>
         /// <param name="capacity">Items prepared ahead of the consumer.</param>
-        /// <param name="convert">Runs on the consumer's thread (e.g. creates tensors in its dispose scope).</param>
-        public static IEnumerable<TOut> Run<TItem, TOut>(Action<Action<TItem>, CancellationToken> produce, int capacity, Func<TItem, TOut> convert)
+        /// <param name="convert">Runs on the consumer's thread (e.g. moves tensors into its dispose scope); owns the item from then on.</param>
+        /// <param name="discard">Releases an item the consumer never took (it stopped early, or the producer failed after making it).</param>
+        public static IEnumerable<TOut> Run<TItem, TOut>(
+            Action<Action<TItem>, CancellationToken> produce, int capacity, Func<TItem, TOut> convert, Action<TItem>? discard = null)
         {
             using var cancel = new CancellationTokenSource();
             using var queue = new BlockingCollection<TItem>(capacity);
@@ -26,7 +28,18 @@ namespace Microsoft.ML.Residual.Data
             {
                 try
                 {
-                    produce(item => queue.Add(item, cancel.Token), cancel.Token);
+                    produce(item =>
+                    {
+                        try
+                        {
+                            queue.Add(item, cancel.Token);
+                        }
+                        catch
+                        {
+                            discard?.Invoke(item);
+                            throw;
+                        }
+                    }, cancel.Token);
                 }
                 catch (OperationCanceledException) when (cancel.IsCancellationRequested)
                 {
@@ -52,6 +65,8 @@ namespace Microsoft.ML.Residual.Data
             {
                 cancel.Cancel();
                 try { producer.Wait(); } catch (AggregateException) { }
+                if (discard is not null)
+                    while (queue.TryTake(out TItem? left)) discard(left);
             }
         }
 

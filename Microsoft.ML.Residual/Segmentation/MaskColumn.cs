@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Transforms.Image;
 
 namespace Microsoft.ML.Residual.Segmentation
@@ -61,6 +62,26 @@ namespace Microsoft.ML.Residual.Segmentation
         /// </remarks>
         public static Func<long, int[]> CreateReader(DataViewRow row, DataViewSchema.Column column, int height, int width, int? ignoreIndex = null)
         {
+            Func<int[]> read = CreateRowReader(row, column, height, width, ignoreIndex);
+            return rowIndex =>
+            {
+                try
+                {
+                    return read();
+                }
+                catch (RowReadException e)
+                {
+                    throw e.ForRow(rowIndex);
+                }
+            };
+        }
+
+        /// <summary>
+        /// As <see cref="CreateReader"/>, for a reader that does not know its row's number: it throws <see cref="RowReadException"/>,
+        /// whose message the caller completes with the row (e.g. <see cref="OrderedRows"/> on a reading thread).
+        /// </summary>
+        internal static Func<int[]> CreateRowReader(DataViewRow row, DataViewSchema.Column column, int height, int width, int? ignoreIndex = null)
+        {
             if (row is null) throw new ArgumentNullException(nameof(row));
             CheckType(column, height, width);
             if (column.Type is ImageDataViewType) return ImageReader(row, column, height, width, ignoreIndex);
@@ -70,23 +91,23 @@ namespace Microsoft.ML.Residual.Segmentation
             if (item is KeyDataViewType)
             {
                 var raw = item.RawType;
-                if (raw == typeof(uint)) return VectorReader<uint>(row, column, height, width, (v, r, p) => FromKey(v, name, r, p, width));
-                if (raw == typeof(byte)) return VectorReader<byte>(row, column, height, width, (v, r, p) => FromKey(v, name, r, p, width));
-                if (raw == typeof(ushort)) return VectorReader<ushort>(row, column, height, width, (v, r, p) => FromKey(v, name, r, p, width));
-                return VectorReader<ulong>(row, column, height, width, (v, r, p) => FromKey(v, name, r, p, width));
+                if (raw == typeof(uint)) return VectorReader<uint>(row, column, height, width, (v, p) => FromKey(v, name, p, width));
+                if (raw == typeof(byte)) return VectorReader<byte>(row, column, height, width, (v, p) => FromKey(v, name, p, width));
+                if (raw == typeof(ushort)) return VectorReader<ushort>(row, column, height, width, (v, p) => FromKey(v, name, p, width));
+                return VectorReader<ulong>(row, column, height, width, (v, p) => FromKey(v, name, p, width));
             }
 
             if (item == NumberDataViewType.Single)
-                return VectorReader<float>(row, column, height, width, (v, r, p) => FromSingle(v, ignoreIndex, name, r, p, width));
+                return VectorReader<float>(row, column, height, width, (v, p) => FromSingle(v, ignoreIndex, name, p, width));
             if (item == NumberDataViewType.Byte)
-                return VectorReader<byte>(row, column, height, width, (v, r, p) => FromInteger(v, ignoreIndex, name, r, p, width));
+                return VectorReader<byte>(row, column, height, width, (v, p) => FromInteger(v, ignoreIndex, name, p, width));
             if (item == NumberDataViewType.UInt16)
-                return VectorReader<ushort>(row, column, height, width, (v, r, p) => FromInteger(v, ignoreIndex, name, r, p, width));
+                return VectorReader<ushort>(row, column, height, width, (v, p) => FromInteger(v, ignoreIndex, name, p, width));
             if (item == NumberDataViewType.UInt32)
-                return VectorReader<uint>(row, column, height, width, (v, r, p) => FromInteger(v, ignoreIndex, name, r, p, width));
+                return VectorReader<uint>(row, column, height, width, (v, p) => FromInteger(v, ignoreIndex, name, p, width));
             if (item == NumberDataViewType.Int32)
-                return VectorReader<int>(row, column, height, width, (v, r, p) => FromInteger(v, ignoreIndex, name, r, p, width));
-            return VectorReader<long>(row, column, height, width, (v, r, p) => FromInteger(v, ignoreIndex, name, r, p, width));
+                return VectorReader<int>(row, column, height, width, (v, p) => FromInteger(v, ignoreIndex, name, p, width));
+            return VectorReader<long>(row, column, height, width, (v, p) => FromInteger(v, ignoreIndex, name, p, width));
         }
 
         private static void CheckSize(int height, int width)
@@ -105,53 +126,53 @@ namespace Microsoft.ML.Residual.Segmentation
         private static string Pixel(int index, int width) =>
             string.Create(CultureInfo.InvariantCulture, $"pixel (x {index % width}, y {index / width})");
 
-        private static int FromInteger(long value, int? ignoreIndex, string column, long row, int pixel, int width)
+        private static int FromInteger(long value, int? ignoreIndex, string column, int pixel, int width)
         {
             if (ignoreIndex is int ignore && value == ignore) return -1;
-            if (value < 0) throw Negative(value.ToString(CultureInfo.InvariantCulture), ignoreIndex, column, row, pixel, width);
-            if (value > int.MaxValue) throw TooLarge(value.ToString(CultureInfo.InvariantCulture), column, row, pixel, width);
+            if (value < 0) throw Negative(value.ToString(CultureInfo.InvariantCulture), ignoreIndex, column, pixel, width);
+            if (value > int.MaxValue) throw TooLarge(value.ToString(CultureInfo.InvariantCulture), column, pixel, width);
             return (int)value;
         }
 
-        private static int FromSingle(float value, int? ignoreIndex, string column, long row, int pixel, int width)
+        private static int FromSingle(float value, int? ignoreIndex, string column, int pixel, int width)
         {
             if (ignoreIndex is int ignore && value == ignore) return -1;
             string text = value.ToString("R", CultureInfo.InvariantCulture);
             if (!float.IsFinite(value) || value != MathF.Floor(value))
-                throw new InvalidOperationException(
+                throw new RowReadException(row =>
                     $"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the value {text} is not a whole number; " +
                     "a Single mask must hold class indices 0, 1, 2, … (round or convert it, or use a UInt32 or key vector).");
-            if (value < 0) throw Negative(text, ignoreIndex, column, row, pixel, width);
-            if (value > int.MaxValue) throw TooLarge(text, column, row, pixel, width);
+            if (value < 0) throw Negative(text, ignoreIndex, column, pixel, width);
+            if (value > int.MaxValue) throw TooLarge(text, column, pixel, width);
             return (int)value;
         }
 
-        private static InvalidOperationException Negative(string value, int? ignoreIndex, string column, long row, int pixel, int width) =>
-            new($"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the value {value} is negative; class indices must be 0 or more. " +
+        private static RowReadException Negative(string value, int? ignoreIndex, string column, int pixel, int width) =>
+            new(row => $"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the value {value} is negative; class indices must be 0 or more. " +
                 (ignoreIndex is int i
                     ? $"Only the ignore index {i} marks ignored pixels; fix the mask or set the ignore index to {value}."
                     : $"To ignore such pixels, set the ignore index to {value}."));
 
-        private static InvalidOperationException TooLarge(string value, string column, long row, int pixel, int width) =>
-            new($"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the value {value} is too large to be a class index.");
+        private static RowReadException TooLarge(string value, string column, int pixel, int width) =>
+            new(row => $"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the value {value} is too large to be a class index.");
 
-        private static int FromKey(ulong key, string column, long row, int pixel, int width)
+        private static int FromKey(ulong key, string column, int pixel, int width)
         {
             if (key == 0) return -1;
             if (key - 1 > int.MaxValue)
-                throw new InvalidOperationException($"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the key {key} is too large to be a class index.");
+                throw new RowReadException(row => $"Mask column '{column}', row {row}, {Pixel(pixel, width)}: the key {key} is too large to be a class index.");
             return (int)(key - 1);
         }
 
-        private delegate int Convert<T>(T value, long row, int pixel);
+        private delegate int Convert<T>(T value, int pixel);
 
-        private static Func<long, int[]> VectorReader<T>(DataViewRow row, DataViewSchema.Column column, int height, int width, Convert<T> convert)
+        private static Func<int[]> VectorReader<T>(DataViewRow row, DataViewSchema.Column column, int height, int width, Convert<T> convert)
         {
             var getter = row.GetGetter<VBuffer<T>>(column);
             string name = column.Name;
             int plane = height * width;
             VBuffer<T> buffer = default;
-            return rowIndex =>
+            return () =>
             {
                 try
                 {
@@ -159,37 +180,38 @@ namespace Microsoft.ML.Residual.Segmentation
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new InvalidOperationException($"Mask column '{name}', row {rowIndex}: the mask could not be read ({ex.Message}).", ex);
+                    throw new RowReadException(rowIndex => $"Mask column '{name}', row {rowIndex}: the mask could not be read ({ex.Message}).", ex);
                 }
 
-                if (buffer.Length != plane)
-                    throw new InvalidOperationException(
-                        $"Mask column '{name}', row {rowIndex}: expected {plane} values (a {height}×{width} mask, row-major), found {buffer.Length}. " +
+                int found = buffer.Length;
+                if (found != plane)
+                    throw new RowReadException(rowIndex =>
+                        $"Mask column '{name}', row {rowIndex}: expected {plane} values (a {height}×{width} mask, row-major), found {found}. " +
                         "Give every row a mask of that size, or filter the row out.");
                 var mask = new int[plane];
                 var values = buffer.GetValues();
                 if (buffer.IsDense)
                 {
-                    for (int i = 0; i < plane; i++) mask[i] = convert(values[i], rowIndex, i);
+                    for (int i = 0; i < plane; i++) mask[i] = convert(values[i], i);
                 }
                 else
                 {
                     // Implicit entries are default(T): key 0 (ignored) or the value 0.
-                    int zero = convert(default!, rowIndex, 0);
+                    int zero = convert(default!, 0);
                     Array.Fill(mask, zero);
                     var indices = buffer.GetIndices();
-                    for (int i = 0; i < indices.Length; i++) mask[indices[i]] = convert(values[i], rowIndex, indices[i]);
+                    for (int i = 0; i < indices.Length; i++) mask[indices[i]] = convert(values[i], indices[i]);
                 }
 
                 return mask;
             };
         }
 
-        private static Func<long, int[]> ImageReader(DataViewRow row, DataViewSchema.Column column, int height, int width, int? ignoreIndex)
+        private static Func<int[]> ImageReader(DataViewRow row, DataViewSchema.Column column, int height, int width, int? ignoreIndex)
         {
             var getter = row.GetGetter<MLImage>(column);
             string name = column.Name;
-            return rowIndex =>
+            return () =>
             {
                 MLImage? image = null;
                 try
@@ -198,28 +220,28 @@ namespace Microsoft.ML.Residual.Segmentation
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new InvalidOperationException(
+                    throw new RowReadException(rowIndex =>
                         $"Mask column '{name}', row {rowIndex}: the mask image could not be read ({ex.Message}). " +
                         "Check that the file exists and is a readable image, or filter the row out.", ex);
                 }
 
                 if (image is null || image.Width <= 0 || image.Height <= 0)
-                    throw new InvalidOperationException(
+                    throw new RowReadException(rowIndex =>
                         $"Mask column '{name}', row {rowIndex}: there is no mask image (null or empty). Check the row's mask path " +
                         "and the imageFolder given to LoadImages, or filter the row out.");
-                return ReadImage(image, name, rowIndex, height, width, ignoreIndex);
+                return ReadImage(image, name, height, width, ignoreIndex);
             };
         }
 
         /// <summary>The class indices of a mask image, resized to <paramref name="width"/>×<paramref name="height"/> by nearest neighbour.</summary>
-        internal static int[] ReadImage(MLImage image, string column, long row, int height, int width, int? ignoreIndex)
+        internal static int[] ReadImage(MLImage image, string column, int height, int width, int? ignoreIndex)
         {
             int w = image.Width, h = image.Height;
             int r = image.PixelFormat switch
             {
                 MLPixelFormat.Bgra32 => 2,
                 MLPixelFormat.Rgba32 => 0,
-                var other => throw new InvalidOperationException($"Mask column '{column}', row {row}: unsupported pixel format {other}."),
+                var other => throw new RowReadException(row => $"Mask column '{column}', row {row}: unsupported pixel format {other}."),
             };
             int b = 2 - r;
             ReadOnlySpan<byte> pixels = image.Pixels;
@@ -234,7 +256,7 @@ namespace Microsoft.ML.Residual.Segmentation
                 {
                     byte red = line[4 * x + r], green = line[4 * x + 1], blue = line[4 * x + b];
                     if (red != green || red != blue)
-                        throw new InvalidOperationException(
+                        throw new RowReadException(row =>
                             $"Mask column '{column}', row {row}: pixel (x {x}, y {y}) of the {w}×{h} mask image has R={red}, G={green}, B={blue}; " +
                             "this is a mask with more than one channel that disagrees. A mask image must hold the class index in every channel " +
                             "(a grayscale PNG, or R = G = B). Convert colour-coded masks to class indices first.");

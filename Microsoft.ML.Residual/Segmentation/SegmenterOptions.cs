@@ -108,6 +108,12 @@ namespace Microsoft.ML.Residual
         /// <summary>Keep decoded images and masks in memory after the first epoch.</summary>
         public bool CacheInMemory { get; set; } = true;
 
+        /// <summary>
+        /// Threads that read, decode and augment images at once (see <see cref="ImageBatchOptions.Workers"/>); results do
+        /// not depend on it. Default: half the processor count, 1 to 8.
+        /// </summary>
+        public int Workers { get; set; } = ImageBatchOptions.DefaultWorkers;
+
         /// <summary>Validation data with the same columns, or null.</summary>
         public IDataView? ValidationSet { get; set; }
 

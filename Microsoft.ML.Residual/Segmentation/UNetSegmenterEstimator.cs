@@ -50,6 +50,7 @@ namespace Microsoft.ML.Residual
             Check(options.NumClasses >= 2, nameof(options.NumClasses), options.NumClasses, "at least 2 (background and one class; 2 for a binary task)");
             Check(options.Epochs >= 1, nameof(options.Epochs), options.Epochs, "train for at least one epoch");
             Check(options.BatchSize >= 1, nameof(options.BatchSize), options.BatchSize, "must be positive");
+            Check(options.Workers >= 1 && options.Workers <= ImageBatchOptions.MaxWorkers, nameof(options.Workers), options.Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
             Check(options.ImageWidth >= 1 && options.ImageHeight >= 1, "ImageWidth/ImageHeight", $"{options.ImageWidth}×{options.ImageHeight}", "must be positive");
             Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
                 nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
@@ -98,18 +99,19 @@ namespace Microsoft.ML.Residual
             MaskColumn.CheckType(maskColumn, options.ImageHeight, options.ImageWidth);
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, pixelTransform?.Transform(input) ?? input, pixelTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+                ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
 
             long rows = EstimatorRuntime.CountRows(pixels);
             if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
             string? sourceImage = pixelTransform != null ? options.ImageColumnName : null;
-            var reader = new SegmentationBatchReader(pixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: true);
-            SegmentationBatchReader? validation = validationPixels == null ? null
-                : new SegmentationBatchReader(validationPixels, pixelColumn, options.MaskColumnName, sourceImage, options, training: false);
-
             using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
             Device device = EstimatorRuntime.ChooseDevice(environment, channel);
+            bool pinMemory = device.type == DeviceType.CUDA;
+            var reader = new SegmentationBatchReader(pixels, readColumn, options.MaskColumnName, sourceImage, options, training: true, pinMemory);
+            SegmentationBatchReader? validation = validationPixels == null ? null
+                : new SegmentationBatchReader(validationPixels, readColumn, options.MaskColumnName, sourceImage, options, training: false, pinMemory);
             PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
             UNetOptions modelOptions = options.ModelOptions?.Clone() ?? new UNetOptions();
             modelOptions.Seed ??= options.Seed;

@@ -214,7 +214,7 @@ namespace Microsoft.ML.Residual.Training
                         long images = 0, batch = 0, checkedSteps = step;
                         int interval = ReadInterval(device);
                         trainingClock.Start();
-                        foreach (var (batchImages, labels) in trainingBatches(epoch))
+                        foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
                         {
                             using var scope = NewDisposeScope();
                             scope.Attach(new IDisposable[] { batchImages, labels });
@@ -370,7 +370,7 @@ namespace Microsoft.ML.Residual.Training
             try
             {
                 using var noGrad = no_grad();
-                foreach (var (batchImages, labels) in batches)
+                foreach (var (batchImages, labels) in DeviceStaging.OneAhead(batches, device))
                 {
                     using var scope = NewDisposeScope();
                     scope.Attach(new IDisposable[] { batchImages, labels });
