@@ -109,6 +109,13 @@ namespace Microsoft.ML.Residual
         public bool CacheInMemory { get; set; } = true;
 
         /// <summary>
+        /// Mixed precision: the number format of the network's convolutions and matrix products in training and validation
+        /// (see <see cref="Training.TrainingPrecision"/>). The model that <c>Fit</c> returns and saves is float32 in every case.
+        /// Default <see cref="Training.TrainingPrecision.Float32"/>.
+        /// </summary>
+        public Training.TrainingPrecision Precision { get; set; } = Training.TrainingPrecision.Float32;
+
+        /// <summary>
         /// Threads that read, decode and augment images at once (see <see cref="ImageBatchOptions.Workers"/>); results do
         /// not depend on it. Default: half the processor count, 1 to 8.
         /// </summary>
