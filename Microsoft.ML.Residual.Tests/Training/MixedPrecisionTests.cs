@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Models;
 using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -94,6 +95,48 @@ public sealed class MixedPrecisionTests
     }
 
     [TestMethod]
+    public void Float16_AResumedRunContinuesWithTheCheckpointsLossScaleAndWeights()
+    {
+        // An overflow in epoch 1 halves the scale; a run paused after epoch 1 and resumed must go on at the halved scale and
+        // end with the uninterrupted run's weights, bit for bit.
+        using var train = new TrainingTestData(TrainCount, 12, seed: 1);
+        string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
+        Func<Tensor, Tensor, Tensor> OverflowAtStep(int overflowStep)
+        {
+            int step = 0;
+            return (logits, targets) =>
+            {
+                Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: -1);
+                return step++ == overflowStep ? loss.Times(1e4) : loss;
+            };
+        }
+
+        TrainingOptions Checkpointed(int? stopAfter) => new()
+        {
+            Epochs = 2, LearningRate = Rate, Seed = 3, Precision = TrainingPrecision.Float16, RestoreBestWeights = false,
+            CheckpointDirectory = directory, StopAfterEpoch = stopAfter,
+        };
+
+        var uninterrupted = SmallNetwork();
+        var whole = new ClassifierTrainer(uninterrupted, Options(TrainingPrecision.Float16, epochs: 2)) { Loss = OverflowAtStep(2) };
+        whole.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+
+        var paused = new ClassifierTrainer(SmallNetwork(), Checkpointed(stopAfter: 1)) { Loss = OverflowAtStep(2) };
+        paused.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        var resumedModel = SmallNetwork();
+        var resumed = new ClassifierTrainer(resumedModel, Checkpointed(stopAfter: null)) { Loss = OverflowAtStep(-1) };
+        TrainingResult result = resumed.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+
+        Assert.AreEqual(1, result.ResumedAfterEpoch);
+        Assert.AreEqual(65536.0 / 2, whole.LossScale);
+        Assert.AreEqual(whole.LossScale, resumed.LossScale, "the checkpoint's scale, not the initial one");
+        var expected = uninterrupted.state_dict();
+        foreach (var (key, value) in resumedModel.state_dict()) Assert.IsTrue(value.IsEqualTo(expected[key]), key);
+    }
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
     public void LossScaler_GrowsAfterTheIntervalAndBacksOffOnOverflow()
     {
         using var scope = NewDisposeScope();
@@ -126,6 +169,22 @@ public sealed class MixedPrecisionTests
         }
 
         Assert.AreEqual(4.0, scaler.Scale, "two good steps are not three");
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void AllowTf32_HoldsWhileTrainingAndTheFormerSettingsComeBack(bool allow)
+    {
+        var before = Tf32Settings.Current;
+        using var train = new TrainingTestData(24, 8, seed: 1);
+        var during = new List<(bool, bool)>();
+        var options = Options(TrainingPrecision.Float32, epochs: 1);
+        options.AllowTf32 = allow;
+        new ClassifierTrainer(SmallNetwork(), options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+            progress: new SynchronousProgress<EpochReport>(_ => during.Add(Tf32Settings.Current)));
+        CollectionAssert.AreEqual(new[] { (allow, allow) }, during, "convolutions and matrix products while training");
+        Assert.AreEqual(before, Tf32Settings.Current, "restored");
     }
 
     [TestMethod]

@@ -157,6 +157,7 @@ namespace Microsoft.ML.Residual.Training
         {
             if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
             using IDisposable allocator = NativeAllocator.EnterTraining();
+            using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
             int frozenEpochs = options.FreezeBackboneEpochs;
@@ -176,7 +177,7 @@ namespace Microsoft.ML.Residual.Training
             double rate = schedule.At(0);
             try
             {
-                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer) is { } resumed)
+                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer, scaler) is { } resumed)
                 {
                     history.AddRange(resumed.History);
                     foreach (EpochReport report in resumed.History) tracker.Observe(report);
@@ -301,7 +302,7 @@ namespace Microsoft.ML.Residual.Training
                         }
 
                         stoppedEarly = tracker.ShouldStop && epoch < options.Epochs;
-                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null);
+                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null, scaler);
                         progress?.Report(report);
                     }
                     finally

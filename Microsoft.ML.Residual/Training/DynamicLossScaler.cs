@@ -71,6 +71,18 @@ namespace Microsoft.ML.Residual.Training
             return finite;
         }
 
+        /// <summary>What a checkpoint keeps: the scale and the steps since the last overflow or growth.</summary>
+        public (double Scale, int GoodSteps) State => (Scale, goodSteps);
+
+        /// <summary>Continues from a checkpoint's <see cref="State"/>.</summary>
+        public void Restore((double Scale, int GoodSteps) state)
+        {
+            if (!(state.Scale > 0) || !double.IsFinite(state.Scale) || state.GoodSteps < 0)
+                throw new ArgumentOutOfRangeException(nameof(state), state, "a positive finite scale and a non-negative step count");
+            Scale = state.Scale;
+            goodSteps = state.GoodSteps;
+        }
+
         /// <summary>Updates the scale after a step whose gradients were <paramref name="finite"/> or not.</summary>
         internal void Update(bool finite)
         {

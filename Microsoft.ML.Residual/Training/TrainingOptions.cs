@@ -144,6 +144,15 @@ namespace Microsoft.ML.Residual.Training
         /// </summary>
         public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
 
+        /// <summary>
+        /// On NVIDIA GPUs from Ampere on: let float32 convolutions (cuDNN) and matrix products (cuBLAS) compute with TF32
+        /// tensor cores (10-bit mantissa products, float32 sums), as <c>torch.backends.cudnn.allow_tf32</c> and
+        /// <c>torch.backends.cuda.matmul.allow_tf32</c> do, for the duration of training; the previous settings come back
+        /// afterwards. Null (the default) leaves libtorch's settings as they are (PyTorch's defaults: TF32 on for
+        /// convolutions, off for matrix products). No effect on the CPU.
+        /// </summary>
+        public bool? AllowTf32 { get; set; }
+
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Packs the benchmarks for the GPU machine (../shared/gpu/README.md): published self-contained with TorchSharp alone (no
+# CPU libtorch), into .gpu/app.tar.xz at the repository root, which the device tool carries (`carry: [".gpu"]`).
+#   benchmarks/gpu/pack.sh            then, on the device: bash benchmarks/gpu/run.sh [--quick]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+grep -qx '/.gpu/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "$root/.git/info/exclude"
+ForGpu=true bash "$root/../shared/gpu/pack.sh" "$root/benchmarks/Benchmarks.csproj" "$root/.gpu"
