@@ -4,5 +4,7 @@
 #   benchmarks/gpu/pack.sh            then, on the device: bash benchmarks/gpu/run.sh [--quick]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-grep -qx '/.gpu/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "$root/.git/info/exclude"
+exclude=$(git -C "$root" rev-parse --path-format=absolute --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >> "$exclude"
 ForGpu=true bash "$root/../shared/gpu/pack.sh" "$root/benchmarks/Benchmarks.csproj" "$root/.gpu"
