@@ -47,6 +47,9 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return new(kind, arch, whole, 0, loop);
             }
 
+            if (kind.StartsWith("train-loop-", StringComparison.Ordinal))
+                return new(kind, arch, TrainLoop(arch, size, batch, steps, Enum.Parse<TrainingPrecision>(kind["train-loop-".Length..], ignoreCase: true)), 0);
+
             if (kind.StartsWith("input-", StringComparison.Ordinal))
             {
                 // Here the architecture argument is the worker count and the last one the number of rows.
@@ -172,6 +175,38 @@ namespace Microsoft.ML.Residual.Benchmarks
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < steps; i++) Step();
             return batch * steps / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>
+        /// Our training loop (<see cref="ClassifierTrainer"/>) in <paramref name="precision"/> on one fixed random batch, with
+        /// the bare loop's optimiser settings and a constant rate: images per second over <paramref name="steps"/> steps after
+        /// a warm-up run of <see cref="WarmupSteps"/> steps.
+        /// </summary>
+        private static double TrainLoop(string arch, int size, int batch, int steps, TrainingPrecision precision)
+        {
+            torch.manual_seed(0);
+            using var model = CreateModel(arch);
+            using Tensor x = torch.randn(batch, 3, size, size);
+            using Tensor y = torch.randint(0, Classes, new long[] { batch });
+            IEnumerable<(Tensor, Tensor)> Batches(int count)
+            {
+                for (int i = 0; i < count; i++) yield return (x.clone(), y.clone());
+            }
+
+            double Run(int count)
+            {
+                var trainer = new ClassifierTrainer(model, new TrainingOptions
+                {
+                    Epochs = 1, LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant,
+                    Precision = precision, RestoreBestWeights = false,
+                });
+                var clock = Stopwatch.StartNew();
+                trainer.Train(_ => Batches(count), count);
+                return batch * count / clock.Elapsed.TotalSeconds;
+            }
+
+            Run(WarmupSteps);
+            return Run(steps);
         }
 
         /// <summary>

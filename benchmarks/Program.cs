@@ -12,6 +12,11 @@
 // memory: resident memory, managed heap and live tensors over 20 training epochs and over 100,000 scored rows
 // input: the input pipeline alone (ImageBatchReader over PNG files, JPEG files and in-memory pixels, flip augmentation,
 //        224², batch 32) per worker count, against PyTorch's DataLoader with as many workers (benchmarks/peers/input_peer.py)
+// precision: our training loop in float32, bfloat16 and float16 (ResNet-18 and ResNet-50 at 64², one fixed batch) against
+//            PyTorch in float32 and under CPU autocast in bfloat16 (benchmarks/peers/precision_peer.py)
+// gpu: issue 22's GPU table (bare TorchSharp loop, our loop and the estimator in each precision, the estimator from PNG
+//      files; PyTorch through benchmarks/peers/gpu_peer.py with --python); on a machine without CUDA, a small CPU smoke run.
+//      For the GPU machine: benchmarks/gpu/pack.sh, then benchmarks/gpu/run.sh there
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
@@ -181,6 +186,41 @@ if (what is "input")
     }
 }
 
+if (what is "precision")
+{
+    // Our loop in each precision on one fixed batch, and PyTorch's in float32 and under CPU autocast in bfloat16 (PyTorch
+    // 1.13 has no float16 autocast on the CPU); the sides alternate per run.
+    string precisionPeer = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../peers/precision_peer.py"));
+    rows.Add("| training step, one fixed batch | ours float32 | ours bfloat16 | ours float16 | PyTorch float32 | PyTorch bfloat16 (autocast) | ours / PyTorch, float32 | ours / PyTorch, bfloat16 |");
+    rows.Add("|---|---|---|---|---|---|---|---|");
+    foreach (var (arch, size, batch, steps) in new[] { ("resnet18", 64, 32, 10), ("resnet50", 64, 32, 5) })
+    {
+        if (!Selected(arch)) continue;
+        int n = quick ? Math.Max(2, steps / 3) : steps;
+        var ours = new Dictionary<string, List<Measurement>> { ["float32"] = new(), ["bfloat16"] = new(), ["float16"] = new() };
+        var peer = new Dictionary<string, List<Measurement>> { ["float32"] = new(), ["bfloat16"] = new() };
+        for (int r = 0; r < runs; r++)
+        {
+            foreach (var (precision, list) in ours) list.Add(Child("train-loop-" + precision, arch, size, batch, n));
+            if (!hasPeer) continue;
+            foreach (var (precision, list) in peer)
+            {
+                string[] lines = JsonLines("/usr/bin/python3", $"{precisionPeer} {arch} --precision {precision} --size {size} --batch {batch} --steps {n} --threads {Environment.ProcessorCount}",
+                    $"precision_peer.py {arch} {precision}", 1);
+                using JsonDocument result = JsonDocument.Parse(lines[^1]);
+                list.Add(new Measurement("pytorch-" + precision, arch, result.RootElement.GetProperty("images_per_s").GetDouble(), 0));
+                Console.WriteLine($"  pytorch-{precision,-9} {arch,-10} {list[^1].ImagesPerSecond,8:F1} img/s");
+            }
+        }
+
+        string Figure(List<Measurement> m) => m.Count > 0 ? $"{Median(m):F0} img/s" : "—";
+        string Ratio(List<Measurement> a, List<Measurement> b) => a.Count > 0 && b.Count > 0 ? $"{Median(a) / Median(b):F2}×" : "—";
+        rows.Add($"| {arch} {size}², batch {batch} | {Figure(ours["float32"])} | {Figure(ours["bfloat16"])} | {Figure(ours["float16"])} | "
+            + $"{Figure(peer["float32"])} | {Figure(peer["bfloat16"])} | {Ratio(ours["float32"], peer["float32"])} | {Ratio(ours["bfloat16"], peer["bfloat16"])} |");
+        Console.WriteLine(rows[^1]);
+    }
+}
+
 if (what is "memory")
 {
     // One long run each: memory is about the trend within a run, not about medians.
@@ -195,6 +235,14 @@ if (what is "memory")
     rows.Add($"| scoring {arch} {size}² through model.Transform ({scoring.ImagesPerSecond:F0} img/s) | resident MB | managed MB | live tensors |");
     rows.Add("|---|---|---|---|");
     rows.AddRange(scoring.Memory!.Select(m => $"| after {m.At:N0} rows | {m.ResidentMB:F0} | {m.ManagedMB:F1} | {m.LiveTensors} |"));
+}
+
+if (what is "gpu")
+{
+    // Issue 22's GPU table in one run (benchmarks/GpuMeasurements.cs); packed for the GPU machine by benchmarks/gpu/pack.sh.
+    string gpuPeer = Path.GetFullPath(OptionText("--gpu-peer", Path.Combine(AppContext.BaseDirectory, "../../../peers/gpu_peer.py")));
+    rows.AddRange(GpuMeasurements.Run(quick, OptionText("--python", "python3"), gpuPeer,
+        OptionText("--files", Path.Combine(Path.GetTempPath(), "residualml-bench-gpu"))));
 }
 
 if (what is "soak")

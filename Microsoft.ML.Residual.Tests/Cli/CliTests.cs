@@ -159,6 +159,28 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void Train_InBFloat16_SavesAModelThatScores()
+    {
+        string folder = Path.Combine(scratch, "data");
+        CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16", "--precision", "bfloat16");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        var ml = new MLContext(seed: 1);
+        ITransformer model = ml.Model.Load(Path.Combine(scratch, "model.zip"), out _);
+        CliRun predict = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "data");
+        Assert.AreEqual(0, predict.ExitCode, predict.ToString());
+    }
+
+    [TestMethod]
+    public void Train_WithAnUnknownPrecision_IsAOneLineErrorListingTheChoices()
+    {
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--precision", "float8");
+        Assert.AreNotEqual(0, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Errors, "--precision must be one of float32, bfloat16, float16; got 'float8'");
+        Assert.AreEqual(1, run.Errors.TrimEnd().Split('\n').Length, "one line: " + run.Errors);
+    }
+
+    [TestMethod]
     public void Train_WithAnUnreadableImage_FailsWithOneLineNamingTheFile()
     {
         string folder = Path.Combine(scratch, "data");

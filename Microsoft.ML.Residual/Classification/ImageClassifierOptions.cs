@@ -122,6 +122,19 @@ namespace Microsoft.ML.Residual
         public bool CacheInMemory { get; set; } = true;
 
         /// <summary>
+        /// Mixed precision: the number format of the network's convolutions and matrix products in training and validation
+        /// (see <see cref="Training.TrainingPrecision"/>). The model that <c>Fit</c> returns and saves is float32 in every case.
+        /// Default <see cref="Training.TrainingPrecision.Float32"/>.
+        /// </summary>
+        public Training.TrainingPrecision Precision { get; set; } = Training.TrainingPrecision.Float32;
+
+        /// <summary>
+        /// On NVIDIA GPUs from Ampere on: TF32 tensor cores for float32 convolutions and matrix products while training
+        /// (see <see cref="Training.TrainingOptions.AllowTf32"/>). Null (the default) leaves libtorch's settings as they are.
+        /// </summary>
+        public bool? AllowTf32 { get; set; }
+
+        /// <summary>
         /// Threads that read, decode and augment images at once (see <see cref="ImageBatchOptions.Workers"/>); results do
         /// not depend on it. Default: half the processor count, 1 to 8.
         /// </summary>

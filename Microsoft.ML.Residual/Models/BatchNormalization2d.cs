@@ -28,6 +28,7 @@ namespace Microsoft.ML.Residual.Models
         public override Tensor forward(Tensor input)
         {
             ValidateInputDimensions(input);
+            input = Autocast.ToFloat32(input); // normalisation computes in float32 under mixed precision, as PyTorch's autocast does
             double averagingFactor = momentum ?? 0.0;
             if (training && track_running_stats && num_batches_tracked is not null)
             {

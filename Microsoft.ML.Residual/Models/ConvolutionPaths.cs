@@ -14,6 +14,7 @@ namespace Microsoft.ML.Residual.Models
     /// into the same <c>weight</c> (the taps that see only padding get zero gradient, as they do in the convolution), and the
     /// module, its state-dict keys and its ONNX export are unchanged. The matrix-product path calls the functional
     /// operations, so forward hooks registered on the <see cref="Conv2d"/> module do not run for single-pixel outputs.
+    /// Inside an <see cref="Autocast"/> scope the convolution computes in the scope's half-precision type (its output too).
     /// </summary>
     internal static class ConvolutionPaths
     {
@@ -21,12 +22,21 @@ namespace Microsoft.ML.Residual.Models
         public static Tensor Convolve(this Conv2d convolution, Tensor input)
         {
             ConvolutionKernels.EnsureCorrect();
-            if (!IsSingleOutputPixel(convolution, input, out long rowStart, out long rowEnd, out long columnStart, out long columnEnd))
-                return convolution.call(input);
+            bool single = IsSingleOutputPixel(convolution, input, out long rowStart, out long rowEnd, out long columnStart, out long columnEnd);
+            if (!single && Autocast.ComputeType is null) return convolution.call(input);
+            if (!single && (convolution.padding_mode != PaddingModes.Zeros || convolution.padding_type.HasValue))
+                return convolution.call(Autocast.ToFloat32(input)); // not zero-padded by numbers: float32, as the module computes it
+            if (!single)
+            {
+                return nn.functional.conv2d(Autocast.ToCompute(input), Autocast.ToCompute(convolution.weight!),
+                    convolution.bias is null ? null : Autocast.ToCompute(convolution.bias), convolution.stride, convolution.padding,
+                    convolution.dilation, convolution.groups);
+            }
 
             // Input rows [rowStart, rowEnd) meet kernel rows [rowStart + padding, rowEnd + padding); columns likewise.
             long padRows = convolution.padding![0], padColumns = convolution.padding[1];
-            Tensor weight = convolution.weight!;
+            Tensor weight = Autocast.ToCompute(convolution.weight!);
+            input = Autocast.ToCompute(input);
             long outChannels = weight.shape[0];
             long batch = input.shape[0];
             using Tensor visibleInput = input[.., .., TensorIndex.Slice(rowStart, rowEnd), TensorIndex.Slice(columnStart, columnEnd)];
@@ -35,7 +45,8 @@ namespace Microsoft.ML.Residual.Models
             using Tensor inputMatrix = visibleInput.reshape(batch, -1);
             // A contiguous copy: libtorch's matrix product is several times slower on the kernel's strided view.
             using Tensor weightMatrix = visibleWeight.reshape(outChannels, -1).contiguous();
-            using Tensor product = nn.functional.linear(inputMatrix, weightMatrix, convolution.bias);
+            using Tensor product = nn.functional.linear(inputMatrix, weightMatrix,
+                convolution.bias is null ? null : Autocast.ToCompute(convolution.bias));
             return product.reshape(batch, outChannels, 1, 1);
         }
 
@@ -44,7 +55,8 @@ namespace Microsoft.ML.Residual.Models
             long groups = 1)
         {
             ConvolutionKernels.EnsureCorrect();
-            return nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups);
+            return nn.functional.conv2d(Autocast.ToCompute(input), Autocast.ToCompute(weight), bias is null ? null : Autocast.ToCompute(bias),
+                stride, padding, dilation, groups);
         }
 
         // True for an ordinary (zero-padded, ungrouped, undilated) convolution whose output is 1×1, with the input window

@@ -175,7 +175,7 @@ namespace Microsoft.ML.Residual.Models
         public override Tensor forward(Tensor input)
         {
             Tensor features = ForwardFeatures(input);
-            return classifier == null ? features : classifier.call(features);
+            return classifier == null ? features : classifier.Apply(features);
         }
 
         /// <summary>

@@ -184,7 +184,7 @@ namespace Microsoft.ML.Residual.Models
             Tensor features = ForwardFeatures(input);
             if (fc == null) return features;
             if (dropout != null) features = dropout.call(features);
-            return fc.call(features);
+            return fc.Apply(features);
         }
 
         private void InitialiseWeights()

@@ -104,12 +104,12 @@ namespace Microsoft.ML.Residual.Models
             Tensor x = input;
             if (interpolation is InterpolationMode mode)
             {
-                if (up != null) x = up.call(x);
+                if (up != null) x = Autocast.Call(up, x);
                 x = nn.functional.interpolate(x, scale_factor: new[] { 2.0, 2.0 }, mode: mode, align_corners: mode == InterpolationMode.Bilinear ? false : null);
             }
             else if (up != null)
             {
-                x = up.call(x);
+                x = Autocast.Call(up, x);
             }
 
             if (skip is not null)
@@ -153,7 +153,7 @@ namespace Microsoft.ML.Residual.Models
 
             Tensor h = nn.functional.relu(bn1.call(conv1.Convolve(branchInput)), inplace: true);
             h = bn2.call(conv2.Convolve(h));
-            if (residual) h = h.PlusInPlace(shortcut is null ? identityInput : shortcut.call(identityInput));
+            if (residual) h = h.PlusInPlace(shortcut is null ? identityInput : Autocast.Call(shortcut, identityInput));
             return nn.functional.relu(h, inplace: true);
         }
 

@@ -27,6 +27,8 @@ namespace Microsoft.ML.Residual.Training
         // The optimiser state of checkpoints written while the library used TorchSharp's optimisers (TorchSharp's own format).
         private const string OldOptimizerFile = "optimizer.bin";
         private const string HistoryFile = "history.json";
+        // Float16 training's loss scale (TrainingPrecision.Float16), so that a resumed run scales as an uninterrupted one.
+        private const string LossScaleFile = "loss-scale.json";
 
         private readonly string directory;
 
@@ -45,7 +47,10 @@ namespace Microsoft.ML.Residual.Training
 
         public sealed record Resumed(int Epoch, IReadOnlyList<EpochReport> History);
 
-        public void Save(nn.Module model, TrainingOptimizer optimizer, int epoch, IReadOnlyList<EpochReport> history, Dictionary<string, Tensor>? bestWeights)
+        private sealed record LossScaleState(double Scale, int GoodSteps);
+
+        public void Save(nn.Module model, TrainingOptimizer optimizer, int epoch, IReadOnlyList<EpochReport> history, Dictionary<string, Tensor>? bestWeights,
+            DynamicLossScaler? lossScaler = null)
         {
             string name = $"epoch-{epoch:D4}";
             string final = Path.Combine(directory, name);
@@ -56,6 +61,8 @@ namespace Microsoft.ML.Residual.Training
                 StateDict.Save(model, Path.Combine(temporary, WeightsFile));
                 optimizer.SaveState(Path.Combine(temporary, OptimizerFile));   // written atomically, as the weights are
                 AtomicFile.Write(Path.Combine(temporary, HistoryFile), file => File.WriteAllText(file, JsonSerializer.Serialize(history)));
+                if (lossScaler?.State is var (scale, goodSteps))
+                    AtomicFile.Write(Path.Combine(temporary, LossScaleFile), file => File.WriteAllText(file, JsonSerializer.Serialize(new LossScaleState(scale, goodSteps))));
                 if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
                 Directory.Move(temporary, final);
                 if (bestWeights != null) SafeTensors.Write(BestFile(epoch), bestWeights);
@@ -82,7 +89,7 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>The epoch of the latest checkpoint, or null when the directory holds none.</summary>
         public int? LatestEpoch() => Latest()?.Epoch;
 
-        public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer)
+        public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer, DynamicLossScaler? lossScaler = null)
         {
             if (Latest() is not var (epoch, folder)) return null;
             string optimizerState = Path.Combine(folder, OptimizerFile);
@@ -98,6 +105,10 @@ namespace Microsoft.ML.Residual.Training
             StateDict.Load(model, Path.Combine(folder, WeightsFile), strict: true);
             optimizer.LoadState(optimizerState);
             var history = JsonSerializer.Deserialize<List<EpochReport>>(File.ReadAllText(Path.Combine(folder, HistoryFile))) ?? new List<EpochReport>();
+            // A checkpoint from another precision has no loss scale: float16 then starts from the initial scale.
+            string lossScale = Path.Combine(folder, LossScaleFile);
+            if (lossScaler != null && File.Exists(lossScale) && JsonSerializer.Deserialize<LossScaleState>(File.ReadAllText(lossScale)) is { } state)
+                lossScaler.Restore((state.Scale, state.GoodSteps));
             return new Resumed(epoch, history);
         }
 

@@ -157,6 +157,7 @@ namespace Microsoft.ML.Residual.Training
         {
             if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
             using IDisposable allocator = NativeAllocator.EnterTraining();
+            using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
             int frozenEpochs = options.FreezeBackboneEpochs;
@@ -166,6 +167,7 @@ namespace Microsoft.ML.Residual.Training
             bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
             SetBackboneFrozen(frozen);
             TrainingOptimizer optimizer = CreateOptimizer(frozen);
+            DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler() : null;
 
             var history = new List<EpochReport>();
             var tracker = new BestEpochTracker(monitor, options.EarlyStoppingPatience);
@@ -175,7 +177,7 @@ namespace Microsoft.ML.Residual.Training
             double rate = schedule.At(0);
             try
             {
-                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer) is { } resumed)
+                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer, scaler) is { } resumed)
                 {
                     history.AddRange(resumed.History);
                     foreach (EpochReport report in resumed.History) tracker.Observe(report);
@@ -230,13 +232,13 @@ namespace Microsoft.ML.Residual.Training
                             if (mixing?.Mix(x, y) is { } mixed)
                             {
                                 // Blended inputs: the loss is blended with the same weight; accuracy counts the dominant label.
-                                logits = model.call(mixed.Images);
+                                logits = Forward(mixed.Images);
                                 loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
                                 if (mixed.Lambda < 0.5) y = mixed.OtherLabels;
                             }
                             else
                             {
-                                logits = model.call(x);
+                                logits = Forward(x);
                                 loss = LossOf(logits, y);
                             }
 
@@ -253,9 +255,18 @@ namespace Microsoft.ML.Residual.Training
                                 checkedSteps = step + 1;
                             }
 
-                            loss.backward();
-                            if (options.GradientClipNorm is double clip) GradientClipping.ClipByTotalNorm(model.parameters(), clip);
-                            optimizer.Step();
+                            if (scaler is null)
+                            {
+                                loss.backward();
+                                Step(optimizer);
+                            }
+                            else
+                            {
+                                // float16: a scaled backward pass; a step whose gradients overflowed is skipped.
+                                scaler.Scaled(loss).backward();
+                                if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
+                            }
+
                             step++;
                             stepsThisRun++;
                             if (read && batchProgress != null)
@@ -291,7 +302,7 @@ namespace Microsoft.ML.Residual.Training
                         }
 
                         stoppedEarly = tracker.ShouldStop && epoch < options.Epochs;
-                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null);
+                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null, scaler);
                         progress?.Report(report);
                     }
                     finally
@@ -338,6 +349,28 @@ namespace Microsoft.ML.Residual.Training
                 + "also check the input for NaN pixels.");
         }
 
+        // The network's logits, computed in options.Precision (the library's networks; others compute as they are written),
+        // in float32 for the loss.
+        private Tensor Forward(Tensor images)
+        {
+            using (Autocast.Enter(options.Precision))
+                return Autocast.ToFloat32(model.call(images));
+        }
+
+        private void Step(TrainingOptimizer optimizer)
+        {
+            if (options.GradientClipNorm is double clip) GradientClipping.ClipByTotalNorm(model.parameters(), clip);
+            optimizer.Step();
+        }
+
+        private DynamicLossScaler? lossScaler;
+
+        /// <summary>Steps of the last <see cref="Train"/> skipped because their float16 gradients overflowed (<see cref="TrainingPrecision.Float16"/>).</summary>
+        internal long SkippedSteps => lossScaler?.SkippedSteps ?? 0;
+
+        /// <summary>The float16 loss scale at the end of the last <see cref="Train"/>; null in other precisions.</summary>
+        internal double? LossScale => lossScaler?.Scale;
+
         private TrainingOptimizer CreateOptimizer(bool frozen) =>
             TrainingOptimizer.Create(model, options, headPrefix == null && backbonePrefix == null ? null : IsBackbone,
                 frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
@@ -378,7 +411,7 @@ namespace Microsoft.ML.Residual.Training
                     Tensor x = batchImages.to(device);
                     Tensor y = labels.to(device);
                     if (Preprocess != null) x = Preprocess(x);
-                    Tensor logits = model.call(InNetworkLayout(x));
+                    Tensor logits = Forward(InNetworkLayout(x));
                     long n = y.shape[0];
                     images += n;
                     Tensor predicted = logits.argmax(1);

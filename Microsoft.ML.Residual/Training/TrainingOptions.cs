@@ -137,6 +137,22 @@ namespace Microsoft.ML.Residual.Training
         /// </summary>
         public bool ChannelsLastOnCpu { get; set; } = true;
 
+        /// <summary>
+        /// The number format of the library's networks' convolutions and matrix products in training and validation (mixed
+        /// precision: weights, normalisation and losses stay float32; float16 adds dynamic loss scaling). The trained weights and
+        /// the exported model are float32 in every case. Default <see cref="TrainingPrecision.Float32"/>.
+        /// </summary>
+        public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+
+        /// <summary>
+        /// On NVIDIA GPUs from Ampere on: let float32 convolutions (cuDNN) and matrix products (cuBLAS) compute with TF32
+        /// tensor cores (10-bit mantissa products, float32 sums), as <c>torch.backends.cudnn.allow_tf32</c> and
+        /// <c>torch.backends.cuda.matmul.allow_tf32</c> do, for the duration of training; the previous settings come back
+        /// afterwards. Null (the default) leaves libtorch's settings as they are (PyTorch's defaults: TF32 on for
+        /// convolutions, off for matrix products). No effect on the CPU.
+        /// </summary>
+        public bool? AllowTf32 { get; set; }
+
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
 
@@ -171,6 +187,7 @@ namespace Microsoft.ML.Residual.Training
             Check(MixupAlpha >= 0 && double.IsFinite(MixupAlpha), nameof(MixupAlpha), MixupAlpha, "must be 0 (off) or positive");
             Check(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha), nameof(CutMixAlpha), CutMixAlpha, "must be 0 (off) or positive");
             Check(StopAfterEpoch is null || (StopAfterEpoch >= 1 && StopAfterEpoch <= Epochs), nameof(StopAfterEpoch), StopAfterEpoch!, "must be an epoch in [1, Epochs]");
+            Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "Float32, BFloat16 or Float16");
             Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1");
         }
     }

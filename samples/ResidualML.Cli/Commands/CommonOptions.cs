@@ -1,4 +1,6 @@
+using System.Collections.Generic;
 using Microsoft.ML;
+using Microsoft.ML.Residual.Training;
 
 namespace ResidualML.Cli.Commands
 {
@@ -8,6 +10,17 @@ namespace ResidualML.Cli.Commands
         public static readonly OptionSpec Seed = new("seed", "N", "random seed (default 1)");
 
         public static readonly OptionSpec Gpu = new("gpu", null, "train on GPU 0 when TorchSharp's CUDA backend is installed (falls back to the CPU)");
+
+        public static readonly OptionSpec Precision = new("precision", "TYPE", "float32 (default), bfloat16 or float16: mixed precision for convolutions in training; the saved model is float32");
+
+        private static readonly IReadOnlyDictionary<string, TrainingPrecision> Precisions = new Dictionary<string, TrainingPrecision>
+        {
+            ["float32"] = TrainingPrecision.Float32,
+            ["bfloat16"] = TrainingPrecision.BFloat16,
+            ["float16"] = TrainingPrecision.Float16,
+        };
+
+        public static TrainingPrecision PrecisionOf(CommandLine line) => line.Choice(Precision.Name, TrainingPrecision.Float32, Precisions);
 
         public static readonly OptionSpec Output = new("output", "FOLDER", "where to write the files (default: the current directory)");
 

@@ -45,7 +45,7 @@ namespace ResidualML.Cli.Commands
             new("batch-size", "N", "images per batch (default 8)"),
             new("learning-rate", "RATE", "peak learning rate (default: AdamW's 1e-3)"),
             new("validation-fraction", "F", "share of the images held out for validation (default 0.2)"),
-            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
+            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         };
 
         public int Run(CommandLine line, CliContext context)
@@ -86,6 +86,7 @@ namespace ResidualML.Cli.Commands
                 Architecture = architecture, ModelOptions = unet, NumClasses = classes, ImageWidth = size, ImageHeight = size,
                 Epochs = line.Integer("epochs", 20, 1, 100_000), BatchSize = line.Integer("batch-size", 8, 1, 65_536),
                 LearningRate = line.Number("learning-rate", 1e-8, 10), Loss = SegmentationLoss.CrossEntropyDice, Seed = seed,
+                Precision = CommonOptions.PrecisionOf(line),
                 ValidationSet = maskLoader.Transform(imageLoader.Transform(validationRows)),
                 Progress = display.Epochs, BatchProgress = display.Batches, CancellationToken = context.Cancellation,
             };
@@ -127,7 +128,7 @@ namespace ResidualML.Cli.Commands
 
         private static int Apply(CommandLine line, CliContext context, string source, string modelPath)
         {
-            foreach (string trainingOnly in new[] { "classes", "arch", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu" })
+            foreach (string trainingOnly in new[] { "classes", "arch", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu", "precision" })
                 if (line.Has(trainingOnly)) throw new UsageException($"--{trainingOnly} is for training (with --masks); with --model the model's own settings apply.");
             IReadOnlyList<string> paths = ImageSources.Unlabeled(source, "images");
             var ml = new MLContext(seed: 1);

@@ -37,7 +37,7 @@ namespace ResidualML.Cli.Commands
             new("weights", "FILE", "start from pretrained weights: .safetensors or a PyTorch .pth state dict with torchvision key names"),
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
-            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
+            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         }).ToArray();
 
         public int Run(CommandLine line, CliContext context)
@@ -53,7 +53,7 @@ namespace ResidualML.Cli.Commands
                 PretrainedWeightsPath = line.PathOf("weights"),
                 FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000),
                 CheckpointDirectory = line.PathOf("checkpoints"),
-                Seed = seed,
+                Seed = seed, Precision = CommonOptions.PrecisionOf(line),
                 CancellationToken = context.Cancellation,
             };
             options.ImageHeight = options.ImageWidth;
