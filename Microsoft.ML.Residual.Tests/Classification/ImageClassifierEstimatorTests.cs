@@ -270,10 +270,12 @@ public sealed class ImageClassifierEstimatorTests
 
         var full = Fit(Microsoft.ML.Residual.Training.TrainingPrecision.Float32);
         var half = Fit(Microsoft.ML.Residual.Training.TrainingPrecision.BFloat16);
+        TestContext.WriteLine($"epoch losses: float32 {string.Join(" ", full.Losses.Select(l => l.ToString("F6")))}; bfloat16 {string.Join(" ", half.Losses.Select(l => l.ToString("F6")))}");
         // Float32 training repeats bit for bit (SameSeed_GivesIdenticalModelsOnCpu), so other scores mean bfloat16 was used.
         Assert.IsTrue(Enumerable.Range(0, full.Scores.Length).Any(i => !full.Scores[i].SequenceEqual(half.Scores[i])), "bfloat16 changes the model");
         // The saved model scores through ONNX Runtime in float32: probabilities that sum to one.
         Assert.IsTrue(half.Scores.All(s => Math.Abs(s.Sum() - 1) < 1e-4), "probabilities");
+        // Measured: float32 1.399538 1.398628, bfloat16 1.399504 1.398487 (differences near 1e-4); asked: within 5 %.
         for (int epoch = 0; epoch < full.Losses.Length; epoch++)
             Assert.AreEqual(full.Losses[epoch], half.Losses[epoch], 0.05 * full.Losses[epoch], $"epoch {epoch + 1} loss");
     }

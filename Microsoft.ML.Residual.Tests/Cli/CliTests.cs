@@ -71,6 +71,7 @@ public sealed class CliTests
         Assert.IsTrue(accuracy is >= 0 and <= 1);
         double counted = validation.GetProperty("confusionMatrix").GetProperty("counts").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetDouble());
         Assert.AreEqual(json.GetProperty("validationImages").GetInt32(), (int)counted, "every validation image is in the confusion matrix");
+        Assert.AreEqual("Float32", json.GetProperty("precision").GetString(), "the default precision");
 
         foreach (string plot in new[] { "loss.png", "accuracy.png", "confusion-matrix.png" })
         {
@@ -165,8 +166,8 @@ public sealed class CliTests
         CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
         CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16", "--precision", "bfloat16");
         Assert.AreEqual(0, run.ExitCode, run.ToString());
-        var ml = new MLContext(seed: 1);
-        ITransformer model = ml.Model.Load(Path.Combine(scratch, "model.zip"), out _);
+        using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "metrics.json"))))
+            Assert.AreEqual("BFloat16", metrics.RootElement.GetProperty("precision").GetString(), "the option reached the estimator's options");
         CliRun predict = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "data");
         Assert.AreEqual(0, predict.ExitCode, predict.ToString());
     }

@@ -131,7 +131,9 @@ public sealed class DenseNetTests
 
     [TestMethod]
     [DoNotParallelize] // reads a process-wide counter
-    public void MemoryEfficientMode_GivesTheSameOutputsGradientsAndStatistics()
+    [DataRow(Microsoft.ML.Residual.Training.TrainingPrecision.Float32)]
+    [DataRow(Microsoft.ML.Residual.Training.TrainingPrecision.BFloat16)] // the backward pass recomputes in bfloat16 too
+    public void MemoryEfficientMode_GivesTheSameOutputsGradientsAndStatistics(Microsoft.ML.Residual.Training.TrainingPrecision precision)
     {
         using var scope = NewDisposeScope();
         var options = new DenseNetOptions { GrowthRate = 4, BlockConfig = new[] { 3, 3 }, InitFeatures = 8, Seed = 3 };
@@ -145,8 +147,13 @@ public sealed class DenseNetTests
         // Bit for bit, by design: the forward pass runs the same operations on the same tensors (concatenation, BatchNorm,
         // ReLU, conv1); backward recomputes them the same way and hands each feature map its slice of the same gradient, which
         // autograd accumulates in the same reverse order. Nothing is summed differently, so nothing rounds differently.
-        Tensor standardLoss = nn.functional.cross_entropy(standard.call(x), target);
-        Tensor efficientLoss = nn.functional.cross_entropy(efficient.call(x), target);
+        Tensor Logits(DenseNet network)
+        {
+            using (Autocast.Enter(precision)) return Autocast.ToFloat32(network.call(x));
+        }
+
+        Tensor standardLoss = nn.functional.cross_entropy(Logits(standard), target);
+        Tensor efficientLoss = nn.functional.cross_entropy(Logits(efficient), target);
         Assert.IsTrue(efficientLoss.IsEqualTo(standardLoss));
         long recomputedBefore = DenseLayer.RecomputedFirstUnit.BackwardCount;
         standardLoss.backward();

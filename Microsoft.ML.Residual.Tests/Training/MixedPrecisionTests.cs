@@ -32,13 +32,17 @@ public sealed class MixedPrecisionTests
         RestoreBestWeights = false,
     };
 
+    // The overflow tests start float16 at a scale of 1,024 rather than 65,536: a step then overflows on its own only if a
+    // gradient reaches 64 (65,504 / 1,024), far beyond this network's, so the only overflows are the injected ones.
+    private const double TestLossScale = 1024;
+
     private static (ClassifierTrainer Trainer, TrainingResult Result, nn.Module<Tensor, Tensor> Model) Train(
-        TrainingPrecision precision, Func<Tensor, Tensor, Tensor>? loss = null, int epochs = 4)
+        TrainingPrecision precision, Func<Tensor, Tensor, Tensor>? loss = null, int epochs = 4, double? initialScale = null)
     {
         using var train = new TrainingTestData(TrainCount, 12, seed: 1);
         using var validation = new TrainingTestData(30, 12, seed: 2);
         var model = SmallNetwork();
-        var trainer = new ClassifierTrainer(model, Options(precision, epochs)) { Loss = loss };
+        var trainer = new ClassifierTrainer(model, Options(precision, epochs)) { Loss = loss, InitialLossScale = initialScale ?? 65536 };
         TrainingResult result = trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             () => validation.Epoch(0, BatchSize, shuffle: false));
         return (trainer, result, model);
@@ -62,20 +66,20 @@ public sealed class MixedPrecisionTests
         for (int epoch = 0; epoch < fullLosses.Length; epoch++)
             Assert.AreEqual(fullLosses[epoch], halfLosses[epoch], 0.1 * fullLosses[epoch] + 0.02, $"epoch {epoch + 1}: {curves}");
         Assert.IsTrue(half.Model.parameters().All(p => p.dtype == ScalarType.Float32 && p.isfinite().all().item<bool>()), "finite float32 weights");
-        if (precision == TrainingPrecision.BFloat16) Assert.AreEqual(0, half.Trainer.SkippedSteps, "bfloat16 needs no loss scaling");
     }
 
     [TestMethod]
     public void Float16_AStepWhoseGradientsOverflowIsSkippedAndTheScaleHalved()
     {
-        // A loss 10⁴ times larger: its scaled gradients (×65,536) exceed float16's 65,504 in every backward pass, so no step is
-        // taken and the parameters keep their initial values, while the loss itself stays finite (it is computed in float32).
+        // A loss 10⁶ times larger: the gradient at the logits alone, (softmax − one-hot) / 24 × 10⁶ × scale, exceeds float16's
+        // 65,504 in every backward pass even at the smallest scale used (64), so no step is taken and the parameters keep
+        // their initial values, while the loss itself stays finite (it is computed in float32).
         var initial = SmallNetwork().parameters().Select(p => p.detach().clone()).ToArray();
         var (trainer, result, model) = Train(TrainingPrecision.Float16,
-            loss: (logits, targets) => nn.functional.cross_entropy(logits, targets, ignore_index: -1).Times(1e4), epochs: 1);
+            loss: (logits, targets) => nn.functional.cross_entropy(logits, targets, ignore_index: -1).Times(1e6), epochs: 1, initialScale: TestLossScale);
         Assert.IsTrue(double.IsFinite(result.History[0].TrainingLoss) && result.History[0].ValidationLoss is double v && double.IsFinite(v));
         Assert.AreEqual(5, trainer.SkippedSteps, "5 batches, 5 overflows");
-        Assert.AreEqual(65536.0 / 32, trainer.LossScale, "halved once per overflow");
+        Assert.AreEqual(TestLossScale / 32, trainer.LossScale, "halved once per overflow");
         var after = model.parameters().ToArray();
         for (int i = 0; i < initial.Length; i++) Assert.IsTrue(after[i].IsEqualTo(initial[i]), $"parameter {i} is unchanged");
     }
@@ -87,10 +91,10 @@ public sealed class MixedPrecisionTests
         var (trainer, result, _) = Train(TrainingPrecision.Float16, loss: (logits, targets) =>
         {
             Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: -1);
-            return batch++ == 2 ? loss.Times(1e4) : loss;
-        });
+            return batch++ == 2 ? loss.Times(1e6) : loss;
+        }, initialScale: TestLossScale);
         Assert.AreEqual(1, trainer.SkippedSteps, "only the injected overflow is skipped");
-        Assert.AreEqual(65536.0 / 2, trainer.LossScale, "the scale halved once and has not grown back within 20 steps");
+        Assert.AreEqual(TestLossScale / 2, trainer.LossScale, "the scale halved once and has not grown back within 20 steps");
         Assert.IsTrue(result.History.All(r => double.IsFinite(r.TrainingLoss)));
     }
 
@@ -107,7 +111,7 @@ public sealed class MixedPrecisionTests
             return (logits, targets) =>
             {
                 Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: -1);
-                return step++ == overflowStep ? loss.Times(1e4) : loss;
+                return step++ == overflowStep ? loss.Times(1e6) : loss;
             };
         }
 
@@ -118,17 +122,17 @@ public sealed class MixedPrecisionTests
         };
 
         var uninterrupted = SmallNetwork();
-        var whole = new ClassifierTrainer(uninterrupted, Options(TrainingPrecision.Float16, epochs: 2)) { Loss = OverflowAtStep(2) };
+        var whole = new ClassifierTrainer(uninterrupted, Options(TrainingPrecision.Float16, epochs: 2)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
         whole.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
 
-        var paused = new ClassifierTrainer(SmallNetwork(), Checkpointed(stopAfter: 1)) { Loss = OverflowAtStep(2) };
+        var paused = new ClassifierTrainer(SmallNetwork(), Checkpointed(stopAfter: 1)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
         paused.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         var resumedModel = SmallNetwork();
-        var resumed = new ClassifierTrainer(resumedModel, Checkpointed(stopAfter: null)) { Loss = OverflowAtStep(-1) };
+        var resumed = new ClassifierTrainer(resumedModel, Checkpointed(stopAfter: null)) { Loss = OverflowAtStep(-1), InitialLossScale = TestLossScale };
         TrainingResult result = resumed.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
 
         Assert.AreEqual(1, result.ResumedAfterEpoch);
-        Assert.AreEqual(65536.0 / 2, whole.LossScale);
+        Assert.AreEqual(TestLossScale / 2, whole.LossScale);
         Assert.AreEqual(whole.LossScale, resumed.LossScale, "the checkpoint's scale, not the initial one");
         var expected = uninterrupted.state_dict();
         foreach (var (key, value) in resumedModel.state_dict()) Assert.IsTrue(value.IsEqualTo(expected[key]), key);
@@ -185,6 +189,29 @@ public sealed class MixedPrecisionTests
             progress: new SynchronousProgress<EpochReport>(_ => during.Add(Tf32Settings.Current)));
         CollectionAssert.AreEqual(new[] { (allow, allow) }, during, "convolutions and matrix products while training");
         Assert.AreEqual(before, Tf32Settings.Current, "restored");
+    }
+
+    [TestMethod]
+    public void Tf32_OverlappingRunsRestoreTheSettingsFoundByTheFirst()
+    {
+        var before = Tf32Settings.Current;
+        IDisposable first = Tf32Settings.Enter(!before.Convolutions);
+        IDisposable second = Tf32Settings.Enter(before.Convolutions);
+        first.Dispose();
+        Assert.AreEqual((before.Convolutions, before.Convolutions), Tf32Settings.Current, "the second run still holds its setting");
+        second.Dispose();
+        Assert.AreEqual(before, Tf32Settings.Current);
+        first.Dispose(); // a second dispose changes nothing
+        Assert.AreEqual(before, Tf32Settings.Current);
+    }
+
+    [TestMethod]
+    public void Float16_DivergenceSaysToTrainInBFloat16OrFloat32()
+    {
+        using var train = new TrainingTestData(TrainCount, 12, seed: 1);
+        var trainer = new ClassifierTrainer(SmallNetwork(), Options(TrainingPrecision.Float16, epochs: 1));
+        var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
+        StringAssert.Contains(error.Message, "train in BFloat16 or Float32");
     }
 
     [TestMethod]

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Residual.Models
 {
     /// <summary>
     /// Mixed precision for the library's networks, in the manner of PyTorch's autocast (TorchSharp has none): inside
-    /// <see cref="Enter"/> on a thread, every convolution and linear layer of the library's modules casts its input, weight
+    /// <see cref="Enter(TrainingPrecision)"/> on a thread, every convolution and linear layer of the library's modules casts its input, weight
     /// and bias to the half-precision type and computes in it; batch normalisation casts its input back to float32; other
     /// operations run in the type of their input (a residual sum of float32 and half is float32). The weights themselves stay
     /// float32 ("master weights"): the casts are part of the autograd graph, so gradients arrive in float32. Outside a scope
@@ -32,6 +32,13 @@ namespace Microsoft.ML.Residual.Models
             TrainingPrecision.Float16 => ScalarType.Float16,
             _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, "Float32, BFloat16 or Float16."),
         });
+
+        /// <summary>Starts mixed precision on this thread in <paramref name="computeType"/> (null: float32), as <see cref="ComputeType"/> names it.</summary>
+        public static IDisposable Enter(ScalarType? computeType) => computeType switch
+        {
+            null or ScalarType.BFloat16 or ScalarType.Float16 => new Scope(computeType),
+            _ => throw new ArgumentOutOfRangeException(nameof(computeType), computeType, "BFloat16, Float16 or null."),
+        };
 
         /// <summary>A float32 <paramref name="tensor"/> in the scope's compute type; anything else unchanged.</summary>
         public static Tensor ToCompute(Tensor tensor) =>

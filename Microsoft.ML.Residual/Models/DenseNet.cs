@@ -311,7 +311,7 @@ namespace Microsoft.ML.Residual.Models
         {
             Tensor normalised = updateStatistics || !training
                 ? norm1.call(concatenated)
-                : nn.functional.batch_norm(concatenated, null, null, norm1.weight, norm1.bias, training: true, eps: norm1.eps);
+                : nn.functional.batch_norm(Autocast.ToFloat32(concatenated), null, null, norm1.weight, norm1.bias, training: true, eps: norm1.eps);
             return conv1.Convolve(nn.functional.relu(normalised, inplace: true));
         }
 
@@ -329,6 +329,9 @@ namespace Microsoft.ML.Residual.Models
                 var layer = (DenseLayer)vars[0];
                 var inputs = vars.Skip(1).Cast<Tensor>().ToList();
                 ctx.save_data("layer", layer);
+                // The backward pass recomputes in the forward's precision: it runs after the forward's autocast scope has
+                // closed, and on CUDA on another thread.
+                ctx.save_data("computeType", Autocast.ComputeType);
                 ctx.save_for_backward(inputs);
                 return layer.FirstUnit(torch.cat(inputs, 1), updateStatistics: true);
             }
@@ -344,6 +347,7 @@ namespace Microsoft.ML.Residual.Models
                 var gradients = new List<Tensor> { null! };
                 using (var scope = torch.NewDisposeScope())
                 using (torch.enable_grad())
+                using (Autocast.Enter((ScalarType?)ctx.get_data("computeType")))
                 {
                     var detached = saved.Select(t => t.detach().requires_grad_(true)).ToList();
                     Tensor recomputed = layer.FirstUnit(torch.cat(detached, 1), updateStatistics: false);

@@ -167,7 +167,7 @@ namespace Microsoft.ML.Residual.Training
             bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
             SetBackboneFrozen(frozen);
             TrainingOptimizer optimizer = CreateOptimizer(frozen);
-            DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler() : null;
+            DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
 
             var history = new List<EpochReport>();
             var tracker = new BestEpochTracker(monitor, options.EarlyStoppingPatience);
@@ -346,7 +346,10 @@ namespace Microsoft.ML.Residual.Training
             throw new TrainingDivergedException(
                 $"The training loss became {sums.LossSum} in epoch {epoch} ({steps}, learning rate {rate:G3}). The model keeps the weights it had "
                 + $"at the start of epoch {epoch}. Try a lower LearningRate, e.g. {options.LearningRate / 10:G3}, a warm-up (WarmupEpochs), or GradientClipNorm; "
-                + "also check the input for NaN pixels.");
+                + "also check the input for NaN pixels."
+                + (options.Precision == TrainingPrecision.Float16
+                    ? " In Float16 the forward pass can also overflow (its largest number is 65,504): train in BFloat16 or Float32."
+                    : string.Empty));
         }
 
         // The network's logits, computed in options.Precision (the library's networks; others compute as they are written),
@@ -367,6 +370,9 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>Steps of the last <see cref="Train"/> skipped because their float16 gradients overflowed (<see cref="TrainingPrecision.Float16"/>).</summary>
         internal long SkippedSteps => lossScaler?.SkippedSteps ?? 0;
+
+        /// <summary>The float16 loss scale a run starts from (PyTorch's GradScaler's, 65,536); tests lower it.</summary>
+        internal double InitialLossScale { get; set; } = 65536.0;
 
         /// <summary>The float16 loss scale at the end of the last <see cref="Train"/>; null in other precisions.</summary>
         internal double? LossScale => lossScaler?.Scale;

@@ -4,12 +4,15 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Training
 {
     /// <summary>
-    /// libtorch's process-wide TF32 switches for cuDNN convolutions and cuBLAS matrix products, set for the duration of a
-    /// training run and restored afterwards (<see cref="TrainingOptions.AllowTf32"/>).
+    /// libtorch's process-wide TF32 switches for cuDNN convolutions and cuBLAS matrix products, set while training runs
+    /// (<see cref="TrainingOptions.AllowTf32"/>). The settings found when the first of any overlapping runs began come back
+    /// when the last one ends; while runs overlap, the last to start sets the switches.
     /// </summary>
     internal static class Tf32Settings
     {
         private static readonly object Gate = new();
+        private static int activeRuns;
+        private static (bool Convolutions, bool MatrixProducts) original;
 
         /// <summary>The switches as they are now: (convolutions, matrix products).</summary>
         public static (bool Convolutions, bool MatrixProducts) Current
@@ -23,12 +26,12 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>Sets both switches to <paramref name="allow"/> until the result is disposed; null changes nothing.</summary>
         public static IDisposable Enter(bool? allow)
         {
-            if (allow is not bool value) return new Restore(null);
+            if (allow is not bool value) return new Run(active: false);
             lock (Gate)
             {
-                var previous = Current;
+                if (activeRuns++ == 0) original = Current;
                 Set(value, value);
-                return new Restore(previous);
+                return new Run(active: true);
             }
         }
 
@@ -38,17 +41,20 @@ namespace Microsoft.ML.Residual.Training
             backends.cuda.matmul.allow_tf32 = matrixProducts;
         }
 
-        private sealed class Restore : IDisposable
+        private sealed class Run : IDisposable
         {
-            private (bool Convolutions, bool MatrixProducts)? previous;
+            private bool active;
 
-            public Restore((bool, bool)? previous) => this.previous = previous;
+            public Run(bool active) => this.active = active;
 
             public void Dispose()
             {
-                if (previous is not var (convolutions, matrixProducts)) return;
-                previous = null;
-                lock (Gate) Set(convolutions, matrixProducts);
+                if (!active) return;
+                active = false;
+                lock (Gate)
+                {
+                    if (--activeRuns == 0) Set(original.Convolutions, original.MatrixProducts);
+                }
             }
         }
     }

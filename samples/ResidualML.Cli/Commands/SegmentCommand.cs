@@ -104,6 +104,7 @@ namespace ResidualML.Cli.Commands
                 ["task"] = "segmentation",
                 ["architecture"] = architecture,
                 ["imageSize"] = size,
+                ["precision"] = options.Precision.ToString(),
                 ["classes"] = classes,
                 ["trainingImages"] = train.Count,
                 ["validationImages"] = validation.Count,

@@ -84,6 +84,7 @@ namespace ResidualML.Cli.Commands
                 ["task"] = "image-classification",
                 ["architecture"] = options.Architecture,
                 ["imageSize"] = options.ImageWidth,
+                ["precision"] = options.Precision.ToString(),
                 ["dataset"] = data.Dataset,
                 ["classes"] = new JsonArray(data.Classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
                 ["trainingImages"] = data.Train.Count,
