@@ -145,37 +145,9 @@ namespace Microsoft.ML.Residual.Benchmarks
             }
         }
 
-        /// <summary>Our training loop on the same batch (already on the device), constant rate, in <paramref name="precision"/>.</summary>
-        private static double OurLoop(Work work, Device device, TrainingPrecision precision)
-        {
-            torch.manual_seed(1);
-            using var model = CreateModel(work.Arch);
-            model.to(device);
-            var (x, y) = Batch(work, device);
-            using (x)
-            using (y)
-            {
-                IEnumerable<(Tensor, Tensor)> Batches(int count)
-                {
-                    for (int i = 0; i < count; i++) yield return (x.clone(), y.clone());
-                }
-
-                double Steps(int count)
-                {
-                    var trainer = new ClassifierTrainer(model, new TrainingOptions
-                    {
-                        Epochs = 1, LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant,
-                        Precision = precision, RestoreBestWeights = false,
-                    });
-                    var clock = Stopwatch.StartNew();
-                    trainer.Train(_ => Batches(count), count); // ends with the epoch's read of the sums, which waits for the device
-                    return work.Batch * count / clock.Elapsed.TotalSeconds;
-                }
-
-                Steps(Math.Min(5, work.Steps));
-                return Steps(work.Steps);
-            }
-        }
+        /// <summary>Our training loop on a batch already on the device, constant rate, in <paramref name="precision"/>.</summary>
+        private static double OurLoop(Work work, Device device, TrainingPrecision precision) =>
+            Measurements.TrainLoop(work.Arch, work.Size, work.Batch, work.Steps, precision, device, warmup: Math.Min(5, work.Steps));
 
         /// <summary>The estimator's Fit of three epochs over pixel vectors in memory; the last epoch's images per second.</summary>
         private static double Estimator(Work work, bool cuda, TrainingPrecision precision)

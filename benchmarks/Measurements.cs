@@ -180,14 +180,19 @@ namespace Microsoft.ML.Residual.Benchmarks
         /// <summary>
         /// Our training loop (<see cref="ClassifierTrainer"/>) in <paramref name="precision"/> on one fixed random batch, with
         /// the bare loop's optimiser settings and a constant rate: images per second over <paramref name="steps"/> steps after
-        /// a warm-up run of <see cref="WarmupSteps"/> steps.
+        /// a warm-up run of <paramref name="warmup"/> steps (default <see cref="WarmupSteps"/>). The batch is made on
+        /// <paramref name="device"/> (default the CPU), where the model trains.
         /// </summary>
-        private static double TrainLoop(string arch, int size, int batch, int steps, TrainingPrecision precision)
+        internal static double TrainLoop(string arch, int size, int batch, int steps, TrainingPrecision precision, Device? device = null, int warmup = WarmupSteps)
         {
+            device ??= torch.CPU;
             torch.manual_seed(0);
             using var model = CreateModel(arch);
-            using Tensor x = torch.randn(batch, 3, size, size);
-            using Tensor y = torch.randint(0, Classes, new long[] { batch });
+            model.to(device);
+            using Tensor x = torch.randn(batch, 3, size, size, device: device);
+            using Tensor y = IsSegmentation(arch)
+                ? torch.randint(0, Classes, new long[] { batch, size, size }, device: device)
+                : torch.randint(0, Classes, new long[] { batch }, device: device);
             IEnumerable<(Tensor, Tensor)> Batches(int count)
             {
                 for (int i = 0; i < count; i++) yield return (x.clone(), y.clone());
@@ -205,7 +210,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return batch * count / clock.Elapsed.TotalSeconds;
             }
 
-            Run(WarmupSteps);
+            Run(warmup);
             return Run(steps);
         }
 
