@@ -161,7 +161,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 
             int rows = work.Batch * Math.Max(2, work.Steps / 3);
             var reports = new List<EpochReport>();
-            var progress = new Callback(reports.Add);
+            var progress = new EpochCallback(reports.Add);
             var random = new Random(1);
             float[] Pixels() => Enumerable.Range(0, 3 * work.Size * work.Size).Select(_ => (float)random.Next(256)).ToArray();
             if (IsSegmentation(work.Arch))
@@ -211,7 +211,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             var options = new ImageClassifierOptions
             {
                 Architecture = work.Arch, ImageWidth = work.Size, ImageHeight = work.Size, BatchSize = work.Batch, Epochs = 3, Workers = workers,
-                Precision = precision, Progress = new Callback(reports.Add),
+                Precision = precision, Progress = new EpochCallback(reports.Add),
             };
             ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.Conversion.MapValueToKey("Label"))
                 .Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
@@ -274,15 +274,6 @@ namespace Microsoft.ML.Residual.Benchmarks
             {
                 return false;
             }
-        }
-
-        private sealed class Callback : IProgress<EpochReport>
-        {
-            private readonly Action<EpochReport> action;
-
-            public Callback(Action<EpochReport> action) => this.action = action;
-
-            public void Report(EpochReport value) => action(value);
         }
     }
 }

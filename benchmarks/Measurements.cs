@@ -223,7 +223,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         {
             var ml = new MLContext(seed: 1);
             var reports = new List<EpochReport>();
-            var progress = new Callback(reports.Add);
+            var progress = new EpochCallback(reports.Add);
             IDataView Data(int rows) => IsSegmentation(arch) ? Segmentation(ml, rows, size) : Classification(ml, rows, size);
             IEstimator<ITransformer> Estimator()
             {
@@ -323,7 +323,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             var samples = new List<MemorySample> { Sample(0) };
             ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
             options.Epochs = epochs;
-            options.Progress = new Callback(report => samples.Add(Sample(report.Epoch)));
+            options.Progress = new EpochCallback(report => samples.Add(Sample(report.Epoch)));
             var clock = Stopwatch.StartNew();
             ml.Transforms.ResNetClassifier(options).Fit(Classification(ml, batch * 10, size));
             return (epochs * batch * 10 / clock.Elapsed.TotalSeconds, samples);
@@ -543,16 +543,6 @@ namespace Microsoft.ML.Residual.Benchmarks
         public sealed class FeatureRow
         {
             public float[] Features { get; set; } = Array.Empty<float>();
-        }
-
-        /// <summary>Runs an action on every epoch report, on the training thread (unlike <see cref="Progress{T}"/>).</summary>
-        private sealed class Callback : IProgress<EpochReport>
-        {
-            private readonly Action<EpochReport> action;
-
-            public Callback(Action<EpochReport> action) => this.action = action;
-
-            public void Report(EpochReport value) => action(value);
         }
     }
 }
