@@ -15,7 +15,8 @@
 // precision: our training loop in float32, bfloat16 and float16 (ResNet-18 and ResNet-50 at 64², one fixed batch) against
 //            PyTorch in float32 and under CPU autocast in bfloat16 (benchmarks/peers/precision_peer.py)
 // gpu: issue 22's GPU table (bare TorchSharp loop, our loop and the estimator in each precision, the estimator from PNG
-//      files; PyTorch through benchmarks/peers/gpu_peer.py with --python); on a machine without CUDA, a small CPU smoke run.
+//      files, channels-last against the default layout, ResNet-20 on 28² images over a whole Fit; PyTorch through
+//      benchmarks/peers/gpu_peer.py with --python); on a machine without CUDA, a small CPU smoke run.
 //      For the GPU machine: benchmarks/gpu/pack.sh, then benchmarks/gpu/run.sh there
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)

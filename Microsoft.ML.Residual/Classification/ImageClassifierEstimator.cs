@@ -271,7 +271,7 @@ namespace Microsoft.ML.Residual
             BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (options.ResumeFromModelPath != null || options.PretrainedWeightsPath != null ? 0.1 : 1.0),
             Monitor = options.EarlyStoppingMetric,
             EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32,
+            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32, ChannelsLast = options.ChannelsLast,
         }, nameof(ImageClassifierOptions));
 
         private static string[] ClassNames(LabelKeyInfo labels) =>

@@ -10,7 +10,12 @@ using Microsoft.ML.Residual.Models;
 
 namespace Microsoft.ML.Residual.Training
 {
-    /// <summary>What one epoch did (passed to the progress callback and kept in <see cref="TrainingResult.History"/>).</summary>
+    /// <summary>
+    /// What one epoch did (passed to the progress callback and kept in <see cref="TrainingResult.History"/>).
+    /// <c>GpuMemoryMegabytes</c>: on a CUDA device, the megabytes in use on it at the end of the epoch, as <c>nvidia-smi</c>
+    /// shows them (libtorch's caching allocator keeps what it reserved, so this is the run's peak so far plus the CUDA context
+    /// and any other process on that GPU); null on the CPU or where the CUDA runtime could not be asked.
+    /// </summary>
     public sealed record EpochReport(
         int Epoch,
         int Epochs,
@@ -23,7 +28,8 @@ namespace Microsoft.ML.Residual.Training
         TimeSpan Elapsed,
         TimeSpan EstimatedRemaining,
         bool IsBest,
-        double? ValidationMeanIoU = null);
+        double? ValidationMeanIoU = null,
+        double? GpuMemoryMegabytes = null);
 
     /// <summary>
     /// Where training stands after one mini-batch, for live progress displays (passed to a batch progress callback such as
@@ -166,6 +172,8 @@ namespace Microsoft.ML.Residual.Training
             int? checkpointEpoch = checkpoints?.LatestEpoch();
             bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
             SetBackboneFrozen(frozen);
+            // Channels-last weights before the optimiser exists, so that its state tensors take the same layout.
+            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
             TrainingOptimizer optimizer = CreateOptimizer(frozen);
             DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
 
@@ -291,7 +299,8 @@ namespace Microsoft.ML.Residual.Training
                         var report = new EpochReport(
                             epoch, options.Epochs, lossSum / images, count == 0 ? 0 : (double)correct / count, validationLoss, validationAccuracy,
                             rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
-                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU);
+                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU,
+                            GpuMemory.InUseMegabytes(device));
                         bool improved = tracker.Observe(report);
                         report = report with { IsBest = improved };
                         history.Add(report);
@@ -477,12 +486,10 @@ namespace Microsoft.ML.Residual.Training
             return present == 0 ? 0 : sum / present;
         }
 
-        // Image batches in channels-last memory layout on the CPU (TorchSharp has no memory-format argument; a permuted
-        // contiguous copy has NHWC strides): libtorch then runs its channels-last oneDNN kernels through the whole network.
+        // Image batches in channels-last memory layout (TorchSharp has no memory-format argument; a permuted contiguous copy
+        // has NHWC strides): libtorch then runs its channels-last kernels through the whole network.
         private Tensor InNetworkLayout(Tensor images) =>
-            options.ChannelsLastOnCpu && images.dim() == 4 && images.device_type == DeviceType.CPU
-                ? images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
-                : images;
+            images.dim() == 4 && (options.ChannelsLast ?? images.device_type == DeviceType.CPU) ? ChannelsLastLayout.Of(images) : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets)
