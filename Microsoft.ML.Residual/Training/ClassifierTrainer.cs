@@ -332,6 +332,102 @@ namespace Microsoft.ML.Residual.Training
         }
 
         /// <summary>
+        /// The learning-rate finder (fastai's <c>lr_find</c>): trains <see cref="LearningRateFinderOptions.Steps"/> steps with the
+        /// options' optimiser at a learning rate growing geometrically from the start rate to the end rate, records each batch's
+        /// loss and its moving average, stops once the average passes the stop factor times its lowest value, and reads the
+        /// suggested rates from the curve. The model's weights and buffers are put back afterwards, exactly; the optimiser is
+        /// the sweep's own. Each step reads its loss on the host (the sweep needs it to stop), so it waits for the device.
+        /// </summary>
+        /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), as for <see cref="Train"/>; further epochs are read as needed.</param>
+        /// <param name="finder">The sweep's range and length (null: the defaults).</param>
+        /// <param name="cancellationToken">Stops between batches; the weights are put back.</param>
+        /// <exception cref="OperationCanceledException">Cancelled.</exception>
+        public LearningRateFinderResult FindLearningRate(
+            Func<int, IEnumerable<(Tensor Images, Tensor Labels)>> trainingBatches, LearningRateFinderOptions? finder = null, CancellationToken cancellationToken = default)
+        {
+            if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
+            finder ??= new LearningRateFinderOptions();
+            finder.Validate();
+            using IDisposable allocator = NativeAllocator.EnterTraining();
+            using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
+            Device device = model.parameters().First().device;
+            SetBackboneFrozen(false);
+            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
+            Dictionary<string, Tensor> start = Snapshot();
+            TrainingOptimizer optimizer = CreateOptimizer(frozen: false);
+            DynamicLossScaler? scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
+            var points = new List<LearningRatePoint>();
+            double growth = Math.Log(finder.EndLearningRate / finder.StartLearningRate) / (finder.Steps - 1);
+            double average = 0, lowest = double.PositiveInfinity;
+            bool stoppedEarly = false;
+            try
+            {
+                model.train();
+                for (int epoch = 1; points.Count < finder.Steps && !stoppedEarly; epoch++)
+                {
+                    int before = points.Count;
+                    foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
+                    {
+                        using var scope = NewDisposeScope();
+                        scope.Attach(new IDisposable[] { batchImages, labels });
+                        if (points.Count == finder.Steps || stoppedEarly) continue; // the rest of the epoch's batches are only disposed
+                        cancellationToken.ThrowIfCancellationRequested();
+                        double rate = finder.StartLearningRate * Math.Exp(growth * points.Count);
+                        optimizer.SetLearningRate(rate);
+                        Tensor x = batchImages.to(device);
+                        Tensor y = labels.to(device);
+                        if (Preprocess != null) x = Preprocess(x);
+                        optimizer.ZeroGrad();
+                        Tensor loss = LossOf(Forward(InNetworkLayout(x)), y);
+                        double value = loss.item<float>();
+                        if (!double.IsFinite(value))
+                        {
+                            stoppedEarly = true;
+                            continue;
+                        }
+
+                        average = finder.Smoothing * average + (1 - finder.Smoothing) * value;
+                        double smoothed = average / (1 - Math.Pow(finder.Smoothing, points.Count + 1));
+                        points.Add(new LearningRatePoint(rate, value, smoothed));
+                        lowest = Math.Min(lowest, smoothed);
+                        if (smoothed > finder.StopFactor * lowest)
+                        {
+                            stoppedEarly = true;
+                            continue;
+                        }
+
+                        if (scaler is null)
+                        {
+                            loss.backward();
+                            Step(optimizer);
+                        }
+                        else
+                        {
+                            scaler.Scaled(loss).backward();
+                            if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
+                        }
+                    }
+
+                    if (points.Count == before && !stoppedEarly)
+                        throw new InvalidOperationException($"Epoch {epoch} of the learning-rate finder received no training batches: the training data is empty.");
+                }
+
+                return new LearningRateFinderResult(points, stoppedEarly);
+            }
+            finally
+            {
+                optimizer.Dispose();
+                Restore(start);
+                Dispose(start);
+                foreach (Tensor parameter in model.parameters())
+                {
+                    using Tensor? grad = parameter.grad;
+                    grad?.zero_();
+                }
+            }
+        }
+
+        /// <summary>
         /// Batches between two reads of the training sums on a device that runs ahead of the host (a GPU); null for the
         /// default, 100: a read makes the host wait and the device then idles for about one step's launch time, so reading
         /// every 100th step costs under 1 %. On the CPU the default is every batch (nothing runs ahead there).
