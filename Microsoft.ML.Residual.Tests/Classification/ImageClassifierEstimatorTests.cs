@@ -252,7 +252,7 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
-    public void FindLearningRate_FromTheCatalog_SweepsTheTrainingRowsAndRepeatsForTheSameSeed()
+    public void FindLearningRate_FromTheCatalog_SweepsGeometricRatesOverTheDataAndRepeatsForTheSameSeed()
     {
         Microsoft.ML.Residual.Training.LearningRateFinderResult Find()
         {

@@ -47,6 +47,19 @@ public sealed class LearningRateFinderTests
     }
 
     [TestMethod]
+    public void Suggestions_AreNotMovedByANoisyFirstBatch()
+    {
+        var clean = new LearningRateFinderResult(Curve(Descending), stoppedEarly: false);
+        var points = Curve(Descending);
+        points[0] = points[0] with { Loss = 9, SmoothedLoss = 9 };   // one bad batch, which the bias-corrected average takes whole
+        var noisy = new LearningRateFinderResult(points, stoppedEarly: false);
+
+        Assert.AreEqual(clean.Valley, noisy.Valley);
+        Assert.AreEqual(clean.Steepest, noisy.Steepest);
+        Assert.AreEqual(clean.Minimum, noisy.Minimum);
+    }
+
+    [TestMethod]
     public void Suggestions_OfACurveThatNeverFalls_AreNull()
     {
         var result = new LearningRateFinderResult(Curve(rate => 2.3 + rate), stoppedEarly: true);

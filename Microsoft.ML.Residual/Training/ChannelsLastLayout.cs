@@ -15,7 +15,7 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>Nothing to undo.</summary>
         public static readonly IDisposable None = new Undo(null);
 
-        /// <summary>A channels-last copy of a 4-d tensor (or the tensor itself when it already is channels-last).</summary>
+        /// <summary>A channels-last tensor with the values of a 4-d tensor (a copy, or a view when it already is channels-last).</summary>
         public static Tensor Of(Tensor tensor) => tensor.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
         /// <summary>Whether a 4-d tensor is laid out channels-last (strides of the NHWC order).</summary>

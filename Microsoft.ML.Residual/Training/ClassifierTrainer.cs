@@ -336,11 +336,13 @@ namespace Microsoft.ML.Residual.Training
         /// options' optimiser at a learning rate growing geometrically from the start rate to the end rate, records each batch's
         /// loss and its moving average, stops once the average passes the stop factor times its lowest value, and reads the
         /// suggested rates from the curve. The model's weights and buffers are put back afterwards, exactly; the optimiser is
-        /// the sweep's own. Each step reads its loss on the host (the sweep needs it to stop), so it waits for the device.
+        /// the sweep's own. Mixup/CutMix, the seed, precision and channels-last apply as in <see cref="Train"/>; with
+        /// <see cref="TrainingOptions.FreezeBackboneEpochs"/> the sweep is that of the frozen first phase (the head alone). Each step reads its loss on the host (the sweep needs it to stop), so it waits for the device.
         /// </summary>
         /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), as for <see cref="Train"/>; further epochs are read as needed.</param>
         /// <param name="finder">The sweep's range and length (null: the defaults).</param>
         /// <param name="cancellationToken">Stops between batches; the weights are put back.</param>
+        /// <returns>Every step's rate and loss, and the rates suggested from them.</returns>
         /// <exception cref="OperationCanceledException">Cancelled.</exception>
         public LearningRateFinderResult FindLearningRate(
             Func<int, IEnumerable<(Tensor Images, Tensor Labels)>> trainingBatches, LearningRateFinderOptions? finder = null, CancellationToken cancellationToken = default)
@@ -351,10 +353,12 @@ namespace Microsoft.ML.Residual.Training
             using IDisposable allocator = NativeAllocator.EnterTraining();
             using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
             Device device = model.parameters().First().device;
-            SetBackboneFrozen(false);
+            // With a frozen first phase, the sweep is that phase's: the head alone, backbone batch norm on its running statistics.
+            bool frozen = options.FreezeBackboneEpochs > 0;
+            SetBackboneFrozen(frozen);
             using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
-            Dictionary<string, Tensor> start = Snapshot();
-            TrainingOptimizer optimizer = CreateOptimizer(frozen: false);
+            Dictionary<string, Tensor>? start = null;
+            TrainingOptimizer? optimizer = null;
             DynamicLossScaler? scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
             var points = new List<LearningRatePoint>();
             double growth = Math.Log(finder.EndLearningRate / finder.StartLearningRate) / (finder.Steps - 1);
@@ -362,28 +366,43 @@ namespace Microsoft.ML.Residual.Training
             bool stoppedEarly = false;
             try
             {
+                start = Snapshot();
+                optimizer = CreateOptimizer(frozen);
                 model.train();
+                if (frozen) SetBackboneBatchNormEval();
                 for (int epoch = 1; points.Count < finder.Steps && !stoppedEarly; epoch++)
                 {
+                    if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
+                    var mixing = BatchMixing.Create(options, epoch);
                     int before = points.Count;
                     foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
                     {
                         using var scope = NewDisposeScope();
                         scope.Attach(new IDisposable[] { batchImages, labels });
-                        if (points.Count == finder.Steps || stoppedEarly) continue; // the rest of the epoch's batches are only disposed
                         cancellationToken.ThrowIfCancellationRequested();
                         double rate = finder.StartLearningRate * Math.Exp(growth * points.Count);
                         optimizer.SetLearningRate(rate);
                         Tensor x = batchImages.to(device);
                         Tensor y = labels.to(device);
                         if (Preprocess != null) x = Preprocess(x);
+                        x = InNetworkLayout(x);
                         optimizer.ZeroGrad();
-                        Tensor loss = LossOf(Forward(InNetworkLayout(x)), y);
-                        double value = loss.item<float>();
+                        Tensor loss;
+                        if (mixing?.Mix(x, y) is { } mixed)
+                        {
+                            Tensor logits = Forward(mixed.Images);
+                            loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
+                        }
+                        else
+                        {
+                            loss = LossOf(Forward(x), y);
+                        }
+
+                        double value = loss.detach().to_type(ScalarType.Float64).item<double>();
                         if (!double.IsFinite(value))
                         {
                             stoppedEarly = true;
-                            continue;
+                            break;
                         }
 
                         average = finder.Smoothing * average + (1 - finder.Smoothing) * value;
@@ -393,7 +412,7 @@ namespace Microsoft.ML.Residual.Training
                         if (smoothed > finder.StopFactor * lowest)
                         {
                             stoppedEarly = true;
-                            continue;
+                            break;
                         }
 
                         if (scaler is null)
@@ -406,6 +425,8 @@ namespace Microsoft.ML.Residual.Training
                             scaler.Scaled(loss).backward();
                             if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
                         }
+
+                        if (points.Count == finder.Steps) break;
                     }
 
                     if (points.Count == before && !stoppedEarly)
@@ -416,9 +437,17 @@ namespace Microsoft.ML.Residual.Training
             }
             finally
             {
-                optimizer.Dispose();
-                Restore(start);
-                Dispose(start);
+                optimizer?.Dispose();
+                try
+                {
+                    if (start != null) Restore(start);
+                }
+                finally
+                {
+                    Dispose(start);
+                    SetBackboneFrozen(false);
+                }
+
                 foreach (Tensor parameter in model.parameters())
                 {
                     using Tensor? grad = parameter.grad;

@@ -53,8 +53,9 @@ namespace Microsoft.ML.Residual.Training
 
     /// <summary>
     /// What the learning-rate finder measured: the smoothed training loss against a geometrically growing learning rate, and
-    /// rates read from that curve. The suggestions are null when the smoothed loss never fell below its first value by more
-    /// than 1 % (nothing was learnt in the sweep: widen the range, or check the data).
+    /// rates read from that curve. From 20 points on, the first twentieth of the curve (a few batches' worth of average) is
+    /// left out of the suggestions. The suggestions are null when the smoothed loss never fell below its starting value by
+    /// more than 1 % (nothing was learnt in the sweep: widen the range, or check the data).
     /// </summary>
     public sealed class LearningRateFinderResult
     {
@@ -66,19 +67,24 @@ namespace Microsoft.ML.Residual.Training
             Points = points;
             StoppedEarly = stoppedEarly;
             if (points.Count == 0) return;
+            // The first points rest on one or a few batches (the average is bias-corrected), so one noisy batch there would
+            // move the baseline: from 20 points on, the first twentieth is left out of the suggestions.
+            int skip = points.Count >= 20 ? points.Count / 20 : 0;
             double[] smoothed = points.Select(p => p.SmoothedLoss).ToArray();
-            int lowest = Array.IndexOf(smoothed, smoothed.Min());
-            double fall = smoothed[0] - smoothed[lowest];
-            if (!(fall > 0.01 * Math.Abs(smoothed[0]))) return;
+            int lowest = skip;
+            for (int i = skip; i < smoothed.Length; i++)
+                if (smoothed[i] < smoothed[lowest]) lowest = i;
+            double fall = smoothed[skip] - smoothed[lowest];
+            if (!(fall > 0.01 * Math.Abs(smoothed[skip]))) return;
 
             Minimum = points[lowest].LearningRate;
             MinimumOverTen = Minimum / 10;
-            Steepest = points[SteepestIndex(points, lowest)].LearningRate;
+            Steepest = points[SteepestIndex(points, skip, lowest)].LearningRate;
             // The descent starts at the last point before the minimum that has not yet fallen by 5 % of the whole fall; the
             // valley is the middle of the descent on the logarithmic rate axis.
-            int start = 0;
-            for (int i = 0; i <= lowest; i++)
-                if (smoothed[i] >= smoothed[0] - DescentThreshold * fall) start = i;
+            int start = skip;
+            for (int i = skip; i <= lowest; i++)
+                if (smoothed[i] >= smoothed[skip] - DescentThreshold * fall) start = i;
             Valley = Math.Sqrt(points[start].LearningRate * points[lowest].LearningRate);
         }
 
@@ -94,7 +100,7 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>A tenth of <see cref="Minimum"/>, a common rule of thumb.</summary>
         public double? MinimumOverTen { get; }
 
-        /// <summary>The rate, up to the minimum, where the smoothed loss falls fastest against the logarithm of the rate.</summary>
+        /// <summary>The rate, up to the minimum, where the smoothed loss falls fastest against the logarithm of the rate (a central difference).</summary>
         public double? Steepest { get; }
 
         /// <summary>
@@ -106,12 +112,11 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>The suggested learning rate: <see cref="Valley"/>.</summary>
         public double? Suggested => Valley;
 
-        private static int SteepestIndex(IReadOnlyList<LearningRatePoint> points, int lowest)
+        private static int SteepestIndex(IReadOnlyList<LearningRatePoint> points, int first, int lowest)
         {
-            if (lowest == 0) return 0;
-            int best = 0;
+            int best = first;
             double steepest = double.PositiveInfinity;
-            for (int i = 0; i <= lowest; i++)
+            for (int i = first; i <= lowest; i++)
             {
                 // A central difference inside, one-sided at the ends, against log10 of the rate.
                 int left = Math.Max(0, i - 1), right = Math.Min(points.Count - 1, i + 1);

@@ -54,8 +54,8 @@ namespace ResidualML.Cli.Commands
             options.ImageHeight = options.ImageWidth;
             var finder = new LearningRateFinderOptions
             {
-                StartLearningRate = line.Number("start-rate", 1e-12, 1e3) ?? 1e-7,
-                EndLearningRate = line.Number("end-rate", 1e-12, 1e3) ?? 10,
+                StartLearningRate = line.Number("start-rate", 1e-8, 10) ?? 1e-7,
+                EndLearningRate = line.Number("end-rate", 1e-8, 1e3) ?? 10,
                 Steps = line.Integer("steps", 100, 5, 100_000),
             };
             if (finder.EndLearningRate <= finder.StartLearningRate)
@@ -71,7 +71,6 @@ namespace ResidualML.Cli.Commands
             var (_, _, train, _) = data.Views(ml);
             LearningRateFinderResult result = ml.Transforms.FindLearningRate(train, options, finder);
 
-            output.Chart("lr-find.png", result.ToChart());
             output.Json("lr-find.json", new JsonObject
             {
                 ["architecture"] = options.Architecture,
@@ -82,6 +81,7 @@ namespace ResidualML.Cli.Commands
                 ["suggested"] = result.Suggested,
                 ["valley"] = result.Valley,
                 ["steepest"] = result.Steepest,
+                ["minimum"] = result.Minimum,
                 ["minimumOverTen"] = result.MinimumOverTen,
                 ["stoppedEarly"] = result.StoppedEarly,
                 ["points"] = new JsonArray(result.Points.Select(p => (JsonNode)new JsonObject
@@ -89,6 +89,7 @@ namespace ResidualML.Cli.Commands
                     ["learningRate"] = p.LearningRate, ["loss"] = p.Loss, ["smoothedLoss"] = p.SmoothedLoss,
                 }).ToArray()),
             });
+            if (result.Points.Count > 0) output.Chart("lr-find.png", result.ToChart());
             context.Console.MarkupLine(Markup.Escape(result.Suggested is double rate
                 ? string.Create(CultureInfo.InvariantCulture,
                     $"Suggested learning rate: {rate:G2} (steepest descent {result.Steepest:G2}, minimum / 10 {result.MinimumOverTen:G2}). Train with --learning-rate {rate:G2}.")
