@@ -46,6 +46,12 @@ namespace Microsoft.ML.Residual.Plots
         public bool LogarithmicY { get; set; }
 
         /// <summary>
+        /// A base-10 logarithmic X axis (for X values spanning orders of magnitude, such as learning rates), ticked as
+        /// <see cref="LogarithmicY"/>. Every X value must then be above 0.
+        /// </summary>
+        public bool LogarithmicX { get; set; }
+
+        /// <summary>
         /// Whether consecutive points of a series are joined by lines (default true). False draws a scatter plot: every point a
         /// marker, for values that are not a sequence, such as the trials of a sweep.
         /// </summary>
@@ -128,7 +134,7 @@ namespace Microsoft.ML.Residual.Plots
                 bool allMarkers = !ConnectPoints || segments.Sum(p => p.Count) <= sparse;
                 foreach (var segment in segments)
                 {
-                    var scatter = plot.Add.Scatter(segment.Select(p => p.X).ToArray(), segment.Select(p => AxisY(p.Y)).ToArray(), colour);
+                    var scatter = plot.Add.Scatter(segment.Select(p => AxisX(p.X)).ToArray(), segment.Select(p => AxisY(p.Y)).ToArray(), colour);
                     scatter.LineWidth = ConnectPoints ? 2 * s : 0;
                     scatter.MarkerShape = MarkerShape.FilledCircle;
                     scatter.MarkerSize = allMarkers || segment.Count == 1 ? 7 * s : 0;
@@ -136,10 +142,10 @@ namespace Microsoft.ML.Residual.Plots
             }
 
             // Axes: the data's range padded on both sides (a range around a single value).
-            var (xLow, xHigh) = Range(xMin, xMax, logarithmic: false, integers);
+            var (xLow, xHigh) = Range(AxisX(xMin), AxisX(xMax), LogarithmicX, integers && !LogarithmicX);
             var (yLow, yHigh) = Range(AxisY(yMin), AxisY(yMax), LogarithmicY, integers: false);
             plot.Axes.SetLimits(xLow, xHigh, yLow, yHigh);
-            plot.Axes.Bottom.TickGenerator = new EvenDecimalTicks(integers, minimumSpacing: 50 * s);
+            plot.Axes.Bottom.TickGenerator = LogarithmicX ? new LogarithmicTicks() : new EvenDecimalTicks(integers, minimumSpacing: 50 * s);
             plot.Axes.Left.TickGenerator = LogarithmicY ? new LogarithmicTicks() : new EvenDecimalTicks(integers: false, minimumSpacing: 32 * s);
             plot.Axes.Color(ChartStyle.Frame);
             plot.Grid.MajorLineColor = ChartStyle.Grid;
@@ -165,7 +171,7 @@ namespace Microsoft.ML.Residual.Plots
             AddLegend(plot, s);
             ChartFont.Apply(plot);
             byte[] png = plot.GetImageBytes(Width, Height, ImageFormat.Png);
-            return new LineChartRendering(png, plot, LogarithmicY);
+            return new LineChartRendering(png, plot, LogarithmicX, LogarithmicY);
         }
 
         /// <summary>The legend, right of the plot: a swatch and the (shortened) name of every series, as many as fit the height.</summary>
@@ -232,6 +238,9 @@ namespace Microsoft.ML.Residual.Plots
             return segments;
         }
 
+        /// <summary>An X value in axis coordinates: its base-10 logarithm on a logarithmic axis.</summary>
+        internal double AxisX(double x) => LogarithmicX ? Math.Log10(x) : x;
+
         /// <summary>A Y value in axis coordinates: its base-10 logarithm on a logarithmic axis.</summary>
         internal double AxisY(double y) => LogarithmicY ? Math.Log10(y) : y;
 
@@ -265,6 +274,9 @@ namespace Microsoft.ML.Residual.Plots
                 for (int j = 0; j < series.X.Count; j++)
                 {
                     double x = series.X[j], y = series.Y[j];
+                    if (LogarithmicX && x <= 0)
+                        throw new ArgumentException(
+                            Invariant($"{Describe(i, series.Name)} has the X value {x} at point {j}; on a logarithmic X axis every X must be above 0."), nameof(Series));
                     xMin = Math.Min(xMin, x);
                     xMax = Math.Max(xMax, x);
                     integers &= Math.Abs(x) < 1e15 && Math.Floor(x) == x;
@@ -319,12 +331,13 @@ namespace Microsoft.ML.Residual.Plots
     internal sealed class LineChartRendering
     {
         private readonly Plot plot;
-        private readonly bool logarithmicY;
+        private readonly bool logarithmicX, logarithmicY;
 
-        public LineChartRendering(byte[] png, Plot plot, bool logarithmicY)
+        public LineChartRendering(byte[] png, Plot plot, bool logarithmicX, bool logarithmicY)
         {
             Png = png;
             this.plot = plot;
+            this.logarithmicX = logarithmicX;
             this.logarithmicY = logarithmicY;
             PixelRect area = plot.LastRender.DataRect;
             (PlotLeft, PlotTop, PlotRight, PlotBottom) = ((int)Math.Ceiling(area.Left), (int)Math.Ceiling(area.Top), (int)Math.Floor(area.Right), (int)Math.Floor(area.Bottom));
@@ -354,7 +367,7 @@ namespace Microsoft.ML.Residual.Plots
         public IReadOnlyList<Tick> YTicks => plot.Axes.Left.TickGenerator.Ticks.Where(t => t.IsMajor && t.Position >= plot.Axes.Left.Min && t.Position <= plot.Axes.Left.Max).ToArray();
 
         /// <summary>The image column of the data value <paramref name="x"/>.</summary>
-        public int Column(double x) => (int)Math.Round(plot.GetPixel(new Coordinates(x, plot.Axes.Left.Min)).X);
+        public int Column(double x) => (int)Math.Round(plot.GetPixel(new Coordinates(logarithmicX ? Math.Log10(x) : x, plot.Axes.Left.Min)).X);
 
         /// <summary>The image row of the data value <paramref name="y"/> (larger values are higher up).</summary>
         public int Row(double y) => (int)Math.Round(plot.GetPixel(new Coordinates(plot.Axes.Bottom.Min, logarithmicY ? Math.Log10(y) : y)).Y);

@@ -19,7 +19,8 @@ namespace Microsoft.ML.Residual.Benchmarks
     /// The `gpu` mode: issue 22's table in one command, for the GPU machine (docs/performance.md, "On a GPU"). Per network:
     /// a bare TorchSharp loop on one batch already on the device; our training loop (<see cref="ClassifierTrainer"/>) on
     /// the same batch in each precision; the estimator's <c>Fit</c> over pixel vectors in memory in each precision; and,
-    /// for ResNet-50, the estimator over PNG files. The PyTorch peer (benchmarks/peers/gpu_peer.py) runs the same work when
+    /// for ResNet-50, the estimator over PNG files; the classifiers' <c>Fit</c> with channels-last batches and weights; and
+    /// CIFAR ResNet-20 on 28² one-channel images over a whole <c>Fit</c> (issue 22's Fashion-MNIST row). The PyTorch peer (benchmarks/peers/gpu_peer.py) runs the same work when
     /// its interpreter is found. On a machine without CUDA it runs on the CPU at small sizes (a smoke run, --quick).
     /// </summary>
     internal static class GpuMeasurements
@@ -79,7 +80,75 @@ namespace Microsoft.ML.Residual.Benchmarks
                 Console.WriteLine(rows[^1]);
             }
 
+            // Channels-last: our batches and convolution weights (ChannelsLast = true) against PyTorch's
+            // model.to(memory_format=torch.channels_last) with channels-last inputs.
+            rows.Add("");
+            rows.Add("| channels-last | precision | estimator Fit, default layout | estimator Fit, channels-last | PyTorch loop, channels-last | channels-last / default | channels-last / PyTorch |");
+            rows.Add("|---|---|---|---|---|---|---|");
+            foreach (Work work in works.Where(w => !IsSegmentation(w.Arch)))
+            {
+                foreach (TrainingPrecision precision in new[] { TrainingPrecision.Float32, TrainingPrecision.BFloat16 })
+                {
+                    double usual = Safe(() => Estimator(work, cuda, precision, channelsLast: false), $"estimator {work.Arch} {precision} default layout");
+                    double channelsLast = Safe(() => Estimator(work, cuda, precision, channelsLast: true), $"estimator {work.Arch} {precision} channels-last");
+                    double peer = hasPeer
+                        ? Safe(() => Peer(python, peerScript, $"loop {work.Arch} --size {work.Size} --batch {work.Batch} --steps {work.Steps} --precision {Name(precision)} --channels-last"), $"peer {work.Arch} {precision} channels-last")
+                        : double.NaN;
+                    rows.Add($"| {work.Arch} {work.Size}², batch {work.Batch} | {Name(precision)} | {Figure(usual)} | {Figure(channelsLast)} | {Figure(peer)} | {Ratio(channelsLast, usual)} | {Ratio(channelsLast, peer)} |");
+                    Console.WriteLine(rows[^1]);
+                }
+            }
+
+            // Small images: issue 22's Fashion-MNIST row (CIFAR ResNet-20, 28² grey, batch 128, SGD 0.1 cosine, no augmentation),
+            // timed over the whole Fit; random pixels, since the speed does not depend on them. The peer keeps all data on the GPU.
+            var small28 = quick || !cuda ? (Rows: 512, Epochs: 2) : (Rows: 30_000, Epochs: 10);
+            rows.Add("");
+            rows.Add($"| resnet20 28² × 1 channel, batch 128, {small28.Rows:N0} images × {small28.Epochs} epochs | precision | estimator, whole Fit | PyTorch, data on the device | ours / PyTorch |");
+            rows.Add("|---|---|---|---|---|");
+            foreach (TrainingPrecision precision in new[] { TrainingPrecision.Float32, TrainingPrecision.BFloat16 })
+            {
+                double ours = Safe(() => SmallImagesFit(small28.Rows, small28.Epochs, cuda, precision), $"resnet20 28² {precision}");
+                double peer = hasPeer
+                    ? Safe(() => Peer(python, peerScript, $"small resnet20 --size 28 --batch 128 --rows {small28.Rows} --epochs {small28.Epochs} --precision {Name(precision)}"), $"peer resnet20 28² {precision}")
+                    : double.NaN;
+                rows.Add($"| | {Name(precision)} | {Figure(ours)} | {Figure(peer)} | {Ratio(ours, peer)} |");
+                Console.WriteLine(rows[^1]);
+            }
+
             return rows;
+        }
+
+        /// <summary>The estimator's whole Fit (from pixel vectors in memory to a trained model) of CIFAR ResNet-20 on 28² one-channel images: images per second over all epochs.</summary>
+        private static double SmallImagesFit(int rows, int epochs, bool cuda, TrainingPrecision precision)
+        {
+            const int side = 28;
+            var ml = new MLContext(seed: 1);
+            if (cuda)
+            {
+                ml.GpuDeviceId = 0;
+                ml.FallbackToCpu = true;
+            }
+
+            var random = new Random(1);
+            SchemaDefinition schema = SchemaDefinition.Create(typeof(Measurements.ImageRow));
+            schema[nameof(Measurements.ImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 1, side, side);
+            IDataView data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, rows).Select(i => new Measurements.ImageRow
+            {
+                Image = Enumerable.Range(0, side * side).Select(_ => (float)random.Next(256)).ToArray(), Label = "c" + (i % Classes),
+            }).ToList(), schema);
+            data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+            var reports = new List<EpochReport>();
+            var options = new ImageClassifierOptions
+            {
+                Architecture = "resnet20", ImageWidth = side, ImageHeight = side, BatchSize = 128, Epochs = epochs, LearningRate = 0.1,
+                Schedule = LearningRateScheduleKind.Cosine, Augmentation = new ImageAugmentation(), Precision = precision,
+                Progress = new EpochCallback(reports.Add),
+            };
+            var clock = Stopwatch.StartNew();
+            ml.Transforms.ResNetClassifier(options).Fit(data);
+            double seconds = clock.Elapsed.TotalSeconds;
+            PrintMemory(reports);
+            return (double)rows * epochs / seconds;
         }
 
         private static string Name(TrainingPrecision precision) => precision.ToString().ToLowerInvariant();
@@ -145,40 +214,12 @@ namespace Microsoft.ML.Residual.Benchmarks
             }
         }
 
-        /// <summary>Our training loop on the same batch (already on the device), constant rate, in <paramref name="precision"/>.</summary>
-        private static double OurLoop(Work work, Device device, TrainingPrecision precision)
-        {
-            torch.manual_seed(1);
-            using var model = CreateModel(work.Arch);
-            model.to(device);
-            var (x, y) = Batch(work, device);
-            using (x)
-            using (y)
-            {
-                IEnumerable<(Tensor, Tensor)> Batches(int count)
-                {
-                    for (int i = 0; i < count; i++) yield return (x.clone(), y.clone());
-                }
-
-                double Steps(int count)
-                {
-                    var trainer = new ClassifierTrainer(model, new TrainingOptions
-                    {
-                        Epochs = 1, LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant,
-                        Precision = precision, RestoreBestWeights = false,
-                    });
-                    var clock = Stopwatch.StartNew();
-                    trainer.Train(_ => Batches(count), count); // ends with the epoch's read of the sums, which waits for the device
-                    return work.Batch * count / clock.Elapsed.TotalSeconds;
-                }
-
-                Steps(Math.Min(5, work.Steps));
-                return Steps(work.Steps);
-            }
-        }
+        /// <summary>Our training loop on a batch already on the device, constant rate, in <paramref name="precision"/>.</summary>
+        private static double OurLoop(Work work, Device device, TrainingPrecision precision) =>
+            Measurements.TrainLoop(work.Arch, work.Size, work.Batch, work.Steps, precision, device, warmup: Math.Min(5, work.Steps));
 
         /// <summary>The estimator's Fit of three epochs over pixel vectors in memory; the last epoch's images per second.</summary>
-        private static double Estimator(Work work, bool cuda, TrainingPrecision precision)
+        private static double Estimator(Work work, bool cuda, TrainingPrecision precision, bool? channelsLast = null)
         {
             var ml = new MLContext(seed: 1);
             if (cuda)
@@ -189,7 +230,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 
             int rows = work.Batch * Math.Max(2, work.Steps / 3);
             var reports = new List<EpochReport>();
-            var progress = new Callback(reports.Add);
+            var progress = new EpochCallback(reports.Add);
             var random = new Random(1);
             float[] Pixels() => Enumerable.Range(0, 3 * work.Size * work.Size).Select(_ => (float)random.Next(256)).ToArray();
             if (IsSegmentation(work.Arch))
@@ -204,7 +245,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 ml.Transforms.UNetSegmenter(new SegmenterOptions
                 {
                     Architecture = work.Arch, NumClasses = 2, ImageWidth = work.Size, ImageHeight = work.Size, BatchSize = work.Batch, Epochs = 3,
-                    Precision = precision, Progress = progress,
+                    Precision = precision, ChannelsLast = channelsLast, Progress = progress,
                 }).Fit(data);
             }
             else
@@ -216,13 +257,19 @@ namespace Microsoft.ML.Residual.Benchmarks
                 var options = new ImageClassifierOptions
                 {
                     Architecture = work.Arch, ImageWidth = work.Size, ImageHeight = work.Size, BatchSize = work.Batch, Epochs = 3, Precision = precision,
-                    Progress = progress,
+                    ChannelsLast = channelsLast, Progress = progress,
                 };
                 (work.Arch.StartsWith("densenet", StringComparison.Ordinal) ? ml.Transforms.DenseNetClassifier(options) : ml.Transforms.ResNetClassifier(options)).Fit(data);
             }
 
+            PrintMemory(reports);
             return LastEpoch(reports, rows);
         }
+
+        // The GPU memory of each epoch's report: flat from the first epoch on when training holds no growing state.
+        private static void PrintMemory(List<EpochReport> reports) =>
+            Console.WriteLine("  GPU memory after each epoch: "
+                + string.Join(", ", reports.Select(r => r.GpuMemoryMegabytes is double memory ? $"{memory:F0} MB" : "—")));
 
         /// <summary>The estimator's Fit of three epochs over PNG files through LoadImages; the last epoch's images per second.</summary>
         private static double FromFiles(Work work, string folder, int workers, bool cuda, TrainingPrecision precision)
@@ -239,10 +286,11 @@ namespace Microsoft.ML.Residual.Benchmarks
             var options = new ImageClassifierOptions
             {
                 Architecture = work.Arch, ImageWidth = work.Size, ImageHeight = work.Size, BatchSize = work.Batch, Epochs = 3, Workers = workers,
-                Precision = precision, Progress = new Callback(reports.Add),
+                Precision = precision, Progress = new EpochCallback(reports.Add),
             };
             ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.Conversion.MapValueToKey("Label"))
                 .Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
+            PrintMemory(reports);
             return LastEpoch(reports, work.Batch * work.Steps);
         }
 
@@ -302,15 +350,6 @@ namespace Microsoft.ML.Residual.Benchmarks
             {
                 return false;
             }
-        }
-
-        private sealed class Callback : IProgress<EpochReport>
-        {
-            private readonly Action<EpochReport> action;
-
-            public Callback(Action<EpochReport> action) => this.action = action;
-
-            public void Report(EpochReport value) => action(value);
         }
     }
 }

@@ -180,14 +180,19 @@ namespace Microsoft.ML.Residual.Benchmarks
         /// <summary>
         /// Our training loop (<see cref="ClassifierTrainer"/>) in <paramref name="precision"/> on one fixed random batch, with
         /// the bare loop's optimiser settings and a constant rate: images per second over <paramref name="steps"/> steps after
-        /// a warm-up run of <see cref="WarmupSteps"/> steps.
+        /// a warm-up run of <paramref name="warmup"/> steps (default <see cref="WarmupSteps"/>). The batch is made on
+        /// <paramref name="device"/> (default the CPU), where the model trains.
         /// </summary>
-        private static double TrainLoop(string arch, int size, int batch, int steps, TrainingPrecision precision)
+        internal static double TrainLoop(string arch, int size, int batch, int steps, TrainingPrecision precision, Device? device = null, int warmup = WarmupSteps)
         {
+            device ??= torch.CPU;
             torch.manual_seed(0);
             using var model = CreateModel(arch);
-            using Tensor x = torch.randn(batch, 3, size, size);
-            using Tensor y = torch.randint(0, Classes, new long[] { batch });
+            model.to(device);
+            using Tensor x = torch.randn(batch, 3, size, size, device: device);
+            using Tensor y = IsSegmentation(arch)
+                ? torch.randint(0, Classes, new long[] { batch, size, size }, device: device)
+                : torch.randint(0, Classes, new long[] { batch }, device: device);
             IEnumerable<(Tensor, Tensor)> Batches(int count)
             {
                 for (int i = 0; i < count; i++) yield return (x.clone(), y.clone());
@@ -205,7 +210,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return batch * count / clock.Elapsed.TotalSeconds;
             }
 
-            Run(WarmupSteps);
+            Run(warmup);
             return Run(steps);
         }
 
@@ -218,7 +223,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         {
             var ml = new MLContext(seed: 1);
             var reports = new List<EpochReport>();
-            var progress = new Callback(reports.Add);
+            var progress = new EpochCallback(reports.Add);
             IDataView Data(int rows) => IsSegmentation(arch) ? Segmentation(ml, rows, size) : Classification(ml, rows, size);
             IEstimator<ITransformer> Estimator()
             {
@@ -318,7 +323,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             var samples = new List<MemorySample> { Sample(0) };
             ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
             options.Epochs = epochs;
-            options.Progress = new Callback(report => samples.Add(Sample(report.Epoch)));
+            options.Progress = new EpochCallback(report => samples.Add(Sample(report.Epoch)));
             var clock = Stopwatch.StartNew();
             ml.Transforms.ResNetClassifier(options).Fit(Classification(ml, batch * 10, size));
             return (epochs * batch * 10 / clock.Elapsed.TotalSeconds, samples);
@@ -538,16 +543,6 @@ namespace Microsoft.ML.Residual.Benchmarks
         public sealed class FeatureRow
         {
             public float[] Features { get; set; } = Array.Empty<float>();
-        }
-
-        /// <summary>Runs an action on every epoch report, on the training thread (unlike <see cref="Progress{T}"/>).</summary>
-        private sealed class Callback : IProgress<EpochReport>
-        {
-            private readonly Action<EpochReport> action;
-
-            public Callback(Action<EpochReport> action) => this.action = action;
-
-            public void Report(EpochReport value) => action(value);
         }
     }
 }

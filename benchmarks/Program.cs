@@ -1,7 +1,7 @@
 // Side-by-side performance measurements. Each measurement runs in its own child process (so that its peak memory is
 // its own), the sides alternate, and the table shows medians and ratios. Run it when nothing else runs on the machine.
 //
-//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops|soak|input] [--runs 5] [--quick] [--rows N] [--peer path/to/pytorch_bench.py]
+//   dotnet run -c Release --project benchmarks [-- train|score|all|memory|ops|soak|input|precision|gpu|recipes] [--runs 5] [--quick] [--rows N] [--peer path/to/pytorch_bench.py]
 //       [--arch resnet18,resnet50,...]
 //
 // train: our estimator's whole Fit, a bare TorchSharp loop on the same tensors (as a user would write it, and with our
@@ -15,8 +15,13 @@
 // precision: our training loop in float32, bfloat16 and float16 (ResNet-18 and ResNet-50 at 64², one fixed batch) against
 //            PyTorch in float32 and under CPU autocast in bfloat16 (benchmarks/peers/precision_peer.py)
 // gpu: issue 22's GPU table (bare TorchSharp loop, our loop and the estimator in each precision, the estimator from PNG
-//      files; PyTorch through benchmarks/peers/gpu_peer.py with --python); on a machine without CUDA, a small CPU smoke run.
+//      files, channels-last against the default layout, ResNet-20 on 28² images over a whole Fit; PyTorch through
+//      benchmarks/peers/gpu_peer.py with --python); on a machine without CUDA, a small CPU smoke run.
 //      For the GPU machine: benchmarks/gpu/pack.sh, then benchmarks/gpu/run.sh there
+// recipes: issue 23's defaults table: on generated textures and shapes (and Fashion-MNIST / MNIST IDX files under --idx,
+//          default /usr/share/datasets), the test macro accuracy of the default recipe, of the default with the learning-rate
+//          finder's rate, and the best of a seeded random search (--trials, default 20) at the same epochs; --datasets a,b picks
+//          some; every run is appended to --results (default recipes.jsonl)
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
@@ -243,6 +248,16 @@ if (what is "gpu")
     string gpuPeer = Path.GetFullPath(OptionText("--gpu-peer", Path.Combine(AppContext.BaseDirectory, "../../../peers/gpu_peer.py")));
     rows.AddRange(GpuMeasurements.Run(quick, OptionText("--python", "python3"), gpuPeer,
         OptionText("--files", Path.Combine(Path.GetTempPath(), "residualml-bench-gpu"))));
+}
+
+if (what is "recipes")
+{
+    // Issue 23's default-recipe table (benchmarks/RecipeMeasurements.cs): the default recipe, the default with the finder's
+    // rate, and a random search, per dataset; every run appended to --results as a JSON line.
+    string results = Path.GetFullPath(OptionText("--results", "recipes.jsonl"));
+    rows.AddRange(RecipeMeasurements.Run(quick, Option("--trials", quick ? 3 : 20), args.Contains("--datasets") ? OptionText("--datasets", "") : null,
+        new[] { OptionText("--idx", "/usr/share/datasets") }, results));
+    Console.WriteLine($"every run: {results}");
 }
 
 if (what is "soak")

@@ -84,20 +84,11 @@ public sealed class ImageClassifierBadInputTests
     [TestMethod]
     public void UnreadableImageFile_StopsTrainingNamingTheRow()
     {
-        var ml = new MLContext(seed: 1);
-        string folder = Data.DataTestSupport.NewFolder(TestContext);
-        var rows = ImageClassifierEstimatorTests.Textures(12, seed: 1).Select((row, i) =>
+        var error = FitImageFilesWithOneBroken(brokenRow: 5, breakRow: (folder, file) =>
         {
-            string file = $"image{i}.png";
-            if (i == 5) File.WriteAllText(Path.Combine(folder, file), "this is not an image");
-            else Data.DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
-            return new Data.PathRow { Path = file, Label = row.Label };
-        }).ToList();
-        IDataView data = ml.Data.LoadFromEnumerable(rows);
-        var pipeline = ml.Transforms.LoadImages("Image", folder, "Path")
-            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
-            .Append(ml.Transforms.ResNetClassifier(Options()));
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pipeline.Fit(data));
+            File.WriteAllText(Path.Combine(folder, file), "this is not an image");
+            return file;
+        });
         StringAssert.Contains(error.Message, "row 5");
         StringAssert.Contains(error.Message, "readable image");
     }
@@ -105,21 +96,31 @@ public sealed class ImageClassifierBadInputTests
     [TestMethod]
     public void EmptyImagePath_StopsTrainingNamingTheImageColumnAndRow()
     {
+        var error = FitImageFilesWithOneBroken(brokenRow: 7, breakRow: (_, _) => "");
+        StringAssert.Contains(error.Message, "Image column 'Image'");
+        StringAssert.Contains(error.Message, "row 7");
+        StringAssert.Contains(error.Message, "no image");
+    }
+
+    /// <summary>
+    /// Fits the classifier on 12 PNG files loaded with <c>LoadImages</c>, one row of which <paramref name="breakRow"/> spoils
+    /// (given the folder and the row's file name, it returns the path that row gets); returns the error that stops training.
+    /// </summary>
+    private InvalidOperationException FitImageFilesWithOneBroken(int brokenRow, Func<string, string, string> breakRow)
+    {
         var ml = new MLContext(seed: 1);
         string folder = Data.DataTestSupport.NewFolder(TestContext);
         var rows = ImageClassifierEstimatorTests.Textures(12, seed: 1).Select((row, i) =>
         {
             string file = $"image{i}.png";
+            if (i == brokenRow) return new Data.PathRow { Path = breakRow(folder, file), Label = row.Label };
             Data.DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
-            return new Data.PathRow { Path = i == 7 ? "" : file, Label = row.Label };
+            return new Data.PathRow { Path = file, Label = row.Label };
         }).ToList();
         IDataView data = ml.Data.LoadFromEnumerable(rows);
         var pipeline = ml.Transforms.LoadImages("Image", folder, "Path")
             .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
             .Append(ml.Transforms.ResNetClassifier(Options()));
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pipeline.Fit(data));
-        StringAssert.Contains(error.Message, "Image column 'Image'");
-        StringAssert.Contains(error.Message, "row 7");
-        StringAssert.Contains(error.Message, "no image");
+        return Assert.ThrowsExactly<InvalidOperationException>(() => pipeline.Fit(data));
     }
 }

@@ -252,6 +252,29 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void FindLearningRate_FromTheCatalog_SweepsGeometricRatesOverTheDataAndRepeatsForTheSameSeed()
+    {
+        Microsoft.ML.Residual.Training.LearningRateFinderResult Find()
+        {
+            var ml = new MLContext(seed: 1);
+            IDataView data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(Textures(48, seed: 5)))
+                .Transform(ml.Data.LoadFromEnumerable(Textures(48, seed: 5)));
+            var options = new ImageClassifierOptions { Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, BatchSize = 16, Seed = 7 };
+            return ml.Transforms.FindLearningRate(data, options,
+                new Microsoft.ML.Residual.Training.LearningRateFinderOptions { StartLearningRate = 1e-4, EndLearningRate = 1, Steps = 8 });
+        }
+
+        var first = Find();
+        var second = Find();
+        // 48 rows make 3 batches of 16 an epoch: the 8 steps read three epochs, at rates from 1e-4 to 1.
+        Assert.IsTrue(first.StoppedEarly ? first.Points.Count is > 0 and < 8 : first.Points.Count == 8, $"{first.Points.Count} points");
+        Assert.AreEqual(1e-4, first.Points[0].LearningRate, 1e-15);
+        Assert.IsTrue(first.Points.All(p => double.IsFinite(p.Loss) && p.Loss > 0));
+        // Seeded data order, augmentation and initial weights: the CPU sweep repeats exactly.
+        CollectionAssert.AreEqual(first.Points.Select(p => p.Loss).ToArray(), second.Points.Select(p => p.Loss).ToArray());
+    }
+
+    [TestMethod]
     public void BFloat16Training_ReachesTheTrainerAndGivesAFloat32ModelThatScores()
     {
         (double[] Losses, float[][] Scores) Fit(Microsoft.ML.Residual.Training.TrainingPrecision precision)

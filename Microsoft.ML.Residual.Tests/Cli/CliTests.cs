@@ -173,6 +173,39 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void LrFind_WritesTheLossCurveAsJsonAndAPngPlotWithRatesAcrossTheRange()
+    {
+        CliRun run = CliRun.Of(root, "lr-find", "--dataset", "textures", "--arch", "resnet20", "--image-size", "16", "--batch-size", "12",
+            "--steps", "12", "--start-rate", "1e-5", "--end-rate", "1", "--output", Path.Combine(scratch, "lr"));
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        Assert.AreEqual(string.Empty, run.Errors);
+        StringAssert.Contains(run.Output, "learning rate");
+
+        using JsonDocument found = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "lr", "lr-find.json")));
+        JsonElement json = found.RootElement;
+        double[] rates = json.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("learningRate").GetDouble()).ToArray();
+        Assert.IsTrue(rates.Length is > 0 and <= 12, $"{rates.Length} points");
+        Assert.AreEqual(1e-5, rates[0], 1e-15);
+        Assert.IsTrue(rates.Zip(rates.Skip(1)).All(pair => pair.Second > pair.First), "rates rise");
+        Assert.IsTrue(json.GetProperty("points").EnumerateArray().All(p => double.IsFinite(p.GetProperty("loss").GetDouble())));
+        if (json.GetProperty("suggested").ValueKind == JsonValueKind.Number)
+        {
+            double suggested = json.GetProperty("suggested").GetDouble();
+            Assert.IsTrue(suggested >= 1e-5 && suggested <= 1, $"suggested {suggested}");
+            StringAssert.Contains(run.Output, "--learning-rate");
+        }
+        else
+        {
+            StringAssert.Contains(run.Output, "no rate is suggested");
+        }
+
+        string plot = Path.Combine(scratch, "lr", "lr-find.png");
+        Assert.IsTrue(CliImages.IsPng(plot));
+        var png = Plots.PngImage.Read(plot);
+        Assert.IsGreaterThan(30, png.CountDark(0, 0, png.Width, 36), "its title is drawn");
+    }
+
+    [TestMethod]
     public void Train_WithAnUnknownPrecision_IsAOneLineErrorListingTheChoices()
     {
         CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--precision", "float8");
@@ -278,6 +311,7 @@ public sealed class CliTests
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
     [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
     [DataRow(new[] { "train", "--dataset", "x", "--freeze-epochs", "2" }, "--freeze-epochs needs --weights", DisplayName = "freeze without weights")]
+    [DataRow(new[] { "lr-find", "--dataset", "x", "--start-rate", "0.1", "--end-rate", "0.01" }, "--end-rate 0.01 must be above --start-rate 0.1", DisplayName = "lr-find range upside down")]
     public void WrongCommandLine_IsOneLineAndExitCode2(string[] args, string expected)
     {
         CliRun run = CliRun.Of(scratch, args);
@@ -289,6 +323,7 @@ public sealed class CliTests
 
     [TestMethod]
     [DataRow("train", "--dataset", DisplayName = "train")]
+    [DataRow("lr-find", "--dataset", DisplayName = "lr-find")]
     [DataRow("sweep", "--dataset", DisplayName = "sweep")]
     [DataRow("evaluate", "--dataset", DisplayName = "evaluate")]
     public void MissingDataset_IsAOneLineErrorNamingThePath(string command, string option)
@@ -308,7 +343,7 @@ public sealed class CliTests
     {
         CliRun overview = CliRun.Of(scratch, "--help");
         Assert.AreEqual(0, overview.ExitCode);
-        foreach (string command in new[] { "train", "evaluate", "predict", "segment", "sweep", "diagnose" }) StringAssert.Contains(overview.Output, command);
+        foreach (string command in new[] { "train", "lr-find", "evaluate", "predict", "segment", "sweep", "diagnose" }) StringAssert.Contains(overview.Output, command);
         CliRun train = CliRun.Of(scratch, "train", "--help");
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);

@@ -168,6 +168,35 @@ public sealed class LineChartTests : TempFolderTest
     }
 
     [TestMethod]
+    public void LineChart_LogarithmicX_PlacesPointsByTheirLogarithmAndLabelsPowersOfTen()
+    {
+        var plot = new LineChart { LogarithmicX = true, XLabel = "learning rate" }
+            .Add("tiny", new double[] { 1e-6 }, new double[] { 0 })
+            .Add("middle", new double[] { 1e-3 }, new double[] { 0 })
+            .Add("one", new double[] { 1 }, new double[] { 0 })
+            .Render();
+
+        var png = new PngImage(plot.Png);
+        double Column(int series) => png.MeanColumn(Colour(series), plot.PlotLeft, plot.PlotTop, plot.PlotRight, plot.PlotBottom);
+        double tiny = Column(0), middle = Column(1), one = Column(2);
+        Assert.IsTrue(tiny < middle && middle < one, $"larger values are further right: columns {tiny}, {middle}, {one}");
+        Assert.AreEqual(middle - tiny, one - middle, 1.0, "1e-3 is halfway between 1e-6 and 1 on a log axis");
+        Assert.AreEqual(plot.Column(1e-3), middle, 1.0);
+        var labels = plot.XTicks.Select(t => t.Label).ToArray();
+        CollectionAssert.IsSubsetOf(new[] { "1e-6", "1e-3", "1e0" }, labels, string.Join(" ", labels));
+    }
+
+    [TestMethod]
+    public void LineChart_LogarithmicX_RejectsAnXOfZeroNamingTheSeriesAndPoint()
+    {
+        var chart = new LineChart { LogarithmicX = true }.Add("rates", new double[] { 1e-3, 0 }, new double[] { 1, 2 });
+        var error = Assert.ThrowsExactly<ArgumentException>(() => chart.Render());
+        StringAssert.Contains(error.Message, "'rates'");
+        StringAssert.Contains(error.Message, "point 1");
+        StringAssert.Contains(error.Message, "above 0");
+    }
+
+    [TestMethod]
     public void LineChart_LogarithmicY_SkipsNonPositiveValuesAndASeriesWithNothingToDraw()
     {
         var chart = new LineChart { LogarithmicY = true }

@@ -47,7 +47,12 @@ internal sealed class PngImage
         Count(pixel => pixel.Red < 110 && pixel.Green < 110 && pixel.Blue < 110, left, top, right, bottom);
 
     /// <summary>The mean row of the pixels near <paramref name="colour"/> in the rectangle (NaN if there are none).</summary>
-    public double MeanRow(SKColor colour, int left, int top, int right, int bottom)
+    public double MeanRow(SKColor colour, int left, int top, int right, int bottom) => Mean(colour, left, top, right, bottom, (_, y) => y);
+
+    /// <summary>The mean column of the pixels near <paramref name="colour"/> in the rectangle (NaN if there are none).</summary>
+    public double MeanColumn(SKColor colour, int left, int top, int right, int bottom) => Mean(colour, left, top, right, bottom, (x, _) => x);
+
+    private double Mean(SKColor colour, int left, int top, int right, int bottom, Func<int, int, int> coordinate)
     {
         double sum = 0;
         int count = 0;
@@ -55,7 +60,7 @@ internal sealed class PngImage
             for (int x = Math.Max(0, left); x < Math.Min(Width, right); x++)
                 if (Near(this[x, y], colour))
                 {
-                    sum += y;
+                    sum += coordinate(x, y);
                     count++;
                 }
 

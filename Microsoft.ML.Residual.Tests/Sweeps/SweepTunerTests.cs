@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Residual.Sweeps;
+using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Sweeps;
@@ -125,6 +126,22 @@ public sealed class SweepTunerTests
     }
 
     [TestMethod]
+    public void SuccessiveHalving_BreaksATieOfTheObjectiveByTheLowerValidationLoss()
+    {
+        var planner = new SuccessiveHalvingPlanner(new RandomSampler(Space(), 1), maxEpochs: 9, maxTrials: null, reductionFactor: 3, minEpochs: 1);
+        // Three trials at chance accuracy after one epoch (the same objective); trial 3 has learnt most (the lowest loss).
+        var trials = new List<SweepTrial>
+        {
+            Paused(1, epochs: 1, objective: -0.2, validationLoss: 1.61),
+            Paused(2, epochs: 1, objective: -0.2, validationLoss: 1.70),
+            Paused(3, epochs: 1, objective: -0.2, validationLoss: 1.42),
+        };
+        TrialJob job = planner.Next(trials)!.Value;
+        Assert.AreEqual(3, job.Continue!.Id);
+        Assert.AreEqual(3, job.TargetEpochs);
+    }
+
+    [TestMethod]
     public void SuccessiveHalving_WithNoNewTrialsLeft_ContinuesTheBestPausedTrialToTheLastRung()
     {
         var planner = new SuccessiveHalvingPlanner(new RandomSampler(Space(), 1), maxEpochs: 9, maxTrials: 2, reductionFactor: 3, minEpochs: 1);
@@ -138,9 +155,11 @@ public sealed class SweepTunerTests
         Assert.IsNull(planner.Next(new List<SweepTrial> { trials[0], settled }), "a trial trained fully: the sweep is over");
     }
 
-    private static SweepTrial Paused(int id, int epochs, double objective)
+    private static SweepTrial Paused(int id, int epochs, double objective, double? validationLoss = null)
     {
         var trial = new SweepTrial(id, new[] { 0.0, id / 10.0, 0.5 }, new Dictionary<string, object>()) { Status = TrialStatus.Pruned };
+        if (validationLoss is double loss)
+            trial.AddEpoch(new EpochReport(epochs, 9, 1.0, 0.2, loss, -objective, 0.1, 100, TimeSpan.FromSeconds(1), TimeSpan.Zero, false));
         trial.AddRung(epochs, objective);
         return trial;
     }

@@ -48,6 +48,7 @@ public sealed class ClassifierTrainerTests
         Assert.IsTrue(result.History.Max(r => r.ValidationAccuracy!.Value) >= 0.9, string.Join(", ", result.History.Select(r => $"{r.ValidationAccuracy:P0}")));
         Assert.IsTrue(reports.Last().TrainingLoss < reports.First().TrainingLoss);
         Assert.IsTrue(reports.All(r => r.ImagesPerSecond > 0 && r.LearningRate > 0));
+        Assert.IsTrue(reports.All(r => r.GpuMemoryMegabytes is null), "a GPU memory figure was reported for a CPU run");
         Assert.AreEqual(result.History.Single(r => r.Epoch == result.BestEpoch).ValidationAccuracy, result.History.Max(r => r.ValidationAccuracy));
     }
 
@@ -90,18 +91,24 @@ public sealed class ClassifierTrainerTests
     }
 
     [TestMethod]
-    public void ChannelsLastBatches_TrainTheSameNetworkAsTheDefaultLayout_UpToRounding()
+    [DataRow(null, DisplayName = "channels-last batches (the CPU default)")]
+    [DataRow(true, DisplayName = "channels-last batches and weights")]
+    public void ChannelsLast_TrainsTheSameNetworkAsTheDefaultLayout_UpToRounding(bool? channelsLast)
     {
         using var train = new TrainingTestData(90, 12, seed: 1);
         using var validation = new TrainingTestData(30, 12, seed: 2);
         var results = new List<(Dictionary<string, Tensor> Weights, TrainingResult Result)>();
-        foreach (bool channelsLast in new[] { true, false })
+        foreach (bool? layout in new[] { channelsLast, false })
         {
             var model = SmallNetwork(9);
             TrainingOptions options = Options(2);
-            options.ChannelsLastOnCpu = channelsLast;
+            options.ChannelsLast = layout;
+            // While training with channels-last weights, the 3×3 convolution weights are laid out channels-last.
+            var layouts = new List<bool>();
+            var firstConvolution = model.named_parameters().First(p => p.parameter.dim() == 4 && p.parameter.shape[2] == 3).parameter;
             TrainingResult result = new ClassifierTrainer(model, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
-                () => validation.Epoch(0, BatchSize, shuffle: false));
+                () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(_ => layouts.Add(!firstConvolution.is_contiguous())));
+            Assert.IsTrue(layouts.All(channelsLastWeights => channelsLastWeights == (layout == true)), $"ChannelsLast = {layout}: weights channels-last in each epoch: {string.Join(", ", layouts)}");
             results.Add((Weights(model), result));
         }
 

@@ -96,6 +96,20 @@ namespace Microsoft.ML.Residual
         public static ImageClassifierEstimator DenseNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "densenet");
 
+        /// <summary>
+        /// The learning-rate finder for an image classifier (fastai's <c>lr_find</c>): a short training sweep of
+        /// <paramref name="data"/> with the network, data pipeline and optimiser <paramref name="options"/> describe (any
+        /// ResNet or DenseNet name), at a learning rate growing geometrically; returns the loss curve and the suggested rate
+        /// for <see cref="ImageClassifierOptions.LearningRate"/>. Nothing is fitted.
+        /// </summary>
+        /// <param name="catalog">The transforms catalog.</param>
+        /// <param name="data">The training data, as for the classifier's <c>Fit</c>.</param>
+        /// <param name="options">The classifier's options (its LearningRate is not used).</param>
+        /// <param name="finder">The sweep's range and length (null: 1e-7 to 10 over 100 steps).</param>
+        public static Training.LearningRateFinderResult FindLearningRate(
+            this TransformsCatalog catalog, IDataView data, ImageClassifierOptions options, Training.LearningRateFinderOptions? finder = null) =>
+            new ImageClassifierEstimator(ContextOf(catalog), options, requiredFamily: null).FindLearningRate(data, finder);
+
         /// <summary>A U-Net segmenter: per-pixel <c>PredictedMask</c> (UInt32 H×W) and <c>MaskScore</c> (probabilities) from images and masks.</summary>
         public static UNetSegmenterEstimator UNetSegmenter(this TransformsCatalog catalog, SegmenterOptions options) =>
             new(ContextOf(catalog), options);

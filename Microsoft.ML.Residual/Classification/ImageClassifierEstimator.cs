@@ -66,6 +66,79 @@ namespace Microsoft.ML.Residual
         /// <inheritdoc />
         public ITransformer Fit(IDataView input)
         {
+            byte[] onnx = null!;
+            Prepared? prepared = null;
+            int? scoringGpu = null;
+            Prepare(input, "Training", withValidation: true, setup =>
+            {
+                prepared = setup;
+                IProgress<EpochReport> epochs = new EpochLog(setup.Channel, options.Progress);
+                using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
+                    ? TrainingGradientFlow.OnFirstBatch(setup.Model, (setup.Validation ?? setup.Reader).ReadAll().Select(b => (b.Images, b.Labels!)),
+                        setup.Trainer.Preprocess!, setup.Device, flowProgress)
+                    : null;
+                flow?.MeasureNow(0);
+                ImageInput.NamingUnreadableImages(
+                    () => setup.Trainer.Train(
+                        epoch => setup.Reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                        (setup.Rows + options.BatchSize - 1) / options.BatchSize,
+                        setup.Validation == null ? null : () => setup.Validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                        flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
+                    setup.PixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
+
+                setup.Model.eval();
+                setup.Model.to(CPU);
+                onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+                {
+                    InputName = setup.PixelColumn, OutputName = LogitsColumn, Normalization = setup.Normalization,
+                    Metadata = new Dictionary<string, string>
+                    {
+                        [SavedModelWeights.ArchitectureKey] = options.Architecture,
+                        [SavedModelWeights.ClassesKey] = string.Join("\n", setup.ClassNames),
+                        [SavedModelWeights.StemKey] = setup.Stem?.ToString() ?? "default",
+                    },
+                });
+                scoringGpu = EstimatorRuntime.ScoringGpu(environment, setup.Channel);
+            });
+
+            return BuildChain(input, prepared!.PixelTransform, prepared.PixelColumn, onnx, prepared.Labels, scoringGpu);
+        }
+
+        /// <summary>
+        /// Runs the learning-rate finder (fastai's <c>lr_find</c>, see <see cref="ClassifierTrainer.FindLearningRate"/>) on
+        /// <paramref name="input"/> with this estimator's network, data pipeline, augmentation and optimiser: a short sweep of
+        /// geometrically growing learning rates that records the training loss of each. Nothing is fitted; the network is made
+        /// for the sweep and discarded. The validation options are not used.
+        /// </summary>
+        /// <param name="input">The training data, as for <see cref="Fit"/>.</param>
+        /// <param name="finder">The sweep's range and length (null: 1e-7 to 10 over 100 steps).</param>
+        /// <returns>The loss curve and the suggested rates; set <see cref="ImageClassifierOptions.LearningRate"/> to <see cref="LearningRateFinderResult.Suggested"/>.</returns>
+        public LearningRateFinderResult FindLearningRate(IDataView input, LearningRateFinderOptions? finder = null)
+        {
+            (finder ??= new LearningRateFinderOptions()).Validate();
+            LearningRateFinderResult result = null!;
+            Prepare(input, "Finding the learning rate", withValidation: false, setup =>
+            {
+                ImageInput.NamingUnreadableImages(
+                    () => result = setup.Trainer.FindLearningRate(epoch => setup.Reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)), finder, options.CancellationToken),
+                    setup.PixelTransform != null, input, options.ImageColumnName, validation: null);
+                setup.Channel.Info(MessageSensitivity.None, result.Suggested is double rate
+                    ? $"learning-rate finder: {result.Points.Count} steps, suggested rate {rate:G3} (steepest {result.Steepest:G3}, minimum / 10 {result.MinimumOverTen:G3})"
+                    : $"learning-rate finder: {result.Points.Count} steps; the loss did not fall, so no rate is suggested");
+            });
+            return result;
+        }
+
+        /// <summary>What <see cref="Fit"/> and <see cref="FindLearningRate"/> share: the data readers, the network on its device and its trainer.</summary>
+        private sealed record Prepared(
+            ClassifierTrainer Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
+            IChannel Channel, ITransformer? PixelTransform, string PixelColumn, LabelKeyInfo Labels, string[] ClassNames, StemKind? Stem,
+            PixelNormalization Normalization);
+
+        // Checks the input, builds the readers and the network (with its initial weights, on the training device) and runs
+        // `body` with them; the network is disposed afterwards.
+        private void Prepare(IDataView input, string channelName, bool withValidation, Action<Prepared> body)
+        {
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
             TrainingOptions training = TrainingOptions();
@@ -80,11 +153,13 @@ namespace Microsoft.ML.Residual
 
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
+            // The finder sweeps the rows Fit would train on (without ValidationFraction's held-out share), and reads no validation data.
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
                 ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+            if (!withValidation) validationPixels = null;
             string validationSource = options.ValidationSet != null || options.ValidationFraction <= 0 ? nameof(options.ValidationSet) : nameof(options.ValidationFraction);
 
-            using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start("Training");
+            using IChannel channel = environment.Register(nameof(ImageClassifierEstimator)).Start(channelName);
             Device device = EstimatorRuntime.ChooseDevice(environment, channel);
             bool smallImages = Math.Max(options.ImageWidth, options.ImageHeight) <= 64;
             var readerOptions = new ImageBatchOptions
@@ -103,7 +178,6 @@ namespace Microsoft.ML.Residual
             ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, validationSource, readerOptions.PinMemory);
             TensorDictionary? initial = options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(options.ResumeFromModelPath))
                 : options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
-            byte[] onnx;
             PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
             StemKind? stem = ChooseStem(initial, smallImages);
             var model = CreateModel(classes, reader.Channels, stem);
@@ -112,43 +186,15 @@ namespace Microsoft.ML.Residual
                 string head = ((IClassifierModel)model).ClassifierPrefix;
                 if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
                 model.to(device);
-                using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
-                {
-                    var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
-                    IProgress<EpochReport> epochs = new EpochLog(channel, options.Progress);
-                    using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
-                        ? TrainingGradientFlow.OnFirstBatch(model, (validation ?? reader).ReadAll().Select(b => (b.Images, b.Labels!)), normalizer.Apply, device, flowProgress)
-                        : null;
-                    flow?.MeasureNow(0);
-                    ImageInput.NamingUnreadableImages(
-                        () => trainer.Train(
-                            epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                            (rows + options.BatchSize - 1) / options.BatchSize,
-                            validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                            flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
-                        pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
-                }
-
-                model.eval();
-                model.to(CPU);
-                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
-                {
-                    InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
-                    Metadata = new Dictionary<string, string>
-                    {
-                        [SavedModelWeights.ArchitectureKey] = options.Architecture,
-                        [SavedModelWeights.ClassesKey] = string.Join("\n", classNames),
-                        [SavedModelWeights.StemKey] = stem?.ToString() ?? "default",
-                    },
-                });
+                using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
+                var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
+                body(new Prepared(trainer, model, reader, validation, rows, device, channel, pixelTransform, pixelColumn, labels, classNames, stem, normalization));
             }
             finally
             {
                 model.Dispose();
                 initial?.Dispose();
             }
-
-            return BuildChain(input, pixelTransform, pixelColumn, onnx, labels, EstimatorRuntime.ScoringGpu(environment, channel));
         }
 
         private ImageBatchReader ValidationReader(IDataView validationPixels, string readColumn, string source, bool pinMemory)
@@ -271,7 +317,7 @@ namespace Microsoft.ML.Residual
             BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (options.ResumeFromModelPath != null || options.PretrainedWeightsPath != null ? 0.1 : 1.0),
             Monitor = options.EarlyStoppingMetric,
             EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32,
+            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32, ChannelsLast = options.ChannelsLast,
         }, nameof(ImageClassifierOptions));
 
         private static string[] ClassNames(LabelKeyInfo labels) =>

@@ -122,6 +122,13 @@ namespace Microsoft.ML.Residual
         public bool? AllowTf32 { get; set; }
 
         /// <summary>
+        /// Channels-last memory layout while training (see <see cref="Training.TrainingOptions.ChannelsLast"/>). Null (the
+        /// default): channels-last batches on the CPU, the default layout on CUDA; true: batches and convolution weights
+        /// channels-last on every device; false: never.
+        /// </summary>
+        public bool? ChannelsLast { get; set; }
+
+        /// <summary>
         /// Threads that read, decode and augment images at once (see <see cref="ImageBatchOptions.Workers"/>); results do
         /// not depend on it. Default: half the processor count, 1 to 8.
         /// </summary>

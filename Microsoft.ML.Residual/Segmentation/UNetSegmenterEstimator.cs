@@ -196,7 +196,7 @@ namespace Microsoft.ML.Residual
             BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
             Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
             CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32,
+            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32, ChannelsLast = options.ChannelsLast,
         }, nameof(SegmenterOptions));
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.

@@ -56,6 +56,13 @@ namespace Microsoft.ML.Residual.Sweeps
 
         public void AddRung(int epochs, double objective) => rungs.Add((epochs, double.IsNaN(objective) ? double.PositiveInfinity : objective));
 
+        /// <summary>
+        /// The validation loss after epoch <paramref name="epochs"/> (+∞ without one): what separates trials whose objective ties
+        /// at a rung, as accuracies do when several trials are still at chance.
+        /// </summary>
+        public double ValidationLossAt(int epochs) =>
+            history.LastOrDefault(r => r.Epoch == epochs)?.ValidationLoss is double loss && !double.IsNaN(loss) ? loss : double.PositiveInfinity;
+
         /// <summary>The objective at the rung of <paramref name="epochs"/> epochs, if the trial finished it.</summary>
         public double? ObjectiveAt(int epochs) => rungs.Where(r => r.Epochs == epochs).Select(r => (double?)r.Objective).FirstOrDefault();
 

@@ -87,7 +87,7 @@ namespace Microsoft.ML.Residual.Sweeps
                 int rung = Rungs[k];
                 var finished = trials.Where(t => t.ObjectiveAt(rung) is not null).ToList();
                 SweepTrial? promoted = finished
-                    .OrderBy(t => t.ObjectiveAt(rung)!.Value).ThenBy(t => t.Id)
+                    .OrderBy(t => t.ObjectiveAt(rung)!.Value).ThenBy(t => t.ValidationLossAt(rung)).ThenBy(t => t.Id)
                     .Take(finished.Count / reductionFactor)
                     .FirstOrDefault(t => IsPaused(t) && t.Epochs == rung);
                 if (promoted != null) return new TrialJob(promoted, null, Rungs[k + 1]);

@@ -10,7 +10,12 @@ using Microsoft.ML.Residual.Models;
 
 namespace Microsoft.ML.Residual.Training
 {
-    /// <summary>What one epoch did (passed to the progress callback and kept in <see cref="TrainingResult.History"/>).</summary>
+    /// <summary>
+    /// What one epoch did (passed to the progress callback and kept in <see cref="TrainingResult.History"/>).
+    /// <c>GpuMemoryMegabytes</c>: on a CUDA device, the megabytes in use on it at the end of the epoch, as <c>nvidia-smi</c>
+    /// shows them (libtorch's caching allocator keeps what it reserved, so this is the run's peak so far plus the CUDA context
+    /// and any other process on that GPU); null on the CPU or where the CUDA runtime could not be asked.
+    /// </summary>
     public sealed record EpochReport(
         int Epoch,
         int Epochs,
@@ -23,7 +28,8 @@ namespace Microsoft.ML.Residual.Training
         TimeSpan Elapsed,
         TimeSpan EstimatedRemaining,
         bool IsBest,
-        double? ValidationMeanIoU = null);
+        double? ValidationMeanIoU = null,
+        double? GpuMemoryMegabytes = null);
 
     /// <summary>
     /// Where training stands after one mini-batch, for live progress displays (passed to a batch progress callback such as
@@ -166,6 +172,8 @@ namespace Microsoft.ML.Residual.Training
             int? checkpointEpoch = checkpoints?.LatestEpoch();
             bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
             SetBackboneFrozen(frozen);
+            // Channels-last weights before the optimiser exists, so that its state tensors take the same layout.
+            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
             TrainingOptimizer optimizer = CreateOptimizer(frozen);
             DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
 
@@ -291,7 +299,8 @@ namespace Microsoft.ML.Residual.Training
                         var report = new EpochReport(
                             epoch, options.Epochs, lossSum / images, count == 0 ? 0 : (double)correct / count, validationLoss, validationAccuracy,
                             rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
-                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU);
+                            TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU,
+                            GpuMemory.InUseMegabytes(device));
                         bool improved = tracker.Observe(report);
                         report = report with { IsBest = improved };
                         history.Add(report);
@@ -319,6 +328,131 @@ namespace Microsoft.ML.Residual.Training
                 Dispose(bestWeights);
                 optimizer.Dispose();
                 SetBackboneFrozen(false);
+            }
+        }
+
+        /// <summary>
+        /// The learning-rate finder (fastai's <c>lr_find</c>): trains <see cref="LearningRateFinderOptions.Steps"/> steps with the
+        /// options' optimiser at a learning rate growing geometrically from the start rate to the end rate, records each batch's
+        /// loss and its moving average, stops once the average passes the stop factor times its lowest value, and reads the
+        /// suggested rates from the curve. The model's weights and buffers are put back afterwards, exactly; the optimiser is
+        /// the sweep's own. Mixup/CutMix, the seed, precision and channels-last apply as in <see cref="Train"/>; with
+        /// <see cref="TrainingOptions.FreezeBackboneEpochs"/> the sweep is that of the frozen first phase (the head alone). Each step reads its loss on the host (the sweep needs it to stop), so it waits for the device.
+        /// </summary>
+        /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), as for <see cref="Train"/>; further epochs are read as needed.</param>
+        /// <param name="finder">The sweep's range and length (null: the defaults).</param>
+        /// <param name="cancellationToken">Stops between batches; the weights are put back.</param>
+        /// <returns>Every step's rate and loss, and the rates suggested from them.</returns>
+        /// <exception cref="OperationCanceledException">Cancelled.</exception>
+        public LearningRateFinderResult FindLearningRate(
+            Func<int, IEnumerable<(Tensor Images, Tensor Labels)>> trainingBatches, LearningRateFinderOptions? finder = null, CancellationToken cancellationToken = default)
+        {
+            if (trainingBatches is null) throw new ArgumentNullException(nameof(trainingBatches));
+            finder ??= new LearningRateFinderOptions();
+            finder.Validate();
+            using IDisposable allocator = NativeAllocator.EnterTraining();
+            using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
+            Device device = model.parameters().First().device;
+            // With a frozen first phase, the sweep is that phase's: the head alone, backbone batch norm on its running statistics.
+            bool frozen = options.FreezeBackboneEpochs > 0;
+            SetBackboneFrozen(frozen);
+            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
+            Dictionary<string, Tensor>? start = null;
+            TrainingOptimizer? optimizer = null;
+            DynamicLossScaler? scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
+            var points = new List<LearningRatePoint>();
+            double growth = Math.Log(finder.EndLearningRate / finder.StartLearningRate) / (finder.Steps - 1);
+            double average = 0, lowest = double.PositiveInfinity;
+            bool stoppedEarly = false;
+            try
+            {
+                start = Snapshot();
+                optimizer = CreateOptimizer(frozen);
+                model.train();
+                if (frozen) SetBackboneBatchNormEval();
+                for (int epoch = 1; points.Count < finder.Steps && !stoppedEarly; epoch++)
+                {
+                    if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
+                    var mixing = BatchMixing.Create(options, epoch);
+                    int before = points.Count;
+                    foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
+                    {
+                        using var scope = NewDisposeScope();
+                        scope.Attach(new IDisposable[] { batchImages, labels });
+                        cancellationToken.ThrowIfCancellationRequested();
+                        double rate = finder.StartLearningRate * Math.Exp(growth * points.Count);
+                        optimizer.SetLearningRate(rate);
+                        Tensor x = batchImages.to(device);
+                        Tensor y = labels.to(device);
+                        if (Preprocess != null) x = Preprocess(x);
+                        x = InNetworkLayout(x);
+                        optimizer.ZeroGrad();
+                        Tensor loss;
+                        if (mixing?.Mix(x, y) is { } mixed)
+                        {
+                            Tensor logits = Forward(mixed.Images);
+                            loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
+                        }
+                        else
+                        {
+                            loss = LossOf(Forward(x), y);
+                        }
+
+                        double value = loss.detach().to_type(ScalarType.Float64).item<double>();
+                        if (!double.IsFinite(value))
+                        {
+                            stoppedEarly = true;
+                            break;
+                        }
+
+                        average = finder.Smoothing * average + (1 - finder.Smoothing) * value;
+                        double smoothed = average / (1 - Math.Pow(finder.Smoothing, points.Count + 1));
+                        points.Add(new LearningRatePoint(rate, value, smoothed));
+                        lowest = Math.Min(lowest, smoothed);
+                        if (smoothed > finder.StopFactor * lowest)
+                        {
+                            stoppedEarly = true;
+                            break;
+                        }
+
+                        if (scaler is null)
+                        {
+                            loss.backward();
+                            Step(optimizer);
+                        }
+                        else
+                        {
+                            scaler.Scaled(loss).backward();
+                            if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
+                        }
+
+                        if (points.Count == finder.Steps) break;
+                    }
+
+                    if (points.Count == before && !stoppedEarly)
+                        throw new InvalidOperationException($"Epoch {epoch} of the learning-rate finder received no training batches: the training data is empty.");
+                }
+
+                return new LearningRateFinderResult(points, stoppedEarly);
+            }
+            finally
+            {
+                optimizer?.Dispose();
+                try
+                {
+                    if (start != null) Restore(start);
+                }
+                finally
+                {
+                    Dispose(start);
+                    SetBackboneFrozen(false);
+                }
+
+                foreach (Tensor parameter in model.parameters())
+                {
+                    using Tensor? grad = parameter.grad;
+                    grad?.zero_();
+                }
             }
         }
 
@@ -477,12 +611,10 @@ namespace Microsoft.ML.Residual.Training
             return present == 0 ? 0 : sum / present;
         }
 
-        // Image batches in channels-last memory layout on the CPU (TorchSharp has no memory-format argument; a permuted
-        // contiguous copy has NHWC strides): libtorch then runs its channels-last oneDNN kernels through the whole network.
+        // Image batches in channels-last memory layout (TorchSharp has no memory-format argument; a permuted contiguous copy
+        // has NHWC strides): libtorch then runs its channels-last kernels through the whole network.
         private Tensor InNetworkLayout(Tensor images) =>
-            options.ChannelsLastOnCpu && images.dim() == 4 && images.device_type == DeviceType.CPU
-                ? images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
-                : images;
+            images.dim() == 4 && (options.ChannelsLast ?? images.device_type == DeviceType.CPU) ? ChannelsLastLayout.Of(images) : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets)

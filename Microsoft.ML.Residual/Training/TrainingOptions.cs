@@ -129,13 +129,16 @@ namespace Microsoft.ML.Residual.Training
         public string? CheckpointDirectory { get; set; }
 
         /// <summary>
-        /// On the CPU, give the network each image batch in channels-last memory layout (NHWC strides, same shape), so that
-        /// libtorch runs its faster channels-last convolution kernels (oneDNN) through the whole network; parameters keep
-        /// their usual layout. Results equal the default layout's up to floating-point rounding. Measured on 2 cores: DenseNet-121
-        /// about 30 % and ResNet-50 about 12 % faster at 64², no change for ResNet-18 at 32² (docs/performance.md).
-        /// CUDA devices are left alone. Default true.
+        /// Channels-last memory layout (NHWC strides, same shapes), so that libtorch picks its channels-last convolution kernels
+        /// through the whole network. Null (the default): the choice measured per device: on the CPU each image batch is
+        /// handed to the network channels-last and parameters keep their layout (oneDNN's kernels: DenseNet-121 about 30 % and
+        /// ResNet-50 about 12 % faster at 64² on 2 cores, docs/performance.md); on CUDA the default layout (this library has not
+        /// measured channels-last on a GPU yet). True: batches and the convolution weights channels-last on every device, as
+        /// PyTorch's <c>model.to(memory_format=torch.channels_last)</c> with channels-last inputs (on CUDA, cuDNN's NHWC
+        /// kernels, which suit tensor cores in half precision); the weights get their usual layout back when training ends.
+        /// False: the default layout everywhere. Results equal the default layout's up to floating-point rounding.
         /// </summary>
-        public bool ChannelsLastOnCpu { get; set; } = true;
+        public bool? ChannelsLast { get; set; }
 
         /// <summary>
         /// The number format of the library's networks' convolutions and matrix products in training and validation (mixed

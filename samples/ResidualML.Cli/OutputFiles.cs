@@ -102,6 +102,7 @@ namespace ResidualML.Cli
             ["learningRate"] = r.LearningRate,
             ["imagesPerSecond"] = Math.Round(r.ImagesPerSecond, 1),
             ["seconds"] = Math.Round(r.Elapsed.TotalSeconds, 2),
+            ["gpuMemoryMegabytes"] = r.GpuMemoryMegabytes is double memory ? Math.Round(memory, 1) : null,
         }).ToArray());
 
         /// <summary>ML.NET's multiclass metrics, per class too, with the confusion matrix (rows: true class).</summary>

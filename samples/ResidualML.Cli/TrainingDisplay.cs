@@ -70,7 +70,7 @@ namespace ResidualML.Cli
                 : r.ValidationAccuracy is double accuracy ? string.Create(CultureInfo.InvariantCulture, $"  validation loss {r.ValidationLoss:F4}  accuracy {accuracy:P1}")
                 : string.Empty;
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {r.Epoch}/{r.Epochs}  loss {r.TrainingLoss:F4}  accuracy {r.TrainingAccuracy:P1}{validation}  {r.ImagesPerSecond:F0} img/s{(r.IsBest ? "  best so far" : string.Empty)}")));
+                $"epoch {r.Epoch}/{r.Epochs}  loss {r.TrainingLoss:F4}  accuracy {r.TrainingAccuracy:P1}{validation}  {r.ImagesPerSecond:F0} img/s{(r.GpuMemoryMegabytes is double memory ? $"  GPU {memory:F0} MB" : string.Empty)}{(r.IsBest ? "  best so far" : string.Empty)}")));
         }
 
         internal static string Duration(TimeSpan span) =>

@@ -1,0 +1,158 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Training;
+
+namespace Microsoft.ML.Residual.Benchmarks
+{
+    /// <summary>
+    /// The `recipes` mode (issue 23): on every dataset of <see cref="RecipeDatasets"/>, the test macro accuracy of the default
+    /// recipe (a user sets only the architecture, epochs and image size), of the default with the learning-rate finder's
+    /// suggestion, and of a seeded random search over optimiser, learning rate, schedule, warm-up, weight decay, label
+    /// smoothing, augmentation and stem at the same epochs. Every run is appended to a JSON-lines file as it ends, so a long
+    /// measurement keeps what it has measured.
+    /// </summary>
+    internal static class RecipeMeasurements
+    {
+        /// <summary>A training recipe: the options a search varies (null: the default).</summary>
+        private sealed record Recipe(OptimizerKind Optimizer, double LearningRate, LearningRateScheduleKind Schedule, double WarmupEpochs, double WeightDecay,
+            double LabelSmoothing, string Augmentation, StemKind? Stem)
+        {
+            public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+                $"{Optimizer} {LearningRate:G2} {Schedule}, warm-up {WarmupEpochs}, decay {WeightDecay:G2}, smoothing {LabelSmoothing}, {Augmentation}{(Stem is { } stem ? $", {stem} stem" : string.Empty)}");
+        }
+
+        private static readonly string[] Augmentations = { "none", "flip", "crop+flip", "trivial" };
+
+        public static List<string> Run(bool quick, int trials, string? only, IEnumerable<string> idxFolders, string resultsPath)
+        {
+            var rows = new List<string>
+            {
+                $"| dataset | architecture, epochs | default | default, finder's rate | best of {trials} searched | default − best | best recipe |",
+                "|---|---|---|---|---|---|---|",
+            };
+            foreach (RecipeDatasets.Dataset dataset in RecipeDatasets.All(quick, idxFolders))
+            {
+                if (only != null && !only.Split(',').Contains(dataset.Name)) continue;
+                Console.WriteLine($"{dataset.Name}: {dataset.Description}");
+                var ml = new MLContext(seed: 1);
+                var (train, test) = dataset.Load(ml);
+
+                double defaults = Measure(ml, dataset, train, test, null, null, "default", resultsPath);
+                double? suggested = null;
+                double withFinder = double.NaN;
+                try
+                {
+                    var clock = Stopwatch.StartNew();
+                    var found = ml.Transforms.FindLearningRate(ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(train), Options(dataset, null));
+                    suggested = found.Suggested;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  finder: suggested {suggested:G3}, steepest {found.Steepest:G3}, minimum / 10 {found.MinimumOverTen:G3} ({clock.Elapsed.TotalSeconds:F0} s)"));
+                    if (suggested is double rate) withFinder = Measure(ml, dataset, train, test, null, rate, "default, finder's rate", resultsPath);
+                }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    Console.WriteLine($"  finder FAILED: {e.Message}");
+                }
+
+                var random = new Random(11);
+                double best = double.NegativeInfinity;
+                Recipe? bestRecipe = null;
+                for (int trial = 1; trial <= trials; trial++)
+                {
+                    Recipe recipe = Sample(random, dataset);
+                    double accuracy = Measure(ml, dataset, train, test, recipe, null, $"trial {trial}", resultsPath);
+                    if (accuracy > best)
+                    {
+                        best = accuracy;
+                        bestRecipe = recipe;
+                    }
+                }
+
+                rows.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"| {dataset.Name} | {dataset.Architecture}, {dataset.Epochs} | {defaults:F3} | {(double.IsNaN(withFinder) ? "—" : $"{withFinder:F3} (rate {suggested:G2})")} | {best:F3} | {100 * (defaults - best):+0.0;-0.0} points | {bestRecipe} |"));
+                Console.WriteLine(rows[^1]);
+            }
+
+            return rows;
+        }
+
+        private static ImageClassifierOptions Options(RecipeDatasets.Dataset dataset, Recipe? recipe, double? learningRate = null)
+        {
+            var options = new ImageClassifierOptions
+            {
+                Architecture = dataset.Architecture, Epochs = dataset.Epochs, ImageWidth = dataset.Size, ImageHeight = dataset.Size, LearningRate = learningRate,
+            };
+            if (recipe is null) return options;
+            options.Optimizer = recipe.Optimizer;
+            options.LearningRate = recipe.LearningRate;
+            options.Schedule = recipe.Schedule;
+            options.WarmupEpochs = recipe.WarmupEpochs;
+            options.WeightDecay = recipe.WeightDecay;
+            options.LabelSmoothing = recipe.LabelSmoothing;
+            options.Stem = recipe.Stem;
+            options.Augmentation = recipe.Augmentation switch
+            {
+                "none" => new ImageAugmentation(),
+                "flip" => new ImageAugmentation { HorizontalFlipProbability = 0.5 },
+                "crop+flip" => ImageAugmentation.Cifar(),
+                _ => ImageAugmentation.TrivialAugment(),
+            };
+            return options;
+        }
+
+        // One recipe of the search space; the stem is searched for the torchvision ResNets the datasets use (the CIFAR ResNets have one stem).
+        private static Recipe Sample(Random random, RecipeDatasets.Dataset dataset)
+        {
+            T Pick<T>(params T[] values) => values[random.Next(values.Length)];
+            double LogUniform(double low, double high) => Math.Exp(Math.Log(low) + random.NextDouble() * (Math.Log(high) - Math.Log(low)));
+            OptimizerKind optimizer = Pick(OptimizerKind.Sgd, OptimizerKind.AdamW);
+            bool sgd = optimizer == OptimizerKind.Sgd;
+            return new Recipe(
+                optimizer,
+                sgd ? LogUniform(0.01, 0.4) : LogUniform(2e-4, 5e-3),
+                Pick(LearningRateScheduleKind.Cosine, LearningRateScheduleKind.OneCycle),
+                Pick(0.0, 1.0, 2.0),
+                sgd ? Pick(5e-5, 5e-4, 5e-3) : Pick(0.01, 0.05, 0.3),
+                Pick(0.0, 0.1),
+                Pick(Augmentations),
+                dataset.Architecture is "resnet18" or "resnet34" or "resnet50" ? Pick<StemKind?>(StemKind.Cifar, StemKind.ImageNet) : null);
+        }
+
+        private static double Measure(MLContext ml, RecipeDatasets.Dataset dataset, IDataView train, IDataView test, Recipe? recipe, double? learningRate, string what, string resultsPath)
+        {
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.ResNetClassifier(Options(dataset, recipe, learningRate)));
+                ITransformer model = pipeline.Fit(train);
+                double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MacroAccuracy;
+                Record(dataset, what, recipe, learningRate, accuracy, clock.Elapsed.TotalSeconds, null, resultsPath);
+                return accuracy;
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                // A diverged recipe is a result (chance accuracy for the search), not the end of the measurement.
+                Record(dataset, what, recipe, learningRate, double.NaN, clock.Elapsed.TotalSeconds, e.Message.Split('\n')[0], resultsPath);
+                return double.NaN;
+            }
+        }
+
+        private static void Record(RecipeDatasets.Dataset dataset, string what, Recipe? recipe, double? learningRate, double accuracy, double seconds, string? error, string resultsPath)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {what}: {(error is null ? $"macro accuracy {accuracy:F3}" : $"FAILED {error}")} in {seconds:F0} s{(recipe is null ? string.Empty : $" ({recipe})")}"));
+            string line = JsonSerializer.Serialize(new
+            {
+                dataset = dataset.Name, architecture = dataset.Architecture, epochs = dataset.Epochs, run = what, recipe = recipe?.ToString(),
+                learningRate, macroAccuracy = double.IsNaN(accuracy) ? (double?)null : accuracy, seconds = Math.Round(seconds, 1), error,
+            });
+            File.AppendAllText(resultsPath, line + Environment.NewLine);
+        }
+    }
+}
