@@ -236,19 +236,7 @@ namespace Microsoft.ML.Residual.Training
                             if (Preprocess != null) x = Preprocess(x);
                             x = InNetworkLayout(x);
                             optimizer.ZeroGrad();
-                            Tensor loss, logits;
-                            if (mixing?.Mix(x, y) is { } mixed)
-                            {
-                                // Blended inputs: the loss is blended with the same weight; accuracy counts the dominant label.
-                                logits = Forward(mixed.Images);
-                                loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
-                                if (mixed.Lambda < 0.5) y = mixed.OtherLabels;
-                            }
-                            else
-                            {
-                                logits = Forward(x);
-                                loss = LossOf(logits, y);
-                            }
+                            (Tensor loss, Tensor logits, y) = TrainingLoss(x, y, mixing);
 
                             long n = y.shape[0];
                             totals.Add(loss, n, logits.argmax(1), y);
@@ -263,17 +251,7 @@ namespace Microsoft.ML.Residual.Training
                                 checkedSteps = step + 1;
                             }
 
-                            if (scaler is null)
-                            {
-                                loss.backward();
-                                Step(optimizer);
-                            }
-                            else
-                            {
-                                // float16: a scaled backward pass; a step whose gradients overflowed is skipped.
-                                scaler.Scaled(loss).backward();
-                                if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
-                            }
+                            BackwardAndStep(loss, optimizer, scaler);
 
                             step++;
                             stepsThisRun++;
@@ -387,16 +365,7 @@ namespace Microsoft.ML.Residual.Training
                         if (Preprocess != null) x = Preprocess(x);
                         x = InNetworkLayout(x);
                         optimizer.ZeroGrad();
-                        Tensor loss;
-                        if (mixing?.Mix(x, y) is { } mixed)
-                        {
-                            Tensor logits = Forward(mixed.Images);
-                            loss = LossOf(logits, y).Times(mixed.Lambda).Plus(LossOf(logits, mixed.OtherLabels).Times(1 - mixed.Lambda));
-                        }
-                        else
-                        {
-                            loss = LossOf(Forward(x), y);
-                        }
+                        Tensor loss = TrainingLoss(x, y, mixing).Loss;
 
                         double value = loss.detach().to_type(ScalarType.Float64).item<double>();
                         if (!double.IsFinite(value))
@@ -415,16 +384,7 @@ namespace Microsoft.ML.Residual.Training
                             break;
                         }
 
-                        if (scaler is null)
-                        {
-                            loss.backward();
-                            Step(optimizer);
-                        }
-                        else
-                        {
-                            scaler.Scaled(loss).backward();
-                            if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
-                        }
+                        BackwardAndStep(loss, optimizer, scaler);
 
                         if (points.Count == finder.Steps) break;
                     }
@@ -492,6 +452,36 @@ namespace Microsoft.ML.Residual.Training
         {
             using (Autocast.Enter(options.Precision))
                 return Autocast.ToFloat32(model.call(images));
+        }
+
+        // A training batch's loss and logits; under mixup/CutMix the inputs and the loss are blended with the same weight, and
+        // the labels returned (for accuracy) are the dominant ones.
+        private (Tensor Loss, Tensor Logits, Tensor Labels) TrainingLoss(Tensor images, Tensor labels, BatchMixing? mixing)
+        {
+            if (mixing?.Mix(images, labels) is { } mixed)
+            {
+                Tensor blendedLogits = Forward(mixed.Images);
+                Tensor blended = LossOf(blendedLogits, labels).Times(mixed.Lambda).Plus(LossOf(blendedLogits, mixed.OtherLabels).Times(1 - mixed.Lambda));
+                return (blended, blendedLogits, mixed.Lambda < 0.5 ? mixed.OtherLabels : labels);
+            }
+
+            Tensor logits = Forward(images);
+            return (LossOf(logits, labels), logits, labels);
+        }
+
+        // The backward pass and the update; in float16 the backward pass is scaled, and a step whose gradients overflowed is skipped.
+        private void BackwardAndStep(Tensor loss, TrainingOptimizer optimizer, DynamicLossScaler? scaler)
+        {
+            if (scaler is null)
+            {
+                loss.backward();
+                Step(optimizer);
+            }
+            else
+            {
+                scaler.Scaled(loss).backward();
+                if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
+            }
         }
 
         private void Step(TrainingOptimizer optimizer)

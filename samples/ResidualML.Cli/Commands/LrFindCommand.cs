@@ -29,10 +29,7 @@ namespace ResidualML.Cli.Commands
 
         public IReadOnlyList<OptionSpec> Options { get; } = TrainingImages.Options.Concat(new OptionSpec[]
         {
-            new("arch", "NAME", "architecture: resnet18 (default), resnet34, resnet50, preact_resnet18, resnet20 (CIFAR), densenet121, ..."),
-            new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
-            new("batch-size", "N", "images per batch (default 32)"),
-            new("weights", "FILE", "start from pretrained weights, as 'train --weights' would"),
+            ClassifierCommandOptions.Arch, ClassifierCommandOptions.ImageSize, ClassifierCommandOptions.BatchSize, ClassifierCommandOptions.Weights,
             new("start-rate", "RATE", "the first learning rate (default 1e-7)"),
             new("end-rate", "RATE", "the last learning rate (default 10)"),
             new("steps", "N", "batches in the sweep (default 100; the images repeat when there are fewer)"),
@@ -42,16 +39,7 @@ namespace ResidualML.Cli.Commands
         public int Run(CommandLine line, CliContext context)
         {
             int seed = CommonOptions.SeedOf(line);
-            var options = new ImageClassifierOptions
-            {
-                Architecture = line.Text("arch") ?? "resnet18",
-                ImageWidth = line.Integer("image-size", 224, 8, 4096),
-                BatchSize = line.Integer("batch-size", 32, 1, 65_536),
-                PretrainedWeightsPath = line.PathOf("weights"),
-                Seed = seed, Precision = CommonOptions.PrecisionOf(line),
-                CancellationToken = context.Cancellation,
-            };
-            options.ImageHeight = options.ImageWidth;
+            ImageClassifierOptions options = ClassifierCommandOptions.Read(line, seed, context);
             var finder = new LearningRateFinderOptions
             {
                 StartLearningRate = line.Number("start-rate", 1e-8, 10) ?? 1e-7,
@@ -60,8 +48,6 @@ namespace ResidualML.Cli.Commands
             };
             if (finder.EndLearningRate <= finder.StartLearningRate)
                 throw new UsageException($"--end-rate {finder.EndLearningRate.ToString(CultureInfo.InvariantCulture)} must be above --start-rate {finder.StartLearningRate.ToString(CultureInfo.InvariantCulture)}.");
-            if (options.PretrainedWeightsPath is string weights && !File.Exists(weights))
-                throw new FileNotFoundException($"--weights {weights}: no such file.");
             TrainingImages data = TrainingImages.Read(line, seed);
             var output = new OutputFiles(line.OutputFolder());
             MLContext ml = CommonOptions.Context(line, seed);

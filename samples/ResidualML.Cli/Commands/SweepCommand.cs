@@ -46,7 +46,7 @@ namespace ResidualML.Cli.Commands
             new("architectures", "A,B,...", "architectures to try (default resnet18,resnet34,preact_resnet18)"),
             new("tuner", "NAME", "successive-halving (default), random, grid or tree-parzen"),
             new("metric", "NAME", "what to maximise: MacroAccuracy (default), MicroAccuracy, LogLossReduction; or LogLoss, minimised"),
-            new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
+            ClassifierCommandOptions.ImageSize,
             CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Output,
         }).ToArray();
 
@@ -58,7 +58,7 @@ namespace ResidualML.Cli.Commands
             string[] architectures = line.List("architectures", new[] { "resnet18", "resnet34", "preact_resnet18" });
             SweepTuner tuner = line.Choice("tuner", SweepTuner.SuccessiveHalving, Tuners);
             string metricName = line.Text("metric") ?? "MacroAccuracy";
-            int size = line.Integer("image-size", 224, 8, 4096);
+            int size = ClassifierCommandOptions.ImageSizeOf(line);
             int seed = CommonOptions.SeedOf(line);
             MLContext ml = CommonOptions.Context(line, seed);
             var display = new TrainingDisplay(context.Console);

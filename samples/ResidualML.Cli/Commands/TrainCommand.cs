@@ -30,11 +30,9 @@ namespace ResidualML.Cli.Commands
         public IReadOnlyList<OptionSpec> Options { get; } = TrainingImages.Options.Concat(new OptionSpec[]
         {
             new("epochs", "N", "training epochs (default 10)"),
-            new("arch", "NAME", "architecture: resnet18 (default), resnet34, resnet50, preact_resnet18, resnet20 (CIFAR), densenet121, ..."),
-            new("image-size", "PIXELS", "images are resized to this square size (default 224)"),
-            new("batch-size", "N", "images per batch (default 32)"),
-            new("learning-rate", "RATE", "peak learning rate (default: the architecture's, e.g. 0.1 for SGD)"),
-            new("weights", "FILE", "start from pretrained weights: .safetensors or a PyTorch .pth state dict with torchvision key names"),
+            ClassifierCommandOptions.Arch, ClassifierCommandOptions.ImageSize, ClassifierCommandOptions.BatchSize,
+            new("learning-rate", "RATE", "peak learning rate (default: the architecture's, e.g. 0.1 for SGD; 'residualml lr-find' suggests one)"),
+            ClassifierCommandOptions.Weights,
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
             CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
@@ -43,24 +41,13 @@ namespace ResidualML.Cli.Commands
         public int Run(CommandLine line, CliContext context)
         {
             int seed = CommonOptions.SeedOf(line);
-            var options = new ImageClassifierOptions
-            {
-                Architecture = line.Text("arch") ?? "resnet18",
-                Epochs = line.Integer("epochs", 10, 1, 100_000),
-                ImageWidth = line.Integer("image-size", 224, 8, 4096),
-                BatchSize = line.Integer("batch-size", 32, 1, 65_536),
-                LearningRate = line.Number("learning-rate", 1e-8, 10),
-                PretrainedWeightsPath = line.PathOf("weights"),
-                FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000),
-                CheckpointDirectory = line.PathOf("checkpoints"),
-                Seed = seed, Precision = CommonOptions.PrecisionOf(line),
-                CancellationToken = context.Cancellation,
-            };
-            options.ImageHeight = options.ImageWidth;
+            ImageClassifierOptions options = ClassifierCommandOptions.Read(line, seed, context);
+            options.Epochs = line.Integer("epochs", 10, 1, 100_000);
+            options.LearningRate = line.Number("learning-rate", 1e-8, 10);
+            options.FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000);
+            options.CheckpointDirectory = line.PathOf("checkpoints");
             if (options.FreezeBackboneEpochs > 0 && options.PretrainedWeightsPath is null)
                 throw new UsageException("--freeze-epochs needs --weights: a frozen backbone only makes sense when it is pretrained.");
-            if (options.PretrainedWeightsPath is string weights && !File.Exists(weights))
-                throw new FileNotFoundException($"--weights {weights}: no such file.");
             TrainingImages data = TrainingImages.Read(line, seed);
             var output = new OutputFiles(line.OutputFolder());
             MLContext ml = CommonOptions.Context(line, seed);
