@@ -16,7 +16,8 @@ namespace Microsoft.ML.Residual.Benchmarks
     /// recipe (a user sets only the architecture, epochs and image size), of the default with the learning-rate finder's
     /// suggestion, and of a seeded random search over optimiser, learning rate, schedule, warm-up, weight decay, label
     /// smoothing, augmentation and stem at the same epochs. Every run is appended to a JSON-lines file as it ends, so a long
-    /// measurement keeps what it has measured.
+    /// measurement keeps what it has measured; run again with the same file, it takes the runs found there (same dataset,
+    /// size, epochs, run and recipe: the search is seeded, so trial k is the same recipe each time) and measures the rest.
     /// </summary>
     internal static class RecipeMeasurements
     {
@@ -32,6 +33,8 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         public static List<string> Run(bool quick, int trials, string? only, IEnumerable<string> idxFolders, string resultsPath)
         {
+            Dictionary<string, Done> done = ReadDone(resultsPath);
+            if (done.Count > 0) Console.WriteLine($"{done.Count} run(s) already in {resultsPath} are taken from there");
             var rows = new List<string>
             {
                 $"| dataset | architecture, epochs | default | default, finder's rate | best of {trials} searched | default − best | best recipe |",
@@ -44,21 +47,31 @@ namespace Microsoft.ML.Residual.Benchmarks
                 var ml = new MLContext(seed: 1);
                 var (train, test) = dataset.Load(ml);
 
-                double defaults = Measure(ml, dataset, train, test, null, null, "default", resultsPath);
+                double defaults = Measure(ml, dataset, train, test, null, null, "default", resultsPath, done);
                 double? suggested = null;
                 double withFinder = double.NaN;
-                try
+                if (done.TryGetValue(Key(dataset, "finder", null), out Done? found))
+                {
+                    suggested = found.LearningRate;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  finder: suggested {suggested:G3} (from the results file)"));
+                }
+                else
                 {
                     var clock = Stopwatch.StartNew();
-                    var found = ml.Transforms.FindLearningRate(ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(train), Options(dataset, null));
-                    suggested = found.Suggested;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  finder: suggested {suggested:G3}, steepest {found.Steepest:G3}, minimum / 10 {found.MinimumOverTen:G3} ({clock.Elapsed.TotalSeconds:F0} s)"));
-                    if (suggested is double rate) withFinder = Measure(ml, dataset, train, test, null, rate, "default, finder's rate", resultsPath);
+                    try
+                    {
+                        var result = ml.Transforms.FindLearningRate(ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(train), Options(dataset, null));
+                        suggested = result.Suggested;
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  finder: suggested {suggested:G3}, steepest {result.Steepest:G3}, minimum / 10 {result.MinimumOverTen:G3}"));
+                        Record(dataset, "finder", null, suggested, double.NaN, clock.Elapsed.TotalSeconds, null, resultsPath);
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                    {
+                        Record(dataset, "finder", null, null, double.NaN, clock.Elapsed.TotalSeconds, e.Message.Split('\n')[0], resultsPath);
+                    }
                 }
-                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-                {
-                    Console.WriteLine($"  finder FAILED: {e.Message}");
-                }
+
+                if (suggested is double rate) withFinder = Measure(ml, dataset, train, test, null, rate, "default, finder's rate", resultsPath, done);
 
                 var random = new Random(11);
                 double best = double.NegativeInfinity;
@@ -66,7 +79,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 for (int trial = 1; trial <= trials; trial++)
                 {
                     Recipe recipe = Sample(random, dataset);
-                    double accuracy = Measure(ml, dataset, train, test, recipe, null, $"trial {trial}", resultsPath);
+                    double accuracy = Measure(ml, dataset, train, test, recipe, null, $"trial {trial}", resultsPath, done);
                     if (accuracy > best)
                     {
                         best = accuracy;
@@ -74,8 +87,10 @@ namespace Microsoft.ML.Residual.Benchmarks
                     }
                 }
 
+                bool searched = bestRecipe != null;
                 rows.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"| {dataset.Name} | {dataset.Architecture}, {dataset.Epochs} | {defaults:F3} | {(double.IsNaN(withFinder) ? "—" : $"{withFinder:F3} (rate {suggested:G2})")} | {best:F3} | {100 * (defaults - best):+0.0;-0.0} points | {bestRecipe} |"));
+                    $"| {dataset.Name} | {dataset.Architecture}, {dataset.Epochs} | {defaults:F3} | {(double.IsNaN(withFinder) ? "—" : $"{withFinder:F3} (rate {suggested:G2})")} | "
+                    + $"{(searched ? $"{best:F3}" : "— (every trial failed)")} | {(searched && !double.IsNaN(defaults) ? $"{100 * (defaults - best):+0.0;-0.0} points" : "—")} | {bestRecipe} |"));
                 Console.WriteLine(rows[^1]);
             }
 
@@ -117,15 +132,23 @@ namespace Microsoft.ML.Residual.Benchmarks
                 optimizer,
                 sgd ? LogUniform(0.01, 0.4) : LogUniform(2e-4, 5e-3),
                 Pick(LearningRateScheduleKind.Cosine, LearningRateScheduleKind.OneCycle),
-                Pick(0.0, 1.0, 2.0),
+                Pick(0.0, 0.05, 0.1) * dataset.Epochs,   // warm-up: none, or a twentieth or a tenth of training
                 sgd ? Pick(5e-5, 5e-4, 5e-3) : Pick(0.01, 0.05, 0.3),
                 Pick(0.0, 0.1),
                 Pick(Augmentations),
                 dataset.Architecture is "resnet18" or "resnet34" or "resnet50" ? Pick<StemKind?>(StemKind.Cifar, StemKind.ImageNet) : null);
         }
 
-        private static double Measure(MLContext ml, RecipeDatasets.Dataset dataset, IDataView train, IDataView test, Recipe? recipe, double? learningRate, string what, string resultsPath)
+        private static double Measure(MLContext ml, RecipeDatasets.Dataset dataset, IDataView train, IDataView test, Recipe? recipe, double? learningRate, string what,
+            string resultsPath, Dictionary<string, Done> done)
         {
+            if (done.TryGetValue(Key(dataset, what, recipe?.ToString()), out Done? earlier))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {what}: {(earlier.MacroAccuracy is double value ? $"macro accuracy {value:F3}" : "failed")} (from the results file)"));
+                return earlier.MacroAccuracy ?? double.NaN;
+            }
+
             var clock = Stopwatch.StartNew();
             try
             {
@@ -143,13 +166,38 @@ namespace Microsoft.ML.Residual.Benchmarks
             }
         }
 
+        /// <summary>A run read back from the results file.</summary>
+        private sealed record Done(double? MacroAccuracy, double? LearningRate);
+
+        // What identifies a run: the dataset as generated (its description names its size and image counts), the epochs, the
+        // run and the recipe.
+        private static string Key(RecipeDatasets.Dataset dataset, string run, string? recipe) => $"{dataset.Description}|{dataset.Epochs}|{run}|{recipe}";
+
+        private static Dictionary<string, Done> ReadDone(string resultsPath)
+        {
+            var done = new Dictionary<string, Done>(StringComparer.Ordinal);
+            if (!File.Exists(resultsPath)) return done;
+            foreach (string line in File.ReadLines(resultsPath))
+            {
+                if (string.IsNullOrWhiteSpace(line)) continue;
+                using JsonDocument json = JsonDocument.Parse(line);
+                JsonElement root = json.RootElement;
+                double? Number(string name) => root.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null;
+                string? Text(string name) => root.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+                if (Text("description") is not string description) continue; // written before runs were keyed
+                done[$"{description}|{Number("epochs")}|{Text("run")}|{Text("recipe")}"] = new Done(Number("macroAccuracy"), Number("learningRate"));
+            }
+
+            return done;
+        }
+
         private static void Record(RecipeDatasets.Dataset dataset, string what, Recipe? recipe, double? learningRate, double accuracy, double seconds, string? error, string resultsPath)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {what}: {(error is null ? $"macro accuracy {accuracy:F3}" : $"FAILED {error}")} in {seconds:F0} s{(recipe is null ? string.Empty : $" ({recipe})")}"));
+                $"  {what}: {(error is null ? double.IsNaN(accuracy) ? "done" : $"macro accuracy {accuracy:F3}" : $"FAILED {error}")} in {seconds:F0} s{(recipe is null ? string.Empty : $" ({recipe})")}"));
             string line = JsonSerializer.Serialize(new
             {
-                dataset = dataset.Name, architecture = dataset.Architecture, epochs = dataset.Epochs, run = what, recipe = recipe?.ToString(),
+                dataset = dataset.Name, description = dataset.Description, architecture = dataset.Architecture, epochs = dataset.Epochs, run = what, recipe = recipe?.ToString(),
                 learningRate, macroAccuracy = double.IsNaN(accuracy) ? (double?)null : accuracy, seconds = Math.Round(seconds, 1), error,
             });
             File.AppendAllText(resultsPath, line + Environment.NewLine);
