@@ -122,12 +122,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         private static double SmallImagesFit(int rows, int epochs, bool cuda, TrainingPrecision precision)
         {
             const int side = 28;
-            var ml = new MLContext(seed: 1);
-            if (cuda)
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true;
-            }
+            MLContext ml = Context(cuda);
 
             var random = new Random(1);
             SchemaDefinition schema = SchemaDefinition.Create(typeof(Measurements.ImageRow));
@@ -221,12 +216,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         /// <summary>The estimator's Fit of three epochs over pixel vectors in memory; the last epoch's images per second.</summary>
         private static double Estimator(Work work, bool cuda, TrainingPrecision precision, bool? channelsLast = null)
         {
-            var ml = new MLContext(seed: 1);
-            if (cuda)
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true; // scoring stays on ONNX Runtime's CPU package; training runs on the GPU
-            }
+            MLContext ml = Context(cuda);
 
             int rows = work.Batch * Math.Max(2, work.Steps / 3);
             var reports = new List<EpochReport>();
@@ -274,12 +264,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         /// <summary>The estimator's Fit of three epochs over PNG files through LoadImages; the last epoch's images per second.</summary>
         private static double FromFiles(Work work, string folder, int workers, bool cuda, TrainingPrecision precision)
         {
-            var ml = new MLContext(seed: 1);
-            if (cuda)
-            {
-                ml.GpuDeviceId = 0;
-                ml.FallbackToCpu = true;
-            }
+            MLContext ml = Context(cuda);
 
             var reports = new List<EpochReport>();
             IDataView data = ml.Data.LoadImageFolder(folder);
@@ -292,6 +277,19 @@ namespace Microsoft.ML.Residual.Benchmarks
                 .Append(ml.Transforms.ResNetClassifier(options)).Fit(data);
             PrintMemory(reports);
             return LastEpoch(reports, work.Batch * work.Steps);
+        }
+
+        // Training on GPU 0 when there is CUDA; scoring stays on ONNX Runtime's CPU package (FallbackToCpu).
+        private static MLContext Context(bool cuda)
+        {
+            var ml = new MLContext(seed: 1);
+            if (cuda)
+            {
+                ml.GpuDeviceId = 0;
+                ml.FallbackToCpu = true;
+            }
+
+            return ml;
         }
 
         private static double LastEpoch(List<EpochReport> reports, int rows) =>
