@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Tests.Data;
 using Microsoft.ML.Residual.Tests.Segmentation;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -69,7 +70,7 @@ public sealed class DeploymentTests
                 .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
                 .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
                 {
-                    Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 32, LearningRate = 0.1, Seed = 1,
+                    Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 32, Optimizer = OptimizerKind.Sgd, LearningRate = 0.1, Seed = 1,
                 }));
             TransformerChain<ITransformer> model = pipeline.Fit(train);
 

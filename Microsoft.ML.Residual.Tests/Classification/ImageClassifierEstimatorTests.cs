@@ -4,7 +4,10 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Models;
+using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Classification;
@@ -74,7 +77,7 @@ public sealed class ImageClassifierEstimatorTests
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
             {
-                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 10, BatchSize = 32, Seed = 1, LearningRate = 0.1,
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 10, BatchSize = 32, Seed = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.1,
                 Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0 },
             }));
         ITransformer model = pipeline.Fit(train);
@@ -116,6 +119,29 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    [DataRow(32, 32, "Cifar")]
+    [DataRow(32, 33, "architecture's")]
+    [DataRow(48, 48, "architecture's")]
+    public void DefaultRecipe_IsAdamWWithoutAugmentationAndTheCifarStemOnlyUpTo32Pixels(int width, int height, string stem)
+    {
+        var ml = new MLContext(seed: 1);
+        string recipe = ml.Transforms.ResNetClassifier(new ImageClassifierOptions { Architecture = "resnet18", ImageWidth = width, ImageHeight = height, Epochs = 15 })
+            .DescribeRecipe();
+        StringAssert.StartsWith(recipe, "AdamW 0.002 Cosine, warm-up 1, decay 0.05");
+        StringAssert.Contains(recipe, "flip 0, crop padding 0, resized crop , policy None");
+        StringAssert.EndsWith(recipe, $"{stem} stem");
+        // What the user sets wins over every default.
+        string chosen = ml.Transforms.ResNetClassifier(new ImageClassifierOptions
+        {
+            Architecture = "resnet18", ImageWidth = width, ImageHeight = height, Optimizer = OptimizerKind.Sgd, Stem = StemKind.ImageNet,
+            Augmentation = ImageAugmentation.Cifar(),
+        }).DescribeRecipe();
+        StringAssert.StartsWith(chosen, "Sgd 0.05 Cosine, warm-up 1, decay 0.0005");
+        StringAssert.Contains(chosen, "flip 0.5, crop padding 4");
+        StringAssert.EndsWith(chosen, "ImageNet stem");
+    }
+
+    [TestMethod]
     public void ImageFilesThroughLoadImages_TrainAndScoreAfterSaveAndLoad()
     {
         var ml = new MLContext(seed: 1);
@@ -132,7 +158,7 @@ public sealed class ImageClassifierEstimatorTests
             .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
             .Append(ml.Transforms.ResNetClassifier(new ImageClassifierOptions
             {
-                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 6, BatchSize = 32, LearningRate = 0.1, Seed = 1,
+                Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 6, BatchSize = 32, Optimizer = OptimizerKind.Sgd, LearningRate = 0.1, Seed = 1,
                 Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0 },
             }));
         ITransformer model = pipeline.Fit(trainRows);

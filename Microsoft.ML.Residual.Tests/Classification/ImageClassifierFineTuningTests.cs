@@ -28,7 +28,7 @@ public sealed class ImageClassifierFineTuningTests
 
     private static ImageClassifierOptions Options(string architecture, int epochs) => new()
     {
-        Architecture = architecture, ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 32, Seed = 1, LearningRate = 0.05,
+        Architecture = architecture, ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 32, Seed = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.05, WeightDecay = 5e-4,
         Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation(),
     };
 
@@ -64,7 +64,7 @@ public sealed class ImageClassifierFineTuningTests
         CollectionAssert.AreEqual(new long[] { 4, 512 }, trained["fc.weight"].shape, "the head has the task's 4 classes");
         // 2 epochs of 96 images in batches of 32: at most 6 steps, at 0.05 × 1e-12.
         ModelTestSupport.AssertLearnedWeightsKept(original, trained, "comes from the pretrained file (ImageNet stem, torchvision names)",
-            OptimizerKind.Sgd, steps: 6, rate: 0.05 * 1e-12, options.WeightDecay);
+            OptimizerKind.Sgd, steps: 6, rate: 0.05 * 1e-12, options.WeightDecay!.Value);
     }
 
     [TestMethod]
@@ -94,13 +94,13 @@ public sealed class ImageClassifierFineTuningTests
         using TensorDictionary before = SavedModelWeights.Read(saved, "test");
         using TensorDictionary after = SavedModelWeights.Read(resumedPath, "test");
         // One epoch of 128 images in batches of 32: 4 steps at ≤ 1e-12.
-        ModelTestSupport.AssertLearnedWeightsKept(before, after, "continues from the saved model", OptimizerKind.Sgd, steps: 4, rate: 1e-12, options.WeightDecay);
+        ModelTestSupport.AssertLearnedWeightsKept(before, after, "continues from the saved model", OptimizerKind.Sgd, steps: 4, rate: 1e-12, options.WeightDecay!.Value);
 
         for (int k = 0; k < resumedClasses.Length; k++)
         {
             int j = Array.IndexOf(originalClasses, resumedClasses[k]);
             foreach (string key in new[] { "fc.weight", "fc.bias" })
-                Numerics.AssertWithin(after[key][k], before[key][j], ModelTestSupport.UpdateBound(before[key][j], OptimizerKind.Sgd, 4, 1e-12, options.WeightDecay),
+                Numerics.AssertWithin(after[key][k], before[key][j], ModelTestSupport.UpdateBound(before[key][j], OptimizerKind.Sgd, 4, 1e-12, options.WeightDecay!.Value),
                     $"{key} row of '{resumedClasses[k]}'");
         }
     }

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Tests.Classification;
 using Microsoft.ML.Residual.Tests.Training;
@@ -13,7 +14,7 @@ public sealed class TrainingGradientFlowTests
 {
     private static ImageClassifierOptions Options() => new()
     {
-        Architecture = "resnet20", ImageWidth = 16, ImageHeight = 16, Epochs = 2, BatchSize = 32, Seed = 1, LearningRate = 0.05,
+        Architecture = "resnet20", ImageWidth = 16, ImageHeight = 16, Epochs = 2, BatchSize = 32, Seed = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.05,
         Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation(),
     };
 

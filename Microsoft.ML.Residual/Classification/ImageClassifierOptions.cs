@@ -40,11 +40,11 @@ namespace Microsoft.ML.Residual
         /// <summary>Seed for weights, data order and augmentation (reproducible on CPU).</summary>
         public int Seed { get; set; } = 1;
 
-        /// <summary>Peak learning rate (default: 0.05 for SGD, 0.001 for AdamW).</summary>
+        /// <summary>Peak learning rate (null: 0.002 for AdamW, 0.05 for SGD; docs/training.md shows how they were chosen).</summary>
         public double? LearningRate { get; set; }
 
-        /// <summary>The optimiser.</summary>
-        public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
+        /// <summary>The optimiser (default AdamW).</summary>
+        public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
 
         /// <summary>SGD momentum.</summary>
         public double Momentum { get; set; } = 0.9;
@@ -52,8 +52,8 @@ namespace Microsoft.ML.Residual
         /// <summary>Nesterov momentum for SGD.</summary>
         public bool Nesterov { get; set; }
 
-        /// <summary>Weight decay (not applied to BatchNorm parameters and biases).</summary>
-        public double WeightDecay { get; set; } = 5e-4;
+        /// <summary>Weight decay, not applied to BatchNorm parameters and biases (null: 0.05 for AdamW, 5e-4 for SGD).</summary>
+        public double? WeightDecay { get; set; }
 
         /// <summary>The learning-rate schedule.</summary>
         public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
@@ -110,12 +110,16 @@ namespace Microsoft.ML.Residual
         public double? BackboneLearningRateFactor { get; set; }
 
         /// <summary>
-        /// The stem for ResNets: null chooses the CIFAR stem (3×3, no pooling) for images of at most 64 pixels a side
-        /// and the ImageNet stem otherwise.
+        /// The stem for ResNets and DenseNets: null chooses the CIFAR stem (3×3, no pooling) for images of at most 32 pixels
+        /// a side and the architecture's own otherwise (the ImageNet stem for torchvision's networks), or the architecture's
+        /// own with pretrained weights.
         /// </summary>
         public StemKind? Stem { get; set; }
 
-        /// <summary>Training-time augmentation (null: flip plus padded crop for images of at most 64 pixels, flip only otherwise).</summary>
+        /// <summary>
+        /// Training-time augmentation (null: none, because a flip changes the class of some images; set
+        /// <see cref="ImageAugmentation.Cifar"/>, <see cref="ImageAugmentation.ImageNet"/> or your own where flips and crops keep the class).
+        /// </summary>
         public ImageAugmentation? Augmentation { get; set; }
 
         /// <summary>Keep decoded training images in memory after the first epoch.</summary>

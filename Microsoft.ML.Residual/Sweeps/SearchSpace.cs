@@ -9,7 +9,7 @@ namespace Microsoft.ML.Residual
     /// The hyperparameters a sweep tries: each one names a property of the task's options
     /// (<see cref="ImageClassifierOptions"/> or <see cref="SegmenterOptions"/>, e.g. "Architecture", "LearningRate",
     /// "BatchSize") and says which values it may take. Built fluently:
-    /// <c>s.Choice("Architecture", "resnet20", "preact_resnet18").LogUniform("LearningRate", 1e-3, 1e-1)</c>.
+    /// <c>s.Choice("Architecture", "resnet20", "preact_resnet18").LogUniform("LearningRate", 3e-4, 3e-3)</c>.
     /// </summary>
     public sealed class SearchSpace
     {

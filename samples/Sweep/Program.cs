@@ -39,7 +39,7 @@ var experiment = ml.ResidualSweep()
     .ImageClassification(labelColumnName: "Label", imageColumnName: "Image", imageWidth: TextureDataset.Size, imageHeight: TextureDataset.Size)
     .SetSearchSpace(s => s
         .Choice("Architecture", architectures)
-        .LogUniform("LearningRate", 1e-2, 3e-1)
+        .LogUniform("LearningRate", 3e-4, 3e-3)
         .Choice("BatchSize", 32, 64)
         .Uniform("LabelSmoothing", 0.0, 0.2))
     .SetTuner(tuner)

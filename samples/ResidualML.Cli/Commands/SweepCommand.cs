@@ -66,7 +66,7 @@ namespace ResidualML.Cli.Commands
             ImageSweepExperiment experiment = ml.ResidualSweep().ImageClassification(baseOptions)
                 .SetSearchSpace(s => s
                     .Choice("Architecture", architectures)
-                    .LogUniform("LearningRate", 1e-3, 3e-1)
+                    .LogUniform("LearningRate", 3e-4, 3e-3)
                     .Choice("BatchSize", 16, 32)
                     .Uniform("LabelSmoothing", 0.0, 0.2))
                 .SetTuner(tuner)

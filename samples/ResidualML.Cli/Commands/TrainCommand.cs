@@ -31,7 +31,7 @@ namespace ResidualML.Cli.Commands
         {
             new("epochs", "N", "training epochs (default 10)"),
             ClassifierCommandOptions.Arch, ClassifierCommandOptions.ImageSize, ClassifierCommandOptions.BatchSize,
-            new("learning-rate", "RATE", "peak learning rate (default: the architecture's, e.g. 0.1 for SGD; 'residualml lr-find' suggests one)"),
+            new("learning-rate", "RATE", "peak learning rate (default: AdamW's 0.002; 'residualml lr-find' suggests one)"),
             ClassifierCommandOptions.Weights,
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
