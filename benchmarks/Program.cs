@@ -21,7 +21,7 @@
 // recipes: issue 23's defaults table: on generated textures and shapes (and Fashion-MNIST / MNIST IDX files under --idx,
 //          default /usr/share/datasets), the test macro accuracy of the default recipe, of the default with the learning-rate
 //          finder's rate, and the best of a seeded random search (--trials, default 20) at the same epochs; --datasets a,b picks
-//          some; every run is appended to --results (default recipes.jsonl)
+//          some; every run is appended to --results (default recipes.jsonl); --search-only skips the default recipe and the finder
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
@@ -256,7 +256,7 @@ if (what is "recipes")
     // rate, and a random search, per dataset; every run appended to --results as a JSON line.
     string results = Path.GetFullPath(OptionText("--results", "recipes.jsonl"));
     rows.AddRange(RecipeMeasurements.Run(quick, Option("--trials", quick ? 3 : 20), args.Contains("--datasets") ? OptionText("--datasets", "") : null,
-        new[] { OptionText("--idx", "/usr/share/datasets") }, results));
+        new[] { OptionText("--idx", "/usr/share/datasets") }, results, args.Contains("--search-only")));
     Console.WriteLine($"every run: {results}");
 }
 

@@ -36,9 +36,9 @@ namespace Microsoft.ML.Residual.Benchmarks
             var list = new List<Dataset>
             {
                 Generated("textures5-48", 48, 3, 5, "resnet18", Epochs(15), Scaled(450), Scaled(450), Textures, "five kinds of noisy stripes and checks, random colours"),
-                Generated("shapes6-64", 64, 3, 6, "resnet18", Epochs(15), Scaled(600), Scaled(600), Shapes, "six filled or outlined shapes at random places, sizes and colours"),
+                Generated("shapes6-64", 64, 3, 6, "resnet18", Epochs(15), Scaled(600), Scaled(600), Shapes, "six filled or outlined shapes at random places, sizes (radius a fifth to a third of the image) and colours"),
                 Generated("textures3-28-grey", 28, 1, 3, "resnet20", Epochs(6), Scaled(3000), Scaled(1000), Textures, "three kinds of grey stripes and checks, MNIST's size"),
-                Generated("shapes8-32", 32, 3, 8, "resnet20", Epochs(10), Scaled(2000), Scaled(1000), Shapes, "eight shapes, CIFAR's size"),
+                Generated("shapes8-32", 32, 3, 8, "resnet20", Epochs(10), Scaled(2000), Scaled(1000), Shapes, "eight shapes (radius a fifth to a third of the image), CIFAR's size"),
                 Generated("textures6-96", 96, 3, 6, "resnet18", Epochs(12), Scaled(300), Scaled(300), Textures, "six texture kinds at 96², few images"),
             };
             foreach (string folder in idxFolders)
@@ -107,10 +107,11 @@ namespace Microsoft.ML.Residual.Benchmarks
             return pixels;
         }
 
-        // A shape of random size (a fifth to half the image), place and colour on a background of another colour, plus noise.
+        // A shape of random size (its radius a fifth to a third of the image, so that the outline shows at 32²), place and
+        // colour on a background of another colour, plus noise.
         private static float[] Shapes(int kind, int size, int channels, int classes, Random random)
         {
-            double radius = size * (0.1 + 0.15 * random.NextDouble());
+            double radius = size * (0.2 + 0.13 * random.NextDouble());
             double cx = radius + random.NextDouble() * (size - 2 * radius), cy = radius + random.NextDouble() * (size - 2 * radius);
             float[] shape = Colour(channels, random), background = Contrasting(shape, random);
             var pixels = new float[channels * size * size];
