@@ -122,19 +122,19 @@ public sealed class ImageClassifierEstimatorTests
     [DataRow(32, 32, "Cifar")]
     [DataRow(32, 33, "architecture's")]
     [DataRow(48, 48, "architecture's")]
-    public void DefaultRecipe_IsAdamWWithoutAugmentationAndTheCifarStemOnlyUpTo32Pixels(int width, int height, string stem)
+    public void DefaultRecipe_IsAdamWOneCycleWithoutAugmentationAndTheCifarStemOnlyUpTo32Pixels(int width, int height, string stem)
     {
         var ml = new MLContext(seed: 1);
         string recipe = ml.Transforms.ResNetClassifier(new ImageClassifierOptions { Architecture = "resnet18", ImageWidth = width, ImageHeight = height, Epochs = 15 })
             .DescribeRecipe();
-        StringAssert.StartsWith(recipe, "AdamW 0.002 Cosine, warm-up 1, decay 0.05");
+        StringAssert.StartsWith(recipe, "AdamW 0.002 OneCycle, warm-up 0, decay 0.05");
         StringAssert.Contains(recipe, "flip 0, crop padding 0, resized crop , policy None");
         StringAssert.EndsWith(recipe, $"{stem} stem");
         // What the user sets wins over every default.
         string chosen = ml.Transforms.ResNetClassifier(new ImageClassifierOptions
         {
             Architecture = "resnet18", ImageWidth = width, ImageHeight = height, Optimizer = OptimizerKind.Sgd, Stem = StemKind.ImageNet,
-            Augmentation = ImageAugmentation.Cifar(),
+            Augmentation = ImageAugmentation.Cifar(), Schedule = LearningRateScheduleKind.Cosine,
         }).DescribeRecipe();
         StringAssert.StartsWith(chosen, "Sgd 0.05 Cosine, warm-up 1, decay 0.0005");
         StringAssert.Contains(chosen, "flip 0.5, crop padding 4");

@@ -331,7 +331,7 @@ namespace Microsoft.ML.Residual
             Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
             WeightDecay = options.WeightDecay ?? (options.Optimizer == OptimizerKind.AdamW ? 0.05 : 5e-4), Schedule = options.Schedule,
             LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.05),
-            WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
+            WarmupEpochs = options.WarmupEpochs ?? (options.Schedule != LearningRateScheduleKind.OneCycle && options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
             StepMilestones = options.StepMilestones, StepGamma = options.StepGamma,
             LabelSmoothing = options.LabelSmoothing, GradientClipNorm = options.GradientClipNorm,
             MixupAlpha = options.MixupAlpha, CutMixAlpha = options.CutMixAlpha,

@@ -55,10 +55,13 @@ namespace Microsoft.ML.Residual
         /// <summary>Weight decay, not applied to BatchNorm parameters and biases (null: 0.05 for AdamW, 5e-4 for SGD).</summary>
         public double? WeightDecay { get; set; }
 
-        /// <summary>The learning-rate schedule.</summary>
-        public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.Cosine;
+        /// <summary>The learning-rate schedule (default one-cycle; docs/training.md shows how it was chosen).</summary>
+        public LearningRateScheduleKind Schedule { get; set; } = LearningRateScheduleKind.OneCycle;
 
-        /// <summary>Linear warm-up in epochs (fractions allowed); null: one epoch when training for more than two, else none.</summary>
+        /// <summary>
+        /// Linear warm-up in epochs (fractions allowed) for the schedules other than one-cycle, which warms up by itself;
+        /// null: one epoch when training for more than two, else none.
+        /// </summary>
         public double? WarmupEpochs { get; set; }
 
         /// <summary>Epochs at which <see cref="LearningRateScheduleKind.Step"/> multiplies the rate by <see cref="StepGamma"/>.</summary>
