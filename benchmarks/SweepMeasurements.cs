@@ -1,0 +1,85 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Sweeps;
+
+namespace Microsoft.ML.Residual.Benchmarks
+{
+    /// <summary>
+    /// The `sweeps` mode (issue 23, item 3): a time-budgeted sweep on a dataset of the recipes benchmark (textures5-48 by
+    /// default), once per tuner variant, as a user would run it: ResNet-20 or pre-activation ResNet-18, the learning rate
+    /// log-uniform over the default optimiser's range, batch 32 or 64, at most 6 epochs a trial, a fifth of the training
+    /// images held out for validation. Reports the trials run, those stopped at their first rung, and the best model's test
+    /// macro accuracy; every sweep is appended to a JSON-lines file.
+    /// </summary>
+    internal static class SweepMeasurements
+    {
+        // Each variant with the epochs of its first rung (null: no rungs).
+        private static readonly (string Name, Func<SweepTuner> Tuner, int? FirstRung)[] Variants =
+        {
+            ("successive halving, rungs 1-3-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1),
+            ("successive halving, rungs 2-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 2), 2),
+            ("random search, 6 epochs each", () => SweepTuner.Random, null),
+        };
+
+        public static List<string> Run(bool quick, uint seconds, string datasetName, string? only, string resultsPath)
+        {
+            RecipeDatasets.Dataset dataset = RecipeDatasets.All(quick, Array.Empty<string>()).FirstOrDefault(d => d.Name == datasetName)
+                ?? throw new ArgumentException($"--dataset {datasetName}: not a generated dataset of the recipes benchmark.");
+            var rows = new List<string>
+            {
+                $"| {dataset.Name}, {seconds} s sweep | trials | stopped at the first rung | epochs trained | best trial (validation) | best model, test macro accuracy |",
+                "|---|---|---|---|---|---|",
+            };
+            foreach (var (name, makeTuner, firstRung) in Variants)
+            {
+                if (only != null && !only.Split(',').Any(v => name.StartsWith(v, StringComparison.OrdinalIgnoreCase))) continue;
+                var ml = new MLContext(seed: 1);
+                var (trainRows, testRows) = dataset.Load(ml);
+                ITransformer labels = ml.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
+                IDataView train = labels.Transform(trainRows), test = labels.Transform(testRows);
+                SweepTuner tuner = makeTuner();
+                var experiment = ml.ResidualSweep()
+                    .ImageClassification(labelColumnName: "Label", imageColumnName: nameof(RecipeDatasets.Row.Image), imageWidth: dataset.Size, imageHeight: dataset.Size)
+                    .SetSearchSpace(s => s
+                        .Choice("Architecture", "resnet20", "preact_resnet18")
+                        .LogUniform("LearningRate", 3e-4, 3e-3)
+                        .Choice("BatchSize", 32, 64))
+                    .SetTuner(tuner)
+                    .SetMaxEpochsPerTrial(quick ? 2 : 6)
+                    .SetTrainingTimeInSeconds(seconds)
+                    .SetOptimizingMetric("MacroAccuracy");
+                Console.WriteLine($"{dataset.Name}: {name} for {seconds} s");
+                var clock = Stopwatch.StartNew();
+                SweepResult result = experiment.Run(train, validationFraction: 0.2);
+                double elapsed = clock.Elapsed.TotalSeconds;
+                int stoppedAtFirst = result.Trials.Count(t => t.Status == TrialStatus.Pruned && t.Epochs == firstRung);
+                double? testAccuracy = result.BestModel is ITransformer best ? ml.MulticlassClassification.Evaluate(best.Transform(test)).MacroAccuracy : null;
+                foreach (TrialResult trial in result.Trials.OrderBy(t => t.Id))
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  trial {trial.Id}: {trial.Status}, {trial.Epochs} epochs, validation {trial.Metric:F3}, {string.Join(", ", trial.Parameters.Select(p => $"{p.Key} {p.Value}"))}"));
+                string bestTrial = result.BestTrial is TrialResult winner
+                    ? string.Create(CultureInfo.InvariantCulture, $"{winner.Metric:F3} ({string.Join(", ", winner.Parameters.Select(p => $"{p.Key} {p.Value}"))}, {winner.Epochs} epochs)")
+                    : "none";
+                rows.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"| {name} | {result.Trials.Count} | {(firstRung is null ? "—" : stoppedAtFirst.ToString(CultureInfo.InvariantCulture))} | {result.TotalEpochs} | {bestTrial} | {(testAccuracy is double a ? a.ToString("F3", CultureInfo.InvariantCulture) : "—")} |"));
+                Console.WriteLine(rows[^1]);
+                string line = JsonSerializer.Serialize(new
+                {
+                    dataset = dataset.Name, description = dataset.Description, variant = name, budgetSeconds = seconds, seconds = Math.Round(elapsed, 1),
+                    trials = result.Trials.Count, stoppedAtFirstRung = stoppedAtFirst, totalEpochs = result.TotalEpochs, bestValidation = result.BestTrial?.Metric,
+                    testMacroAccuracy = testAccuracy,
+                    every = result.Trials.OrderBy(t => t.Id).Select(t => new { t.Id, status = t.Status.ToString(), t.Epochs, validation = t.Metric, parameters = t.Parameters.ToDictionary(p => p.Key, p => Convert.ToString(p.Value, CultureInfo.InvariantCulture)) }),
+                });
+                File.AppendAllText(resultsPath, line + Environment.NewLine);
+            }
+
+            return rows;
+        }
+    }
+}
