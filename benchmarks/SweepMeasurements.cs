@@ -36,13 +36,15 @@ namespace Microsoft.ML.Residual.Benchmarks
                 $"| {dataset.Name}, {seconds} s sweep | trials | stopped at the first rung | epochs trained | best trial (validation) | best model, test macro accuracy |",
                 "|---|---|---|---|---|---|",
             };
+            // The images are made once; each sweep gets its own MLContext, so that every variant starts from the same seed.
+            var dataContext = new MLContext(seed: 1);
+            var (trainRows, testRows) = dataset.Load(dataContext);
+            ITransformer labels = dataContext.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
+            IDataView train = labels.Transform(trainRows), test = labels.Transform(testRows);
             foreach (var (name, makeTuner, firstRung) in Variants)
             {
                 if (only != null && !only.Split(',').Any(v => name.StartsWith(v, StringComparison.OrdinalIgnoreCase))) continue;
                 var ml = new MLContext(seed: 1);
-                var (trainRows, testRows) = dataset.Load(ml);
-                ITransformer labels = ml.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
-                IDataView train = labels.Transform(trainRows), test = labels.Transform(testRows);
                 SweepTuner tuner = makeTuner();
                 var experiment = ml.ResidualSweep()
                     .ImageClassification(labelColumnName: "Label", imageColumnName: nameof(RecipeDatasets.Row.Image), imageWidth: dataset.Size, imageHeight: dataset.Size)
