@@ -12,19 +12,24 @@ namespace Microsoft.ML.Residual.Benchmarks
 {
     /// <summary>
     /// The `sweeps` mode (issue 23, item 3): a time-budgeted sweep on a dataset of the recipes benchmark (textures5-48 by
-    /// default), once per tuner variant, as a user would run it: ResNet-20 or pre-activation ResNet-18, the learning rate
-    /// log-uniform over the default optimiser's range, batch 32 or 64, at most 6 epochs a trial, a fifth of the training
-    /// images held out for validation. Reports the trials run, those stopped at their first rung, and the best model's test
+    /// default), once per variant, as a user would run it, with a fifth of the training images held out for validation.
+    /// Two search spaces: the sweep's default space (no SetSearchSpace: the rate, decay and smoothing around the default
+    /// recipe) for the dataset's architecture and epochs, as the recipes benchmark trains it; and a space of architectures
+    /// (ResNet-20 or pre-activation ResNet-18, the learning rate log-uniform over the default optimiser's range, batch 32 or
+    /// 64, at most 6 epochs a trial). Reports the trials run, those stopped at their first rung, and the best model's test
     /// macro accuracy; every sweep is appended to a JSON-lines file.
     /// </summary>
     internal static class SweepMeasurements
     {
-        // Each variant with the epochs of its first rung (null: no rungs).
-        private static readonly (string Name, Func<SweepTuner> Tuner, int? FirstRung)[] Variants =
+        // Each variant: its tuner, the epochs of its first rung (null: no rungs), and whether it sweeps the default space.
+        private static readonly (string Name, Func<SweepTuner> Tuner, int? FirstRung, bool DefaultSpace)[] Variants =
         {
-            ("successive halving, rungs 1-3-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1),
-            ("successive halving, rungs 2-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 2), 2),
-            ("random search, 6 epochs each", () => SweepTuner.Random, null),
+            ("default space, successive halving, rungs from 1 epoch", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, true),
+            ("default space, successive halving, rungs from 3 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 3), 3, true),
+            ("default space, random search", () => SweepTuner.Random, null, true),
+            ("architectures, successive halving, rungs 1-3-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, false),
+            ("architectures, successive halving, rungs 2-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 2), 2, false),
+            ("architectures, random search, 6 epochs each", () => SweepTuner.Random, null, false),
         };
 
         public static List<string> Run(bool quick, uint seconds, string datasetName, string? only, string resultsPath)
@@ -41,21 +46,32 @@ namespace Microsoft.ML.Residual.Benchmarks
             var (trainRows, testRows) = dataset.Load(dataContext);
             ITransformer labels = dataContext.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
             IDataView train = labels.Transform(trainRows), test = labels.Transform(testRows);
-            foreach (var (name, makeTuner, firstRung) in Variants)
+            foreach (var (name, makeTuner, firstRung, defaultSpace) in Variants)
             {
                 if (only != null && !only.Split(',').Any(v => name.StartsWith(v, StringComparison.OrdinalIgnoreCase))) continue;
                 var ml = new MLContext(seed: 1);
-                SweepTuner tuner = makeTuner();
-                var experiment = ml.ResidualSweep()
-                    .ImageClassification(labelColumnName: "Label", imageColumnName: nameof(RecipeDatasets.Row.Image), imageWidth: dataset.Size, imageHeight: dataset.Size)
-                    .SetSearchSpace(s => s
-                        .Choice("Architecture", "resnet20", "preact_resnet18")
-                        .LogUniform("LearningRate", 3e-4, 3e-3)
-                        .Choice("BatchSize", 32, 64))
-                    .SetTuner(tuner)
-                    .SetMaxEpochsPerTrial(quick ? 2 : 6)
+                var baseOptions = new ImageClassifierOptions
+                {
+                    LabelColumnName = "Label", ImageColumnName = nameof(RecipeDatasets.Row.Image), ImageWidth = dataset.Size, ImageHeight = dataset.Size,
+                    Architecture = dataset.Architecture,
+                };
+                var experiment = ml.ResidualSweep().ImageClassification(baseOptions)
+                    .SetTuner(makeTuner())
                     .SetTrainingTimeInSeconds(seconds)
                     .SetOptimizingMetric("MacroAccuracy");
+                if (defaultSpace)
+                {
+                    experiment.SetMaxEpochsPerTrial(quick ? 2 : dataset.Epochs);
+                }
+                else
+                {
+                    experiment.SetSearchSpace(s => s
+                            .Choice("Architecture", "resnet20", "preact_resnet18")
+                            .LogUniform("LearningRate", 3e-4, 3e-3)
+                            .Choice("BatchSize", 32, 64))
+                        .SetMaxEpochsPerTrial(quick ? 2 : 6);
+                }
+
                 Console.WriteLine($"{dataset.Name}: {name} for {seconds} s");
                 var clock = Stopwatch.StartNew();
                 SweepResult result = experiment.Run(train, validationFraction: 0.2);

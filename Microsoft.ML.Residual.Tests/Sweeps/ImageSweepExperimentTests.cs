@@ -326,6 +326,37 @@ public sealed class ImageSweepExperimentTests
     }
 
     [TestMethod]
+    public void RefitOnAllData_TrainsTheBestConfigurationOnTheWholeDataLikeADirectFit()
+    {
+        var (ml, data, probe) = Data(trainRows: 64, validationRows: 16);
+        ImageSweepExperiment Sweep() => ml.ResidualSweep().ImageClassification(Tiny())
+            .SetSearchSpace(s => s.Choice("LearningRate", 0.02, 0.05)).SetTuner(SweepTuner.Grid).SetMaxEpochsPerTrial(2).SetSeed(5);
+
+        SweepResult searched = Sweep().Run(data, validationFraction: 0.25);
+        SweepResult refitted = Sweep().SetRefitOnAllData().Run(data, validationFraction: 0.25);
+
+        Assert.IsNull(searched.RefitTime);
+        Assert.IsNotNull(refitted.RefitTime);
+        Assert.AreEqual(searched.BestTrial!.Id, refitted.BestTrial!.Id, "the search is the same; the refit only replaces the model");
+        Assert.AreEqual(searched.BestTrial.Metric, refitted.BestTrial.Metric);
+
+        // The winning configuration trained directly on all 64 rows, without validation, for the epochs per trial.
+        ImageClassifierOptions direct = Tiny();
+        direct.LearningRate = (double)refitted.BestTrial.Parameters["LearningRate"];
+        direct.Epochs = 2;
+        direct.Seed = 5;
+        direct.ValidationFraction = 0;
+        ITransformer model = ml.Transforms.ResNetClassifier(direct).Fit(data);
+        float[][] expected = Scores(model, probe), actual = Scores(refitted.BestModel!, probe), trialModel = Scores(searched.BestModel!, probe);
+        for (int row = 0; row < expected.Length; row++)
+            CollectionAssert.AreEqual(expected[row], actual[row], $"row {row}: the refitted model is the direct fit on all the data");
+        Assert.IsTrue(Enumerable.Range(0, expected.Length).Any(row => !expected[row].SequenceEqual(trialModel[row])), "the trial's own model saw only three quarters of the rows");
+
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => Sweep().SetRefitOnAllData().Run(data, probe));
+        StringAssert.Contains(error.Message, "Run(data, validationFraction)");
+    }
+
+    [TestMethod]
     public void UnknownOption_IsRejectedNamingItAndTheOptionsThatExist()
     {
         var ml = new MLContext(seed: 1);
@@ -370,12 +401,53 @@ public sealed class ImageSweepExperimentTests
     }
 
     [TestMethod]
-    public void SweepWithoutSearchSpaceOrBound_IsRejectedSayingWhatToSet()
+    public void SweepWithoutSearchSpace_SearchesRateDecayAndSmoothingAroundTheResolvedDefaults()
     {
         var (ml, train, validation) = Data(trainRows: 32, validationRows: 16);
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => ml.ResidualSweep().ImageClassification(Tiny()).SetMaxTrials(1).Run(train, validation));
-        StringAssert.Contains(error.Message, "SetSearchSpace");
-        error = Assert.ThrowsExactly<InvalidOperationException>(() => ml.ResidualSweep().ImageClassification(Tiny())
+        SweepResult result = ml.ResidualSweep().ImageClassification(Tiny()).SetTuner(SweepTuner.Random).SetMaxTrials(3).SetMaxEpochsPerTrial(1).Run(train, validation);
+
+        Assert.AreEqual(3, result.Trials.Count);
+        foreach (TrialResult trial in result.Trials)
+        {
+            Assert.AreEqual(TrialStatus.Completed, trial.Status, trial.ToString());
+            CollectionAssert.AreEquivalent(new[] { "LearningRate", "WeightDecay", "LabelSmoothing" }, trial.Parameters.Keys.ToArray(), "the architecture stays the base options'");
+            // AdamW's defaults: rate 2e-3 (a third to three times), decay 0.05 (a fifth to five times).
+            Assert.IsTrue((double)trial.Parameters["LearningRate"] is >= 2e-3 / 3 and <= 6e-3, trial.ToString());
+            Assert.IsTrue((double)trial.Parameters["WeightDecay"] is >= 0.01 - 1e-12 and <= 0.25 + 1e-12, trial.ToString());
+            Assert.IsTrue((double)trial.Parameters["LabelSmoothing"] is 0.0 or 0.1, trial.ToString());
+        }
+
+        Assert.AreEqual(3, result.Trials.Select(t => t.Parameters["LearningRate"]).Distinct().Count(), "the rate is drawn for each trial");
+    }
+
+    [TestMethod]
+    public void DefaultSearchSpace_FollowsTheOptimiserAndTheOptionsTheUserSet()
+    {
+        var ml = new MLContext(seed: 1);
+        var environment = (Microsoft.ML.Runtime.IHostEnvironment)ml;
+        string Space(ImageClassifierOptions options) =>
+            string.Join("; ", new Microsoft.ML.Residual.Sweeps.ClassificationSweepTask(environment, ml, options).DefaultSearchSpace().Parameters);
+
+        StringAssert.Contains(Space(new ImageClassifierOptions { Optimizer = OptimizerKind.Sgd }), ParameterText("LearningRate", 0.05 / 3, 0.15));
+        StringAssert.Contains(Space(new ImageClassifierOptions { Optimizer = OptimizerKind.Sgd }), ParameterText("WeightDecay", 1e-4, 2.5e-3));
+        StringAssert.Contains(Space(new ImageClassifierOptions { LearningRate = 0.01, WeightDecay = 0.02 }), ParameterText("LearningRate", 0.01 / 3, 0.03));
+        StringAssert.Contains(Space(new ImageClassifierOptions { LearningRate = 0.01, WeightDecay = 0.02 }), ParameterText("WeightDecay", 0.004, 0.1));
+        Assert.IsFalse(Space(new ImageClassifierOptions { WeightDecay = 0 }).Contains("WeightDecay"), "no decay to search around");
+
+        string segmenter = string.Join("; ", new Microsoft.ML.Residual.Sweeps.SegmentationSweepTask(environment, ml, new SegmenterOptions()).DefaultSearchSpace().Parameters);
+        StringAssert.Contains(segmenter, ParameterText("LearningRate", 1e-3 / 3, 3e-3));
+        StringAssert.Contains(segmenter, ParameterText("WeightDecay", 2e-5, 5e-4));
+        Assert.IsFalse(segmenter.Contains("LabelSmoothing"));
+    }
+
+    private static string ParameterText(string name, double min, double max) =>
+        Microsoft.ML.Residual.Sweeps.SearchParameter.Range(name, min, max, logarithmic: true).ToString();
+
+    [TestMethod]
+    public void SweepWithoutBound_IsRejectedSayingWhatToSet()
+    {
+        var (ml, train, validation) = Data(trainRows: 32, validationRows: 16);
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => ml.ResidualSweep().ImageClassification(Tiny())
             .SetSearchSpace(s => s.LogUniform("LearningRate", 0.01, 0.1)).SetTuner(SweepTuner.Random).Run(train, validation));
         StringAssert.Contains(error.Message, "SetTrainingTimeInSeconds");
         Assert.ThrowsExactly<ArgumentException>(() => ml.ResidualSweep().ImageClassification(new ImageClassifierOptions { CheckpointDirectory = "x" }));

@@ -155,9 +155,42 @@ public sealed class SweepTunerTests
         Assert.IsNull(planner.Next(new List<SweepTrial> { trials[0], settled }), "a trial trained fully: the sweep is over");
     }
 
-    private static SweepTrial Paused(int id, int epochs, double objective, double? validationLoss = null)
+    [TestMethod]
+    public void SuccessiveHalving_UnderATimeBudget_FinishesTheMostAdvancedTrialWhenTheTimeLeftWouldNotCoverAnotherJobAndIt()
+    {
+        var planner = new SuccessiveHalvingPlanner(new RandomSampler(Space(), 1), maxEpochs: 9, maxTrials: null, reductionFactor: 3, minEpochs: 1);
+        // Ten seconds an epoch so far. Trial 1 reached rung 3; nothing can be promoted, so the search would start a new
+        // configuration: one epoch, then trial 1's six epochs to the last rung, 70 s (87.5 s with the planner's margin).
+        var trials = new List<SweepTrial>
+        {
+            Timed(Paused(1, epochs: 3, objective: -0.6, rungOne: -0.5), secondsPerEpoch: 10),
+            Timed(Paused(2, epochs: 1, objective: -0.3), secondsPerEpoch: 10),
+            Timed(Paused(3, epochs: 1, objective: -0.2), secondsPerEpoch: 10),
+        };
+
+        Assert.IsNull(planner.Next(trials)!.Value.Continue, "no budget: a new configuration");
+        Assert.IsNull(planner.Next(trials, secondsLeft: 100)!.Value.Continue, "time for both: a new configuration");
+        TrialJob finish = planner.Next(trials, secondsLeft: 80)!.Value;
+        Assert.AreEqual(1, finish.Continue!.Id, "not enough for both: the most advanced trial goes on");
+        Assert.AreEqual(9, finish.TargetEpochs);
+
+        var done = Timed(Paused(4, epochs: 9, objective: -0.7), secondsPerEpoch: 10);
+        done.Status = TrialStatus.Completed;
+        trials.Add(done);
+        Assert.IsNull(planner.Next(trials, secondsLeft: 80)!.Value.Continue, "a trial trained fully already: the search goes on while time lasts");
+    }
+
+    private static SweepTrial Timed(SweepTrial trial, double secondsPerEpoch)
+    {
+        trial.AddEpoch(new EpochReport(trial.Epochs, 9, 1.0, 0.2, 1.0, 0.5, 0.1, 100, TimeSpan.FromSeconds(1), TimeSpan.Zero, false));
+        trial.Seconds = trial.Epochs * secondsPerEpoch;
+        return trial;
+    }
+
+    private static SweepTrial Paused(int id, int epochs, double objective, double? validationLoss = null, double? rungOne = null)
     {
         var trial = new SweepTrial(id, new[] { 0.0, id / 10.0, 0.5 }, new Dictionary<string, object>()) { Status = TrialStatus.Pruned };
+        if (rungOne is double first) trial.AddRung(1, first);
         if (validationLoss is double loss)
             trial.AddEpoch(new EpochReport(epochs, 9, 1.0, 0.2, loss, -objective, 0.1, 100, TimeSpan.FromSeconds(1), TimeSpan.Zero, false));
         trial.AddRung(epochs, objective);

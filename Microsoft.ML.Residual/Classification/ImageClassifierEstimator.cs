@@ -323,8 +323,11 @@ namespace Microsoft.ML.Residual
         }
 
         // The loop's options from the estimator's, checked before any data is read.
-        /// <summary>Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would.</summary>
-        internal void CheckTrainingOptions() => TrainingOptions();
+        /// <summary>
+        /// Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would, and returns
+        /// them with every default resolved.
+        /// </summary>
+        internal TrainingOptions CheckTrainingOptions() => TrainingOptions();
 
         private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
         {

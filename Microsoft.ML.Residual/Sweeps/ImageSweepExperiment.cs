@@ -30,6 +30,7 @@ namespace Microsoft.ML.Residual
         private int? maxTrials;
         private string metric;
         private int seed;
+        private bool refit;
 
         internal ImageSweepExperiment(MLContext ml, SweepTask task)
         {
@@ -40,7 +41,11 @@ namespace Microsoft.ML.Residual
             seed = task.DefaultSeed;
         }
 
-        /// <summary>The hyperparameters to search: names of the task's options (e.g. "Architecture", "LearningRate") and their values.</summary>
+        /// <summary>
+        /// The hyperparameters to search: names of the task's options (e.g. "Architecture", "LearningRate") and their values.
+        /// Without this call the sweep searches around the base options' defaults: the learning rate from a third to three
+        /// times its default, the weight decay from a fifth to five times, and (classification) label smoothing 0 or 0.1.
+        /// </summary>
         public ImageSweepExperiment SetSearchSpace(Action<SearchSpace> define)
         {
             if (define is null) throw new ArgumentNullException(nameof(define));
@@ -48,6 +53,13 @@ namespace Microsoft.ML.Residual
             define(defined);
             return SetSearchSpace(defined);
         }
+
+        /// <summary>
+        /// A new copy of the search space a sweep uses when none is set, built from the base options' resolved defaults (see
+        /// <see cref="SetSearchSpace(Action{SearchSpace})"/>). Add parameters to it and pass it to
+        /// <see cref="SetSearchSpace(SearchSpace)"/>: <c>experiment.SetSearchSpace(experiment.DefaultSearchSpace().Choice("Architecture", "resnet18", "resnet34"))</c>.
+        /// </summary>
+        public SearchSpace DefaultSearchSpace() => task.DefaultSearchSpace();
 
         /// <summary>The hyperparameters to search.</summary>
         public ImageSweepExperiment SetSearchSpace(SearchSpace searchSpace)
@@ -114,14 +126,33 @@ namespace Microsoft.ML.Residual
             return this;
         }
 
-        /// <summary>Runs the sweep with a held-out fraction of <paramref name="data"/> (a seeded random split) as validation data.</summary>
+        /// <summary>
+        /// After the search, trains the best trial's configuration once more, on all the data given to
+        /// <see cref="Run(IDataView, double, IProgress{TrialResult}, CancellationToken)"/> (the validation share included),
+        /// for the full epochs per trial. <see cref="SweepResult.BestModel"/> is then that model, and
+        /// <see cref="SweepResult.BestTrial"/> keeps the validation scores of the trial it came from: no held-out data is left
+        /// to score the refitted model. The time budget bounds the search; the refit is one more training run after it
+        /// (<see cref="SweepResult.RefitTime"/>). Default: off.
+        /// </summary>
+        public ImageSweepExperiment SetRefitOnAllData(bool refitOnAllData = true)
+        {
+            refit = refitOnAllData;
+            return this;
+        }
+
+        /// <summary>
+        /// Runs the sweep with a held-out fraction of <paramref name="data"/> (a seeded random split) as validation data, and
+        /// with <see cref="SetRefitOnAllData"/> trains the best configuration again on all of <paramref name="data"/>. A
+        /// refit that fails or is cancelled leaves the best trial's own model as the result (the log says why).
+        /// </summary>
         public SweepResult Run(IDataView data, double validationFraction, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
         {
             if (data is null) throw new ArgumentNullException(nameof(data));
             if (!(validationFraction > 0 && validationFraction < 1))
                 throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (e.g. 0.2).");
             DataOperationsCatalog.TrainTestData split = ml.Data.TrainTestSplit(data, validationFraction, seed: seed);
-            return Run(split.TrainSet, split.TestSet, progress, cancellationToken);
+            SweepResult searched = Search(split.TrainSet, split.TestSet, progress, cancellationToken);
+            return refit ? Refit(searched, data, cancellationToken) : searched;
         }
 
         /// <summary>
@@ -135,13 +166,22 @@ namespace Microsoft.ML.Residual
         /// <param name="progress">Receives each trial's state after each of its training runs (successive halving continues a trial in several).</param>
         /// <param name="cancellationToken">Stops the sweep.</param>
         /// <exception cref="ArgumentException">A column is missing or mistyped, or the search space names an unknown option.</exception>
-        /// <exception cref="InvalidOperationException">No search space, or nothing bounds the sweep (set a time budget or a trial count).</exception>
+        /// <exception cref="InvalidOperationException">
+        /// Nothing bounds the sweep (set a time budget or a trial count), or <see cref="SetRefitOnAllData"/> is set (it needs
+        /// the data in one view: <see cref="Run(IDataView, double, IProgress{TrialResult}, CancellationToken)"/>).
+        /// </exception>
         public SweepResult Run(IDataView train, IDataView validation, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
+        {
+            if (refit)
+                throw new InvalidOperationException("SetRefitOnAllData trains the best configuration on the training and validation data together: call Run(data, validationFraction) with all of it.");
+            return Search(train, validation, progress, cancellationToken);
+        }
+
+        private SweepResult Search(IDataView train, IDataView validation, IProgress<TrialResult>? progress, CancellationToken cancellationToken)
         {
             if (train is null) throw new ArgumentNullException(nameof(train));
             if (validation is null) throw new ArgumentNullException(nameof(validation), "Give validation data, or call Run(data, validationFraction) to hold part of the training data out.");
-            if (space is not SearchSpace searchSpace || binder is null)
-                throw new InvalidOperationException("Set the search space first: SetSearchSpace(s => s.Choice(\"Architecture\", ...).LogUniform(\"LearningRate\", ...)).");
+            var (searchSpace, binder) = Binding();
             TrialPlanner planner = tuner.CreatePlanner(searchSpace, maxEpochsPerTrial, maxTrials, seed);
             if (trainingTimeInSeconds is null && maxTrials is null && !planner.IsBounded)
                 throw new InvalidOperationException($"Nothing ends this sweep: the {tuner.Name} tuner can try configurations forever. Set SetTrainingTimeInSeconds(...) or SetMaxTrials(...).");
@@ -164,7 +204,8 @@ namespace Microsoft.ML.Residual
             var best = new BestModel();
             try
             {
-                while (!stop.IsCancellationRequested && planner.Next(trials) is TrialJob job)
+                while (!stop.IsCancellationRequested
+                    && planner.Next(trials, trainingTimeInSeconds is uint limit ? limit - clock.Elapsed.TotalSeconds : null) is TrialJob job)
                 {
                     SweepTrial trial = job.Continue ?? AddTrial(trials, binder, job.Coordinates!);
                     int from = trial.Epochs;
@@ -191,6 +232,38 @@ namespace Microsoft.ML.Residual
             channel.Info(MessageSensitivity.None, $"Sweep ended ({reason}) after {clock.Elapsed.TotalSeconds:F0} s and {trials.Count} trial(s)"
                 + (best.Trial is { } top ? $"; best: trial {top.Id}, {metric} {top.Metric?.ToString("F4", CultureInfo.InvariantCulture)}" : "; no trial was scored"));
             return new SweepResult(trials.Select(t => t.Snapshot(metric)).ToArray(), best.Trial, best.Model, metric, higherIsBetter, reason, clock.Elapsed);
+        }
+
+        // The search space set, or the default one, and its binding to the options' properties.
+        private (SearchSpace Space, OptionBinder Binder) Binding()
+        {
+            SearchSpace searchSpace = space ?? task.DefaultSearchSpace();
+            return (searchSpace, binder ?? new OptionBinder(task.OptionsType, searchSpace));
+        }
+
+        // Trains the best trial's configuration on all the data for the full epochs; on failure or cancellation the search's
+        // result stands.
+        private SweepResult Refit(SweepResult searched, IDataView data, CancellationToken cancellationToken)
+        {
+            if (searched.BestTrial is not TrialResult winner || cancellationToken.IsCancellationRequested) return searched;
+            using IChannel channel = ((IHostEnvironment)ml).Register("ResidualSweep").Start("Refit");
+            channel.Info(MessageSensitivity.None, $"Refit: trial {winner.Id}'s configuration on all the data for {maxEpochsPerTrial} epoch(s)");
+            object options = task.TrialOptions(new TrialSettings(maxEpochsPerTrial, null, null, null, metric, seed, new Progress<EpochReport>(), cancellationToken));
+            Binding().Binder.Apply(options, winner.Parameters);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                ITransformer model = task.Fit(options, data);
+                (searched.BestModel as IDisposable)?.Dispose();
+                channel.Info(MessageSensitivity.None, $"Refit done in {clock.Elapsed.TotalSeconds:F1} s");
+                return searched.Refitted(model, clock.Elapsed);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || cancellationToken.IsCancellationRequested)
+            {
+                // The search's best model is a good result already; a refit that fails keeps it.
+                channel.Warning(MessageSensitivity.None, $"Refit stopped ({e.Message}); the best model is trial {winner.Id}'s own.");
+                return searched;
+            }
         }
 
         // Each choice and each range end, on its own, must give options the estimator accepts: a misspelt architecture

@@ -116,8 +116,9 @@ namespace Microsoft.ML.Residual
     {
         internal SweepResult(
             IReadOnlyList<TrialResult> trials, TrialResult? bestTrial, ITransformer? bestModel, string optimizingMetric, bool higherIsBetter,
-            SweepStopReason stopReason, TimeSpan elapsed)
+            SweepStopReason stopReason, TimeSpan elapsed, TimeSpan? refitTime = null)
         {
+            RefitTime = refitTime;
             Trials = trials;
             BestTrial = bestTrial;
             BestModel = bestModel;
@@ -137,10 +138,14 @@ namespace Microsoft.ML.Residual
         public TrialResult? BestTrial { get; }
 
         /// <summary>
-        /// The best trial's fitted model: ML.NET transformers that add the score columns, ready for <c>Transform</c>,
+        /// The best trial's fitted model, or its configuration trained again on all the data when the sweep refits
+        /// (<see cref="RefitTime"/> is then set): ML.NET transformers that add the score columns, ready for <c>Transform</c>,
         /// <c>Model.Save</c> and <c>PredictionEngine</c>. Null when no trial was scored.
         /// </summary>
         public ITransformer? BestModel { get; }
+
+        /// <summary>How long the refit of the best configuration on all the data took; null when <see cref="BestModel"/> is the trial's own model.</summary>
+        public TimeSpan? RefitTime { get; }
 
         /// <summary>The metric that ranked the trials.</summary>
         public string OptimizingMetric { get; }
@@ -156,6 +161,10 @@ namespace Microsoft.ML.Residual
 
         /// <summary>Epochs trained by all trials together (the sweep's cost).</summary>
         public int TotalEpochs => Trials.Sum(t => t.History.Count);
+
+        /// <summary>The same result with <paramref name="model"/>, the best configuration trained on all the data, as the best model.</summary>
+        internal SweepResult Refitted(ITransformer model, TimeSpan time) =>
+            new(Trials, BestTrial, model, OptimizingMetric, HigherIsBetter, StopReason, Elapsed, time);
 
         /// <summary>The scored trials, best first (ties: the earlier trial first).</summary>
         public IReadOnlyList<TrialResult> Leaderboard =>

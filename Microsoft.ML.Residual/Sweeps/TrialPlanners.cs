@@ -17,7 +17,9 @@ namespace Microsoft.ML.Residual.Sweeps
         public abstract bool IsBounded { get; }
 
         /// <summary>The next job, or null when the search is over.</summary>
-        public abstract TrialJob? Next(IReadOnlyList<SweepTrial> trials);
+        /// <param name="trials">The trials so far.</param>
+        /// <param name="secondsLeft">The time budget left, if the sweep has one.</param>
+        public abstract TrialJob? Next(IReadOnlyList<SweepTrial> trials, double? secondsLeft = null);
     }
 
     /// <summary>Every configuration trains for the full epochs; the sampler chooses the configurations.</summary>
@@ -38,7 +40,7 @@ namespace Microsoft.ML.Residual.Sweeps
 
         public override bool IsBounded => sampler.IsFinite;
 
-        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials)
+        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials, double? secondsLeft = null)
         {
             if (trials.Count >= maxTrials) return null;
             return sampler.Next(trials) is double[] coordinates ? new TrialJob(null, coordinates, maxEpochs) : null;
@@ -49,7 +51,10 @@ namespace Microsoft.ML.Residual.Sweeps
     /// Asynchronous successive halving (ASHA) for trials run one at a time. Rungs at r, rη, rη², … epochs, the last one being
     /// the epochs per trial. A trial that finished rung k is continued to rung k + 1 when it ranks in the top ⌊n/η⌋ of the n
     /// trials that finished rung k; higher rungs are served first. With nothing to promote a new configuration starts; when
-    /// none may start, the best paused trials continue until one reaches the last rung.
+    /// none may start, the best paused trials continue until one reaches the last rung. Under a time budget, "none may start"
+    /// also holds once the time left would not cover the next job and then the training of the most advanced paused trial to
+    /// the last rung (at the seconds per epoch seen so far): so the sweep ends with a fully trained trial whenever the budget
+    /// allows one.
     /// </summary>
     internal sealed class SuccessiveHalvingPlanner : TrialPlanner
     {
@@ -80,7 +85,25 @@ namespace Microsoft.ML.Residual.Sweeps
             return rungs.ToArray();
         }
 
-        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials)
+        /// <summary>How much longer than the seconds per epoch seen so far the planner expects the remaining epochs to take.</summary>
+        private const double TimeMargin = 1.25;
+
+        public override TrialJob? Next(IReadOnlyList<SweepTrial> trials, double? secondsLeft = null)
+        {
+            TrialJob? job = Search(trials);
+            if (job is TrialJob next && secondsLeft is double left && !trials.Any(t => t.Epochs >= Rungs[^1])
+                && MostAdvancedPaused(trials) is SweepTrial finalist && next.Continue != finalist
+                && SecondsPerEpoch(trials) is double perEpoch)
+            {
+                int epochs = next.TargetEpochs - (next.Continue?.Epochs ?? 0) + Rungs[^1] - finalist.Epochs;
+                if (epochs * perEpoch * TimeMargin > left) return new TrialJob(finalist, null, Rungs.First(r => r > finalist.Epochs));
+            }
+
+            return job;
+        }
+
+        // Promotions first, then a new configuration; with neither, the end game.
+        private TrialJob? Search(IReadOnlyList<SweepTrial> trials)
         {
             for (int k = Rungs.Count - 2; k >= 0; k--)
             {
@@ -98,8 +121,18 @@ namespace Microsoft.ML.Residual.Sweeps
 
             // Nothing new may start: continue the most advanced, best paused trial until one trial has trained fully.
             if (trials.Any(t => t.Epochs >= Rungs[^1])) return null;
-            SweepTrial? best = trials.Where(IsPaused).OrderByDescending(t => t.Epochs).ThenBy(t => t.Objective).ThenBy(t => t.Id).FirstOrDefault();
+            SweepTrial? best = MostAdvancedPaused(trials);
             return best == null ? null : new TrialJob(best, null, Rungs.First(r => r > best.Epochs));
+        }
+
+        private static SweepTrial? MostAdvancedPaused(IReadOnlyList<SweepTrial> trials) =>
+            trials.Where(IsPaused).OrderByDescending(t => t.Epochs).ThenBy(t => t.Objective).ThenBy(t => t.Id).FirstOrDefault();
+
+        // The seconds per epoch of every training run so far, their start-up and scoring included (null before any).
+        private static double? SecondsPerEpoch(IReadOnlyList<SweepTrial> trials)
+        {
+            int epochs = trials.Sum(t => t.EpochsRun);
+            return epochs == 0 ? null : trials.Sum(t => t.Seconds) / epochs;
         }
 
         private static bool IsPaused(SweepTrial trial) => !trial.Settled;

@@ -63,12 +63,9 @@ namespace ResidualML.Cli.Commands
             MLContext ml = CommonOptions.Context(line, seed);
             var display = new TrainingDisplay(context.Console);
             var baseOptions = new ImageClassifierOptions { ImageWidth = size, ImageHeight = size, Seed = seed, BatchProgress = display.Batches };
-            ImageSweepExperiment experiment = ml.ResidualSweep().ImageClassification(baseOptions)
-                .SetSearchSpace(s => s
-                    .Choice("Architecture", architectures)
-                    .LogUniform("LearningRate", 3e-4, 3e-3)
-                    .Choice("BatchSize", 16, 32)
-                    .Uniform("LabelSmoothing", 0.0, 0.2))
+            ImageSweepExperiment experiment = ml.ResidualSweep().ImageClassification(baseOptions);
+            // The library's default space (rate, decay and smoothing around the default recipe) and the architectures.
+            experiment.SetSearchSpace(experiment.DefaultSearchSpace().Choice("Architecture", architectures))
                 .SetTuner(tuner)
                 .SetMaxEpochsPerTrial(epochs)
                 .SetTrainingTimeInSeconds((uint)Math.Max(1, Math.Round(minutes * 60)))
