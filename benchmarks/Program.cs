@@ -23,8 +23,8 @@
 //          finder's rate, and the best of a seeded random search (--trials, default 20) at the same epochs; --datasets a,b picks
 //          some; every run is appended to --results (default recipes.jsonl); --search-only skips the default recipe and the finder
 // sweeps: issue 23's sweep table: a --seconds (default 240) sweep on --dataset (default textures5-48) per variant (the
-//         default search space or a space of architectures; successive halving or random search; --variants picks by
-//         name start), the best model's test macro accuracy; every sweep is appended to --results (default sweeps.jsonl)
+//         default search space or a space of architectures; successive halving or random search; with or without a
+//         refit on all the images; --variants a;b picks those whose names start so), the best model's test macro accuracy; every sweep is appended to --results (default sweeps.jsonl)
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;

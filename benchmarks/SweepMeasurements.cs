@@ -21,15 +21,18 @@ namespace Microsoft.ML.Residual.Benchmarks
     /// </summary>
     internal static class SweepMeasurements
     {
-        // Each variant: its tuner, the epochs of its first rung (null: no rungs), and whether it sweeps the default space.
-        private static readonly (string Name, Func<SweepTuner> Tuner, int? FirstRung, bool DefaultSpace)[] Variants =
+        // Each variant: its tuner, the epochs of its first rung (null: no rungs), whether it sweeps the default space, and
+        // whether the best configuration is refitted on all the training images (within the same budget).
+        private static readonly (string Name, Func<SweepTuner> Tuner, int? FirstRung, bool DefaultSpace, bool Refit)[] Variants =
         {
-            ("default space, successive halving, rungs from 1 epoch", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, true),
-            ("default space, successive halving, rungs from 3 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 3), 3, true),
-            ("default space, random search", () => SweepTuner.Random, null, true),
-            ("architectures, successive halving, rungs 1-3-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, false),
-            ("architectures, successive halving, rungs 2-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 2), 2, false),
-            ("architectures, random search, 6 epochs each", () => SweepTuner.Random, null, false),
+            ("default space, successive halving, rungs from 1 epoch", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, true, false),
+            ("default space, successive halving, rungs from 3 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 3), 3, true, false),
+            ("default space, random search", () => SweepTuner.Random, null, true, false),
+            ("default space, refit, successive halving", () => SweepTuner.SuccessiveHalving, 1, true, true),
+            ("default space, refit, random search", () => SweepTuner.Random, null, true, true),
+            ("architectures, successive halving, rungs 1-3-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 1), 1, false, false),
+            ("architectures, successive halving, rungs 2-6 epochs", () => SweepTuner.SuccessiveHalvingWith(reductionFactor: 3, minEpochs: 2), 2, false, false),
+            ("architectures, random search, 6 epochs each", () => SweepTuner.Random, null, false, false),
         };
 
         public static List<string> Run(bool quick, uint seconds, string datasetName, string? only, string resultsPath)
@@ -38,17 +41,17 @@ namespace Microsoft.ML.Residual.Benchmarks
                 ?? throw new ArgumentException($"--dataset {datasetName}: not a generated dataset of the recipes benchmark.");
             var rows = new List<string>
             {
-                $"| {dataset.Name}, {seconds} s sweep | trials | stopped at the first rung | epochs trained | best trial (validation) | best model, test macro accuracy |",
-                "|---|---|---|---|---|---|",
+                $"| {dataset.Name}, {seconds} s sweep | trials | stopped at the first rung | epochs trained | best trial (validation) | seconds in all (refit) | best model, test macro accuracy |",
+                "|---|---|---|---|---|---|---|",
             };
             // The images are made once; each sweep gets its own MLContext, so that every variant starts from the same seed.
             var dataContext = new MLContext(seed: 1);
             var (trainRows, testRows) = dataset.Load(dataContext);
             ITransformer labels = dataContext.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
             IDataView train = labels.Transform(trainRows), test = labels.Transform(testRows);
-            foreach (var (name, makeTuner, firstRung, defaultSpace) in Variants)
+            foreach (var (name, makeTuner, firstRung, defaultSpace, refit) in Variants)
             {
-                if (only != null && !only.Split(',').Any(v => name.StartsWith(v, StringComparison.OrdinalIgnoreCase))) continue;
+                if (only != null && !only.Split(';').Any(v => name.StartsWith(v.Trim(), StringComparison.OrdinalIgnoreCase))) continue;
                 var ml = new MLContext(seed: 1);
                 var baseOptions = new ImageClassifierOptions
                 {
@@ -58,7 +61,8 @@ namespace Microsoft.ML.Residual.Benchmarks
                 var experiment = ml.ResidualSweep().ImageClassification(baseOptions)
                     .SetTuner(makeTuner())
                     .SetTrainingTimeInSeconds(seconds)
-                    .SetOptimizingMetric("MacroAccuracy");
+                    .SetOptimizingMetric("MacroAccuracy")
+                    .SetRefitOnAllData(refit);
                 if (defaultSpace)
                 {
                     experiment.SetMaxEpochsPerTrial(quick ? 2 : dataset.Epochs);
@@ -85,11 +89,11 @@ namespace Microsoft.ML.Residual.Benchmarks
                     ? string.Create(CultureInfo.InvariantCulture, $"{winner.Metric:F3} ({string.Join(", ", winner.Parameters.Select(p => $"{p.Key} {p.Value}"))}, {winner.Epochs} epochs)")
                     : "none";
                 rows.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {result.Trials.Count} | {(firstRung is null ? "—" : stoppedAtFirst.ToString(CultureInfo.InvariantCulture))} | {result.TotalEpochs} | {bestTrial} | {(testAccuracy is double a ? a.ToString("F3", CultureInfo.InvariantCulture) : "—")} |"));
+                    $"| {name} | {result.Trials.Count} | {(firstRung is null ? "—" : stoppedAtFirst.ToString(CultureInfo.InvariantCulture))} | {result.TotalEpochs} | {bestTrial} | {elapsed:F0}{(result.RefitTime is TimeSpan r ? $" ({r.TotalSeconds:F0})" : "")} | {(testAccuracy is double a ? a.ToString("F3", CultureInfo.InvariantCulture) : "—")} |"));
                 Console.WriteLine(rows[^1]);
                 string line = JsonSerializer.Serialize(new
                 {
-                    dataset = dataset.Name, description = dataset.Description, variant = name, budgetSeconds = seconds, seconds = Math.Round(elapsed, 1),
+                    dataset = dataset.Name, description = dataset.Description, variant = name, budgetSeconds = seconds, seconds = Math.Round(elapsed, 1), refitSeconds = result.RefitTime is TimeSpan refitTime ? Math.Round(refitTime.TotalSeconds, 1) : (double?)null,
                     trials = result.Trials.Count, stoppedAtFirstRung = stoppedAtFirst, totalEpochs = result.TotalEpochs, bestValidation = result.BestTrial?.Metric,
                     testMacroAccuracy = testAccuracy,
                     every = result.Trials.OrderBy(t => t.Id).Select(t => new { t.Id, status = t.Status.ToString(), t.Epochs, validation = t.Metric, parameters = t.Parameters.ToDictionary(p => p.Key, p => Convert.ToString(p.Value, CultureInfo.InvariantCulture)) }),

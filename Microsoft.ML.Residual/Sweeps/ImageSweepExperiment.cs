@@ -131,8 +131,9 @@ namespace Microsoft.ML.Residual
         /// <see cref="Run(IDataView, double, IProgress{TrialResult}, CancellationToken)"/> (the validation share included),
         /// for the full epochs per trial. <see cref="SweepResult.BestModel"/> is then that model, and
         /// <see cref="SweepResult.BestTrial"/> keeps the validation scores of the trial it came from: no held-out data is left
-        /// to score the refitted model. The time budget bounds the search; the refit is one more training run after it
-        /// (<see cref="SweepResult.RefitTime"/>). Default: off.
+        /// to score the refitted model. The time budget includes the refit: the search starts no training run that would
+        /// leave less time than the refit's estimate (the full epochs on all the rows, at the seconds per epoch seen so far,
+        /// with a margin); the refit itself is not cut by the budget (<see cref="SweepResult.RefitTime"/>). Default: off.
         /// </summary>
         public ImageSweepExperiment SetRefitOnAllData(bool refitOnAllData = true)
         {
@@ -151,7 +152,7 @@ namespace Microsoft.ML.Residual
             if (!(validationFraction > 0 && validationFraction < 1))
                 throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (e.g. 0.2).");
             DataOperationsCatalog.TrainTestData split = ml.Data.TrainTestSplit(data, validationFraction, seed: seed);
-            SweepResult searched = Search(split.TrainSet, split.TestSet, progress, cancellationToken);
+            SweepResult searched = Search(split.TrainSet, split.TestSet, progress, cancellationToken, refit ? 1 / (1 - validationFraction) : null);
             return refit ? Refit(searched, data, cancellationToken) : searched;
         }
 
@@ -174,10 +175,11 @@ namespace Microsoft.ML.Residual
         {
             if (refit)
                 throw new InvalidOperationException("SetRefitOnAllData trains the best configuration on the training and validation data together: call Run(data, validationFraction) with all of it.");
-            return Search(train, validation, progress, cancellationToken);
+            return Search(train, validation, progress, cancellationToken, refitScale: null);
         }
 
-        private SweepResult Search(IDataView train, IDataView validation, IProgress<TrialResult>? progress, CancellationToken cancellationToken)
+        // refitScale: with a refit to come, how many times the training rows it trains on; the search then leaves it time.
+        private SweepResult Search(IDataView train, IDataView validation, IProgress<TrialResult>? progress, CancellationToken cancellationToken, double? refitScale)
         {
             if (train is null) throw new ArgumentNullException(nameof(train));
             if (validation is null) throw new ArgumentNullException(nameof(validation), "Give validation data, or call Run(data, validationFraction) to hold part of the training data out.");
@@ -202,11 +204,25 @@ namespace Microsoft.ML.Residual
             var clock = Stopwatch.StartNew();
             var trials = new List<SweepTrial>();
             var best = new BestModel();
+            bool leftForRefit = false;
             try
             {
-                while (!stop.IsCancellationRequested
-                    && planner.Next(trials, trainingTimeInSeconds is uint limit ? limit - clock.Elapsed.TotalSeconds : null) is TrialJob job)
+                // The time left to the search: the budget less what has run and, with a refit to come, its estimate (the
+                // full epochs on all the rows at the seconds per epoch seen so far).
+                double? SecondsLeft() => trainingTimeInSeconds is uint limit
+                    ? limit - clock.Elapsed.TotalSeconds - (refitScale is double scale && SweepTrial.SecondsPerEpoch(trials) is double perEpoch
+                        ? perEpoch * maxEpochsPerTrial * scale * SweepTrial.TimeMargin : 0)
+                    : null;
+                while (!stop.IsCancellationRequested && planner.Next(trials, SecondsLeft()) is TrialJob job)
                 {
+                    // With a refit to come, a job that would eat into its time is not started.
+                    if (refitScale != null && SecondsLeft() is double left && SweepTrial.SecondsPerEpoch(trials) is double seconds
+                        && (job.TargetEpochs - (job.Continue?.Epochs ?? 0)) * seconds > left)
+                    {
+                        leftForRefit = true;
+                        break;
+                    }
+
                     SweepTrial trial = job.Continue ?? AddTrial(trials, binder, job.Coordinates!);
                     int from = trial.Epochs;
                     RunSegment(trial, job.TargetEpochs, binder, train, validation, workspace, higherIsBetter, best, stop.Token);
@@ -228,7 +244,7 @@ namespace Microsoft.ML.Residual
             }
 
             SweepStopReason reason = cancellationToken.IsCancellationRequested ? SweepStopReason.Cancelled
-                : stop.IsCancellationRequested ? SweepStopReason.TimeBudget : SweepStopReason.SearchFinished;
+                : stop.IsCancellationRequested || leftForRefit ? SweepStopReason.TimeBudget : SweepStopReason.SearchFinished;
             channel.Info(MessageSensitivity.None, $"Sweep ended ({reason}) after {clock.Elapsed.TotalSeconds:F0} s and {trials.Count} trial(s)"
                 + (best.Trial is { } top ? $"; best: trial {top.Id}, {metric} {top.Metric?.ToString("F4", CultureInfo.InvariantCulture)}" : "; no trial was scored"));
             return new SweepResult(trials.Select(t => t.Snapshot(metric)).ToArray(), best.Trial, best.Model, metric, higherIsBetter, reason, clock.Elapsed);

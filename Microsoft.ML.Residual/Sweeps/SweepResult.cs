@@ -37,7 +37,7 @@ namespace Microsoft.ML.Residual
         /// <summary>The tuner had nothing left to try: the trial count or the grid was exhausted, or successive halving finished.</summary>
         SearchFinished,
 
-        /// <summary>The time budget (<c>SetTrainingTimeInSeconds</c>) ran out.</summary>
+        /// <summary>The time budget (<c>SetTrainingTimeInSeconds</c>) ran out, or what was left of it was kept for the refit.</summary>
         TimeBudget,
 
         /// <summary>The caller's cancellation token was cancelled.</summary>

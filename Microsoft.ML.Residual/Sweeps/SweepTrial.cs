@@ -70,6 +70,16 @@ namespace Microsoft.ML.Residual.Sweeps
             Id, Parameters, new Dictionary<string, double>(Metrics),
             Metrics.TryGetValue(metric, out double value) ? value : null, Epochs, Seconds, Status, Error, history.ToArray());
 
+        /// <summary>How much longer than <see cref="SecondsPerEpoch"/> says a sweep expects epochs still to come to take.</summary>
+        public const double TimeMargin = 1.25;
+
+        /// <summary>The seconds per epoch of every training run so far, their start-up and scoring included (null before any).</summary>
+        public static double? SecondsPerEpoch(IReadOnlyList<SweepTrial> trials)
+        {
+            int epochs = trials.Sum(t => t.EpochsRun);
+            return epochs == 0 ? null : trials.Sum(t => t.Seconds) / epochs;
+        }
+
         /// <summary>Turns a metric into a loss: lower is better.</summary>
         public static double ToObjective(double metric, bool higherIsBetter) => double.IsNaN(metric) ? double.PositiveInfinity : higherIsBetter ? -metric : metric;
 

@@ -85,18 +85,15 @@ namespace Microsoft.ML.Residual.Sweeps
             return rungs.ToArray();
         }
 
-        /// <summary>How much longer than the seconds per epoch seen so far the planner expects the remaining epochs to take.</summary>
-        private const double TimeMargin = 1.25;
-
         public override TrialJob? Next(IReadOnlyList<SweepTrial> trials, double? secondsLeft = null)
         {
             TrialJob? job = Search(trials);
             if (job is TrialJob next && secondsLeft is double left && !trials.Any(t => t.Epochs >= Rungs[^1])
                 && MostAdvancedPaused(trials) is SweepTrial finalist && next.Continue != finalist
-                && SecondsPerEpoch(trials) is double perEpoch)
+                && SweepTrial.SecondsPerEpoch(trials) is double perEpoch)
             {
                 int epochs = next.TargetEpochs - (next.Continue?.Epochs ?? 0) + Rungs[^1] - finalist.Epochs;
-                if (epochs * perEpoch * TimeMargin > left) return new TrialJob(finalist, null, Rungs.First(r => r > finalist.Epochs));
+                if (epochs * perEpoch * SweepTrial.TimeMargin > left) return new TrialJob(finalist, null, Rungs.First(r => r > finalist.Epochs));
             }
 
             return job;
@@ -127,13 +124,6 @@ namespace Microsoft.ML.Residual.Sweeps
 
         private static SweepTrial? MostAdvancedPaused(IReadOnlyList<SweepTrial> trials) =>
             trials.Where(IsPaused).OrderByDescending(t => t.Epochs).ThenBy(t => t.Objective).ThenBy(t => t.Id).FirstOrDefault();
-
-        // The seconds per epoch of every training run so far, their start-up and scoring included (null before any).
-        private static double? SecondsPerEpoch(IReadOnlyList<SweepTrial> trials)
-        {
-            int epochs = trials.Sum(t => t.EpochsRun);
-            return epochs == 0 ? null : trials.Sum(t => t.Seconds) / epochs;
-        }
 
         private static bool IsPaused(SweepTrial trial) => !trial.Settled;
     }
