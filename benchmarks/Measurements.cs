@@ -146,7 +146,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         // The torchvision layout at every size (PyTorch's peer has no CIFAR stem).
         private static nn.Module<Tensor, Tensor> CreateModel(string arch) =>
-            ResidualModels.Create(arch, Classes, 3, arch.StartsWith("resnet", StringComparison.Ordinal) ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
+            ResidualModels.Create(arch, Classes, 3, arch is "resnet18" or "resnet34" or "resnet50" or "resnet101" or "resnet152" ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
 
         /// <summary>
         /// A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script

@@ -59,7 +59,7 @@ if (what is "train" or "all")
 {
     rows.Add("| training | ours (whole Fit) | ours (loop only) | bare TorchSharp | bare TorchSharp, our settings | PyTorch | ours / PyTorch | bare, our settings / PyTorch | loop / bare, our settings | our settings / none | peak MB ours / bare / bare, our settings / PyTorch |");
     rows.Add("|---|---|---|---|---|---|---|---|---|---|---|");
-    foreach (var (arch, size, batch, steps) in new[] { ("resnet18", 32, 64, 20), ("resnet50", 64, 32, 10), ("densenet121", 64, 32, 10), ("unet_resnet18", 64, 8, 20) })
+    foreach (var (arch, size, batch, steps) in new[] { ("resnet18", 32, 64, 20), ("resnet50", 64, 32, 10), ("densenet121", 64, 32, 10), ("unet_resnet18", 64, 8, 20), ("resnet20", 28, 128, 20) })
     {
         if (!Selected(arch)) continue;
         int n = quick ? Math.Max(3, steps / 4) : steps;
