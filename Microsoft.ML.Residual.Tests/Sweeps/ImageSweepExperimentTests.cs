@@ -326,16 +326,16 @@ public sealed class ImageSweepExperimentTests
     }
 
     [TestMethod]
-    public void RefitOnAllData_TrainsTheBestConfigurationOnTheWholeDataLikeADirectFit()
+    public void SweepHoldingOutItsOwnValidation_RefitsTheBestConfigurationOnTheWholeDataLikeADirectFit()
     {
         var (ml, data, probe) = Data(trainRows: 64, validationRows: 16);
         ImageSweepExperiment Sweep() => ml.ResidualSweep().ImageClassification(Tiny())
             .SetSearchSpace(s => s.Choice("LearningRate", 0.02, 0.05)).SetTuner(SweepTuner.Grid).SetMaxEpochsPerTrial(2).SetSeed(5);
 
-        SweepResult searched = Sweep().Run(data, validationFraction: 0.25);
-        SweepResult refitted = Sweep().SetRefitOnAllData().Run(data, validationFraction: 0.25);
+        SweepResult searched = Sweep().SetRefitOnAllData(false).Run(data, validationFraction: 0.25);
+        SweepResult refitted = Sweep().Run(data, validationFraction: 0.25);
 
-        Assert.IsNull(searched.RefitTime);
+        Assert.IsNull(searched.RefitTime, "SetRefitOnAllData(false)");
         Assert.IsNotNull(refitted.RefitTime);
         Assert.AreEqual(searched.BestTrial!.Id, refitted.BestTrial!.Id, "the search is the same; the refit only replaces the model");
         Assert.AreEqual(searched.BestTrial.Metric, refitted.BestTrial.Metric);
@@ -352,6 +352,7 @@ public sealed class ImageSweepExperimentTests
             CollectionAssert.AreEqual(expected[row], actual[row], $"row {row}: the refitted model is the direct fit on all the data");
         Assert.IsTrue(Enumerable.Range(0, expected.Length).Any(row => !expected[row].SequenceEqual(trialModel[row])), "the trial's own model saw only three quarters of the rows");
 
+        Assert.IsNull(Sweep().Run(data, probe).RefitTime, "given its validation data, a sweep cannot refit and does not by default");
         var error = Assert.ThrowsExactly<InvalidOperationException>(() => Sweep().SetRefitOnAllData().Run(data, probe));
         StringAssert.Contains(error.Message, "Run(data, validationFraction)");
     }

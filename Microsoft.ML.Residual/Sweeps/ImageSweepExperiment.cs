@@ -30,7 +30,7 @@ namespace Microsoft.ML.Residual
         private int? maxTrials;
         private string metric;
         private int seed;
-        private bool refit;
+        private bool? refit;
 
         internal ImageSweepExperiment(MLContext ml, SweepTask task)
         {
@@ -133,7 +133,9 @@ namespace Microsoft.ML.Residual
         /// <see cref="SweepResult.BestTrial"/> keeps the validation scores of the trial it came from: no held-out data is left
         /// to score the refitted model. The time budget includes the refit: the search starts no training run that would
         /// leave less time than the refit's estimate (the full epochs on all the rows, at the seconds per epoch seen so far,
-        /// with a margin); the refit itself is not cut by the budget (<see cref="SweepResult.RefitTime"/>). Default: off.
+        /// with a margin); the refit itself is not cut by the budget (<see cref="SweepResult.RefitTime"/>). Default: on when the
+        /// sweep holds its own validation share out (<c>Run(data, validationFraction)</c>), off for <c>Run(train, validation)</c>,
+        /// which cannot refit (true there is refused).
         /// </summary>
         public ImageSweepExperiment SetRefitOnAllData(bool refitOnAllData = true)
         {
@@ -143,8 +145,8 @@ namespace Microsoft.ML.Residual
 
         /// <summary>
         /// Runs the sweep with a held-out fraction of <paramref name="data"/> (a seeded random split) as validation data, and
-        /// with <see cref="SetRefitOnAllData"/> trains the best configuration again on all of <paramref name="data"/>. A
-        /// refit that fails or is cancelled leaves the best trial's own model as the result (the log says why).
+        /// then (unless <c>SetRefitOnAllData(false)</c>) trains the best configuration again on all of <paramref name="data"/>.
+        /// A refit that fails or is cancelled leaves the best trial's own model as the result (the log says why).
         /// </summary>
         public SweepResult Run(IDataView data, double validationFraction, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
         {
@@ -152,8 +154,9 @@ namespace Microsoft.ML.Residual
             if (!(validationFraction > 0 && validationFraction < 1))
                 throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (e.g. 0.2).");
             DataOperationsCatalog.TrainTestData split = ml.Data.TrainTestSplit(data, validationFraction, seed: seed);
-            SweepResult searched = Search(split.TrainSet, split.TestSet, progress, cancellationToken, refit ? 1 / (1 - validationFraction) : null);
-            return refit ? Refit(searched, data, cancellationToken) : searched;
+            bool refitting = refit ?? true;
+            SweepResult searched = Search(split.TrainSet, split.TestSet, progress, cancellationToken, refitting ? 1 / (1 - validationFraction) : null);
+            return refitting ? Refit(searched, data, cancellationToken) : searched;
         }
 
         /// <summary>
@@ -173,7 +176,7 @@ namespace Microsoft.ML.Residual
         /// </exception>
         public SweepResult Run(IDataView train, IDataView validation, IProgress<TrialResult>? progress = null, CancellationToken cancellationToken = default)
         {
-            if (refit)
+            if (refit == true)
                 throw new InvalidOperationException("SetRefitOnAllData trains the best configuration on the training and validation data together: call Run(data, validationFraction) with all of it.");
             return Search(train, validation, progress, cancellationToken, refitScale: null);
         }
