@@ -93,7 +93,7 @@ namespace Microsoft.ML.Residual.Sweeps
                 && SweepTrial.SecondsPerEpoch(trials) is double perEpoch)
             {
                 int epochs = next.TargetEpochs - (next.Continue?.Epochs ?? 0) + Rungs[^1] - finalist.Epochs;
-                if (epochs * perEpoch * SweepTrial.TimeMargin > left) return new TrialJob(finalist, null, Rungs.First(r => r > finalist.Epochs));
+                if (epochs * perEpoch * SweepTrial.TimeMargin > left) return ToNextRung(finalist);
             }
 
             return job;
@@ -119,8 +119,10 @@ namespace Microsoft.ML.Residual.Sweeps
             // Nothing new may start: continue the most advanced, best paused trial until one trial has trained fully.
             if (trials.Any(t => t.Epochs >= Rungs[^1])) return null;
             SweepTrial? best = MostAdvancedPaused(trials);
-            return best == null ? null : new TrialJob(best, null, Rungs.First(r => r > best.Epochs));
+            return best == null ? null : ToNextRung(best);
         }
+
+        private TrialJob ToNextRung(SweepTrial trial) => new(trial, null, Rungs.First(r => r > trial.Epochs));
 
         private static SweepTrial? MostAdvancedPaused(IReadOnlyList<SweepTrial> trials) =>
             trials.Where(IsPaused).OrderByDescending(t => t.Epochs).ThenBy(t => t.Objective).ThenBy(t => t.Id).FirstOrDefault();
