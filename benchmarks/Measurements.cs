@@ -144,14 +144,17 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         private static bool IsSegmentation(string arch) => arch.StartsWith("unet", StringComparison.Ordinal);
 
-        // The torchvision layout at every size (PyTorch's peer has no CIFAR stem).
+        // The torchvision ResNets keep torchvision's layout at every size (PyTorch's peer has no CIFAR stem); the CIFAR
+        // ResNets (resnet20, ...) keep their own 3×3 stem.
+        private static bool HasTorchvisionStem(string arch) => arch is "resnet18" or "resnet34" or "resnet50" or "resnet101" or "resnet152";
+
         private static nn.Module<Tensor, Tensor> CreateModel(string arch) =>
-            ResidualModels.Create(arch, Classes, 3, arch is "resnet18" or "resnet34" or "resnet50" or "resnet101" or "resnet152" ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
+            ResidualModels.Create(arch, Classes, 3, HasTorchvisionStem(arch) ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
 
         /// <summary>
         /// A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script
         /// does. Either as a user would write it, or with the two settings our training loop uses: freed native memory kept
-        /// in the process (<see cref="NativeAllocator"/>) and the batch in channels-last layout.
+        /// in the process (<see cref="NativeAllocator"/>), and the batch and the convolution weights in channels-last layout.
         /// </summary>
         private static double TrainBare(string arch, int size, int batch, int steps, bool asOurLoop)
         {
@@ -159,6 +162,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             torch.manual_seed(0);
             using var model = CreateModel(arch);
             model.train();
+            using IDisposable? weightLayout = asOurLoop ? ChannelsLastLayout.EnterForWeights(model) : null;
             using var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
             using Tensor x = asOurLoop ? torch.randn(batch, size, size, 3).permute(0, 3, 1, 2) : torch.randn(batch, 3, size, size);
             using Tensor y = IsSegmentation(arch) ? torch.randint(0, Classes, new long[] { batch, size, size }) : torch.randint(0, Classes, new long[] { batch });
@@ -255,7 +259,8 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         private static ImageClassifierOptions ClassifierOptions(string arch, int size, int batch) => new()
         {
-            Architecture = arch, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1, Stem = StemKind.ImageNet,
+            Architecture = arch, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1,
+            Stem = HasTorchvisionStem(arch) ? StemKind.ImageNet : null,
             LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
             Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 },
         };

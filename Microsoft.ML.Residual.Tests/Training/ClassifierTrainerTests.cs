@@ -91,7 +91,7 @@ public sealed class ClassifierTrainerTests
     }
 
     [TestMethod]
-    [DataRow(null, DisplayName = "channels-last batches (the CPU default)")]
+    [DataRow(null, DisplayName = "the CPU default: channels-last batches and weights")]
     [DataRow(true, DisplayName = "channels-last batches and weights")]
     public void ChannelsLast_TrainsTheSameNetworkAsTheDefaultLayout_UpToRounding(bool? channelsLast)
     {
@@ -103,12 +103,12 @@ public sealed class ClassifierTrainerTests
             var model = SmallNetwork(9);
             TrainingOptions options = Options(2);
             options.ChannelsLast = layout;
-            // While training with channels-last weights, the 3×3 convolution weights are laid out channels-last.
+            // While training channels-last (null: the CPU's default), the 3×3 convolution weights are laid out channels-last.
             var layouts = new List<bool>();
             var firstConvolution = model.named_parameters().First(p => p.parameter.dim() == 4 && p.parameter.shape[2] == 3).parameter;
             TrainingResult result = new ClassifierTrainer(model, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
                 () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(_ => layouts.Add(!firstConvolution.is_contiguous())));
-            Assert.IsTrue(layouts.All(channelsLastWeights => channelsLastWeights == (layout == true)), $"ChannelsLast = {layout}: weights channels-last in each epoch: {string.Join(", ", layouts)}");
+            Assert.IsTrue(layouts.All(channelsLastWeights => channelsLastWeights == (layout ?? true)), $"ChannelsLast = {layout}: weights channels-last in each epoch: {string.Join(", ", layouts)}");
             results.Add((Weights(model), result));
         }
 

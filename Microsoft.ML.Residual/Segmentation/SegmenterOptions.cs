@@ -122,9 +122,9 @@ namespace Microsoft.ML.Residual
         public bool? AllowTf32 { get; set; }
 
         /// <summary>
-        /// Channels-last memory layout while training (see <see cref="Training.TrainingOptions.ChannelsLast"/>). Null (the
-        /// default): channels-last batches on the CPU, the default layout on CUDA; true: batches and convolution weights
-        /// channels-last on every device; false: never.
+        /// Channels-last memory layout of the batches and convolution weights while training (see
+        /// <see cref="Training.TrainingOptions.ChannelsLast"/>). Null (the default): on the CPU, the default layout on CUDA;
+        /// true: on every device; false: never.
         /// </summary>
         public bool? ChannelsLast { get; set; }
 

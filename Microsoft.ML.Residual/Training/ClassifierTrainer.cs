@@ -173,7 +173,7 @@ namespace Microsoft.ML.Residual.Training
             bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
             SetBackboneFrozen(frozen);
             // Channels-last weights before the optimiser exists, so that its state tensors take the same layout.
-            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
+            using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
             TrainingOptimizer optimizer = CreateOptimizer(frozen);
             DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
 
@@ -334,7 +334,7 @@ namespace Microsoft.ML.Residual.Training
             // With a frozen first phase, the sweep is that phase's: the head alone, backbone batch norm on its running statistics.
             bool frozen = options.FreezeBackboneEpochs > 0;
             SetBackboneFrozen(frozen);
-            using IDisposable weightLayout = options.ChannelsLast == true ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
+            using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
             Dictionary<string, Tensor>? start = null;
             TrainingOptimizer? optimizer = null;
             DynamicLossScaler? scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
@@ -601,10 +601,16 @@ namespace Microsoft.ML.Residual.Training
             return present == 0 ? 0 : sum / present;
         }
 
+        // Whether batches and convolution weights are laid out channels-last on this device (TrainingOptions.ChannelsLast; null:
+        // on the CPU). Both, because libtorch picks a convolution's layout from its input or its weight, and it runs a
+        // one-channel batch (grey images), which is contiguous in both layouts, in the default layout: then only the weights
+        // carry channels-last through the network.
+        private bool UsesChannelsLast(Device device) => options.ChannelsLast ?? device.type == DeviceType.CPU;
+
         // Image batches in channels-last memory layout (TorchSharp has no memory-format argument; a permuted contiguous copy
         // has NHWC strides): libtorch then runs its channels-last kernels through the whole network.
         private Tensor InNetworkLayout(Tensor images) =>
-            images.dim() == 4 && (options.ChannelsLast ?? images.device_type == DeviceType.CPU) ? ChannelsLastLayout.Of(images) : images;
+            images.dim() == 4 && UsesChannelsLast(images.device) ? ChannelsLastLayout.Of(images) : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets)

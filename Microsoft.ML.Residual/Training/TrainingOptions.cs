@@ -130,13 +130,13 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>
         /// Channels-last memory layout (NHWC strides, same shapes), so that libtorch picks its channels-last convolution kernels
-        /// through the whole network. Null (the default): the choice measured per device: on the CPU each image batch is
-        /// handed to the network channels-last and parameters keep their layout (oneDNN's kernels: DenseNet-121 about 30 % and
-        /// ResNet-50 about 12 % faster at 64² on 2 cores, docs/performance.md); on CUDA the default layout (this library has not
-        /// measured channels-last on a GPU yet). True: batches and the convolution weights channels-last on every device, as
-        /// PyTorch's <c>model.to(memory_format=torch.channels_last)</c> with channels-last inputs (on CUDA, cuDNN's NHWC
-        /// kernels, which suit tensor cores in half precision); the weights get their usual layout back when training ends.
-        /// False: the default layout everywhere. Results equal the default layout's up to floating-point rounding.
+        /// through the whole network: the image batches and the convolution weights, as PyTorch's
+        /// <c>model.to(memory_format=torch.channels_last)</c> with channels-last inputs; the weights get their usual layout back
+        /// when training ends. Null (the default): the choice measured per device: channels-last on the CPU (oneDNN's kernels:
+        /// DenseNet-121 about 30 % and ResNet-50 about 12 % faster at 64² on 2 cores; with grey images only the weights can
+        /// carry the layout, docs/performance.md); on CUDA the default layout (this library has not measured channels-last on a
+        /// GPU yet). True: channels-last on every device (on CUDA, cuDNN's NHWC kernels, which suit tensor cores in half
+        /// precision). False: the default layout everywhere. Results equal the default layout's up to floating-point rounding.
         /// </summary>
         public bool? ChannelsLast { get; set; }
 
