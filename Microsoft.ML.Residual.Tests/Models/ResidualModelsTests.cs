@@ -123,6 +123,22 @@ public sealed class ResidualModelsTests
     }
 
     [TestMethod]
+    [DataRow("wide_resnet16_4", 2_748_890L)]
+    [DataRow("wide_resnet16_8", 10_961_370L)]
+    [DataRow("wide_resnet28_10", 36_479_194L)]
+    [DataRow("wide_resnet40_4", 8_949_210L)]
+    public void Create_CifarWideResNets_HaveTheWrnParameterCounts(string name, long expected)
+    {
+        // WRN-d-k (Zagoruyko and Komodakis 2016), 10 classes: 2.7M for WRN-16-4 and 36.5M for WRN-28-10 in the paper; the
+        // exact counts are those of the pre-activation layout with 1×1 projections where the width changes.
+        using var model = ResidualModels.Create(name, numClasses: 10);
+        Assert.AreEqual(expected, CountParameters(model), name);
+        var keys = model.state_dict().Keys.ToList();
+        CollectionAssert.Contains(keys, "layer1.0.downsample.0.weight", "the first block widens 16 → 16k channels with a projection");
+        CollectionAssert.DoesNotContain(keys, "layer1.1.downsample.0.weight", "blocks of unchanged width keep the identity");
+    }
+
+    [TestMethod]
     public void Create_UnknownName_ThrowsWithSuggestions()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet19"));

@@ -58,6 +58,17 @@ namespace Microsoft.ML.Residual.Models
             {
                 Block = ResidualBlockKind.Bottleneck, Layers = new[] { 18, 18, 18 }, PreActivation = true, Shortcut = ShortcutOption.B,
             });
+
+            // Wide ResNets of Zagoruyko and Komodakis 2016 (WRN-d-k, CIFAR): pre-activation basic blocks, (d-4)/6 per stage,
+            // widths 16k/32k/64k after a 16-channel stem, 1×1 projection shortcuts where the width changes; no dropout.
+            foreach (var (depth, k) in new[] { (16, 4), (16, 8), (28, 10), (40, 4) })
+            {
+                int n = (depth - 4) / 6;
+                AddResNet($"wide_resnet{depth}_{k}", $"Wide ResNet-{depth}-{k} (CIFAR, pre-activation)", cifar with
+                {
+                    Layers = new[] { n, n, n }, StageWidths = new[] { 16 * k, 32 * k, 64 * k }, PreActivation = true, Shortcut = ShortcutOption.B,
+                });
+            }
         }
     }
 }

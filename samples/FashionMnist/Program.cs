@@ -10,6 +10,7 @@
 //   resnet20, resnet56  CIFAR ResNets of He et al. 2016
 //   preact_resnet110    pre-activation CIFAR ResNet of He et al. 2016 ("Identity mappings")
 //   densenet_bc_100_12  CIFAR DenseNet-BC of Huang et al. 2017
+//   wide_resnet16_4, wide_resnet28_10  Wide ResNets of Zagoruyko and Komodakis 2016 (WRN-28-10 is the dataset README's)
 // The named recipes train with SGD (momentum 0.9, weight decay 5e-4 off BatchNorm and biases), learning rate 0.1 (batch
 // 128) with a one-epoch warm-up and a cosine decay, and the standard augmentation (4-pixel padding, random crop back to
 // 28×28, horizontal flip; --augment none turns it off). benchmarks/peers/fashion_peer.py trains ResNet-20 in PyTorch
@@ -30,7 +31,7 @@ using Microsoft.ML.Residual.Training;
 
 string data = Argument("--data") ?? "/usr/share/datasets/fashion-mnist";
 string recipe = Argument("--recipe") ?? "resnet20";
-string[] recipes = { "default", "resnet20", "resnet56", "preact_resnet110", "densenet_bc_100_12" };
+string[] recipes = { "default", "resnet20", "resnet56", "preact_resnet110", "densenet_bc_100_12", "wide_resnet16_4", "wide_resnet28_10" };
 if (!recipes.Contains(recipe))
 {
     Console.Error.WriteLine($"Unknown recipe '{recipe}': use {string.Join(", ", recipes)}.");
