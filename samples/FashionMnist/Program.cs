@@ -16,7 +16,8 @@
 // 28×28, horizontal flip; --augment none turns it off). benchmarks/peers/fashion_peer.py trains ResNet-20 in PyTorch
 // with the same recipe for the side-by-side comparison in docs/training.md. The test images are used once, at the end.
 // Writes the learning curves (training loss and accuracy per epoch) to fashion-mnist-RECIPE.png and one JSON line with
-// the result to the console.
+// the result to the console. --peer-log FILE adds the PyTorch run's curves to the plot: FILE holds what fashion_peer.py
+// printed (one JSON line per epoch with "epoch", "loss" and "trainAccuracy").
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -50,8 +51,10 @@ if (trainImages is null || trainLabels is null || testImages is null || testLabe
 
 int epochs, trainRows, testRows;
 bool augment;
+List<(double Epoch, double Loss, double Accuracy)> peerCurves;
 try
 {
+    peerCurves = Argument("--peer-log") is string peerLog ? ReadPeerLog(peerLog) : new();
     epochs = Number("--epochs", 30);
     trainRows = Number("--train-rows", 60_000);
     testRows = Number("--test-rows", 10_000);
@@ -62,7 +65,7 @@ try
         string other => throw new ArgumentException($"--augment {other}: use crop+flip or none."),
     };
 }
-catch (ArgumentException e)
+catch (Exception e) when (e is ArgumentException or IOException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
@@ -120,9 +123,17 @@ var chart = new LineChart
 {
     Title = string.Create(CultureInfo.InvariantCulture, $"Fashion-MNIST, {recipe}: test accuracy {metrics.MicroAccuracy:F4}"), XLabel = "epoch", YLabel = "training loss / accuracy",
 };
-chart.Add("training loss", epochNumbers, reports.Select(r => r.TrainingLoss).ToArray())
-    .Add("training accuracy", epochNumbers, reports.Select(r => r.TrainingAccuracy).ToArray())
-    .Save(curves);
+string ours = peerCurves.Count > 0 ? "ResidualML: " : "training ";
+chart.Add(ours + "loss", epochNumbers, reports.Select(r => r.TrainingLoss).ToArray())
+    .Add(ours + "accuracy", epochNumbers, reports.Select(r => r.TrainingAccuracy).ToArray());
+if (peerCurves.Count > 0)
+{
+    double[] peerEpochs = peerCurves.Select(c => c.Epoch).ToArray();
+    chart.Add("PyTorch: loss", peerEpochs, peerCurves.Select(c => c.Loss).ToArray())
+        .Add("PyTorch: accuracy", peerEpochs, peerCurves.Select(c => c.Accuracy).ToArray());
+}
+
+chart.Save(curves);
 Console.WriteLine($"Learning curves: {Path.GetFullPath(curves)}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
@@ -141,6 +152,38 @@ string? Argument(string name)
 int Number(string name, int fallback) =>
     Argument(name) is string text ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0
         ? value : throw new ArgumentException($"{name} {text}: give a positive whole number.") : fallback;
+
+// The epoch lines of fashion_peer.py's output; other lines (its final result) are skipped.
+List<(double Epoch, double Loss, double Accuracy)> ReadPeerLog(string path)
+{
+    if (!File.Exists(path)) throw new ArgumentException($"--peer-log {path}: no such file. Give the file fashion_peer.py's output was written to.");
+    var curves = new List<(double, double, double)>();
+    foreach (var (line, number) in File.ReadLines(path).Select((l, i) => (l.Trim(), i + 1)))
+    {
+        if (!line.StartsWith('{')) continue;
+        using JsonDocument json = ParseLine(line, number);
+        JsonElement root = json.RootElement;
+        if (!root.TryGetProperty("epoch", out JsonElement epoch)) continue;
+        if (!root.TryGetProperty("loss", out JsonElement loss) || !root.TryGetProperty("trainAccuracy", out JsonElement accuracy))
+            throw new ArgumentException($"--peer-log {path}, line {number}: an epoch line without \"loss\" and \"trainAccuracy\".");
+        curves.Add((epoch.GetDouble(), loss.GetDouble(), accuracy.GetDouble()));
+    }
+
+    JsonDocument ParseLine(string line, int number)
+    {
+        try
+        {
+            return JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"--peer-log {path}, line {number}: not a JSON line ({e.Message}).");
+        }
+    }
+
+    if (curves.Count == 0) throw new ArgumentException($"--peer-log {path}: no epoch lines ({{\"epoch\": …, \"loss\": …}}); give fashion_peer.py's output.");
+    return curves;
+}
 
 string? Find(string stem) => new[] { stem, stem + ".gz" }.Select(n => Path.Combine(data, n)).FirstOrDefault(File.Exists);
 
