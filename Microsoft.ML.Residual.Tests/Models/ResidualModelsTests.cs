@@ -139,6 +139,30 @@ public sealed class ResidualModelsTests
     }
 
     [TestMethod]
+    public void Cards_ClassifierHeadPrefix_NamesTheHeadOfTheCreatedNetwork()
+    {
+        foreach (ModelInfo info in ResidualModels.All.Where(m => m.Task == ModelTask.Classifier))
+        {
+            Assert.IsNotNull(info.HeadPrefix, info.Name);
+            // Built on the meta device would be cheaper, but the factories initialise weights; the key set is what counts.
+            using var model = ResidualModels.Create(info.Name, numClasses: 10);
+            var heads = model.state_dict().Keys.Where(k => k.StartsWith(info.HeadPrefix, StringComparison.Ordinal)).ToList();
+            CollectionAssert.AreEquivalent(new[] { info.HeadPrefix + "weight", info.HeadPrefix + "bias" }, heads, info.Name);
+        }
+    }
+
+    [TestMethod]
+    public void Cards_EncoderUNets_AreSegmentersWithTheirEncodersHeadPrefix()
+    {
+        Assert.AreEqual(ModelTask.Segmenter, ResidualModels.Find("unet")!.Task);
+        Assert.IsNull(ResidualModels.Find("unet")!.HeadPrefix, "the classic U-Net has no classifier to load from");
+        Assert.AreEqual("fc.", ResidualModels.Find("UNET_RESNET34")!.HeadPrefix, "names are case-insensitive");
+        Assert.AreEqual("classifier.", ResidualModels.Find("unet_densenet121")!.HeadPrefix);
+        Assert.AreEqual(ModelTask.Segmenter, ResidualModels.Find("unet_densenet121")!.Task);
+        Assert.IsNull(ResidualModels.Find("resnet19"));
+    }
+
+    [TestMethod]
     public void Create_UnknownName_ThrowsWithSuggestions()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(() => ResidualModels.Create("resnet19"));

@@ -51,7 +51,7 @@ public sealed class OnnxExporterTests
         var failures = new List<string>();
         foreach (ModelInfo info in ResidualModels.All)
         {
-            bool segmentation = info.Family == "unet";
+            bool segmentation = info.Task == ModelTask.Segmenter;
             // Weights from a fixed seed, whatever other tests did with the global generator before.
             manual_seed(19);
             var model = ResidualModels.Create(info.Name, numClasses: segmentation ? 3 : 10);

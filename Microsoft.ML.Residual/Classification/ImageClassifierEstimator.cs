@@ -37,11 +37,11 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
-            if (info is null || info.Family == "unet")
+            ModelInfo? info = options.Architecture is null ? null : ResidualModels.Find(options.Architecture);
+            if (info is null || info.Task != ModelTask.Classifier)
             {
                 throw new ArgumentException(
-                    $"Architecture '{options.Architecture}' is not a classifier. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Family != "unet").Select(m => m.Name))}.",
+                    $"Architecture '{options.Architecture}' is not a classifier. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Classifier).Select(m => m.Name))}.",
                     nameof(options));
             }
 
@@ -350,7 +350,7 @@ namespace Microsoft.ML.Residual
 
         private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, StemKind? stem)
         {
-            string family = ResidualModels.All.First(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase)).Family;
+            string family = ResidualModels.Find(options.Architecture)!.Family;
             ModelOptions modelOptions = family == "resnet"
                 ? new ResNetOptions { Seed = options.Seed, Stem = stem, ZeroInitResidual = true }
                 : new DenseNetOptions { Seed = options.Seed, Stem = stem };

@@ -37,8 +37,8 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(seed: null);
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
-            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, architecture, StringComparison.OrdinalIgnoreCase));
-            if (info is null || info.Family == "unet")
+            ModelInfo? info = ResidualModels.Find(architecture ?? throw new ArgumentNullException(nameof(architecture)));
+            if (info is null || info.Task != ModelTask.Classifier)
                 throw new ArgumentException($"Architecture '{architecture}' is not a classifier backbone; use one of the ResNet or DenseNet names in ResidualModels.Names.", nameof(architecture));
             if (weightsPath != null && !File.Exists(weightsPath))
                 throw new FileNotFoundException($"The weights file '{weightsPath}' does not exist (weightsPath of the featurizer).", weightsPath);

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Residual.Models
         {
             void AddDenseNet(string name, string description, DenseNetDefinition definition)
             {
-                registry.Add(new Entry(new ModelInfo(name, "densenet", description), (classes, channels, options) =>
+                registry.Add(new Entry(new ModelInfo(name, "densenet", description) { HeadPrefix = "classifier." }, (classes, channels, options) =>
                 {
                     CheckOptionsType<DenseNetOptions>(name, options);
                     return new DenseNet(definition.With(options) with { NumClasses = classes, InChannels = channels });

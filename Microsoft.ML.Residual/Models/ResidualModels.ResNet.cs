@@ -9,7 +9,7 @@ namespace Microsoft.ML.Residual.Models
             void AddResNet(string name, string description, ResNetDefinition definition)
             {
                 ResNetPresets[name] = definition;
-                registry.Add(new Entry(new ModelInfo(name, "resnet", description), (classes, channels, options) =>
+                registry.Add(new Entry(new ModelInfo(name, "resnet", description) { HeadPrefix = "fc." }, (classes, channels, options) =>
                 {
                     CheckOptionsType<ResNetOptions>(name, options);
                     return new ResNet(definition.With(options) with { NumClasses = classes, InChannels = channels });

@@ -9,7 +9,10 @@ namespace Microsoft.ML.Residual.Models
         private static void RegisterUNets(List<Entry> registry)
         {
             registry.Add(new Entry(
-                new ModelInfo("unet", "unet", "U-Net (Ronneberger et al. 2015) with BatchNorm: depth 4, widths 64…1024, transposed-convolution upsampling"),
+                new ModelInfo("unet", "unet", "U-Net (Ronneberger et al. 2015) with BatchNorm: depth 4, widths 64…1024, transposed-convolution upsampling")
+                {
+                    Task = ModelTask.Segmenter,
+                },
                 (classes, channels, options) =>
                 {
                     CheckOptionsType<UNetOptions>("unet", options);
@@ -35,18 +38,20 @@ namespace Microsoft.ML.Residual.Models
                 registry,
                 name,
                 $"U-Net decoder (256-128-64-32-16, smp layout) over a {encoderName} encoder",
-                encoderName,
+                encoderEntry.Info,
                 (inChannels, encoderOptions) => encoderEntry.Factory(0, inChannels, encoderOptions));
         }
 
         /// <summary>
-        /// Registers <paramref name="name"/>: a U-Net decoder over the encoder that <paramref name="encoderFactory"/>
-        /// builds from the input channels and <see cref="UNetOptions.Encoder"/>.
+        /// Registers <paramref name="name"/>: a U-Net decoder over the encoder <paramref name="encoder"/> describes, which
+        /// <paramref name="encoderFactory"/> builds from the input channels and <see cref="UNetOptions.Encoder"/>.
         /// </summary>
         private static void AddEncoderUNet(
-            List<Entry> registry, string name, string description, string encoderName, Func<int, ModelOptions?, nn.Module<Tensor, Tensor>> encoderFactory)
+            List<Entry> registry, string name, string description, ModelInfo encoder, Func<int, ModelOptions?, nn.Module<Tensor, Tensor>> encoderFactory)
         {
-            registry.Add(new Entry(new ModelInfo(name, "unet", description), (classes, channels, options) =>
+            string encoderName = encoder.Name;
+            var card = new ModelInfo(name, "unet", description) { Task = ModelTask.Segmenter, HeadPrefix = encoder.HeadPrefix };
+            registry.Add(new Entry(card, (classes, channels, options) =>
             {
                 CheckOptionsType<UNetOptions>(name, options);
                 UNetOptions unetOptions = UNetOptions.From(options);

@@ -5,11 +5,32 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Models
 {
+    /// <summary>What a registered network computes.</summary>
+    public enum ModelTask
+    {
+        /// <summary>Class logits per image (N×K).</summary>
+        Classifier,
+
+        /// <summary>Class logits per pixel at the input resolution (N×K×H×W).</summary>
+        Segmenter,
+    }
+
     /// <summary>One entry of the model registry.</summary>
     /// <param name="Name">The name <see cref="ResidualModels.Create"/> accepts.</param>
     /// <param name="Family">The family, e.g. "resnet".</param>
     /// <param name="Description">One line for tables and error messages.</param>
-    public sealed record ModelInfo(string Name, string Family, string Description);
+    public sealed record ModelInfo(string Name, string Family, string Description)
+    {
+        /// <summary>What the network computes: per-image or per-pixel class logits.</summary>
+        public ModelTask Task { get; init; } = ModelTask.Classifier;
+
+        /// <summary>
+        /// The state-dict prefix of the classification head ("fc." for ResNets, "classifier." for DenseNets, as in
+        /// torchvision). For an encoder U-Net, that of its encoder's classifier, whose weights load into the encoder; null for
+        /// the classic U-Net, which has no classifier to come from.
+        /// </summary>
+        public string? HeadPrefix { get; init; }
+    }
 
     /// <summary>
     /// Creates every network of the library by name (torchvision's names where torchvision has the model).
@@ -38,6 +59,10 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Name, family and description of every registered model.</summary>
         public static IReadOnlyList<ModelInfo> All { get; } = Entries.Select(e => e.Info).ToList();
 
+        /// <summary>The registry's card for <paramref name="name"/> (case-insensitive), or null when no model has that name.</summary>
+        public static ModelInfo? Find(string name) =>
+            Registry.TryGetValue(name ?? throw new ArgumentNullException(nameof(name)), out Entry? entry) ? entry.Info : null;
+
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>
         /// <param name="numClasses">Classifier outputs (default 1000; 0 = a classifier without its head). For the U-Net
@@ -57,7 +82,7 @@ namespace Microsoft.ML.Residual.Models
                     "ResidualModels.Names lists every name.", nameof(name));
             }
 
-            if (numClasses is null && entry.Info.Family == "unet")
+            if (numClasses is null && entry.Info.Task == ModelTask.Segmenter)
                 throw new ArgumentException($"'{name}' is a segmentation model: pass numClasses, the number of classes per pixel (e.g. 2 for foreground/background).", nameof(numClasses));
             return entry.Factory(numClasses ?? 1000, inChannels, options);
         }

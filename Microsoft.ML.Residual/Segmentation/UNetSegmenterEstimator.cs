@@ -37,10 +37,10 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             ml = ImageInput.TransformContext(options.Seed);
-            ModelInfo? info = ResidualModels.All.FirstOrDefault(m => string.Equals(m.Name, options.Architecture, StringComparison.OrdinalIgnoreCase));
-            if (info is null || info.Family != "unet")
+            ModelInfo? info = options.Architecture is null ? null : ResidualModels.Find(options.Architecture);
+            if (info is null || info.Task != ModelTask.Segmenter)
                 throw new ArgumentException(
-                    $"SegmenterOptions.Architecture '{options.Architecture}' is not a U-Net. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Family == "unet").Select(m => m.Name))}.",
+                    $"SegmenterOptions.Architecture '{options.Architecture}' is not a U-Net. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Segmenter).Select(m => m.Name))}.",
                     nameof(options));
             void Check(bool valid, string name, object? value, string rule)
             {
@@ -207,7 +207,8 @@ namespace Microsoft.ML.Residual
         {
             if (model is not EncoderUNet)
                 throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: the classic 'unet' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
-            string classifierPrefix = options.Architecture.Contains("densenet", StringComparison.OrdinalIgnoreCase) ? "classifier." : "fc.";
+            string classifierPrefix = ResidualModels.Find(options.Architecture)?.HeadPrefix
+                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder of '{options.Architecture}'.");
             try
             {
                 StateDict.Load(model, path, strict: true, new StateDictLoadOptions

@@ -18,7 +18,7 @@ if (args.Length != 1)
 Directory.CreateDirectory(args[0]);
 foreach (ModelInfo info in ResidualModels.All)
 {
-    bool segmentation = info.Family == "unet";
+    bool segmentation = info.Task == ModelTask.Segmenter;
     using var model = ResidualModels.Create(info.Name, numClasses: segmentation ? 3 : 10);
     model.eval();
     long[] shape = segmentation ? new long[] { 1, 3, 35, 29 } : new long[] { 1, 3, 32, 32 };

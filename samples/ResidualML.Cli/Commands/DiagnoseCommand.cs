@@ -74,7 +74,7 @@ namespace ResidualML.Cli.Commands
             foreach (string architecture in architectures)
                 if (!ResidualModels.Names.Contains(architecture))
                     throw new UsageException($"--arch {architecture}: not a model name; 'residualml train --help' and docs/models.md list them.");
-                else if (ResidualModels.All.First(m => string.Equals(m.Name, architecture, StringComparison.OrdinalIgnoreCase)).Family == "unet")
+                else if (ResidualModels.Find(architecture)?.Task == ModelTask.Segmenter)
                     throw new UsageException($"--arch {architecture}: diagnose measures classifiers on labelled images. For a U-Net, use SegmenterOptions.GradientFlowProgress or GradientFlow.Measure with masks (docs/diagnostics.md).");
 
             bool study = line.Has("study");
