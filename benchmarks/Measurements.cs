@@ -144,12 +144,11 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         private static bool IsSegmentation(string arch) => arch.StartsWith("unet", StringComparison.Ordinal);
 
-        // The torchvision ResNets keep torchvision's layout at every size (PyTorch's peer has no CIFAR stem); the CIFAR
-        // ResNets (resnet20, ...) keep their own 3×3 stem.
-        private static bool HasTorchvisionStem(string arch) => arch is "resnet18" or "resnet34" or "resnet50" or "resnet101" or "resnet152";
+        // Every network with its registered stem at every size: torchvision's for its networks (PyTorch's peer has no CIFAR
+        // stem), the 3×3 one for the CIFAR ResNets (resnet20, ...). The DenseNets measured here are torchvision's.
+        private static StemKind RegisteredStem(string arch) => ResidualModels.GetResNetDefinition(arch)?.Stem ?? StemKind.ImageNet;
 
-        private static nn.Module<Tensor, Tensor> CreateModel(string arch) =>
-            ResidualModels.Create(arch, Classes, 3, HasTorchvisionStem(arch) ? new ResNetOptions { Stem = StemKind.ImageNet } : null);
+        private static nn.Module<Tensor, Tensor> CreateModel(string arch) => ResidualModels.Create(arch, Classes, 3);
 
         /// <summary>
         /// A bare TorchSharp loop: the same model, SGD (momentum 0.9, weight decay 5e-4), one fixed batch, as the peer script
@@ -260,7 +259,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         private static ImageClassifierOptions ClassifierOptions(string arch, int size, int batch) => new()
         {
             Architecture = arch, ImageWidth = size, ImageHeight = size, BatchSize = batch, Epochs = 1,
-            Stem = HasTorchvisionStem(arch) ? StemKind.ImageNet : null,
+            Stem = RegisteredStem(arch),
             LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant, WarmupEpochs = 0,
             Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0 },
         };

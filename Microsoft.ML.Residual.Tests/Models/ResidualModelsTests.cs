@@ -86,9 +86,15 @@ public sealed class ResidualModelsTests
     [DataRow("resnet110", 1_727_962L)]
     [DataRow("plain20", 269_722L)]
     [DataRow("plain110", 1_727_962L)]
+    [DataRow("wide_resnet16_4", 2_748_890L)]
+    [DataRow("wide_resnet16_8", 10_961_370L)]
+    [DataRow("wide_resnet28_10", 36_479_194L)]
+    [DataRow("wide_resnet40_4", 8_949_210L)]
     public void Create_CifarNetworks_HaveThePaperParameterCounts(string name, long expected)
     {
-        // Option A shortcuts have no parameters, so a plain network counts exactly as its residual twin.
+        // Option A shortcuts have no parameters, so a plain network counts exactly as its residual twin. Wide ResNets
+        // (WRN-d-k, Zagoruyko and Komodakis 2016): 2.7M for WRN-16-4 and 36.5M for WRN-28-10 in the paper; the exact counts
+        // are those of the pre-activation layout with 1×1 projections where the width changes.
         using var model = ResidualModels.Create(name, numClasses: 10);
         Assert.AreEqual(expected, CountParameters(model));
     }
@@ -123,19 +129,15 @@ public sealed class ResidualModelsTests
     }
 
     [TestMethod]
-    [DataRow("wide_resnet16_4", 2_748_890L)]
-    [DataRow("wide_resnet16_8", 10_961_370L)]
-    [DataRow("wide_resnet28_10", 36_479_194L)]
-    [DataRow("wide_resnet40_4", 8_949_210L)]
-    public void Create_CifarWideResNets_HaveTheWrnParameterCounts(string name, long expected)
+    public void Create_CifarWideResNets_ProjectOnlyWhereTheWidthChanges()
     {
-        // WRN-d-k (Zagoruyko and Komodakis 2016), 10 classes: 2.7M for WRN-16-4 and 36.5M for WRN-28-10 in the paper; the
-        // exact counts are those of the pre-activation layout with 1×1 projections where the width changes.
-        using var model = ResidualModels.Create(name, numClasses: 10);
-        Assert.AreEqual(expected, CountParameters(model), name);
-        var keys = model.state_dict().Keys.ToList();
-        CollectionAssert.Contains(keys, "layer1.0.downsample.0.weight", "the first block widens 16 → 16k channels with a projection");
-        CollectionAssert.DoesNotContain(keys, "layer1.1.downsample.0.weight", "blocks of unchanged width keep the identity");
+        foreach (string name in new[] { "wide_resnet16_4", "wide_resnet16_8", "wide_resnet28_10", "wide_resnet40_4" })
+        {
+            using var model = ResidualModels.Create(name, numClasses: 10);
+            var keys = model.state_dict().Keys.ToList();
+            CollectionAssert.Contains(keys, "layer1.0.downsample.0.weight", $"{name}: the first block widens 16 → 16k channels with a projection");
+            CollectionAssert.DoesNotContain(keys, "layer1.1.downsample.0.weight", $"{name}: blocks of unchanged width keep the identity");
+        }
     }
 
     [TestMethod]
@@ -160,6 +162,7 @@ public sealed class ResidualModelsTests
         Assert.AreEqual("classifier.", ResidualModels.Find("unet_densenet121")!.HeadPrefix);
         Assert.AreEqual(ModelTask.Segmenter, ResidualModels.Find("unet_densenet121")!.Task);
         Assert.IsNull(ResidualModels.Find("resnet19"));
+        Assert.IsNull(ResidualModels.Find(null));
     }
 
     [TestMethod]

@@ -37,7 +37,7 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ModelInfo? info = options.Architecture is null ? null : ResidualModels.Find(options.Architecture);
+            ModelInfo? info = ResidualModels.Find(options.Architecture);
             if (info is null || info.Task != ModelTask.Classifier)
             {
                 throw new ArgumentException(

@@ -37,7 +37,7 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(seed: null);
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
-            ModelInfo? info = ResidualModels.Find(architecture ?? throw new ArgumentNullException(nameof(architecture)));
+            ModelInfo? info = ResidualModels.Find(architecture);
             if (info is null || info.Task != ModelTask.Classifier)
                 throw new ArgumentException($"Architecture '{architecture}' is not a classifier backbone; use one of the ResNet or DenseNet names in ResidualModels.Names.", nameof(architecture));
             if (weightsPath != null && !File.Exists(weightsPath))

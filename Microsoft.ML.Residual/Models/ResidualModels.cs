@@ -60,8 +60,8 @@ namespace Microsoft.ML.Residual.Models
         public static IReadOnlyList<ModelInfo> All { get; } = Entries.Select(e => e.Info).ToList();
 
         /// <summary>The registry's card for <paramref name="name"/> (case-insensitive), or null when no model has that name.</summary>
-        public static ModelInfo? Find(string name) =>
-            Registry.TryGetValue(name ?? throw new ArgumentNullException(nameof(name)), out Entry? entry) ? entry.Info : null;
+        public static ModelInfo? Find(string? name) =>
+            name is not null && Registry.TryGetValue(name, out Entry? entry) ? entry.Info : null;
 
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>

@@ -37,7 +37,7 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             ml = ImageInput.TransformContext(options.Seed);
-            ModelInfo? info = options.Architecture is null ? null : ResidualModels.Find(options.Architecture);
+            ModelInfo? info = ResidualModels.Find(options.Architecture);
             if (info is null || info.Task != ModelTask.Segmenter)
                 throw new ArgumentException(
                     $"SegmenterOptions.Architecture '{options.Architecture}' is not a U-Net. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Segmenter).Select(m => m.Name))}.",
