@@ -129,9 +129,10 @@ public sealed class ResNetBlockTests
         // which is x wherever x is non-zero (t·F is far below x's half ulp) and t·F elsewhere: |y − x| ≤ t·|F| plus the
         // rounding of t·F among float32's denormals (below 2⁻¹⁴⁹, which also covers F here and in the block differing by rounding).
         ResNetBlock closed = carry.Blocks[0];
-        Tensor t = sigmoid(closed.Gate!.call(x));
+        var layers = closed.named_children().ToDictionary(c => c.name, c => (nn.Module<Tensor, Tensor>)c.module);
+        Tensor t = sigmoid(layers["gate"].call(x));
         Assert.IsTrue(t.max().item<float>() < Math.Pow(2, -25));
-        Tensor branch = closed.Norms[1].call(closed.Convolutions[1].call(closed.Norms[0].call(closed.Convolutions[0].call(x)).relu()));
+        Tensor branch = layers["bn2"].call(layers["conv2"].call(layers["bn1"].call(layers["conv1"].call(x)).relu()));
         Tensor bound = t.to_type(ScalarType.Float64).mul(branch.abs().to_type(ScalarType.Float64)).Plus(Math.Pow(2, -149));
         Numerics.AssertWithin(closed.call(x), x, bound, "a closed gate carries the input");
         // Open (bias +100): σ rounds to 1 in float32, so y = relu(1·F + 0·x) = relu(F), the plain block's output bit for bit.

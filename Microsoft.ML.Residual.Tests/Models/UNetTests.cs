@@ -330,13 +330,14 @@ public sealed class UNetTests
 
         public IReadOnlyList<int> StageReductions => new[] { 4, 8 };
 
-        public IReadOnlyList<Tensor> ForwardStages(Tensor input)
+        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
+            where T : class
         {
-            Tensor a = first.call(input).relu();
-            return new[] { a, second.call(a).relu() };
+            T a = ops.Relu(ops.Call(first, input));
+            return new[] { a, ops.Relu(ops.Call(second, a)) };
         }
 
-        public override Tensor forward(Tensor input) => ForwardStages(input)[1];
+        public override Tensor forward(Tensor input) => this.ForwardStages(input)[1];
     }
 
     [TestMethod]

@@ -19,70 +19,26 @@ namespace Microsoft.ML.Residual.Diagnostics
     }
 
     /// <summary>
-    /// One block the diagnostics look at: a <see cref="ResNetBlock"/> (also inside a U-Net encoder), a <see cref="DenseBlock"/>
-    /// or a classic U-Net's <see cref="UNetBlock"/>. Its "input" is what its layers read: for a U-Net decoder block, the
-    /// features after upsampling and concatenation with the skip.
+    /// One block the diagnostics look at: a <see cref="ResidualBlock"/> (a <see cref="ResNetBlock"/>, also inside a U-Net
+    /// encoder, a <see cref="DenseBlock"/>, a U-Net's level, or a user's own). Its "input" is what its layers read: for a
+    /// U-Net decoder level, the features after upsampling and concatenation with the skip.
     /// </summary>
     internal sealed class DiagnosticBlock
     {
-        private readonly nn.Module module;
-
-        public DiagnosticBlock(string name, nn.Module module)
+        public DiagnosticBlock(string name, ResidualBlock module)
         {
             Name = name;
-            this.module = module;
+            Module = module;
         }
 
         /// <summary>The block itself.</summary>
-        public nn.Module Module => module;
+        public ResidualBlock Module { get; }
 
         /// <summary>The block's state-dict prefix.</summary>
         public string Name { get; }
 
-        /// <summary>Whether the block has an identity (or projection) path whose gradient <see cref="ProbePaths"/> can separate.</summary>
-        public bool HasPaths => module is ResNetBlock || module is UNetBlock { Residual: true };
-
-        /// <summary>The block as a function of its input (a U-Net block after its upsampling and concatenation).</summary>
-        public Tensor Apply(Tensor input) => module switch
-        {
-            UNetBlock unet => unet.Convolutions(input),
-            nn.Module<Tensor, Tensor> block => block.call(input),
-            _ => throw new InvalidOperationException($"Block '{Name}' ({module.GetType().Name}) cannot be applied on its own."),
-        };
-
-        /// <summary>Replaces the block's input, on every forward pass, by what <paramref name="intercept"/> returns; returns the undo.</summary>
-        public Action InterceptInput(Func<Tensor, Tensor> intercept)
-        {
-            switch (module)
-            {
-                case UNetBlock unet:
-                    unet.InputProbe = intercept;
-                    return () => unet.InputProbe = null;
-                case nn.Module<Tensor, Tensor> block:
-                    return block.register_forward_pre_hook((_, x) => intercept(x)).remove;
-                default:
-                    throw new InvalidOperationException($"Block '{Name}' ({module.GetType().Name}) cannot be probed.");
-            }
-        }
-
-        /// <summary>
-        /// Makes the block's branch and shortcut read two views of its input, passed to <paramref name="receive"/> (branch,
-        /// shortcut) on every forward pass; returns the undo. Only for blocks with <see cref="HasPaths"/>.
-        /// </summary>
-        public Action ProbePaths(Action<Tensor, Tensor> receive)
-        {
-            switch (module)
-            {
-                case ResNetBlock residual:
-                    residual.PathProbe = receive;
-                    return () => residual.PathProbe = null;
-                case UNetBlock { Residual: true } unet:
-                    unet.PathProbe = receive;
-                    return () => unet.PathProbe = null;
-                default:
-                    throw new InvalidOperationException($"Block '{Name}' has no shortcut to separate from its branch.");
-            }
-        }
+        /// <summary>The block as a function of its input.</summary>
+        public Tensor Apply(Tensor input) => Module.call(input);
     }
 
     /// <summary>
@@ -94,12 +50,12 @@ namespace Microsoft.ML.Residual.Diagnostics
         public static IReadOnlyList<DiagnosticBlock> Of(nn.Module module)
         {
             var blocks = module.named_modules()
-                .Where(m => m.module is ResNetBlock or DenseBlock or UNetBlock)
-                .Select(m => new DiagnosticBlock(m.name, m.module))
+                .Where(m => m.module is ResidualBlock)
+                .Select(m => new DiagnosticBlock(m.name, (ResidualBlock)m.module))
                 .ToList();
             if (blocks.Count == 0)
                 throw new ArgumentException(
-                    $"The module ({module.GetType().Name}) has no residual, dense or U-Net blocks to measure; the diagnostics work on the ResNet, DenseNet and U-Net models of ResidualModels.",
+                    $"The module ({module.GetType().Name}) has no blocks to measure; the diagnostics measure the ResidualBlock modules of a network (the residual, dense and U-Net blocks of ResidualModels' networks).",
                     nameof(module));
             return blocks;
         }
@@ -111,25 +67,12 @@ namespace Microsoft.ML.Residual.Diagnostics
         public static Tensor[] CaptureInputs(nn.Module<Tensor, Tensor> module, IReadOnlyList<DiagnosticBlock> blocks, Tensor inputs)
         {
             var captured = new Tensor?[blocks.Count];
-            var removers = new List<Action>();
-            try
+            var probe = new ProbeOperations(blocks, input: (index, x) =>
             {
-                for (int b = 0; b < blocks.Count; b++)
-                {
-                    int index = b;
-                    removers.Add(blocks[b].InterceptInput(x =>
-                    {
-                        captured[index] ??= x.detach().clone();
-                        return x;
-                    }));
-                }
-
-                using (torch.no_grad()) module.call(inputs);
-            }
-            finally
-            {
-                foreach (Action remove in removers) remove();
-            }
+                captured[index] ??= x.detach().clone();
+                return x;
+            });
+            using (torch.no_grad()) probe.Run(module, inputs);
 
             return captured.Select((x, b) => x ?? throw new InvalidOperationException($"Block '{blocks[b].Name}' did not run in the forward pass; it cannot be measured.")).ToArray();
         }

@@ -39,75 +39,64 @@ namespace Microsoft.ML.Residual.Diagnostics
             using var enableGrad = torch.enable_grad();
             var blockInputs = new Tensor?[blocks.Count];
             var paths = new (Tensor Branch, Tensor Identity)?[blocks.Count];
-            var removers = new List<Action>();
-            try
+            // Each block reads a view of its input: the view's gradient is ∂L/∂x at the block input, whatever the
+            // surrounding containers do with their intermediate tensors. An input outside the graph (the images
+            // themselves, for a U-Net's first level) becomes a leaf that requires its gradient.
+            var probe = new ProbeOperations(blocks,
+                input: (index, x) =>
+                {
+                    Tensor view = x.requires_grad ? x.view_as(x) : x.detach().requires_grad_(true);
+                    blockInputs[index] = view;
+                    return view;
+                },
+                paths: (index, branch, identity) => paths[index] = (branch, identity));
+
+            Tensor logits = probe.Run(module, inputs.to(device));
+            Tensor loss = CrossEntropy(logits, targets.to(device));
+            // LibTorch aborts the process (it does not throw) when asked for the gradient of a tensor outside the graph.
+            if (!loss.requires_grad) throw new InvalidOperationException("The loss does not depend on any block's input; the module's output bypasses its blocks.");
+            var named = module.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+            var wanted = new List<Tensor>();
+            for (int b = 0; b < blocks.Count; b++)
             {
-                for (int b = 0; b < blocks.Count; b++)
+                wanted.Add(blockInputs[b] ?? throw new InvalidOperationException($"Block '{blocks[b].Name}' did not run in the forward pass; it cannot be measured."));
+                if (paths[b] is var (branch, identity))
                 {
-                    int index = b;
-                    // The block reads a view of its input: the view's gradient is ∂L/∂x at the block input, whatever the
-                    // surrounding containers do with their intermediate tensors. An input outside the graph (the images
-                    // themselves, for a U-Net's first level) becomes a leaf that requires its gradient.
-                    removers.Add(blocks[b].InterceptInput(x =>
-                    {
-                        Tensor view = x.requires_grad ? x.view_as(x) : x.detach().requires_grad_(true);
-                        blockInputs[index] = view;
-                        return view;
-                    }));
-                    if (blocks[b].HasPaths) removers.Add(blocks[b].ProbePaths((branch, identity) => paths[index] = (branch, identity)));
+                    wanted.Add(branch);
+                    wanted.Add(identity);
                 }
-
-                Tensor logits = module.call(inputs.to(device));
-                Tensor loss = CrossEntropy(logits, targets.to(device));
-                // LibTorch aborts the process (it does not throw) when asked for the gradient of a tensor outside the graph.
-                if (!loss.requires_grad) throw new InvalidOperationException("The loss does not depend on any block's input; the module's output bypasses its blocks.");
-                var named = module.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-                var wanted = new List<Tensor>();
-                for (int b = 0; b < blocks.Count; b++)
-                {
-                    wanted.Add(blockInputs[b] ?? throw new InvalidOperationException($"Block '{blocks[b].Name}' did not run in the forward pass; it cannot be measured."));
-                    if (paths[b] is var (branch, identity))
-                    {
-                        wanted.Add(branch);
-                        wanted.Add(identity);
-                    }
-                }
-
-                int blockTensors = wanted.Count;
-                wanted.AddRange(named.Select(p => (Tensor)p.parameter));
-                IList<Tensor> gradients = torch.autograd.grad(new[] { loss }, wanted, retain_graph: false, create_graph: false, allow_unused: true);
-
-                var inputNorms = new double[blocks.Count];
-                var branchNorms = new double[blocks.Count];
-                var identityNorms = new double[blocks.Count];
-                int at = 0;
-                for (int b = 0; b < blocks.Count; b++)
-                {
-                    inputNorms[b] = Norm(gradients[at++]);
-                    if (paths[b] is null)
-                    {
-                        branchNorms[b] = identityNorms[b] = double.NaN;
-                        continue;
-                    }
-
-                    branchNorms[b] = Norm(gradients[at++]);
-                    identityNorms[b] = Norm(gradients[at++]);
-                }
-
-                var groups = new Dictionary<string, double>(StringComparer.Ordinal);
-                for (int p = 0; p < named.Count; p++)
-                {
-                    string group = GroupOf(named[p].name, blocks);
-                    double norm = Norm(gradients[blockTensors + p]);
-                    groups[group] = groups.TryGetValue(group, out double sum) ? Math.Sqrt(sum * sum + norm * norm) : norm;
-                }
-
-                return new GradientFlowReport(blocks.Select(b => b.Name).ToArray(), inputNorms, branchNorms, identityNorms, groups, loss.item<float>());
             }
-            finally
+
+            int blockTensors = wanted.Count;
+            wanted.AddRange(named.Select(p => (Tensor)p.parameter));
+            IList<Tensor> gradients = torch.autograd.grad(new[] { loss }, wanted, retain_graph: false, create_graph: false, allow_unused: true);
+
+            var inputNorms = new double[blocks.Count];
+            var branchNorms = new double[blocks.Count];
+            var identityNorms = new double[blocks.Count];
+            int at = 0;
+            for (int b = 0; b < blocks.Count; b++)
             {
-                foreach (Action remove in removers) remove();
+                inputNorms[b] = Norm(gradients[at++]);
+                if (paths[b] is null)
+                {
+                    branchNorms[b] = identityNorms[b] = double.NaN;
+                    continue;
+                }
+
+                branchNorms[b] = Norm(gradients[at++]);
+                identityNorms[b] = Norm(gradients[at++]);
             }
+
+            var groups = new Dictionary<string, double>(StringComparer.Ordinal);
+            for (int p = 0; p < named.Count; p++)
+            {
+                string group = GroupOf(named[p].name, blocks);
+                double norm = Norm(gradients[blockTensors + p]);
+                groups[group] = groups.TryGetValue(group, out double sum) ? Math.Sqrt(sum * sum + norm * norm) : norm;
+            }
+
+            return new GradientFlowReport(blocks.Select(b => b.Name).ToArray(), inputNorms, branchNorms, identityNorms, groups, loss.item<float>());
         }
 
         internal static Tensor CrossEntropy(Tensor logits, Tensor targets)

@@ -59,64 +59,34 @@ namespace Microsoft.ML.Residual.Diagnostics
     public static class LipschitzBound
     {
         /// <summary>Bounds the Lipschitz constant of <paramref name="module"/> on height×width inputs; the module is left as it was.</summary>
-        /// <param name="module">A <see cref="ResNet"/> (any variant but Highway blocks).</param>
+        /// <param name="module">
+        /// A network whose blocks follow one another directly, as in the ResNet family (any variant but Highway blocks),
+        /// including a user's own <see cref="ResidualModule"/> built that way.
+        /// </param>
         /// <param name="height">Input height in pixels (convolutions' spectral norms depend on the map size).</param>
         /// <param name="width">Input width in pixels.</param>
         /// <param name="iterations">Power-iteration steps per convolution.</param>
-        /// <exception cref="ArgumentException">The module is not a ResNet, or has Highway blocks.</exception>
+        /// <exception cref="ArgumentException">The module's blocks do not form such a chain, or it has Highway blocks.</exception>
         public static LipschitzReport Measure(nn.Module<Tensor, Tensor> module, int height, int width, int iterations = 50)
         {
-            if (module is not ResNet network)
+            if (module is not ResidualModule network)
                 throw new ArgumentException($"Lipschitz bounds are computed for the ResNet family; got {module?.GetType().Name ?? "null"}.", nameof(module));
             if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"The input size {height}×{width} is not an image size.");
             if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "Give at least one power-iteration step.");
-            var named = DiagnosticBlocks.Of(module);
-            var blocks = named.Select(b => (ResNetBlock)b.Module).ToList();
-            if (blocks.Any(b => b.Skip == SkipConnection.Highway))
-                throw new ArgumentException("Highway blocks gate their shortcut with the input itself; they have no path-separated bound here.", nameof(module));
+            var blocks = DiagnosticBlocks.Of(module);
+            Conv2d first = module.modules().OfType<Conv2d>().FirstOrDefault()
+                ?? throw new ArgumentException($"{module.GetType().Name} has no convolution to take its input channels from.", nameof(module));
 
             using var scope = NewDisposeScope();
             using var mode = DiagnosticBlocks.MeasuringMode(module, BatchNormStatistics.Running);
             using var noGrad = torch.no_grad();
             Device device = module.parameters().First().device;
             // Only the shapes matter: the bounds do not depend on the values.
-            Tensor input = torch.zeros(new long[] { 1, network.Stem.in_channels, height, width }, device: device);
-            Tensor[] blockInputs = DiagnosticBlocks.CaptureInputs(module, named, input);
-
-            double stem = ConvolutionNorm(network.Stem, input, iterations)
-                * NormScale(network.StemNorm) * (network.StemPool is null ? 1.0 : OverlappingMaxPoolBound);
-            var branches = new double[blocks.Count];
-            var shortcuts = new double[blocks.Count];
-            var bounds = new double[blocks.Count];
-            Tensor last = blocks[^1].call(blockInputs[^1]);
-            for (int b = 0; b < blocks.Count; b++)
-            {
-                ResNetBlock block = blocks[b];
-                Tensor x = blockInputs[b];
-                double branch = 1.0;
-                foreach (var (conv, norm) in block.Convolutions.Zip(block.Norms))
-                {
-                    branch *= ConvolutionNorm(conv, x, iterations) * NormScale(norm);
-                    x = conv.call(x);
-                }
-
-                double shortcut = block.Skip == SkipConnection.None ? 0.0
-                    : block.Projection is null ? 1.0
-                    : ConvolutionNorm(block.Projection, blockInputs[b], iterations) * NormScale(block.ProjectionNorm)
-                        * (block.ShortcutTakesPreActivation ? NormScale(block.Norms[0]) : 1.0);
-                branches[b] = branch;
-                shortcuts[b] = shortcut;
-                bounds[b] = block.Skip == SkipConnection.None ? branch : (1.0 - block.IdentityDecay) * shortcut + Math.Abs(block.ResidualScale) * branch;
-            }
-
-            double pooled = 1.0 / Math.Sqrt(last.shape[2] * last.shape[3]);
-            double head = NormScale(network.FinalNorm) * pooled
-                * (network.Classifier is null ? 1.0 : torch.linalg.svdvals(network.Classifier.weight!.detach().to_type(ScalarType.Float64))[0].item<double>());
-            return new LipschitzReport(named.Select(n => n.Name).ToArray(), branches, shortcuts, bounds, stem, head);
+            Tensor input = torch.zeros(new long[] { 1, first.in_channels, height, width }, device: device);
+            var bounds = new LipschitzOperations(blocks, iterations);
+            double head = network.Forward(bounds, new LipschitzOperations.Bound(input, 1.0)).Value;
+            return bounds.Report(head);
         }
-
-        // A 3×3 stride-2 max pooling puts each input in up to ⌈3/2⌉² = 4 windows: ‖Δy‖² ≤ 4‖Δx‖², so a factor 2.
-        private const double OverlappingMaxPoolBound = 2.0;
 
         /// <summary>The largest singular value of a convolution (without its bias) as a linear map of inputs shaped like <paramref name="like"/>.</summary>
         internal static double ConvolutionNorm(Conv2d conv, Tensor like, int iterations)
@@ -145,9 +115,8 @@ namespace Microsoft.ML.Residual.Diagnostics
         }
 
         // BatchNorm with running statistics scales channel c by γ_c / √(var_c + ε): its Lipschitz constant is the largest |scale|.
-        private static double NormScale(BatchNorm? norm)
+        internal static double NormScale(BatchNorm norm)
         {
-            if (norm is null) return 1.0;
             Tensor scale = norm.running_var!.Plus(norm.eps).rsqrt();
             if (norm.weight is not null) scale = scale.mul(norm.weight.detach());
             return scale.abs().max().item<float>();

@@ -17,7 +17,7 @@ namespace Microsoft.ML.Residual.Models
     /// load too. Growth rate, block configuration, bottleneck width (B), compression (C), dropout, stem and a
     /// memory-efficient mode are arguments of a <see cref="DenseNetDefinition"/>.
     /// </summary>
-    public sealed class DenseNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable, IStateDictKeyUpgrade
+    public sealed class DenseNet : ResidualModule, IClassifierModel, IStageEncoder, IStateDictKeyUpgrade
     {
         private readonly Conv2d conv0;
         private readonly BatchNormalization2d? norm0;
@@ -106,25 +106,26 @@ namespace Microsoft.ML.Residual.Models
         public IReadOnlyList<int> StageReductions { get; }
 
         /// <inheritdoc />
-        public IReadOnlyList<Tensor> ForwardStages(Tensor input)
+        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
+            where T : class
         {
-            var outputs = new List<Tensor>(blocks.Length + 1);
-            Tensor x = conv0.Convolve(input);
-            if (norm0 != null) x = nn.functional.relu(norm0.call(x), inplace: true);
+            var outputs = new List<T>(blocks.Length + 1);
+            T x = ops.Call(conv0, input);
+            if (norm0 != null) x = ops.Relu(ops.Call(norm0, x));
             outputs.Add(x);
-            if (pool0 != null) x = pool0.call(x);
+            if (pool0 != null) x = ops.Call(pool0, x);
             for (int i = 0; i < blocks.Length; i++)
             {
-                x = blocks[i].call(x);
+                x = ops.Call(blocks[i], x);
                 if (i < transitions.Length)
                 {
-                    Tensor activated = transitions[i].Activate(x);
+                    T activated = transitions[i].Activate(ops, x);
                     outputs.Add(activated);
-                    x = transitions[i].Reduce(activated);
+                    x = transitions[i].Reduce(ops, activated);
                 }
                 else
                 {
-                    outputs.Add(nn.functional.relu(norm5.call(x), inplace: true));
+                    outputs.Add(ops.Relu(ops.Call(norm5, x)));
                 }
             }
 
@@ -132,51 +133,17 @@ namespace Microsoft.ML.Residual.Models
         }
 
         /// <inheritdoc />
-        public IReadOnlyList<GraphValue> ExportStages(IGraphBuilder graph, GraphValue input)
-        {
-            var outputs = new List<GraphValue>(blocks.Length + 1);
-            GraphValue x = graph.Call(conv0, input);
-            if (norm0 != null) x = graph.Relu(graph.Call(norm0, x));
-            outputs.Add(x);
-            if (pool0 != null) x = graph.Call(pool0, x);
-            for (int i = 0; i < blocks.Length; i++)
-            {
-                x = graph.Call(blocks[i], x);
-                if (i < transitions.Length)
-                {
-                    GraphValue activated = transitions[i].ExportActivate(graph, x);
-                    outputs.Add(activated);
-                    x = transitions[i].ExportReduce(graph, activated);
-                }
-                else
-                {
-                    outputs.Add(graph.Relu(graph.Call(norm5, x)));
-                }
-            }
-
-            return outputs;
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue features = graph.Flatten(graph.GlobalAveragePool(ExportStages(graph, input)[blocks.Length]));
-            return classifier == null ? features : graph.Call(classifier, features);
-        }
-
-        /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input)
-        {
-            Tensor last = ForwardStages(input)[blocks.Length];
-            return nn.functional.adaptive_avg_pool2d(last, 1).flatten(1);
-        }
+        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
 
         /// <summary>Logits, or the pooled features when built with <c>NumClasses = 0</c>.</summary>
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            Tensor features = ForwardFeatures(input);
-            return classifier == null ? features : classifier.Apply(features);
+            T features = Features(ops, input);
+            return classifier == null ? features : ops.Call(classifier, features);
         }
+
+        private T Features<T>(IOperations<T> ops, T input)
+            where T : class => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[blocks.Length]));
 
         /// <summary>
         /// Maps torchvision's old DenseNet names (<c>denselayer1.norm.1.weight</c>, <c>conv.2</c>, …, used by
@@ -213,7 +180,7 @@ namespace Microsoft.ML.Residual.Models
     /// One dense block: <c>denselayer1 … denselayerN</c>; layer i reads the concatenation of the block input
     /// and the outputs of layers 1 … i−1, and the block returns the concatenation of all of them.
     /// </summary>
-    public sealed class DenseBlock : ExplicitModule, IGraphExportable
+    public sealed class DenseBlock : ResidualBlock
     {
         private readonly DenseLayer[] layers;
 
@@ -229,19 +196,11 @@ namespace Microsoft.ML.Residual.Models
         }
 
         /// <inheritdoc />
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            var features = new List<Tensor>(layers.Length + 1) { input };
-            foreach (DenseLayer layer in layers) features.Add(layer.Forward(features));
-            return torch.cat(features, 1);
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            var features = new List<GraphValue>(layers.Length + 1) { input };
-            foreach (DenseLayer layer in layers) features.Add(graph.Call(layer, features.Count == 1 ? input : graph.Concat(features, 1)));
-            return graph.Concat(features, 1);
+            var features = new List<T>(layers.Length + 1) { input };
+            foreach (DenseLayer layer in layers) features.Add(layer.Forward(ops, features));
+            return ops.Concat(features, 1);
         }
     }
 
@@ -250,7 +209,7 @@ namespace Microsoft.ML.Residual.Models
     /// BN → ReLU → 3×3 conv to k (<c>norm2</c>, <c>conv2</c>), then dropout. Without a bottleneck
     /// (<c>BottleneckSize = 0</c>) only <c>norm1</c> and a 3×3 <c>conv1</c>.
     /// </summary>
-    public sealed class DenseLayer : ExplicitModule, IGraphExportable
+    public sealed class DenseLayer : ResidualModule
     {
         private readonly BatchNormalization2d norm1;
         private readonly Conv2d conv1;
@@ -284,26 +243,24 @@ namespace Microsoft.ML.Residual.Models
             }
         }
 
-        /// <summary>The layer applied to the concatenation of <paramref name="features"/> (along channels).</summary>
-        public Tensor Forward(IReadOnlyList<Tensor> features)
+        /// <summary>
+        /// The layer applied to the concatenation of <paramref name="features"/> (along channels). On tensors in training with
+        /// <see cref="DenseNetDefinition.MemoryEfficient"/>, the first unit is recomputed in the backward pass instead of kept.
+        /// </summary>
+        public T Forward<T>(IOperations<T> ops, IReadOnlyList<T> features)
+            where T : class
         {
-            bool recompute = memoryEfficient && training && torch.is_grad_enabled() && features.Any(f => f.requires_grad);
-            Tensor first = recompute
-                ? RecomputedFirstUnit.apply(new object[] { this }.Concat(features).ToArray())
-                : FirstUnit(torch.cat(features.ToArray(), 1), updateStatistics: true);
-            Tensor output = conv2 == null ? first : conv2.Convolve(nn.functional.relu(norm2!.call(first), inplace: true));
-            return dropRate > 0 ? nn.functional.dropout(output, dropRate, training) : output;
+            if (ops is null) throw new ArgumentNullException(nameof(ops));
+            bool recompute = memoryEfficient && training && torch.is_grad_enabled() && features is IReadOnlyList<Tensor> tensors && tensors.Any(f => f.requires_grad);
+            T first = recompute
+                ? (T)(object)RecomputedFirstUnit.apply(new object[] { this }.Concat(features).ToArray())
+                : ops.Call(conv1, ops.Relu(ops.Call(norm1, ops.Concat(features, 1))));
+            T output = conv2 == null ? first : ops.Call(conv2, ops.Relu(ops.Call(norm2!, first)));
+            return ops.Dropout(output, dropRate, training);
         }
 
         /// <inheritdoc />
-        public override Tensor forward(Tensor input) => Forward(new[] { input });
-
-        /// <summary>Emits the layer on the already concatenated input (dropout is an inference-time identity).</summary>
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue first = graph.Call(conv1, graph.Relu(graph.Call(norm1, input)));
-            return conv2 == null ? first : graph.Call(conv2, graph.Relu(graph.Call(norm2!, first)));
-        }
+        public override T Forward<T>(IOperations<T> ops, T input) => Forward(ops, new[] { input });
 
         // BN → ReLU → conv1 on the concatenated input. When recomputing in backward, BatchNorm uses the batch's
         // statistics without touching the running averages (the forward pass already updated them once).
@@ -361,7 +318,7 @@ namespace Microsoft.ML.Residual.Models
     }
 
     /// <summary>A transition between dense blocks: <c>norm</c> → ReLU → 1×1 <c>conv</c> (compression) → 2×2 average pooling.</summary>
-    public sealed class DenseTransition : ExplicitModule
+    public sealed class DenseTransition : ResidualModule
     {
         private readonly BatchNormalization2d norm;
         private readonly Conv2d conv;
@@ -378,15 +335,14 @@ namespace Microsoft.ML.Residual.Models
             register_module("pool", pool);
         }
 
-        internal Tensor Activate(Tensor input) => nn.functional.relu(norm.call(input), inplace: true);
+        // The DenseNet's stages end between the two halves: the activated block output is a stage output.
+        internal T Activate<T>(IOperations<T> ops, T input)
+            where T : class => ops.Relu(ops.Call(norm, input));
 
-        internal Tensor Reduce(Tensor activated) => pool.call(conv.Convolve(activated));
-
-        internal GraphValue ExportActivate(IGraphBuilder graph, GraphValue input) => graph.Relu(graph.Call(norm, input));
-
-        internal GraphValue ExportReduce(IGraphBuilder graph, GraphValue activated) => graph.Call(pool, graph.Call(conv, activated));
+        internal T Reduce<T>(IOperations<T> ops, T activated)
+            where T : class => ops.Call(pool, ops.Call(conv, activated));
 
         /// <inheritdoc />
-        public override Tensor forward(Tensor input) => Reduce(Activate(input));
+        public override T Forward<T>(IOperations<T> ops, T input) => Reduce(ops, Activate(ops, input));
     }
 }

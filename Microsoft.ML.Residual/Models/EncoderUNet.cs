@@ -41,7 +41,7 @@ namespace Microsoft.ML.Residual.Models
     /// ImageNet ResNets) are padded at the bottom and right by reflection (by edge replication when a side is not
     /// longer than its padding, where reflection is impossible), and the output is cropped back.</para>
     /// </remarks>
-    public sealed class EncoderUNet : ExplicitModule, IGraphExportable, ISegmentationModel, IStateDictKeyUpgrade
+    public sealed class EncoderUNet : ResidualModule, ISegmentationModel, IStateDictKeyUpgrade
     {
         private readonly nn.Module<Tensor, Tensor> encoder;
         private readonly IStageEncoder stages;
@@ -224,50 +224,28 @@ namespace Microsoft.ML.Residual.Models
         }
 
         /// <summary>Per-pixel logits, <c>N × NumClasses × H × W</c>, for an <c>N × C × H × W</c> input of any size.</summary>
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            Tensor x = SegmentationPadding.PadToMultiple(input, SizeMultiple);
-            long height = input.shape[2];
-            long width = input.shape[3];
-            IReadOnlyList<Tensor> features = stages.ForwardStages(x);
+            T x = SegmentationPadding.PadToMultiple(ops, input, SizeMultiple);
+            IReadOnlyList<T> features = ops.CallStages(encoder, x);
             if (features.Count != stages.StageChannels.Count)
             {
                 throw new InvalidOperationException(
                     $"The encoder {encoder.GetType().Name} returned {features.Count} stage outputs but declares {stages.StageChannels.Count} (StageChannels).");
             }
 
-            Tensor y = features[features.Count - 1];
-            if (dropout != null) y = dropout.call(y);
+            T y = features[features.Count - 1];
+            if (dropout != null) y = ops.Call(dropout, y);
             for (int i = 0; i < DecoderSteps.Count; i++)
             {
                 int? skip = DecoderSteps[i].SkipStage;
-                y = decoder[i].Forward(y, skip is int stage ? features[stage] : null);
+                y = ops.Call(decoder[i], decoder[i].Merge(ops, y, skip is int stage ? features[stage] : null));
             }
 
-            Tensor logits = head.Convolve(y);
-            if (finalReduction > 1)
-            {
-                logits = nn.functional.interpolate(logits, size: new[] { x.shape[2], x.shape[3] }, mode: InterpolationMode.Bilinear, align_corners: false);
-            }
-
-            return SegmentationPadding.Crop(logits, height, width);
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue x = SegmentationPadding.PadToMultiple(graph, input, SizeMultiple);
-            IReadOnlyList<GraphValue> features = graph.CallStages(encoder, x);
-            GraphValue y = features[features.Count - 1];
-            for (int i = 0; i < DecoderSteps.Count; i++)
-            {
-                int? skip = DecoderSteps[i].SkipStage;
-                y = decoder[i].ExportGraph(graph, y, skip is int stage ? features[stage] : null);
-            }
-
-            GraphValue logits = graph.Call(head, y);
-            if (finalReduction > 1) logits = graph.Upsample(logits, finalReduction, finalReduction, InterpolationMode.Bilinear);
-            return SegmentationPadding.Crop(graph, logits, input.Shape[2], input.Shape[3]);
+            T logits = ops.Call(head, y);
+            if (finalReduction > 1) logits = ops.Upsample(logits, finalReduction, finalReduction, InterpolationMode.Bilinear);
+            long[] shape = ops.Shape(input);
+            return SegmentationPadding.Crop(ops, logits, shape[2], shape[3]);
         }
 
         /// <summary>Rejects the options that shape the classic U-Net and checks the decoder's.</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Models
 {
@@ -16,6 +15,7 @@ namespace Microsoft.ML.Residual.Models
         IReadOnlyList<int> StageReductions { get; }
 
         /// <summary>Runs the backbone and returns every stage's output, in the order of <see cref="StageChannels"/>.</summary>
-        IReadOnlyList<Tensor> ForwardStages(Tensor input);
+        IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
+            where T : class;
     }
 }

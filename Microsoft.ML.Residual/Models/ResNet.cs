@@ -14,7 +14,7 @@ namespace Microsoft.ML.Residual.Models
     /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
     /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
     /// </summary>
-    public sealed class ResNet : ExplicitModule, IClassifierModel, IGraphStageEncoder, IGraphExportable
+    public sealed class ResNet : ResidualModule, IClassifierModel, IStageEncoder
     {
         private readonly Conv2d conv1;
         private readonly BatchNormalization2d? bn1;
@@ -109,17 +109,6 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public long FeatureDimension { get; }
 
-        // For the diagnostics' Lipschitz bounds: the layers around the blocks.
-        internal Conv2d Stem => conv1;
-
-        internal BatchNormalization2d? StemNorm => bn1;
-
-        internal MaxPool2d? StemPool => maxpool;
-
-        internal BatchNormalization2d? FinalNorm => finalNorm;
-
-        internal Linear? Classifier => fc;
-
         /// <summary>The residual blocks from the first to the last.</summary>
         public IReadOnlyList<ResNetBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResNetBlock>()).ToList();
 
@@ -130,62 +119,41 @@ namespace Microsoft.ML.Residual.Models
         public IReadOnlyList<int> StageReductions { get; }
 
         /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input) => avgpool.call(ForwardStages(input)[stages.Length]).flatten(1);
+        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
 
         /// <summary>
         /// The stem's output (after BN → ReLU; before max pooling) and each stage's output. For
         /// pre-activation networks the last stage's output passes the final BN → ReLU.
         /// </summary>
-        public IReadOnlyList<Tensor> ForwardStages(Tensor input)
+        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
+            where T : class
         {
-            var outputs = new List<Tensor>(stages.Length + 1);
-            Tensor x = conv1.Convolve(input);
-            if (bn1 != null) x = nn.functional.relu(bn1.call(x), inplace: true);
+            var outputs = new List<T>(stages.Length + 1);
+            T x = ops.Call(conv1, input);
+            if (bn1 != null) x = ops.Relu(ops.Call(bn1, x));
             outputs.Add(x);
-            if (maxpool != null) x = maxpool.call(x);
+            if (maxpool != null) x = ops.Call(maxpool, x);
             foreach (Sequential stage in stages)
             {
-                x = stage.call(x);
+                x = ops.Call(stage, x);
                 outputs.Add(x);
             }
 
-            if (finalNorm != null) outputs[outputs.Count - 1] = nn.functional.relu(finalNorm.call(x), inplace: true);
+            if (finalNorm != null) outputs[outputs.Count - 1] = ops.Relu(ops.Call(finalNorm, x));
             return outputs;
-        }
-
-        /// <inheritdoc />
-        public IReadOnlyList<GraphValue> ExportStages(IGraphBuilder graph, GraphValue input)
-        {
-            var outputs = new List<GraphValue>(stages.Length + 1);
-            GraphValue x = graph.Call(conv1, input);
-            if (bn1 != null) x = graph.Relu(graph.Call(bn1, x));
-            outputs.Add(x);
-            if (maxpool != null) x = graph.Call(maxpool, x);
-            foreach (Sequential stage in stages)
-            {
-                x = graph.Call(stage, x);
-                outputs.Add(x);
-            }
-
-            if (finalNorm != null) outputs[outputs.Count - 1] = graph.Relu(graph.Call(finalNorm, x));
-            return outputs;
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue features = graph.Flatten(graph.Call(avgpool, ExportStages(graph, input)[stages.Length]));
-            return fc == null ? features : graph.Call(fc, features);
         }
 
         /// <summary>Logits, or the pooled features when the network was built with <c>NumClasses = 0</c>.</summary>
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            Tensor features = ForwardFeatures(input);
+            T features = Features(ops, input);
             if (fc == null) return features;
-            if (dropout != null) features = dropout.call(features);
-            return fc.Apply(features);
+            if (dropout != null) features = ops.Call(dropout, features);
+            return ops.Call(fc, features);
         }
+
+        private T Features<T>(IOperations<T> ops, T input)
+            where T : class => ops.Flatten(ops.Call(avgpool, ForwardStages(ops, input)[stages.Length]));
 
         private void InitialiseWeights()
         {
@@ -204,11 +172,7 @@ namespace Microsoft.ML.Residual.Models
                 }
             }
 
-            foreach (ResNetBlock block in Blocks)
-            {
-                block.Gate?.bias!.Fill(Definition.HighwayGateBias);
-                if (Definition.ZeroInitResidual && block.HasSkip) block.ZeroInitialiseBranch();
-            }
+            foreach (ResNetBlock block in Blocks) block.InitialiseEnd(Definition);
         }
     }
 }

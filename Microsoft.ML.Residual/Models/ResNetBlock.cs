@@ -13,13 +13,11 @@ namespace Microsoft.ML.Residual.Models
     /// State-dict names follow torchvision: <c>conv1, bn1, conv2, bn2[, conv3, bn3], downsample.0, downsample.1</c>;
     /// Highway blocks add <c>gate</c>.
     /// </summary>
-    public sealed class ResNetBlock : ExplicitModule, IGraphExportable
+    public sealed class ResNetBlock : ResidualBlock
     {
         private readonly Conv2d[] convolutions;
         private readonly BatchNormalization2d[] norms;
         private readonly nn.Module<Tensor, Tensor>? shortcut;
-        private readonly Conv2d? projection;
-        private readonly BatchNormalization2d? projectionNorm;
         private readonly Conv2d? gate;
         private readonly bool preActivation;
         private readonly SkipConnection skip;
@@ -88,12 +86,11 @@ namespace Microsoft.ML.Residual.Models
                 }
                 else if (shapeChanges || definition.Shortcut == ShortcutOption.C)
                 {
-                    projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
+                    Conv2d projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
                     // Pre-activation shortcuts project the already normalised input and carry no BatchNorm.
-                    if (!preActivation) projectionNorm = new BatchNormalization2d(OutChannels);
-                    shortcut = projectionNorm is null
+                    shortcut = preActivation
                         ? nn.Sequential(projection)
-                        : nn.Sequential(projection, projectionNorm);
+                        : nn.Sequential(projection, new BatchNormalization2d(OutChannels));
                     shortcutTakesPreActivation = preActivation;
                 }
 
@@ -113,85 +110,41 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>True when the block adds its input back (any skip other than <see cref="SkipConnection.None"/>).</summary>
         public bool HasSkip => skip != SkipConnection.None;
 
-        internal Conv2d LastConvolution => convolutions[convolutions.Length - 1];
-
-        // For the diagnostics' Lipschitz bounds: the branch's layers and the shortcut's, and how they are combined.
-        internal IReadOnlyList<Conv2d> Convolutions => convolutions;
-
-        internal IReadOnlyList<BatchNormalization2d> Norms => norms;
-
-        internal bool IsPreActivation => preActivation;
-
-        internal SkipConnection Skip => skip;
-
-        internal double ResidualScale => residualScale;
-
-        internal double IdentityDecay => identityDecay;
-
-        internal Conv2d? Projection => projection;
-
-        internal BatchNormalization2d? ProjectionNorm => projectionNorm;
-
-        internal bool ShortcutTakesPreActivation => shortcutTakesPreActivation;
-
-        internal BatchNormalization2d LastNorm => norms[norms.Length - 1];
-
-        internal Conv2d? Gate => gate;
-
-        /// <summary>Makes the residual branch output exactly zero at initialisation (the block starts as its shortcut).</summary>
-        internal void ZeroInitialiseBranch()
+        /// <summary>
+        /// Sets what the network's weight initialisation leaves to the block: the Highway gate's bias, and with
+        /// <see cref="ResNetDefinition.ZeroInitResidual"/> a branch whose output is exactly zero (the block starts as its shortcut).
+        /// </summary>
+        internal void InitialiseEnd(ResNetDefinition definition)
         {
             using var noGrad = torch.no_grad();
-            if (preActivation)
-            {
-                // The branch ends in a convolution: zero its weights (a zero BN γ would still pass ReLU(β) on).
-                LastConvolution.weight!.zero_();
-            }
-            else
-            {
-                LastNorm.weight!.zero_();
-            }
-        }
-
-        /// <summary>
-        /// Set by the diagnostics: the branch and the shortcut then read two views of the input, which are passed to this
-        /// callback (branch view, shortcut view) so that the gradient each path sends back to the input can be told apart.
-        /// </summary>
-        internal Action<Tensor, Tensor>? PathProbe { get; set; }
-
-        /// <summary>
-        /// The inputs of a residual block's branch and shortcut: <paramref name="input"/> itself for both, or, when the
-        /// diagnostics set a <paramref name="probe"/>, two views of it that are passed to the probe (branch, shortcut).
-        /// </summary>
-        internal static (Tensor Branch, Tensor Identity) SplitForProbe(Tensor input, Action<Tensor, Tensor>? probe)
-        {
-            if (probe is null) return (input, input);
-            Tensor branch = input.view_as(input), identity = input.view_as(input);
-            probe(branch, identity);
-            return (branch, identity);
+            gate?.bias!.Fill(definition.HighwayGateBias);
+            if (!definition.ZeroInitResidual || !HasSkip) return;
+            // Pre-activation branches end in a convolution: zero its weights (a zero BN γ would still pass ReLU(β) on).
+            if (preActivation) convolutions[convolutions.Length - 1].weight!.zero_();
+            else norms[norms.Length - 1].weight!.zero_();
         }
 
         /// <inheritdoc />
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            var (branchInput, identityInput) = SplitForProbe(input, PathProbe);
-
-            Tensor branch;
-            Tensor gateInput = branchInput;
-            Tensor identity = identityInput;
+            var (branchInput, shortcutInput) = ops.Fork(input);
+            T branch;
+            T gateInput = branchInput;
+            T identity = shortcutInput;
             if (preActivation)
             {
-                Tensor activated = nn.functional.relu(norms[0].call(branchInput), inplace: true);
+                T activated = ops.Relu(ops.Call(norms[0], branchInput));
                 gateInput = activated;
-                branch = convolutions[0].Convolve(activated);
+                branch = ops.Call(convolutions[0], activated);
                 for (int i = 1; i < convolutions.Length; i++)
-                    branch = convolutions[i].Convolve(nn.functional.relu(norms[i].call(branch), inplace: true));
+                    branch = ops.Call(convolutions[i], ops.Relu(ops.Call(norms[i], branch)));
                 if (shortcut != null)
                 {
-                    Tensor shortcutInput = !shortcutTakesPreActivation ? identityInput
-                        : ReferenceEquals(identityInput, branchInput) ? activated
-                        : nn.functional.relu(norms[0].call(identityInput), inplace: true);
-                    identity = Shortcut(shortcutInput);
+                    // The projection reads the pre-activation; a probe's separate shortcut view gets its own.
+                    T projected = !shortcutTakesPreActivation ? shortcutInput
+                        : ReferenceEquals(shortcutInput, branchInput) ? activated
+                        : ops.Relu(ops.Call(norms[0], shortcutInput));
+                    identity = ops.Call(shortcut, projected);
                 }
             }
             else
@@ -199,97 +152,30 @@ namespace Microsoft.ML.Residual.Models
                 branch = branchInput;
                 for (int i = 0; i < convolutions.Length; i++)
                 {
-                    branch = norms[i].call(convolutions[i].Convolve(branch));
-                    if (i < convolutions.Length - 1) branch = nn.functional.relu(branch, inplace: true);
+                    branch = ops.Call(norms[i], ops.Call(convolutions[i], branch));
+                    if (i < convolutions.Length - 1) branch = ops.Relu(branch);
                 }
 
-                if (shortcut != null) identity = Shortcut(identityInput);
+                if (shortcut != null) identity = ops.Call(shortcut, shortcutInput);
             }
 
-            if (training && dropPathProbability > 0) branch = DropPath(branch, dropPathProbability);
-            Tensor output = Combine(branch, identity, gateInput);
-            return preActivation ? output : nn.functional.relu(output, inplace: true);
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue branch;
-            GraphValue gateInput = input;
-            GraphValue identity = input;
-            if (preActivation)
-            {
-                GraphValue activated = graph.Relu(graph.Call(norms[0], input));
-                gateInput = activated;
-                branch = graph.Call(convolutions[0], activated);
-                for (int i = 1; i < convolutions.Length; i++)
-                    branch = graph.Call(convolutions[i], graph.Relu(graph.Call(norms[i], branch)));
-                if (shortcut != null) identity = graph.Call(shortcut, shortcutTakesPreActivation ? activated : input);
-            }
-            else
-            {
-                branch = input;
-                for (int i = 0; i < convolutions.Length; i++)
-                {
-                    branch = graph.Call(norms[i], graph.Call(convolutions[i], branch));
-                    if (i < convolutions.Length - 1) branch = graph.Relu(branch);
-                }
-
-                if (shortcut != null) identity = graph.Call(shortcut, input);
-            }
-
-            // Stochastic depth keeps every branch at inference: nothing to emit.
-            GraphValue output;
+            branch = ops.DropPath(branch, dropPathProbability, training);
+            T output;
             switch (skip)
             {
                 case SkipConnection.None:
                     output = branch;
                     break;
                 case SkipConnection.Highway:
-                    GraphValue transform = graph.Sigmoid(graph.Call(gate!, gateInput));
-                    output = graph.Add(graph.Mul(transform, branch), graph.Mul(graph.Affine(transform, -1.0, 1.0), identity));
+                    T transform = ops.Sigmoid(ops.Call(gate!, gateInput));
+                    output = ops.Add(ops.Mul(transform, branch), ops.Mul(ops.Affine(transform, -1.0, 1.0), identity));
                     break;
                 default:
-                    output = graph.Add(graph.Affine(identity, 1.0 - identityDecay, 0.0), graph.Affine(branch, residualScale, 0.0));
+                    output = ops.Residual(branch, identity, residualScale, 1.0 - identityDecay);
                     break;
             }
 
-            return preActivation ? output : graph.Relu(output);
-        }
-
-        // The shortcut's modules one by one, so that a projection to a single pixel takes the matrix-product path.
-        private Tensor Shortcut(Tensor input)
-        {
-            if (projection is null) return shortcut!.call(input);
-            Tensor projected = projection.Convolve(input);
-            return projectionNorm is null ? projected : projectionNorm.call(projected);
-        }
-
-        private Tensor Combine(Tensor branch, Tensor identity, Tensor gateInput)
-        {
-            switch (skip)
-            {
-                case SkipConnection.None:
-                    return branch;
-                case SkipConnection.Highway:
-                    Tensor transform = torch.sigmoid(gate!.Convolve(gateInput));
-                    return transform.mul(branch).Plus(transform.SubtractedFrom(1.0).mul(identity));
-                default:
-                    Tensor scaledBranch = residualScale == 1.0 ? branch : branch.Times(residualScale);
-                    Tensor scaledIdentity = identityDecay == 0.0 ? identity : identity.Times(1.0 - identityDecay);
-                    return scaledBranch.PlusInPlace(scaledIdentity);
-            }
-        }
-
-        // Stochastic depth (Huang et al. 2016): drop the whole branch per sample, rescale the survivors.
-        private static Tensor DropPath(Tensor branch, double probability)
-        {
-            double keep = 1.0 - probability;
-            var maskShape = new long[branch.dim()];
-            maskShape[0] = branch.shape[0];
-            for (int i = 1; i < maskShape.Length; i++) maskShape[i] = 1;
-            Tensor mask = torch.empty(maskShape, branch.dtype, branch.device).bernoulli_(keep);
-            return branch.mul(mask).DividedBy(keep);
+            return preActivation ? output : ops.Relu(output);
         }
     }
 
@@ -297,7 +183,7 @@ namespace Microsoft.ML.Residual.Models
     /// Shortcut option A: a parameter-free identity that subsamples with the block's stride and pads the
     /// extra output channels with zeros (split evenly before and after the input's channels).
     /// </summary>
-    public sealed class ZeroPadShortcut : ExplicitModule, IGraphExportable
+    public sealed class ZeroPadShortcut : ResidualModule
     {
         private readonly long padBefore;
         private readonly long padAfter;
@@ -314,27 +200,17 @@ namespace Microsoft.ML.Residual.Models
         }
 
         /// <inheritdoc />
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            Tensor subsampled = stride == 1
-                ? input
-                : input[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];
-            if (padBefore == 0 && padAfter == 0) return subsampled;
-            return nn.functional.pad(subsampled, new long[] { 0, 0, 0, 0, padBefore, padAfter });
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue x = input;
+            T x = input;
             if (stride != 1)
             {
-                x = graph.Slice(x, 2, 0, x.Shape[2], stride);
-                x = graph.Slice(x, 3, 0, x.Shape[3], stride);
+                x = ops.Slice(x, 2, 0, ops.Shape(x)[2], stride);
+                x = ops.Slice(x, 3, 0, ops.Shape(x)[3], stride);
             }
 
             if (padBefore == 0 && padAfter == 0) return x;
-            return graph.Pad(x, new long[] { 0, 0, 0, 0, padBefore, padAfter }, PaddingModes.Constant);
+            return ops.Pad(x, new long[] { 0, 0, 0, 0, padBefore, padAfter }, PaddingModes.Constant);
         }
     }
 }

@@ -23,7 +23,7 @@ namespace Microsoft.ML.Residual.Models
     /// <para>Sides that are not multiples of <see cref="SizeMultiple"/> = 2^Depth are padded at the bottom and right
     /// by reflection and the output is cropped back; when a side is not longer than its padding (reflection impossible), both sides are padded by edge replication instead.</para>
     /// </remarks>
-    public sealed class UNet : ExplicitModule, IGraphExportable, ISegmentationModel
+    public sealed class UNet : ResidualModule, ISegmentationModel
     {
         private const int MaxDepth = 16;
         private readonly ModuleList<UNetBlock> encoder;
@@ -135,40 +135,22 @@ namespace Microsoft.ML.Residual.Models
         public int SizeMultiple => 1 << Depth;
 
         /// <summary>Per-pixel logits, <c>N × NumClasses × H × W</c>, for an <c>N × InChannels × H × W</c> input of any size.</summary>
-        public override Tensor forward(Tensor input)
+        public override T Forward<T>(IOperations<T> ops, T input)
         {
-            Tensor x = SegmentationPadding.PadToMultiple(input, SizeMultiple);
-            long height = input.shape[2];
-            long width = input.shape[3];
-            var skips = new Tensor[Depth];
+            T x = SegmentationPadding.PadToMultiple(ops, input, SizeMultiple);
+            var skips = new T[Depth];
             for (int level = 0; level < Depth; level++)
             {
-                x = encoder[level].Forward(x, null);
+                x = ops.Call(encoder[level], x);
                 skips[level] = x;
-                x = nn.functional.max_pool2d(x, 2);
+                x = ops.MaxPool(x, 2, 2);
             }
 
-            x = encoder[Depth].Forward(x, null);
-            if (dropout != null) x = dropout.call(x);
-            for (int i = 0; i < Depth; i++) x = decoder[i].Forward(x, skips[Depth - 1 - i]);
-            return SegmentationPadding.Crop(head.Convolve(x), height, width);
-        }
-
-        /// <inheritdoc />
-        public GraphValue ExportGraph(IGraphBuilder graph, GraphValue input)
-        {
-            GraphValue x = SegmentationPadding.PadToMultiple(graph, input, SizeMultiple);
-            var skips = new GraphValue[Depth];
-            for (int level = 0; level < Depth; level++)
-            {
-                x = encoder[level].ExportGraph(graph, x, null);
-                skips[level] = x;
-                x = graph.MaxPool(x, 2, 2);
-            }
-
-            x = encoder[Depth].ExportGraph(graph, x, null);
-            for (int i = 0; i < Depth; i++) x = decoder[i].ExportGraph(graph, x, skips[Depth - 1 - i]);
-            return SegmentationPadding.Crop(graph, graph.Call(head, x), input.Shape[2], input.Shape[3]);
+            x = ops.Call(encoder[Depth], x);
+            if (dropout != null) x = ops.Call(dropout, x);
+            for (int i = 0; i < Depth; i++) x = ops.Call(decoder[i], decoder[i].Merge(ops, x, skips[Depth - 1 - i]));
+            long[] shape = ops.Shape(input);
+            return SegmentationPadding.Crop(ops, ops.Call(head, x), shape[2], shape[3]);
         }
     }
 }

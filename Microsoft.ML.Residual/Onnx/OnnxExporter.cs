@@ -246,8 +246,8 @@ namespace Microsoft.ML.Residual.Onnx
                 throw new ArgumentException($"Input and output names must differ: {string.Join(", ", names)}.", nameof(options));
         }
 
-        // The trace runs the same TorchSharp operations as forward(); a difference means a module's graph
-        // emission does not mirror its forward pass.
+        // The trace runs every emitted operator on TorchSharp too; a difference means an operator's graph form does
+        // not compute what its tensor form does (or a layer the exporter does not know computes differently).
         private static void CheckTrace(nn.Module<Tensor, Tensor> module, Tensor input, Tensor traced)
         {
             Tensor expected = module.call(input);
@@ -255,7 +255,7 @@ namespace Microsoft.ML.Residual.Onnx
             {
                 throw new InvalidOperationException(
                     $"The graph emitted for {module.GetType().Name} does not compute its forward pass (shapes [{string.Join(", ", expected.shape)}] and "
-                    + $"[{string.Join(", ", traced.shape)}]). A module's ExportGraph must mirror its forward().");
+                    + $"[{string.Join(", ", traced.shape)}]). A module that is not a ResidualModule must compute its forward() with layers the exporter knows.");
             }
         }
 

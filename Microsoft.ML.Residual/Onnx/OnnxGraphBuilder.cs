@@ -13,11 +13,11 @@ namespace Microsoft.ML.Residual.Onnx
 {
     /// <summary>
     /// Builds an ONNX graph by tracing: every operator is emitted as a node and also run by TorchSharp on the
-    /// example values. Modules that implement <see cref="IGraphExportable"/> emit themselves; TorchSharp's
-    /// layers (convolutions, BatchNorm, linear, pooling, dropout, Sequential) are handled here. Parameters
-    /// become initializers named by their state-dict keys.
+    /// example values. A <see cref="ResidualModule"/> emits itself by running its one forward pass over these
+    /// operations; TorchSharp's layers (convolutions, BatchNorm, linear, pooling, dropout, Sequential) are handled
+    /// here. Parameters become initializers named by their state-dict keys.
     /// </summary>
-    internal sealed class OnnxGraphBuilder : IGraphBuilder
+    internal sealed class OnnxGraphBuilder : IOperations<GraphValue>
     {
         private readonly GraphProto graph = new();
         private readonly Dictionary<string, TensorProto> initializers = new(StringComparer.Ordinal);
@@ -44,26 +44,21 @@ namespace Microsoft.ML.Residual.Onnx
         public GraphValue Call(nn.Module module, GraphValue input)
         {
             string path = PathOf(module);
-            if (module is IGraphExportable exportable) return InScope(module, path, () => exportable.ExportGraph(this, input));
+            if (module is ResidualModule residual) return InScope(module, path, () => residual.Forward(this, input));
             return EmitLayer(module, path, input);
         }
 
         public IReadOnlyList<GraphValue> CallStages(nn.Module encoder, GraphValue input)
         {
             string path = PathOf(encoder);
-            if (encoder is not IGraphStageEncoder stages)
-            {
-                throw new NotSupportedException(
-                    $"Cannot export module '{path}' ({encoder.GetType().Name}) as an encoder: it does not implement IGraphStageEncoder.");
-            }
-
-            return InScope(encoder, path, () => stages.ExportStages(this, input));
+            IStageEncoder stages = TensorOperations.StageEncoder(encoder);
+            return InScope(encoder, path, () => stages.ForwardStages(this, input));
         }
 
         /// <summary>Emits the root module (the graph's whole computation) on <paramref name="input"/>.</summary>
         public GraphValue CallRoot(nn.Module root, GraphValue input)
         {
-            if (root is IGraphExportable exportable) return exportable.ExportGraph(this, input);
+            if (root is ResidualModule residual) return residual.Forward(this, input);
             return EmitLayer(root, string.Empty, input);
         }
 
@@ -135,7 +130,7 @@ namespace Microsoft.ML.Residual.Onnx
                     return Node("GlobalAveragePool", path, Run(module, input), new[] { input.Name });
                 case Flatten flatten when flatten.end_dim == -1 || flatten.end_dim == input.Shape.Length - 1:
                     return Node("Flatten", path, Run(module, input), new[] { input.Name }, Int("axis", flatten.start_dim < 0 ? flatten.start_dim + input.Shape.Length : flatten.start_dim));
-                case Dropout:
+                case TorchSharp.Modules.Dropout:
                 case Identity:
                     return input;
                 case ReLU:
@@ -144,7 +139,7 @@ namespace Microsoft.ML.Residual.Onnx
                     throw new NotSupportedException(
                         $"Cannot export module '{(path.Length == 0 ? "<root>" : path)}' ({module.GetType().Name}): the ONNX exporter knows TorchSharp's "
                         + "Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, Flatten, Dropout, Identity and Sequential, "
-                        + "and modules that implement IGraphExportable. Implement IGraphExportable on this module to emit its computation.");
+                        + "and ResidualModule subclasses. Derive the module from ResidualModule, its forward written once over IOperations.");
             }
         }
 
@@ -194,14 +189,24 @@ namespace Microsoft.ML.Residual.Onnx
 
         // ---- operators ----
 
+        public long[] Shape(GraphValue x) => x.Shape;
+
+        // One graph value feeds both paths; stochastic depth and dropout keep every value at inference.
+        public (GraphValue Branch, GraphValue Shortcut) Fork(GraphValue x) => (x, x);
+
+        public GraphValue Residual(GraphValue branch, GraphValue shortcut, double branchScale = 1.0, double shortcutScale = 1.0) =>
+            Add(Affine(shortcut, shortcutScale, 0.0), Affine(branch, branchScale, 0.0));
+
+        public GraphValue Dropout(GraphValue x, double probability, bool training) => x;
+
+        public GraphValue DropPath(GraphValue x, double probability, bool training) => x;
+
         public GraphValue Relu(GraphValue x) => Node("Relu", CurrentPath, nn.functional.relu(x.Example), new[] { x.Name });
 
         public GraphValue Sigmoid(GraphValue x) => Node("Sigmoid", CurrentPath, torch.sigmoid(x.Example), new[] { x.Name });
 
         // The trace adds with ScalarSafe (TorchSharp 0.107's a + b hands libtorch a Scalar the finalizer may free mid-call).
         public GraphValue Add(GraphValue a, GraphValue b) => Node("Add", CurrentPath, a.Example.Plus(b.Example), new[] { a.Name, b.Name });
-
-        public GraphValue Sub(GraphValue a, GraphValue b) => Node("Sub", CurrentPath, a.Example.sub(b.Example), new[] { a.Name, b.Name });
 
         public GraphValue Mul(GraphValue a, GraphValue b) => Node("Mul", CurrentPath, a.Example.mul(b.Example), new[] { a.Name, b.Name });
 
@@ -223,7 +228,7 @@ namespace Microsoft.ML.Residual.Onnx
             return result;
         }
 
-        public GraphValue Concat(IReadOnlyList<GraphValue> values, int axis) =>
+        public GraphValue Concat(IReadOnlyList<GraphValue> values, int axis) => values.Count == 1 ? values[0] :
             Node("Concat", CurrentPath, torch.cat(values.Select(v => v.Example).ToArray(), axis), values.Select(v => v.Name).ToArray(), Int("axis", axis));
 
         public GraphValue MaxPool(GraphValue x, long kernel, long stride, long padding = 0) =>
