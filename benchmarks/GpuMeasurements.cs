@@ -152,7 +152,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 
         private static string Ratio(double a, double b) => double.IsNaN(a) || double.IsNaN(b) ? "—" : $"{a / b:F2}×";
 
-        private static bool IsSegmentation(string arch) => arch.StartsWith("unet", StringComparison.Ordinal);
+        private static bool IsSegmentation(string arch) => ResidualModels.Find(arch)?.Task == ModelTask.Segmenter;
 
         // One failed measurement (a precision a device lacks, a peer that fails) leaves its cell empty, not the whole table.
         private static double Safe(Func<double> measure, string what)
@@ -249,7 +249,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                     Architecture = work.Arch, ImageWidth = work.Size, ImageHeight = work.Size, BatchSize = work.Batch, Epochs = 3, Precision = precision,
                     ChannelsLast = channelsLast, Progress = progress,
                 };
-                (work.Arch.StartsWith("densenet", StringComparison.Ordinal) ? ml.Transforms.DenseNetClassifier(options) : ml.Transforms.ResNetClassifier(options)).Fit(data);
+                ml.Transforms.ImageClassifier(options).Fit(data);
             }
 
             PrintMemory(reports);

@@ -142,7 +142,7 @@ namespace Microsoft.ML.Residual.Benchmarks
             _ => throw new ArgumentException($"Unknown measurement '{kind}'."),
         };
 
-        private static bool IsSegmentation(string arch) => arch.StartsWith("unet", StringComparison.Ordinal);
+        private static bool IsSegmentation(string arch) => ResidualModels.Find(arch)?.Task == ModelTask.Segmenter;
 
         // Every network with its registered stem at every size: torchvision's for its networks (PyTorch's peer has no CIFAR
         // stem), the 3×3 one for the CIFAR ResNets (resnet20, ...). The DenseNets measured here are torchvision's.
@@ -243,7 +243,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 ImageClassifierOptions options = ClassifierOptions(arch, size, batch);
                 options.Epochs = TimedEpochs;
                 options.Progress = progress;
-                return arch.StartsWith("densenet", StringComparison.Ordinal) ? ml.Transforms.DenseNetClassifier(options) : ml.Transforms.ResNetClassifier(options);
+                return ml.Transforms.ImageClassifier(options);
             }
 
             Estimator().Fit(Data(batch * 2));

@@ -35,6 +35,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using Microsoft.ML.Residual.Benchmarks;
+using Microsoft.ML.Residual.Models;
 
 if (args.Length > 0 && args[0] == "--measure")
 {
@@ -323,7 +324,7 @@ Measurement Peer(string mode, string arch, int size, int batch, int steps)
 {
     string wrapper = "import json, resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
         + "print(json.dumps({'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))";
-    string script = arch.StartsWith("unet", StringComparison.Ordinal) ? unetPeerScript : peerScript;
+    string script = ResidualModels.Find(arch)?.Task == ModelTask.Segmenter ? unetPeerScript : peerScript;
     string[] lines = JsonLines("/usr/bin/python3", $"-c \"{wrapper}\" {script} {mode} {arch} --size {size} --batch {batch} --steps {steps} --threads {Environment.ProcessorCount}",
         $"{Path.GetFileName(script)} {mode} {arch}", 2);
     using JsonDocument result = JsonDocument.Parse(lines[^2]), memory = JsonDocument.Parse(lines[^1]);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Residual.Models;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -105,6 +106,38 @@ public sealed class ResidualModelsTests
         using var model = ResidualModels.Create("resnet1202", numClasses: 10);
         Assert.AreEqual(19_421_274L, CountParameters(model));
         Assert.AreEqual(600, ((ResNet)model).Blocks.Count);
+    }
+
+    [TestMethod]
+    public void Create_ResNet50D_HasTimmsKeysShapesAndParameterCount()
+    {
+        using var scope = NewDisposeScope();
+        var model = ResidualModels.Create("resnet50d");
+        var state = model.state_dict();
+        // timm's resnet50d: conv1 = Sequential(conv 3→32 s2, BN, ReLU, conv 32→32, BN, ReLU, conv 32→64), bn1, maxpool;
+        // downsample = Sequential(AvgPool2d(2, 2, ceil_mode) or Identity, 1×1 conv, BN).
+        var expectedShapes = new Dictionary<string, long[]>
+        {
+            ["conv1.0.weight"] = new long[] { 32, 3, 3, 3 },
+            ["conv1.1.running_var"] = new long[] { 32 },
+            ["conv1.3.weight"] = new long[] { 32, 32, 3, 3 },
+            ["conv1.4.weight"] = new long[] { 32 },
+            ["conv1.6.weight"] = new long[] { 64, 32, 3, 3 },
+            ["bn1.weight"] = new long[] { 64 },
+            ["layer1.0.downsample.1.weight"] = new long[] { 256, 64, 1, 1 },
+            ["layer1.0.downsample.2.running_mean"] = new long[] { 256 },
+            ["layer2.0.downsample.1.weight"] = new long[] { 512, 256, 1, 1 },
+            ["layer4.0.downsample.2.num_batches_tracked"] = Array.Empty<long>(),
+            ["layer4.2.conv3.weight"] = new long[] { 2048, 512, 1, 1 },
+            ["fc.weight"] = new long[] { 1000, 2048 },
+        };
+        foreach (var (key, shape) in expectedShapes) CollectionAssert.AreEqual(shape, state[key].shape, key);
+        Assert.IsFalse(state.Keys.Any(k => k.StartsWith("conv1.2", StringComparison.Ordinal) || k.Contains("downsample.0", StringComparison.Ordinal)),
+            "ReLUs and pools hold no state");
+        Assert.AreEqual(25_576_264L, CountParameters(model), "timm's resnet50d: torchvision's resnet50 + 19,232 in the deep stem");
+
+        // The deep stem: 3·32·9 + 2·32 + 32·32·9 + 2·32 + 32·64·9 = 28,640 parameters where the 7×7 stem has 3·64·49 = 9,408.
+        Assert.AreEqual(11_689_512L - 9_408L + 28_640L, CountParameters(ResidualModels.Create("resnet18d")), "resnet18d");
     }
 
     [TestMethod]
@@ -236,6 +269,7 @@ public sealed class ResidualModelsTests
     [DataRow("resnet50", new[] { 64, 256, 512, 1024, 2048 }, new[] { 2, 4, 8, 16, 32 })]
     [DataRow("resnet20", new[] { 16, 16, 32, 64 }, new[] { 1, 1, 2, 4 })]
     [DataRow("preact_resnet18", new[] { 64, 64, 128, 256, 512 }, new[] { 2, 4, 8, 16, 32 })]
+    [DataRow("resnet50d", new[] { 64, 256, 512, 1024, 2048 }, new[] { 2, 4, 8, 16, 32 })]
     public void ForwardStages_ReturnsEveryStageWithItsDeclaredChannelsAndReduction(string name, int[] channels, int[] reductions)
     {
         using var scope = NewDisposeScope();

@@ -74,6 +74,13 @@ namespace Microsoft.ML.Residual
                 ImageWidth = imageWidth, ImageHeight = imageHeight, BatchSize = batchSize,
             });
 
+        /// <summary>
+        /// An image classifier of any registered architecture (<c>ResidualModels.Names</c>: the ResNet and DenseNet families, and
+        /// networks registered with <c>ResidualModels.Register</c>).
+        /// </summary>
+        public static ImageClassifierEstimator ImageClassifier(this TransformsCatalog catalog, ImageClassifierOptions options) =>
+            new(ContextOf(catalog), options, requiredFamily: null);
+
         /// <summary>A DenseNet image classifier (densenet121/161/169/201, densenet_bc_*).</summary>
         public static ImageClassifierEstimator DenseNetClassifier(this TransformsCatalog catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "densenet");
@@ -91,6 +98,10 @@ namespace Microsoft.ML.Residual
         /// <summary>The ResNet classifier, from the multiclass trainers catalog.</summary>
         public static ImageClassifierEstimator ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "resnet");
+
+        /// <summary>An image classifier of any registered architecture, from the multiclass trainers catalog.</summary>
+        public static ImageClassifierEstimator ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
+            new(ContextOf(catalog), options, requiredFamily: null);
 
         /// <summary>The DenseNet classifier, from the multiclass trainers catalog.</summary>
         public static ImageClassifierEstimator DenseNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>

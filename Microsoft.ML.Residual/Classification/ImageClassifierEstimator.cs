@@ -234,6 +234,13 @@ namespace Microsoft.ML.Residual
         // weights (they were trained with it); else the default.
         private StemKind? ChooseStem(TensorDictionary? initial)
         {
+            if (!typeof(IStemOptions).IsAssignableFrom(ResidualModels.Find(options.Architecture)!.OptionsType))
+            {
+                if (options.Stem is not null)
+                    throw new ArgumentException($"ImageClassifierOptions.Stem = {options.Stem}: '{options.Architecture}' has no stem to choose; leave Stem null.", nameof(options));
+                return null;
+            }
+
             if (options.Stem is StemKind chosen) return chosen;
             if (options.ResumeFromModelPath != null && initial != null && initial.Metadata.TryGetValue(SavedModelWeights.StemKey, out string? saved))
                 return Enum.TryParse(saved, out StemKind parsed) ? parsed : null;
@@ -350,10 +357,10 @@ namespace Microsoft.ML.Residual
 
         private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, StemKind? stem)
         {
-            string family = ResidualModels.Find(options.Architecture)!.Family;
-            ModelOptions modelOptions = family == "resnet"
-                ? new ResNetOptions { Seed = options.Seed, Stem = stem, ZeroInitResidual = true }
-                : new DenseNetOptions { Seed = options.Seed, Stem = stem };
+            ModelOptions modelOptions = ResidualModels.NewOptions(ResidualModels.Find(options.Architecture)!);
+            modelOptions.Seed = options.Seed;
+            if (modelOptions is IStemOptions stems) stems.Stem = stem;
+            if (modelOptions is ResNetOptions resnet) resnet.ZeroInitResidual = true; // every block starts as its shortcut (Goyal et al. 2017)
             return ResidualModels.Create(options.Architecture, classes, channels, modelOptions);
         }
 

@@ -68,7 +68,8 @@ namespace Microsoft.ML.Residual.Diagnostics
                 case MaxPool2d pool:
                     return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, average: false));
                 case AvgPool2d pool:
-                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, average: true));
+                    // Partial windows at a ceil-mode edge average fewer values (as few as one): no 1/K there.
+                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, average: !pool.ceil_mode));
                 case AdaptiveAvgPool2d pool when pool.output_size.All(s => s == 1):
                     return GlobalAveragePool(input);
                 case Linear linear:

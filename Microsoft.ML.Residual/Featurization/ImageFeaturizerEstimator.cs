@@ -39,7 +39,7 @@ namespace Microsoft.ML.Residual
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
             ModelInfo? info = ResidualModels.Find(architecture);
             if (info is null || info.Task != ModelTask.Classifier)
-                throw new ArgumentException($"Architecture '{architecture}' is not a classifier backbone; use one of the ResNet or DenseNet names in ResidualModels.Names.", nameof(architecture));
+                throw new ArgumentException($"Architecture '{architecture}' is not a classifier backbone; use one of the classifier names in ResidualModels.Names.", nameof(architecture));
             if (weightsPath != null && !File.Exists(weightsPath))
                 throw new FileNotFoundException($"The weights file '{weightsPath}' does not exist (weightsPath of the featurizer).", weightsPath);
             if (imageWidth < 1 || imageHeight < 1) throw new ArgumentException("imageWidth and imageHeight must be positive.");
@@ -86,7 +86,7 @@ namespace Microsoft.ML.Residual
                 if (weightsPath != null)
                 {
                     // A classifier checkpoint: everything but its head.
-                    string head = ((IClassifierModel)model).ClassifierPrefix;
+                    string head = ResidualModels.Find(architecture)!.HeadPrefix!;
                     StateDict.Load(model, weightsPath, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
                 }
 

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Residual.Models
     /// Variant options for the DenseNet family. Every property left null keeps the default of the named
     /// architecture.
     /// </summary>
-    public sealed class DenseNetOptions : ModelOptions
+    public sealed class DenseNetOptions : ModelOptions, IStemOptions
     {
         /// <summary>k: channels each dense layer adds.</summary>
         public int? GrowthRate { get; set; }
@@ -124,6 +124,8 @@ namespace Microsoft.ML.Residual.Models
                 throw new ArgumentException($"Compression (θ) must be in (0, 1] (got {Compression}).");
             if (NumClasses < 0) throw new ArgumentException($"NumClasses must be at least 1, or 0 for a backbone without classifier (got {NumClasses}).");
             if (InChannels < 1) throw new ArgumentException($"InChannels must be at least 1 (got {InChannels}).");
+            if (Stem is not (StemKind.ImageNet or StemKind.Cifar))
+                throw new ArgumentException($"DenseNets have the ImageNet or the CIFAR stem, not {Stem}.");
             ModelOptions.CheckProbability(DropRate, nameof(DropRate));
             int channels = InitFeatures;
             for (int i = 0; i < BlockConfig.Count - 1; i++)

@@ -18,6 +18,13 @@ namespace Microsoft.ML.Residual.Models
         }
     }
 
+    /// <summary>Options of a network whose stem can be chosen (the estimators choose it by image size).</summary>
+    public interface IStemOptions
+    {
+        /// <summary>The stem: <see cref="StemKind.ImageNet"/> or <see cref="StemKind.Cifar"/>; null keeps the named model's.</summary>
+        StemKind? Stem { get; set; }
+    }
+
     /// <summary>How the input enters the first residual stage.</summary>
     public enum StemKind
     {
@@ -26,6 +33,12 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>One 3×3 stride-1 convolution and no pooling (CIFAR models, full resolution).</summary>
         Cifar,
+
+        /// <summary>
+        /// Three 3×3 convolutions (the first with stride 2; widths w/2, w/2, w for a stem width w) and 3×3 stride-2 max
+        /// pooling: the "deep stem" of ResNet-C/D (He et al. 2019, timm's <c>stem_type='deep'</c>), 4× downsampling.
+        /// </summary>
+        Deep,
     }
 
     /// <summary>The block that each residual stage repeats.</summary>
@@ -49,6 +62,12 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Option C: a 1×1 projection on every block.</summary>
         C,
+
+        /// <summary>
+        /// ResNet-D (He et al. 2019): like B, but a strided projection first averages 2×2 windows and then projects with a
+        /// stride-1 1×1 convolution, so it reads every input pixel (timm's <c>avg_down</c>).
+        /// </summary>
+        D,
     }
 
     /// <summary>How a block combines its residual branch F(x) with its input x.</summary>
@@ -68,12 +87,12 @@ namespace Microsoft.ML.Residual.Models
     /// Variant options for the ResNet family. Every property left null keeps the default of the named
     /// architecture (for example option A shortcuts for resnet20, option B for resnet18).
     /// </summary>
-    public sealed class ResNetOptions : ModelOptions
+    public sealed class ResNetOptions : ModelOptions, IStemOptions
     {
         /// <summary>Start every residual branch at zero so that each block begins as the identity (Goyal et al. 2017).</summary>
         public bool? ZeroInitResidual { get; set; }
 
-        /// <summary>The stem: <see cref="StemKind.ImageNet"/> or <see cref="StemKind.Cifar"/>.</summary>
+        /// <inheritdoc />
         public StemKind? Stem { get; set; }
 
         /// <summary>Pre-activation blocks (BN → ReLU → conv, He et al. 2016) instead of post-activation.</summary>

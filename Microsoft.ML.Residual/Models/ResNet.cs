@@ -16,7 +16,7 @@ namespace Microsoft.ML.Residual.Models
     /// </summary>
     public sealed class ResNet : ResidualModule, IClassifierModel, IStageEncoder
     {
-        private readonly Conv2d conv1;
+        private readonly nn.Module<Tensor, Tensor> conv1;
         private readonly BatchNormalization2d? bn1;
         private readonly MaxPool2d? maxpool;
         private readonly Sequential[] stages;
@@ -33,17 +33,26 @@ namespace Microsoft.ML.Residual.Models
             Definition = definition;
             if (definition.Seed is long seed) torch.manual_seed(seed);
 
-            conv1 = definition.Stem == StemKind.ImageNet
-                ? nn.Conv2d(definition.InChannels, definition.StemWidth, 7, stride: 2, padding: 3, bias: false)
-                : nn.Conv2d(definition.InChannels, definition.StemWidth, 3, stride: 1, padding: 1, bias: false);
+            int stemWidth = definition.StemWidth;
+            conv1 = definition.Stem switch
+            {
+                StemKind.ImageNet => nn.Conv2d(definition.InChannels, stemWidth, 7, stride: 2, padding: 3, bias: false),
+                // timm's deep stem: conv1.0, conv1.1 (BN), conv1.3, conv1.4 (BN), conv1.6; the ReLUs at 2 and 5 hold no weights.
+                StemKind.Deep => nn.Sequential(
+                    nn.Conv2d(definition.InChannels, stemWidth / 2, 3, stride: 2, padding: 1, bias: false), new BatchNormalization2d(stemWidth / 2), nn.ReLU(),
+                    nn.Conv2d(stemWidth / 2, stemWidth / 2, 3, padding: 1, bias: false), new BatchNormalization2d(stemWidth / 2), nn.ReLU(),
+                    nn.Conv2d(stemWidth / 2, stemWidth, 3, padding: 1, bias: false)),
+                _ => nn.Conv2d(definition.InChannels, stemWidth, 3, stride: 1, padding: 1, bias: false),
+            };
             register_module("conv1", conv1);
             if (!definition.PreActivation)
             {
-                bn1 = new BatchNormalization2d(definition.StemWidth);
+                bn1 = new BatchNormalization2d(stemWidth);
                 register_module("bn1", bn1);
             }
 
-            if (definition.Stem == StemKind.ImageNet)
+            bool downsamplingStem = definition.Stem != StemKind.Cifar;
+            if (downsamplingStem)
             {
                 maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
                 register_module("maxpool", maxpool);
@@ -91,8 +100,8 @@ namespace Microsoft.ML.Residual.Models
                 register_module("fc", fc);
             }
 
-            int stemReduction = definition.Stem == StemKind.ImageNet ? 2 : 1;
-            int poolReduction = definition.Stem == StemKind.ImageNet ? 2 : 1;
+            int stemReduction = downsamplingStem ? 2 : 1;
+            int poolReduction = downsamplingStem ? 2 : 1;
             StageChannels = new[] { definition.StemWidth }
                 .Concat(definition.StageWidths.Select(w => w * definition.Expansion)).ToList();
             StageReductions = new[] { stemReduction }

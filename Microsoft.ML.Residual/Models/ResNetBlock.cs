@@ -86,11 +86,21 @@ namespace Microsoft.ML.Residual.Models
                 }
                 else if (shapeChanges || definition.Shortcut == ShortcutOption.C)
                 {
-                    Conv2d projection = nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false);
-                    // Pre-activation shortcuts project the already normalised input and carry no BatchNorm.
-                    shortcut = preActivation
-                        ? nn.Sequential(projection)
-                        : nn.Sequential(projection, new BatchNormalization2d(OutChannels));
+                    // Pre-activation shortcuts project the already normalised input and carry no BatchNorm. Option D averages
+                    // first (timm's keys: downsample.0 the pool, or an identity at stride 1; .1 the convolution; .2 BatchNorm).
+                    var layers = new List<nn.Module<Tensor, Tensor>>();
+                    if (definition.Shortcut == ShortcutOption.D)
+                    {
+                        layers.Add(stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride, ceil_mode: true, count_include_pad: false));
+                        layers.Add(nn.Conv2d(inChannels, OutChannels, 1, bias: false));
+                    }
+                    else
+                    {
+                        layers.Add(nn.Conv2d(inChannels, OutChannels, 1, stride: stride, bias: false));
+                    }
+
+                    if (!preActivation) layers.Add(new BatchNormalization2d(OutChannels));
+                    shortcut = nn.Sequential(layers);
                     shortcutTakesPreActivation = preActivation;
                 }
 

@@ -104,6 +104,7 @@ namespace Microsoft.ML.Residual.Models
                 throw new ArgumentException($"Layers ({Layers.Count} stages) and StageWidths ({StageWidths.Count}) must be non-empty and of equal length.");
             if (Layers.Any(n => n < 1)) throw new ArgumentException("Every stage needs at least one block (Layers).");
             if (StageWidths.Any(w => w < 1) || StemWidth < 1) throw new ArgumentException("Widths must be positive.");
+            if (Stem == StemKind.Deep && StemWidth < 2) throw new ArgumentException($"The deep stem halves StemWidth in its first convolutions; StemWidth must be at least 2 (got {StemWidth}).");
             if (NumClasses < 0) throw new ArgumentException($"NumClasses must be at least 1, or 0 for a backbone without classifier (got {NumClasses}).");
             if (InChannels < 1) throw new ArgumentException($"InChannels must be at least 1 (got {InChannels}).");
             if (Groups < 1 || WidthPerGroup < 1) throw new ArgumentException("Groups and WidthPerGroup must be positive.");

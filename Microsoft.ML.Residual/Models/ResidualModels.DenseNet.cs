@@ -8,11 +8,8 @@ namespace Microsoft.ML.Residual.Models
         {
             void AddDenseNet(string name, string description, DenseNetDefinition definition)
             {
-                registry.Add(new Entry(new ModelInfo(name, "densenet", description) { HeadPrefix = "classifier." }, (classes, channels, options) =>
-                {
-                    CheckOptionsType<DenseNetOptions>(name, options);
-                    return new DenseNet(definition.With(options) with { NumClasses = classes, InChannels = channels });
-                }));
+                registry.Add(new Entry(new ModelInfo(name, "densenet", description) { HeadPrefix = "classifier.", OptionsType = typeof(DenseNetOptions) },
+                    (classes, channels, options) => new DenseNet(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }
 
             // torchvision's ImageNet DenseNet-BC models (θ = 0.5, bottleneck 4k).

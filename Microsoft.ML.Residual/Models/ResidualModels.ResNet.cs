@@ -9,11 +9,8 @@ namespace Microsoft.ML.Residual.Models
             void AddResNet(string name, string description, ResNetDefinition definition)
             {
                 ResNetPresets[name] = definition;
-                registry.Add(new Entry(new ModelInfo(name, "resnet", description) { HeadPrefix = "fc." }, (classes, channels, options) =>
-                {
-                    CheckOptionsType<ResNetOptions>(name, options);
-                    return new ResNet(definition.With(options) with { NumClasses = classes, InChannels = channels });
-                }));
+                registry.Add(new Entry(new ModelInfo(name, "resnet", description) { HeadPrefix = "fc.", OptionsType = typeof(ResNetOptions) },
+                    (classes, channels, options) => new ResNet(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }
 
             var basic = new ResNetDefinition { Block = ResidualBlockKind.Basic };
@@ -34,6 +31,10 @@ namespace Microsoft.ML.Residual.Models
             AddResNet("resnext50_32x4d", "ResNeXt-50 32×4d", bottleneck with { Layers = new[] { 3, 4, 6, 3 }, Groups = 32, WidthPerGroup = 4 });
             AddResNet("resnext101_32x8d", "ResNeXt-101 32×8d", bottleneck with { Layers = new[] { 3, 4, 23, 3 }, Groups = 32, WidthPerGroup = 8 });
             AddResNet("resnext101_64x4d", "ResNeXt-101 64×4d", bottleneck with { Layers = new[] { 3, 4, 23, 3 }, Groups = 64, WidthPerGroup = 4 });
+
+            // ResNet-D (He et al. 2019, "Bag of Tricks"; timm's resnet*d): deep stem 32-32-64, average-pool projections.
+            foreach (var (depth, block, layers) in imageNetDepths)
+                AddResNet($"resnet{depth}d", $"ResNet-{depth}-D (timm: deep stem, average-pool shortcut)", block with { Layers = layers, Stem = StemKind.Deep, Shortcut = ShortcutOption.D });
 
             foreach (var (depth, block, layers) in imageNetDepths)
                 AddResNet($"preact_resnet{depth}", $"Pre-activation ResNet-{depth} (v2)", block with { Layers = layers, PreActivation = true });

@@ -11,13 +11,9 @@ namespace Microsoft.ML.Residual.Models
             registry.Add(new Entry(
                 new ModelInfo("unet", "unet", "U-Net (Ronneberger et al. 2015) with BatchNorm: depth 4, widths 64…1024, transposed-convolution upsampling")
                 {
-                    Task = ModelTask.Segmenter,
+                    Task = ModelTask.Segmenter, OptionsType = typeof(UNetOptions),
                 },
-                (classes, channels, options) =>
-                {
-                    CheckOptionsType<UNetOptions>("unet", options);
-                    return new UNet(channels, classes, UNetOptions.From(options));
-                }));
+                (classes, channels, options) => new UNet(channels, classes, UNetOptions.From(options))));
 
             AddEncoderUNet(registry, "unet_resnet18", "resnet18");
             AddEncoderUNet(registry, "unet_resnet34", "resnet34");
@@ -39,7 +35,11 @@ namespace Microsoft.ML.Residual.Models
                 name,
                 $"U-Net decoder (256-128-64-32-16, smp layout) over a {encoderName} encoder",
                 encoderEntry.Info,
-                (inChannels, encoderOptions) => encoderEntry.Factory(0, inChannels, encoderOptions));
+                (inChannels, encoderOptions) =>
+                {
+                    CheckOptionsType(encoderEntry.Info, encoderOptions);
+                    return encoderEntry.Factory(0, inChannels, encoderOptions);
+                });
         }
 
         /// <summary>
@@ -50,10 +50,12 @@ namespace Microsoft.ML.Residual.Models
             List<Entry> registry, string name, string description, ModelInfo encoder, Func<int, ModelOptions?, nn.Module<Tensor, Tensor>> encoderFactory)
         {
             string encoderName = encoder.Name;
-            var card = new ModelInfo(name, "unet", description) { Task = ModelTask.Segmenter, HeadPrefix = encoder.HeadPrefix };
+            var card = new ModelInfo(name, "unet", description)
+            {
+                Task = ModelTask.Segmenter, HeadPrefix = encoder.HeadPrefix, OptionsType = typeof(UNetOptions), Encoder = encoder.Name,
+            };
             registry.Add(new Entry(card, (classes, channels, options) =>
             {
-                CheckOptionsType<UNetOptions>(name, options);
                 UNetOptions unetOptions = UNetOptions.From(options);
                 EncoderUNet.CheckOptions(unetOptions);
                 UNetOptions.CheckCounts(channels, classes);

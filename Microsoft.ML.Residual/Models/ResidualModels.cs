@@ -30,6 +30,16 @@ namespace Microsoft.ML.Residual.Models
         /// the classic U-Net, which has no classifier to come from.
         /// </summary>
         public string? HeadPrefix { get; init; }
+
+        /// <summary>
+        /// The options class the network takes (<see cref="ResNetOptions"/>, <see cref="DenseNetOptions"/>,
+        /// <see cref="UNetOptions"/>, or a user's own <see cref="ModelOptions"/> subclass with a parameterless constructor).
+        /// <see cref="ResidualModels.Create"/> accepts it or plain <see cref="ModelOptions"/>.
+        /// </summary>
+        public Type OptionsType { get; init; } = typeof(ModelOptions);
+
+        /// <summary>For a segmenter built over a registered backbone, that backbone's name; null otherwise (the classic U-Net).</summary>
+        public string? Encoder { get; init; }
     }
 
     /// <summary>
@@ -53,15 +63,77 @@ namespace Microsoft.ML.Residual.Models
         private static readonly Dictionary<string, Entry> Registry =
             Entries.ToDictionary(e => e.Info.Name, StringComparer.OrdinalIgnoreCase);
 
-        /// <summary>Every name <see cref="Create"/> accepts, in registry order.</summary>
-        public static IReadOnlyList<string> Names { get; } = Entries.Select(e => e.Info.Name).ToList();
+        /// <summary>Every name <see cref="Create"/> accepts, in registry order (the library's, then those registered since).</summary>
+        public static IReadOnlyList<string> Names
+        {
+            get
+            {
+                lock (Entries) return Entries.Select(e => e.Info.Name).ToList();
+            }
+        }
 
-        /// <summary>Name, family and description of every registered model.</summary>
-        public static IReadOnlyList<ModelInfo> All { get; } = Entries.Select(e => e.Info).ToList();
+        /// <summary>The card of every registered model.</summary>
+        public static IReadOnlyList<ModelInfo> All
+        {
+            get
+            {
+                lock (Entries) return Entries.Select(e => e.Info).ToList();
+            }
+        }
 
         /// <summary>The registry's card for <paramref name="name"/> (case-insensitive), or null when no model has that name.</summary>
-        public static ModelInfo? Find(string? name) =>
-            name is not null && Registry.TryGetValue(name, out Entry? entry) ? entry.Info : null;
+        public static ModelInfo? Find(string? name) => Lookup(name)?.Info;
+
+        /// <summary>
+        /// Registers a network under a new name, from any assembly: it is then created by <see cref="Create"/> and trained,
+        /// exported, featurised and diagnosed like the library's own. Derive the network from <see cref="ResidualModule"/> (its
+        /// forward written once) so that it also exports to ONNX; a classifier implements <see cref="IClassifierModel"/>, and
+        /// one that implements <see cref="IStageEncoder"/> can serve as a U-Net encoder.
+        /// </summary>
+        /// <param name="card">
+        /// The model's card: its <see cref="ModelInfo.Name"/> (not yet registered), family and description; a classifier's
+        /// <see cref="ModelInfo.HeadPrefix"/> (the state-dict prefix of its last linear layer) is required.
+        /// </param>
+        /// <param name="factory">
+        /// Builds the network from the number of classes (0: a classifier without its head, returning pooled features), the
+        /// input channels and the options (null, or an instance of the card's <see cref="ModelInfo.OptionsType"/> or of
+        /// <see cref="ModelOptions"/>). It throws <see cref="ArgumentException"/> for
+        /// options it cannot honour.
+        /// </param>
+        /// <exception cref="ArgumentException">The name is empty or taken, or the card is incomplete.</exception>
+        public static void Register(ModelInfo card, Func<int, int, ModelOptions?, nn.Module<Tensor, Tensor>> factory)
+        {
+            if (card is null) throw new ArgumentNullException(nameof(card));
+            if (factory is null) throw new ArgumentNullException(nameof(factory));
+            if (string.IsNullOrWhiteSpace(card.Name)) throw new ArgumentException("Give the model a name.", nameof(card));
+            if (card.Task == ModelTask.Classifier && string.IsNullOrEmpty(card.HeadPrefix))
+                throw new ArgumentException($"The classifier '{card.Name}' needs ModelInfo.HeadPrefix: the state-dict prefix of its last linear layer (e.g. \"fc.\"), which fine-tuning replaces.", nameof(card));
+            if (!typeof(ModelOptions).IsAssignableFrom(card.OptionsType) || card.OptionsType.GetConstructor(Type.EmptyTypes) is null)
+                throw new ArgumentException($"ModelInfo.OptionsType of '{card.Name}' must be ModelOptions or a subclass with a parameterless constructor; got {card.OptionsType.Name}.", nameof(card));
+            lock (Entries)
+            {
+                if (Registry.ContainsKey(card.Name))
+                    throw new ArgumentException($"A model named '{card.Name}' is already registered; choose another name.", nameof(card));
+                var entry = new Entry(card, factory);
+                Entries.Add(entry);
+                Registry[card.Name] = entry;
+            }
+        }
+
+        /// <summary>New options of the class the card names (the estimators fill them in).</summary>
+        internal static ModelOptions NewOptions(ModelInfo card) => (ModelOptions)Activator.CreateInstance(card.OptionsType)!;
+
+        private static void CheckOptionsType(ModelInfo card, ModelOptions? options)
+        {
+            if (options != null && options.GetType() != card.OptionsType && options.GetType() != typeof(ModelOptions))
+                throw new ArgumentException($"'{card.Name}' takes {card.OptionsType.Name} (or ModelOptions), not {options.GetType().Name}.", nameof(options));
+        }
+
+        private static Entry? Lookup(string? name)
+        {
+            if (name is null) return null;
+            lock (Entries) return Registry.TryGetValue(name, out Entry? entry) ? entry : null;
+        }
 
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>
@@ -73,7 +145,7 @@ namespace Microsoft.ML.Residual.Models
         public static nn.Module<Tensor, Tensor> Create(string name, int? numClasses = null, int inChannels = 3, ModelOptions? options = null)
         {
             if (name is null) throw new ArgumentNullException(nameof(name));
-            if (!Registry.TryGetValue(name, out Entry? entry))
+            if (Lookup(name) is not Entry entry)
             {
                 string stem = name.TrimEnd('0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '_', 'x', 'd');
                 string near = stem.Length < 3 ? string.Empty : string.Join(", ", Names.Where(n => n.StartsWith(stem, StringComparison.OrdinalIgnoreCase)).Take(12));
@@ -82,6 +154,7 @@ namespace Microsoft.ML.Residual.Models
                     "ResidualModels.Names lists every name.", nameof(name));
             }
 
+            CheckOptionsType(entry.Info, options);
             if (numClasses is null && entry.Info.Task == ModelTask.Segmenter)
                 throw new ArgumentException($"'{name}' is a segmentation model: pass numClasses, the number of classes per pixel (e.g. 2 for foreground/background).", nameof(numClasses));
             return entry.Factory(numClasses ?? 1000, inChannels, options);
@@ -98,13 +171,6 @@ namespace Microsoft.ML.Residual.Models
             RegisterDenseNets(registry);
             RegisterUNets(registry);
             return registry;
-        }
-
-        private static void CheckOptionsType<TOptions>(string name, ModelOptions? options)
-            where TOptions : ModelOptions
-        {
-            if (options != null && options.GetType() != typeof(TOptions) && options.GetType() != typeof(ModelOptions))
-                throw new ArgumentException($"'{name}' takes {typeof(TOptions).Name} (or ModelOptions), not {options.GetType().Name}.", nameof(options));
         }
     }
 }

@@ -60,8 +60,8 @@ namespace Microsoft.ML.Residual
                 "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
             Check(options.FreezeEncoderEpochs >= 0 && options.FreezeEncoderEpochs < options.Epochs, nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs,
                 "must be non-negative and below Epochs");
-            Check(!(options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null) || !string.Equals(options.Architecture, "unet", StringComparison.OrdinalIgnoreCase),
-                nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs, "the classic 'unet' has no separate encoder; use an encoder U-Net such as unet_resnet18");
+            Check(!(options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null) || ResidualModels.Find(options.Architecture)?.Encoder is not null,
+                nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs, $"'{options.Architecture}' has no separate encoder; use an encoder U-Net such as unet_resnet18");
         }
 
         /// <inheritdoc />
@@ -205,8 +205,8 @@ namespace Microsoft.ML.Residual
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
         private void LoadEncoder(nn.Module model, string path)
         {
-            if (model is not EncoderUNet)
-                throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: the classic 'unet' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
+            if (ResidualModels.Find(options.Architecture)?.Encoder is null)
+                throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
             string classifierPrefix = ResidualModels.Find(options.Architecture)?.HeadPrefix
                 ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder of '{options.Architecture}'.");
             try
@@ -221,7 +221,7 @@ namespace Microsoft.ML.Residual
             {
                 throw new ArgumentException(
                     $"SegmenterOptions.PretrainedEncoderWeightsPath = '{path}': {e.Message} The file must be a state dict of the encoder's classifier with torchvision's names "
-                    + $"(for {options.Architecture}: {options.Architecture.Replace("unet_", string.Empty, StringComparison.OrdinalIgnoreCase)}).", nameof(options), e);
+                    + $"(for {options.Architecture}: {ResidualModels.Find(options.Architecture)?.Encoder}).", nameof(options), e);
             }
         }
     }

@@ -74,7 +74,7 @@ var options = new ImageClassifierOptions
 Console.WriteLine($"{recipe}: {epochs} epochs of batch {settings.Batch}, learning rate 0.1 divided by 10 at epochs {string.Join(" and ", milestones)}; the paper's test error is {settings.PaperError} %");
 Console.WriteLine($"Checkpoints in {Path.GetFullPath(options.CheckpointDirectory)}: run the same command again to resume.");
 
-ITransformer model = labelKeys.Append(ml.Transforms.ResNetOrDenseNet(recipe, options).Fit(labelKeys.Transform(train)));
+ITransformer model = labelKeys.Append(ml.Transforms.ImageClassifier(options).Fit(labelKeys.Transform(train)));
 var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
 Console.WriteLine($"\nTest error {100 * (1 - metrics.MicroAccuracy):F2} % (paper: {settings.PaperError} %), log-loss {metrics.LogLoss:F3}");
 Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
@@ -87,13 +87,6 @@ string? Argument(string name)
 {
     int at = Array.IndexOf(args, name);
     return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
-}
-
-/// <summary>The classifier entry point for the recipe's family.</summary>
-internal static class RecipeCatalog
-{
-    public static IEstimator<ITransformer> ResNetOrDenseNet(this TransformsCatalog transforms, string recipe, ImageClassifierOptions options) =>
-        recipe.StartsWith("densenet", StringComparison.Ordinal) ? transforms.DenseNetClassifier(options) : transforms.ResNetClassifier(options);
 }
 
 /// <summary>Prints each epoch as it ends.</summary>

@@ -107,9 +107,7 @@ if (recipe != "default")
 Console.WriteLine(recipe == "default"
     ? $"default: ResNet-20 with the library's defaults, {epochs} epochs, on {trainRows:N0} training images"
     : $"{recipe}: SGD 0.1 (momentum 0.9, weight decay 5e-4), batch 128, cosine with a {options.WarmupEpochs:0.#}-epoch warm-up, {(augment ? "pad-crop and flip" : "no augmentation")}, {epochs} epochs on {trainRows:N0} training images");
-IEstimator<ITransformer> classifier = recipe.StartsWith("densenet", StringComparison.Ordinal)
-    ? ml.Transforms.DenseNetClassifier(options)
-    : ml.Transforms.ResNetClassifier(options);
+IEstimator<ITransformer> classifier = ml.Transforms.ImageClassifier(options);
 var clock = System.Diagnostics.Stopwatch.StartNew();
 ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label").Append(classifier).Fit(train);
 double seconds = clock.Elapsed.TotalSeconds;

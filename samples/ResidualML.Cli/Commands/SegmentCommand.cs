@@ -62,7 +62,7 @@ namespace ResidualML.Cli.Commands
             int seed = CommonOptions.SeedOf(line);
             int size = line.Integer("image-size", 128, 16, 4096);
             string architecture = line.Text("arch") ?? "unet";
-            UNetOptions? unet = architecture == "unet" ? new UNetOptions { Depth = line.Integer("depth", 4, 1, 6), BaseWidth = line.Integer("width", 64, 1, 1024) } : null;
+            UNetOptions? unet = ResidualModels.Find(architecture) is { Task: ModelTask.Segmenter, Encoder: null } ? new UNetOptions { Depth = line.Integer("depth", 4, 1, 6), BaseWidth = line.Integer("width", 64, 1, 1024) } : null;
             if (unet is null && (line.Has("depth") || line.Has("width"))) throw new UsageException("--depth and --width apply to --arch unet only.");
             double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
             var pairs = ImageSources.Pairs(imageFolder, maskFolder);
