@@ -160,7 +160,7 @@ public sealed class UNetSegmenterTests
             .Append(ml.Transforms.UNetSegmenter(new SegmenterOptions
             {
                 Architecture = "unet_resnet18", NumClasses = 3, ImageWidth = Size, ImageHeight = Size, Epochs = 2, BatchSize = 16, Seed = 1,
-                PretrainedEncoderWeightsPath = encoderWeights, FreezeEncoderEpochs = 1, EncoderLearningRateFactor = 1e-12,
+                PretrainedEncoderWeightsPath = encoderWeights, FreezeBackboneEpochs = 1, BackboneLearningRateFactor = 1e-12,
             }));
         IDataView data = ml.Data.LoadFromEnumerable(files);
         ITransformer model = pipeline.Fit(data);

@@ -111,7 +111,7 @@ namespace Microsoft.ML.Residual
         /// The learning-rate finder for an image classifier (fastai's <c>lr_find</c>): a short training sweep of
         /// <paramref name="data"/> with the network, data pipeline and optimiser <paramref name="options"/> describe (any
         /// ResNet or DenseNet name), at a learning rate growing geometrically; returns the loss curve and the suggested rate
-        /// for <see cref="ImageClassifierOptions.LearningRate"/>. Nothing is fitted.
+        /// for <see cref="Estimators.ImageTrainerOptions.LearningRate"/>. Nothing is fitted.
         /// </summary>
         /// <param name="catalog">The transforms catalog.</param>
         /// <param name="data">The training data, as for the classifier's <c>Fit</c>.</param>

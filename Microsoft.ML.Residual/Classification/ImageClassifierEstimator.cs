@@ -72,23 +72,11 @@ namespace Microsoft.ML.Residual
             Prepare(input, "Training", withValidation: true, setup =>
             {
                 prepared = setup;
-                IProgress<EpochReport> epochs = new EpochLog(setup.Channel, options.Progress);
-                using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
-                    ? TrainingGradientFlow.OnFirstBatch(setup.Model, (setup.Validation ?? setup.Reader).ReadAll().Select(b => (b.Images, b.Labels!)),
-                        setup.Trainer.Preprocess!, setup.Device, flowProgress)
-                    : null;
-                flow?.MeasureNow(0);
-                ImageInput.NamingUnreadableImages(
-                    () => setup.Trainer.Train(
-                        epoch => setup.Reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                        (setup.Rows + options.BatchSize - 1) / options.BatchSize,
-                        setup.Validation == null ? null : () => setup.Validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                        flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
-                    setup.PixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
-
-                setup.Model.eval();
-                setup.Model.to(CPU);
-                onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+                TrainingRun.Train(options, setup.Channel, setup.Model, setup.Trainer, setup.Device, input, setup.Rows,
+                    epoch => setup.Reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                    setup.Validation == null ? null : () => setup.Validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                    () => (setup.Validation ?? setup.Reader).ReadAll().Select(b => (b.Images, b.Labels!)), setup.PixelTransform != null);
+                onnx = TrainingRun.Export(setup.Model, setup.Reader.Channels, options, new OnnxExportOptions
                 {
                     InputName = setup.PixelColumn, OutputName = LogitsColumn, Normalization = setup.Normalization,
                     Metadata = new Dictionary<string, string>
@@ -112,7 +100,7 @@ namespace Microsoft.ML.Residual
         /// </summary>
         /// <param name="input">The training data, as for <see cref="Fit"/>.</param>
         /// <param name="finder">The sweep's range and length (null: 1e-7 to 10 over 100 steps).</param>
-        /// <returns>The loss curve and the suggested rates; set <see cref="ImageClassifierOptions.LearningRate"/> to <see cref="LearningRateFinderResult.Suggested"/>.</returns>
+        /// <returns>The loss curve and the suggested rates; set <see cref="Estimators.ImageTrainerOptions.LearningRate"/> to <see cref="LearningRateFinderResult.Suggested"/>.</returns>
         public LearningRateFinderResult FindLearningRate(IDataView input, LearningRateFinderOptions? finder = null)
         {
             (finder ??= new LearningRateFinderOptions()).Validate();
@@ -336,21 +324,12 @@ namespace Microsoft.ML.Residual
         /// </summary>
         internal TrainingOptions CheckTrainingOptions() => TrainingOptions();
 
-        private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
+        private TrainingOptions TrainingOptions()
         {
-            Epochs = options.Epochs, Optimizer = options.Optimizer, Momentum = options.Momentum, Nesterov = options.Nesterov,
-            WeightDecay = options.WeightDecay ?? (options.Optimizer == OptimizerKind.AdamW ? 0.05 : 5e-4), Schedule = options.Schedule,
-            LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.05),
-            WarmupEpochs = options.WarmupEpochs ?? (options.Schedule != LearningRateScheduleKind.OneCycle && options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
-            StepMilestones = options.StepMilestones, StepGamma = options.StepGamma,
-            LabelSmoothing = options.LabelSmoothing, GradientClipNorm = options.GradientClipNorm,
-            MixupAlpha = options.MixupAlpha, CutMixAlpha = options.CutMixAlpha,
-            FreezeBackboneEpochs = options.FreezeBackboneEpochs,
-            BackboneLearningRateFactor = options.BackboneLearningRateFactor ?? (options.ResumeFromModelPath != null || options.PretrainedWeightsPath != null ? 0.1 : 1.0),
-            Monitor = options.EarlyStoppingMetric,
-            EarlyStoppingPatience = options.EarlyStoppingPatience, CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32, ChannelsLast = options.ChannelsLast,
-        }, nameof(ImageClassifierOptions));
+            if (options.EarlyStoppingMetric == MonitoredMetric.ValidationMeanIoU)
+                throw new ArgumentException("ImageClassifierOptions.EarlyStoppingMetric = ValidationMeanIoU: mean IoU measures segmentation; a classifier monitors ValidationAccuracy, ValidationLoss or TrainingLoss.", nameof(options));
+            return options.ToTrainingOptions();
+        }
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Segmentation
     /// <summary>
     /// Reads image pixels (a C×H×W float vector column) and masks (any <see cref="MaskColumn"/> type) as TorchSharp
     /// batches: float32 N×C×H×W (0–255) and int64 N×H×W class indices (−1: ignored). Rows are read by
-    /// <see cref="SegmenterOptions.Workers"/> threads and made into batches on a background task a few batches ahead; geometric augmentation moves image and mask together (the mask with nearest neighbour).
+    /// <see cref="Estimators.ImageTrainerOptions.Workers"/> threads and made into batches on a background task a few batches ahead; geometric augmentation moves image and mask together (the mask with nearest neighbour).
     /// </summary>
     internal sealed class SegmentationBatchReader
     {

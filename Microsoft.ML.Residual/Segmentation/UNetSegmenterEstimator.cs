@@ -58,10 +58,10 @@ namespace Microsoft.ML.Residual
             Check(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), options.ValidationFraction, "must be in [0, 1)");
             Check(options.Augmentation is null || options.Augmentation.Policy == AugmentationPolicy.None, nameof(options.Augmentation), options.Augmentation?.Policy,
                 "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
-            Check(options.FreezeEncoderEpochs >= 0 && options.FreezeEncoderEpochs < options.Epochs, nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs,
+            Check(options.FreezeBackboneEpochs >= 0 && options.FreezeBackboneEpochs < options.Epochs, nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs,
                 "must be non-negative and below Epochs");
-            Check(!(options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null) || ResidualModels.Find(options.Architecture)?.Encoder is not null,
-                nameof(options.FreezeEncoderEpochs), options.FreezeEncoderEpochs, $"'{options.Architecture}' has no separate encoder; use an encoder U-Net such as unet_resnet18");
+            Check(!(options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null) || ResidualModels.Find(options.Architecture)?.Encoder is not null,
+                nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs, $"'{options.Architecture}' has no separate encoder; use an encoder U-Net such as unet_resnet18");
         }
 
         /// <inheritdoc />
@@ -131,7 +131,7 @@ namespace Microsoft.ML.Residual
             {
                 if (options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
                 model.to(device);
-                bool encoderPhases = options.FreezeEncoderEpochs > 0 || options.EncoderLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
+                bool encoderPhases = options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
                 using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
                 {
                     var trainer = new ClassifierTrainer(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
@@ -140,23 +140,11 @@ namespace Microsoft.ML.Residual
                         Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
                         ComputeMeanIoU = true,
                     };
-                    IProgress<EpochReport> epochs = new EpochLog(channel, options.Progress);
-                    using TrainingGradientFlow? flow = options.GradientFlowProgress is { } flowProgress
-                        ? TrainingGradientFlow.OnFirstBatch(model, (validation ?? reader).ReadAll(), normalizer.Apply, device, flowProgress)
-                        : null;
-                    flow?.MeasureNow(0);
-                    ImageInput.NamingUnreadableImages(
-                        () => trainer.Train(
-                            epoch => reader.ReadEpoch(epoch),
-                            (rows + options.BatchSize - 1) / options.BatchSize,
-                            validation == null ? null : () => validation.ReadAll(),
-                            flow?.AfterEachEpoch(epochs) ?? epochs, options.CancellationToken, options.BatchProgress),
-                        pixelTransform != null, input, options.ImageColumnName, options.ValidationSet);
+                    TrainingRun.Train(options, channel, model, trainer, device, input, rows, epoch => reader.ReadEpoch(epoch),
+                        validation == null ? null : () => validation.ReadAll(), () => (validation ?? reader).ReadAll(), pixelTransform != null);
                 }
 
-                model.eval();
-                model.to(CPU);
-                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, reader.Channels, options.ImageHeight, options.ImageWidth }, new OnnxExportOptions
+                onnx = TrainingRun.Export(model, reader.Channels, options, new OnnxExportOptions
                 {
                     InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = options.MaskScoreColumnName,
                     ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,
@@ -189,18 +177,7 @@ namespace Microsoft.ML.Residual
         /// </summary>
         internal TrainingOptions CheckTrainingOptions() => TrainingOptions();
 
-        private TrainingOptions TrainingOptions() => EstimatorRuntime.Validated(new TrainingOptions
-        {
-            Epochs = options.Epochs, Optimizer = options.Optimizer, WeightDecay = options.WeightDecay, Schedule = options.Schedule,
-            LearningRate = options.LearningRate ?? (options.Optimizer == OptimizerKind.AdamW ? 1e-3 : 0.05),
-            WarmupEpochs = options.WarmupEpochs ?? (options.Epochs > 2 ? Math.Min(1, options.Epochs / 5.0) : 0),
-            GradientClipNorm = options.GradientClipNorm,
-            FreezeBackboneEpochs = options.FreezeEncoderEpochs,
-            BackboneLearningRateFactor = options.EncoderLearningRateFactor ?? (options.PretrainedEncoderWeightsPath != null ? 0.1 : 1.0),
-            Monitor = MonitoredMetric.ValidationMeanIoU, EarlyStoppingPatience = options.EarlyStoppingPatience,
-            CheckpointDirectory = options.CheckpointDirectory, Seed = options.Seed,
-            StopAfterEpoch = options.StopAfterEpoch, Precision = options.Precision, AllowTf32 = options.AllowTf32, ChannelsLast = options.ChannelsLast,
-        }, nameof(SegmenterOptions));
+        private TrainingOptions TrainingOptions() => options.ToTrainingOptions();
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
         private void LoadEncoder(nn.Module model, string path)

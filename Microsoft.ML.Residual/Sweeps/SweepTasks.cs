@@ -91,7 +91,7 @@ namespace Microsoft.ML.Residual.Sweeps
 
     /// <summary>The part of a task that depends only on its options type: the base options and the sweep's settings on a copy.</summary>
     internal abstract class SweepTask<TOptions> : SweepTask
-        where TOptions : class, ITrainingRunOptions
+        where TOptions : ImageTrainerOptions
     {
         private readonly Func<TOptions, TOptions> copy;
 

@@ -33,7 +33,7 @@ namespace Microsoft.ML.Residual.Training
 
     /// <summary>
     /// Where training stands after one mini-batch, for live progress displays (passed to a batch progress callback such as
-    /// <see cref="Microsoft.ML.Residual.ImageClassifierOptions.BatchProgress"/>). Reported on the training thread; keep the handler quick.
+    /// <see cref="Microsoft.ML.Residual.Estimators.ImageTrainerOptions.BatchProgress"/>). Reported on the training thread; keep the handler quick.
     /// </summary>
     /// <param name="Epoch">The current epoch (1-based).</param>
     /// <param name="Epochs">The epochs training runs for.</param>
