@@ -132,17 +132,7 @@ namespace Microsoft.ML.Residual
         public static ResidualSweepCatalog ResidualSweep(this MLContext mlContext) =>
             new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
 
-        // ML.NET hands catalogs the MLContext's environment through an internal interface and offers extension
-        // packages no public accessor; read it by reflection, with a clear error should ML.NET change it.
-        private static readonly PropertyInfo? EnvironmentProperty =
-            typeof(TransformsCatalog).Assembly.GetType("Microsoft.ML.Data.IInternalCatalog")?.GetProperty("Environment");
-
-        private static IHostEnvironment ContextOf(object catalog)
-        {
-            if (catalog is null) throw new ArgumentNullException(nameof(catalog));
-            return EnvironmentProperty?.GetValue(catalog) as IHostEnvironment
-                ?? throw new InvalidOperationException(
-                    $"Cannot reach the MLContext behind {catalog.GetType().Name} (this ML.NET version hides it differently). Please report this with your ML.NET version.");
-        }
+        // ML.NET hands catalogs the MLContext's environment through an internal interface (see MlNetInternals).
+        private static IHostEnvironment ContextOf(object catalog) => Interop.MlNetInternals.EnvironmentOf(catalog);
     }
 }

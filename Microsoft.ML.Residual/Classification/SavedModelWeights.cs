@@ -1,9 +1,9 @@
 using System;
-using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
+using Microsoft.ML.Residual.Interop;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Weights;
 
@@ -25,9 +25,6 @@ namespace Microsoft.ML.Residual
         /// <summary>Metadata key of the stem ("ImageNet" or "Cifar").</summary>
         public const string StemKey = "stem";
 
-        /// <summary>Deflate cannot expand data more than about 1032 times.</summary>
-        private const long MaxDeflateRatio = 1100;
-
         /// <summary>The weights and metadata of the ResidualML graph in <paramref name="path"/> (a model.zip or an .onnx file).</summary>
         /// <exception cref="ArgumentException">The file is missing, unreadable, or holds no graph exported by ResidualML.</exception>
         public static TensorDictionary Read(string path, string optionName)
@@ -38,10 +35,10 @@ namespace Microsoft.ML.Residual
             {
                 if (!path.EndsWith(".zip", StringComparison.OrdinalIgnoreCase) && !IsZip(path)) return OnnxWeights.Read(path);
                 using ZipArchive zip = ZipFile.OpenRead(path);
-                var graphs = zip.Entries.Where(e => e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal) || e.FullName == "OnnxModel").ToList();
+                var graphs = MlNetInternals.OnnxModelEntries(zip);
                 foreach (ZipArchiveEntry entry in graphs)
                 {
-                    byte[] onnx = ReadLengthPrefixed(entry, new FileInfo(path).Length);
+                    byte[] onnx = MlNetInternals.ReadOnnxModel(entry, new FileInfo(path).Length);
                     TensorDictionary tensors = OnnxWeights.Read(new MemoryStream(onnx, writable: false), $"{path} ({entry.FullName})");
                     if (tensors.Metadata.ContainsKey(ArchitectureKey)) return tensors;
                     tensors.Dispose();
@@ -68,27 +65,6 @@ namespace Microsoft.ML.Residual
             using FileStream stream = File.OpenRead(path);
             Span<byte> magic = stackalloc byte[4];
             return stream.Read(magic) == 4 && magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3 && magic[3] == 4;
-        }
-
-        /// <summary>
-        /// The ONNX bytes of an <c>OnnxModel</c> entry (a 4-byte little-endian length, then the model). The sizes the zip
-        /// directory declares are checked against the file's length and what deflate can expand to before anything is
-        /// allocated, so a corrupt or crafted directory is an error rather than a multi-GB allocation.
-        /// </summary>
-        private static byte[] ReadLengthPrefixed(ZipArchiveEntry entry, long fileLength)
-        {
-            if (entry.CompressedLength > fileLength || entry.Length > entry.CompressedLength * MaxDeflateRatio + 1024)
-                throw new InvalidDataException($"entry {entry.FullName} claims {entry.Length} bytes ({entry.CompressedLength} compressed) in a file of {fileLength} bytes; the zip directory is corrupt");
-            if (entry.Length < 4) throw new InvalidDataException($"entry {entry.FullName} is truncated");
-            if (entry.Length - 4 > Array.MaxLength) throw new InvalidDataException($"entry {entry.FullName} holds {entry.Length} bytes, more than an ONNX model can");
-            using Stream stream = entry.Open();
-            Span<byte> prefix = stackalloc byte[4];
-            stream.ReadExactly(prefix);
-            int length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
-            if (length != entry.Length - 4) throw new InvalidDataException($"entry {entry.FullName} declares {length} bytes but holds {entry.Length - 4}");
-            var bytes = new byte[length];
-            stream.ReadExactly(bytes);
-            return bytes;
         }
     }
 }

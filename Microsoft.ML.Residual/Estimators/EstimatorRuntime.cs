@@ -9,14 +9,8 @@ namespace Microsoft.ML.Residual.Estimators
     /// <summary>What every training estimator needs from its surroundings: devices from the MLContext, ONNX Runtime, row counts.</summary>
     internal static class EstimatorRuntime
     {
-        // MLContext.GpuDeviceId / FallbackToCpu, as the environment behind the catalog holds them.
-        public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment environment)
-        {
-            Type type = environment.GetType();
-            var gpu = type.GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
-            bool fallback = type.GetProperty("FallbackToCpu")?.GetValue(environment) is true;
-            return (gpu, fallback);
-        }
+        /// <summary>MLContext.GpuDeviceId / FallbackToCpu (see <see cref="Interop.MlNetInternals.DeviceSettings"/>).</summary>
+        public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment environment) => Interop.MlNetInternals.DeviceSettings(environment);
 
         // The GPU for ONNX Runtime scoring: MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider. ML.NET's
         // OnnxTransformer does not fall back by itself when the provider is missing (the CPU package throws

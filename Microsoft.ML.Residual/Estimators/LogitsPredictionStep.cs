@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Reflection;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Interop;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Trainers;
 
@@ -17,14 +17,11 @@ namespace Microsoft.ML.Residual.Estimators
     /// ordinary classifier, and a saved model needs nothing but Microsoft.ML to load this step.
     /// </summary>
     /// <remarks>
-    /// ML.NET offers no public way to build a model from given weights; the two constructors used here are internal
-    /// ones of ML.NET 5 (checked when the step is built, with an error naming the version if they are missing). The
-    /// saved model contains nothing of ours: it is an ordinary <c>MulticlassPredictionTransformer</c>.
+    /// ML.NET offers no public way to build a model from given weights; the two internal constructors it takes are in
+    /// <see cref="MlNetInternals"/>. The saved model contains nothing of ours: it is an ordinary <c>MulticlassPredictionTransformer</c>.
     /// </remarks>
     internal static class LogitsPredictionStep
     {
-        private const BindingFlags Internal = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
-
         /// <summary>Builds the step for a data view whose <paramref name="logitsColumn"/> holds K logits per row.</summary>
         /// <param name="environment">The environment of the MLContext.</param>
         /// <param name="ml">The MLContext (to build the schema the transformer records).</param>
@@ -51,22 +48,8 @@ namespace Microsoft.ML.Residual.Estimators
                 weights[k] = new VBuffer<float>(classes, row);
             }
 
-            ConstructorInfo modelConstructor = typeof(MaximumEntropyModelParameters).GetConstructor(Internal, null,
-                new[] { typeof(IHostEnvironment), typeof(VBuffer<float>[]), typeof(float[]), typeof(int), typeof(int), typeof(string[]), typeof(ModelStatisticsBase) }, null)
-                ?? throw Unsupported(nameof(MaximumEntropyModelParameters));
-            var model = (MaximumEntropyModelParameters)modelConstructor.Invoke(new object?[]
-            {
-                environment, weights, new float[classes], classes, classes, classNames.ToArray(), null,
-            });
-
-            Type transformerType = typeof(MulticlassPredictionTransformer<MaximumEntropyModelParameters>);
-            ConstructorInfo transformerConstructor = transformerType.GetConstructor(Internal, null,
-                new[] { typeof(IHostEnvironment), typeof(MaximumEntropyModelParameters), typeof(DataViewSchema), typeof(string), typeof(string), typeof(string), typeof(string) }, null)
-                ?? throw Unsupported(transformerType.Name);
-            return (ITransformer)transformerConstructor.Invoke(new object[]
-            {
-                environment, model, schemaData.Schema, logitsColumn, labelColumn, scoreColumn, predictedLabelColumn,
-            });
+            MaximumEntropyModelParameters model = MlNetInternals.NewMaximumEntropyModel(environment, weights, new float[classes], classes, classNames.ToArray());
+            return MlNetInternals.NewMulticlassPredictionTransformer(environment, model, schemaData.Schema, logitsColumn, labelColumn, scoreColumn, predictedLabelColumn);
         }
 
         // A data view with the logits column and a key label column whose key values are the class names: the
@@ -82,11 +65,6 @@ namespace Microsoft.ML.Residual.Estimators
             IDataView keyData = ml.Data.LoadFromEnumerable(classNames.Select(name => new KeyValueRow { Value = name }));
             return ml.Transforms.Conversion.MapValueToKey(labelColumn, keyData: keyData).Fit(data).Transform(data);
         }
-
-        private static Exception Unsupported(string type) =>
-            new NotSupportedException(
-                $"This version of Microsoft.ML ({typeof(MLContext).Assembly.GetName().Version}) lacks the {type} constructor that ResidualML uses to "
-                + "build the classifier's scoring step; use the Microsoft.ML version this package was built against.");
 
         private sealed class SchemaRow
         {
