@@ -17,7 +17,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 {
     /// <summary>
     /// The `gpu` mode: issue 22's table in one command, for the GPU machine (docs/performance.md, "On a GPU"). Per network:
-    /// a bare TorchSharp loop on one batch already on the device; our training loop (<see cref="ClassifierTrainer"/>) on
+    /// a bare TorchSharp loop on one batch already on the device; our training loop (<see cref="TrainingLoop"/>) on
     /// the same batch in each precision; the estimator's <c>Fit</c> over pixel vectors in memory in each precision; and,
     /// for ResNet-50, the estimator over PNG files; the classifiers' <c>Fit</c> with channels-last batches and weights; and
     /// CIFAR ResNet-20 on 28² one-channel images over a whole <c>Fit</c> (issue 22's Fashion-MNIST row). The PyTorch peer (benchmarks/peers/gpu_peer.py) runs the same work when

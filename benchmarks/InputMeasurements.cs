@@ -127,7 +127,7 @@ namespace Microsoft.ML.Residual.Benchmarks
                 return images;
             }
 
-            // As during training: freed native memory stays in the process, so batch tensors reuse pages (ClassifierTrainer).
+            // As during training: freed native memory stays in the process, so batch tensors reuse pages (TrainingLoop).
             using IDisposable allocator = Microsoft.ML.Residual.Training.NativeAllocator.EnterTraining();
             Epoch(0);
             var clock = Stopwatch.StartNew();

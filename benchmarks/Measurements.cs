@@ -181,7 +181,7 @@ namespace Microsoft.ML.Residual.Benchmarks
         }
 
         /// <summary>
-        /// Our training loop (<see cref="ClassifierTrainer"/>) in <paramref name="precision"/> on one fixed random batch, with
+        /// Our training loop (<see cref="TrainingLoop"/>) in <paramref name="precision"/> on one fixed random batch, with
         /// the bare loop's optimiser settings and a constant rate: images per second over <paramref name="steps"/> steps after
         /// a warm-up run of <paramref name="warmup"/> steps (default <see cref="WarmupSteps"/>). The batch is made on
         /// <paramref name="device"/> (default the CPU), where the model trains.
@@ -203,7 +203,7 @@ namespace Microsoft.ML.Residual.Benchmarks
 
             double Run(int count)
             {
-                var trainer = new ClassifierTrainer(model, new TrainingOptions
+                var trainer = new TrainingLoop(model, new TrainingOptions
                 {
                     Epochs = 1, LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4, Schedule = LearningRateScheduleKind.Constant,
                     Precision = precision, RestoreBestWeights = false,

@@ -57,6 +57,41 @@ public sealed class ImageFeaturizerEstimatorTests
         Numerics.AssertWithin(actual, exact, bound, "embeddings against the network's pooled features in float64");
     }
 
+    private sealed class GreyRow
+    {
+        [VectorType(Size * Size)]
+        public float[] Image { get; set; } = Array.Empty<float>();
+    }
+
+    [TestMethod]
+    public void GreyImages_AreNormalisedAsTheClassifierTrainsThem()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = ModelTestSupport.TempFile(TestContext, "-grey.safetensors");
+        using var scope = NewDisposeScope();
+        var network = ResidualModels.Create("resnet20", 10, inChannels: 1, options: new ResNetOptions { Seed = 4 });
+        network.train();
+        using (no_grad()) network.call(randn(new long[] { 8, 1, Size, Size }, generator: new Generator(5)));
+        StateDict.Save(network, path);
+        var random = new Random(6);
+        var rows = Enumerable.Range(0, 4).Select(_ => new GreyRow { Image = Enumerable.Range(0, Size * Size).Select(_ => (float)random.Next(256)).ToArray() }).ToList();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        float[][] embeddings = ml.Transforms.ResNetFeaturizer("Embedding", "Image", architecture: "resnet20", weightsPath: path, imageWidth: Size, imageHeight: Size)
+            .Fit(data).Transform(data).GetColumn<float[]>("Embedding").ToArray();
+
+        // The classifier estimators normalise one channel with ImageNet's channel averages; the featurizer must match.
+        var reference = (IClassifierModel)network;
+        network.eval();
+        Tensor pixels = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 1, Size, Size });
+        var (normalized, inputError) = Onnx.OnnxTestSupport.Normalized(pixels, Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet(1));
+        network.to(ScalarType.Float64);
+        Tensor exact;
+        using (no_grad()) exact = reference.ForwardFeatures(normalized);
+        Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { rows.Count, 64 });
+        double bound = (Numerics.ForwardError(network) + inputError) * Numerics.LargestMagnitude(exact);
+        Numerics.AssertWithin(actual, exact, bound, "grey embeddings against the network's pooled features in float64");
+    }
+
     /// <summary>Weights of a resnet20 trained briefly on other texture images (a stand-in for pretrained weights).</summary>
     private string TrainedResNet20Weights()
     {
@@ -69,7 +104,7 @@ public sealed class ImageFeaturizerEstimatorTests
         Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1).Times(255.0);
         Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1).Times(255.0);
         var model = ResidualModels.Create("resnet20", classes.Count, options: new ResNetOptions { Seed = 1, ZeroInitResidual = true });
-        var trainer = new Microsoft.ML.Residual.Training.ClassifierTrainer(model, new Microsoft.ML.Residual.Training.TrainingOptions { Epochs = 8, LearningRate = 0.1, Seed = 1 })
+        var trainer = new Microsoft.ML.Residual.Training.TrainingLoop(model, new Microsoft.ML.Residual.Training.TrainingOptions { Epochs = 8, LearningRate = 0.1, Seed = 1 })
         {
             Preprocess = x => (x - mean) / std,
         };

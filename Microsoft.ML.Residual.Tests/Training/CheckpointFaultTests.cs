@@ -94,7 +94,7 @@ public sealed class CheckpointFaultTests
             if (path.Contains("epoch-0002", StringComparison.Ordinal)) throw new IOException("No space left on device : '" + path + "'");
         }))
         {
-            error = Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(1), Options(directory)).Train(
+            error = Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingLoop(Network(1), Options(directory)).Train(
                 e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
         }
 
@@ -105,7 +105,7 @@ public sealed class CheckpointFaultTests
         Assert.AreEqual(1, TrainingCheckpoints.LatestEpoch(directory));
         Assert.AreEqual(0, Directory.GetFileSystemEntries(directory, ".*").Length, "no temporary file or folder is left");
 
-        TrainingResult resumed = new ClassifierTrainer(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        TrainingResult resumed = new TrainingLoop(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         Assert.AreEqual(1, resumed.ResumedAfterEpoch);
         Assert.AreEqual(3, resumed.History.Count);
         Assert.AreEqual(3, TrainingCheckpoints.LatestEpoch(directory));
@@ -124,12 +124,12 @@ public sealed class CheckpointFaultTests
             if (Path.GetFileName(path).StartsWith(".latest.", StringComparison.Ordinal) && ++latestWrites == 2) throw new IOException("Input/output error");
         }))
         {
-            Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(1), Options(directory)).Train(
+            Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingLoop(Network(1), Options(directory)).Train(
                 e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
         }
 
         Assert.AreEqual(1, TrainingCheckpoints.LatestEpoch(directory), "latest still names epoch 1, whose folder is kept");
-        TrainingResult resumed = new ClassifierTrainer(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        TrainingResult resumed = new TrainingLoop(Network(2), Options(directory)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         Assert.AreEqual(1, resumed.ResumedAfterEpoch);
     }
 
@@ -141,12 +141,12 @@ public sealed class CheckpointFaultTests
         const int BatchSize = 30;
         TrainingOptions firstEpoch = Options(directory);
         firstEpoch.StopAfterEpoch = 1;
-        new ClassifierTrainer(Network(1), firstEpoch).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        new TrainingLoop(Network(1), firstEpoch).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
 
         // Earlier versions wrote TorchSharp's optimizer.bin, which is no longer read.
         string checkpoint = Path.Combine(Path.GetFullPath(directory), "epoch-0001");
         File.Move(Path.Combine(checkpoint, "optimizer.safetensors"), Path.Combine(checkpoint, "optimizer.bin"));
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(Network(2), Options(directory)).Train(
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingLoop(Network(2), Options(directory)).Train(
             e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, checkpoint);
         StringAssert.Contains(error.Message, "earlier version");

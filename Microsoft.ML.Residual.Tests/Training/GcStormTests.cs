@@ -199,7 +199,7 @@ public sealed class GcStormTests
         const int batchSize = 4;
         var reports = new List<EpochReport>();
         using var storm = GcStorm.Start();
-        TrainingResult result = new ClassifierTrainer(model, options).Train(e => train.Epoch(e, batchSize), train.StepsPerEpoch(batchSize),
+        TrainingResult result = new TrainingLoop(model, options).Train(e => train.Epoch(e, batchSize), train.StepsPerEpoch(batchSize),
             () => validation.Epoch(0, batchSize, shuffle: false), new SynchronousProgress<EpochReport>(reports.Add));
         Assert.AreEqual(options.Epochs, result.History.Count);
         Assert.IsTrue(reports.All(r => double.IsFinite(r.TrainingLoss)), string.Join(", ", reports.Select(r => r.TrainingLoss)));

@@ -78,7 +78,7 @@ public sealed class LearningRateFinderTests
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
         var finder = new LearningRateFinderOptions { StartLearningRate = 1e-5, EndLearningRate = 0.1, Steps = 12, Smoothing = 0.9, StopFactor = 1e6 };
 
-        LearningRateFinderResult result = new ClassifierTrainer(model, Options()).FindLearningRate(e => data.Epoch(e, BatchSize), finder);
+        LearningRateFinderResult result = new TrainingLoop(model, Options()).FindLearningRate(e => data.Epoch(e, BatchSize), finder);
 
         // 12 steps over two epochs of 6 batches; rates from 1e-5 to 0.1, each 10^(4/11) times the one before.
         Assert.AreEqual(12, result.Points.Count);
@@ -103,7 +103,7 @@ public sealed class LearningRateFinderTests
         using var data = new TrainingTestData(60, 12, seed: 1);
         int step = 0;
         // Losses 1, 1, …, then 5 at the 8th step: with no smoothing, 5 > 4 × 1 stops the sweep there.
-        var trainer = new ClassifierTrainer(SmallNetwork(), Options())
+        var trainer = new TrainingLoop(SmallNetwork(), Options())
         {
             Loss = (logits, targets) => logits.sum().Times(0).Plus(++step == 8 ? 5 : 1),
         };
@@ -124,7 +124,7 @@ public sealed class LearningRateFinderTests
         var model = SmallNetwork();
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
-        LearningRateFinderResult result = new ClassifierTrainer(model, Options()).FindLearningRate(
+        LearningRateFinderResult result = new TrainingLoop(model, Options()).FindLearningRate(
             e => data.EpochWithNaNBatch(e, BatchSize, nanBatch: 3), new LearningRateFinderOptions { Steps = 20 });
 
         Assert.IsTrue(result.StoppedEarly);
@@ -142,7 +142,7 @@ public sealed class LearningRateFinderTests
     public void InvalidFinderOptions_AreRejectedNamingTheOption(double start, double end, int steps, double smoothing, double stopFactor, string option)
     {
         var finder = new LearningRateFinderOptions { StartLearningRate = start, EndLearningRate = end, Steps = steps, Smoothing = smoothing, StopFactor = stopFactor };
-        var error = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(SmallNetwork(), Options()).FindLearningRate(_ => Array.Empty<(Tensor, Tensor)>(), finder));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new TrainingLoop(SmallNetwork(), Options()).FindLearningRate(_ => Array.Empty<(Tensor, Tensor)>(), finder));
         StringAssert.Contains(error.Message, "LearningRateFinderOptions." + option);
     }
 }

@@ -36,13 +36,13 @@ public sealed class MixedPrecisionTests
     // gradient reaches 64 (65,504 / 1,024), far beyond this network's, so the only overflows are the injected ones.
     private const double TestLossScale = 1024;
 
-    private static (ClassifierTrainer Trainer, TrainingResult Result, nn.Module<Tensor, Tensor> Model) Train(
+    private static (TrainingLoop Trainer, TrainingResult Result, nn.Module<Tensor, Tensor> Model) Train(
         TrainingPrecision precision, Func<Tensor, Tensor, Tensor>? loss = null, int epochs = 4, double? initialScale = null)
     {
         using var train = new TrainingTestData(TrainCount, 12, seed: 1);
         using var validation = new TrainingTestData(30, 12, seed: 2);
         var model = SmallNetwork();
-        var trainer = new ClassifierTrainer(model, Options(precision, epochs)) { Loss = loss, InitialLossScale = initialScale ?? 65536 };
+        var trainer = new TrainingLoop(model, Options(precision, epochs)) { Loss = loss, InitialLossScale = initialScale ?? 65536 };
         TrainingResult result = trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             () => validation.Epoch(0, BatchSize, shuffle: false));
         return (trainer, result, model);
@@ -122,13 +122,13 @@ public sealed class MixedPrecisionTests
         };
 
         var uninterrupted = SmallNetwork();
-        var whole = new ClassifierTrainer(uninterrupted, Options(TrainingPrecision.Float16, epochs: 2)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
+        var whole = new TrainingLoop(uninterrupted, Options(TrainingPrecision.Float16, epochs: 2)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
         whole.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
 
-        var paused = new ClassifierTrainer(SmallNetwork(), Checkpointed(stopAfter: 1)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
+        var paused = new TrainingLoop(SmallNetwork(), Checkpointed(stopAfter: 1)) { Loss = OverflowAtStep(2), InitialLossScale = TestLossScale };
         paused.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         var resumedModel = SmallNetwork();
-        var resumed = new ClassifierTrainer(resumedModel, Checkpointed(stopAfter: null)) { Loss = OverflowAtStep(-1), InitialLossScale = TestLossScale };
+        var resumed = new TrainingLoop(resumedModel, Checkpointed(stopAfter: null)) { Loss = OverflowAtStep(-1), InitialLossScale = TestLossScale };
         TrainingResult result = resumed.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
 
         Assert.AreEqual(1, result.ResumedAfterEpoch);
@@ -185,7 +185,7 @@ public sealed class MixedPrecisionTests
         var during = new List<(bool, bool)>();
         var options = Options(TrainingPrecision.Float32, epochs: 1);
         options.AllowTf32 = allow;
-        new ClassifierTrainer(SmallNetwork(), options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+        new TrainingLoop(SmallNetwork(), options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             progress: new SynchronousProgress<EpochReport>(_ => during.Add(Tf32Settings.Current)));
         CollectionAssert.AreEqual(new[] { (allow, allow) }, during, "convolutions and matrix products while training");
         Assert.AreEqual(before, Tf32Settings.Current, "restored");
@@ -209,7 +209,7 @@ public sealed class MixedPrecisionTests
     public void Float16_DivergenceSaysToTrainInBFloat16OrFloat32()
     {
         using var train = new TrainingTestData(TrainCount, 12, seed: 1);
-        var trainer = new ClassifierTrainer(SmallNetwork(), Options(TrainingPrecision.Float16, epochs: 1));
+        var trainer = new TrainingLoop(SmallNetwork(), Options(TrainingPrecision.Float16, epochs: 1));
         var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "train in BFloat16 or Float32");
     }

@@ -28,7 +28,7 @@ public sealed class NativeAllocatorTests
         Assert.AreEqual(RuntimeInformation.IsOSPlatform(OSPlatform.Linux), NativeAllocator.Applies, "The project's CI and tests run on glibc Linux.");
         using var train = new TrainingTestData(60, 12, seed: 1);
         var during = new List<int>();
-        new ClassifierTrainer(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+        new TrainingLoop(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             progress: new SynchronousProgress<EpochReport>(_ => during.Add(NativeAllocator.ActiveRuns)));
 
         int expected = NativeAllocator.Applies ? 1 : 0;
@@ -43,12 +43,12 @@ public sealed class NativeAllocatorTests
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
         Assert.Throws<OperationCanceledException>(() =>
-            new ClassifierTrainer(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), cancellationToken: cancelled.Token));
+            new TrainingLoop(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), cancellationToken: cancelled.Token));
         Assert.AreEqual(0, NativeAllocator.ActiveRuns);
 
         IEnumerable<(Tensor, Tensor)> Broken(int epoch) => throw new InvalidOperationException("the data source failed");
         Assert.Throws<InvalidOperationException>(() =>
-            new ClassifierTrainer(SmallNetwork(), Options()).Train(Broken, 2));
+            new TrainingLoop(SmallNetwork(), Options()).Train(Broken, 2));
         Assert.AreEqual(0, NativeAllocator.ActiveRuns);
     }
 
@@ -63,7 +63,7 @@ public sealed class NativeAllocatorTests
             {
                 NativeAllocator.RetainFreedMemoryWhileTraining = retain;
                 var model = SmallNetwork();
-                new ClassifierTrainer(model, Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+                new TrainingLoop(model, Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
                 weights.Add(model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()));
                 Assert.AreEqual(0, NativeAllocator.ActiveRuns);
             }
@@ -84,7 +84,7 @@ public sealed class NativeAllocatorTests
         try
         {
             NativeAllocator.RetainFreedMemoryWhileTraining = false;
-            new ClassifierTrainer(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+            new TrainingLoop(SmallNetwork(), Options()).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
                 progress: new SynchronousProgress<EpochReport>(_ => during.Add(NativeAllocator.ActiveRuns)));
         }
         finally

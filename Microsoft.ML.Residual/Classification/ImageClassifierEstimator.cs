@@ -93,7 +93,7 @@ namespace Microsoft.ML.Residual
         }
 
         /// <summary>
-        /// Runs the learning-rate finder (fastai's <c>lr_find</c>, see <see cref="ClassifierTrainer.FindLearningRate"/>) on
+        /// Runs the learning-rate finder (fastai's <c>lr_find</c>, see <see cref="TrainingLoop.FindLearningRate"/>) on
         /// <paramref name="input"/> with this estimator's network, data pipeline, augmentation and optimiser: a short sweep of
         /// geometrically growing learning rates that records the training loss of each. Nothing is fitted; the network is made
         /// for the sweep and discarded. The validation options are not used.
@@ -119,7 +119,7 @@ namespace Microsoft.ML.Residual
 
         /// <summary>What <see cref="Fit"/> and <see cref="FindLearningRate"/> share: the data readers, the network on its device and its trainer.</summary>
         private sealed record Prepared(
-            ClassifierTrainer Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
+            TrainingLoop Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
             IChannel Channel, ITransformer? PixelTransform, string PixelColumn, LabelKeyInfo Labels, string[] ClassNames, StemKind? Stem,
             PixelNormalization Normalization);
 
@@ -174,7 +174,7 @@ namespace Microsoft.ML.Residual
                 if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
                 model.to(device);
                 using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
-                var trainer = new ClassifierTrainer(model, training, head) { Preprocess = normalizer.Apply };
+                var trainer = new TrainingLoop(model, training, head) { Preprocess = normalizer.Apply };
                 body(new Prepared(trainer, model, reader, validation, rows, device, channel, pixelTransform, pixelColumn, labels, classNames, stem, normalization));
             }
             finally

@@ -244,7 +244,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 modelOptions.Seed = options.Seed;
                 var model = ResidualModels.Create(name, classes, channels, modelOptions);
                 var flows = new List<GradientFlowReport> { GradientFlow.Measure(model, probeImages, probeLabels, options.Statistics) };
-                var trainer = new ClassifierTrainer(model, new TrainingOptions
+                var trainer = new TrainingLoop(model, new TrainingOptions
                 {
                     Epochs = options.Epochs, LearningRate = options.LearningRate, WarmupEpochs = options.WarmupEpochs, Seed = options.Seed, RestoreBestWeights = false,
                 });

@@ -23,7 +23,7 @@ namespace Microsoft.ML.Residual.Estimators
         /// column holds images to decode, so a failure names the row and file of <paramref name="input"/>.
         /// </summary>
         public static void Train(
-            ImageTrainerOptions options, IChannel channel, nn.Module<Tensor, Tensor> model, ClassifierTrainer trainer, Device device, IDataView input,
+            ImageTrainerOptions options, IChannel channel, nn.Module<Tensor, Tensor> model, TrainingLoop trainer, Device device, IDataView input,
             long rows, Func<int, IEnumerable<(Tensor Images, Tensor Targets)>> batches, Func<IEnumerable<(Tensor Images, Tensor Targets)>>? validation,
             Func<IEnumerable<(Tensor Images, Tensor Targets)>> probe, bool decodesImages)
         {

@@ -94,17 +94,19 @@ namespace Microsoft.ML.Residual
                 onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, channels, imageHeight, imageWidth }, new OnnxExportOptions
                 {
                     InputName = pixels, OutputName = Prefix + "Features",
-                    // ImageNet statistics for RGB (what torchvision weights expect); other channel counts are scaled to 0–1.
-                    Normalization = channels == 3 ? PixelNormalization.ImageNet() : new PixelNormalization
-                    {
-                        Mean = Enumerable.Repeat(0.0, channels).ToArray(), Std = Enumerable.Repeat(1.0, channels).ToArray(),
-                    },
+                    // The normalisation the classifier estimators train with, so their weights featurise the images they saw:
+                    // ImageNet statistics for RGB (what torchvision weights expect), their channel average otherwise.
+                    Normalization = PixelNormalization.ImageNet(channels),
                 });
             }
 
+            // Scored on MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider, as the estimators' models are.
+            int? gpu;
+            using (IChannel channel = environment.Register(nameof(ImageFeaturizerEstimator)).Start("Featurizing")) gpu = EstimatorRuntime.ScoringGpu(environment, channel);
             var temporary = pixels == imageColumnName ? new[] { Prefix + "Features" } : new[] { Prefix + "Features", pixels };
             return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx)))
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx), gpu,
+                    EstimatorRuntime.DeviceSettings(environment).FallbackToCpu))
                 .Fit(ml.Transforms.Concatenate(outputColumnName, Prefix + "Features"))
                 .Fit(ml.Transforms.DropColumns(temporary))
                 .Build();

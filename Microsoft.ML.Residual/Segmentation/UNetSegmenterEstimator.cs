@@ -134,7 +134,7 @@ namespace Microsoft.ML.Residual
                 bool encoderPhases = options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
                 using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
                 {
-                    var trainer = new ClassifierTrainer(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
+                    var trainer = new TrainingLoop(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
                     {
                         Preprocess = normalizer.Apply,
                         Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),

@@ -5,7 +5,7 @@ using System.Linq;
 namespace Microsoft.ML.Residual.Training
 {
     /// <summary>
-    /// How the learning-rate finder sweeps (see <see cref="ClassifierTrainer.FindLearningRate"/>): a short run whose learning
+    /// How the learning-rate finder sweeps (see <see cref="TrainingLoop.FindLearningRate"/>): a short run whose learning
     /// rate grows geometrically from <see cref="StartLearningRate"/> to <see cref="EndLearningRate"/>, one step per rate.
     /// </summary>
     public sealed class LearningRateFinderOptions

@@ -46,7 +46,7 @@ namespace Microsoft.ML.Residual.Training
         ValidationMeanIoU,
     }
 
-    /// <summary>Options of the training loop (<see cref="ClassifierTrainer"/>).</summary>
+    /// <summary>Options of the training loop (<see cref="TrainingLoop"/>).</summary>
     public sealed class TrainingOptions
     {
         /// <summary>Passes over the training data.</summary>

@@ -44,7 +44,7 @@ internal static class TexturePretraining
         // ImageNet's normalisation: the estimators apply it to pretrained weights, as torchvision's weights expect.
         using Tensor mean = tensor(new[] { 0.485f, 0.456f, 0.406f }).reshape(1, 3, 1, 1) * 255;
         using Tensor std = tensor(new[] { 0.229f, 0.224f, 0.225f }).reshape(1, 3, 1, 1) * 255;
-        var trainer = new ClassifierTrainer(model, new TrainingOptions { Epochs = epochs, LearningRate = 0.1, Seed = 1 })
+        var trainer = new TrainingLoop(model, new TrainingOptions { Epochs = epochs, LearningRate = 0.1, Seed = 1 })
         {
             Preprocess = images => (images - mean) / std,
         };

@@ -55,7 +55,7 @@ namespace Microsoft.ML.Residual.Training
         TimeSpan Elapsed,
         TimeSpan EstimatedRemaining);
 
-    /// <summary>The outcome of <see cref="ClassifierTrainer.Train"/>.</summary>
+    /// <summary>The outcome of <see cref="TrainingLoop.Train"/>.</summary>
     public sealed class TrainingResult
     {
         internal TrainingResult(IReadOnlyList<EpochReport> history, int bestEpoch, bool stoppedEarly, int resumedAfterEpoch)
@@ -89,13 +89,14 @@ namespace Microsoft.ML.Residual.Training
     }
 
     /// <summary>
-    /// The training loop for classifiers: mini-batch cross-entropy (with label smoothing) under the optimiser and
-    /// schedule of <see cref="TrainingOptions"/>, gradient clipping, per-epoch validation, best-epoch tracking and
+    /// The training loop of every image task: mini-batches under the optimiser and schedule of <see cref="TrainingOptions"/>,
+    /// with the task's loss (cross-entropy with label smoothing by default; a segmentation loss and mean IoU for
+    /// segmenters), gradient clipping, per-epoch validation, best-epoch tracking and
     /// early stopping, atomic checkpoints with resume, progress, cancellation. Batches come from a delegate so that
     /// any source (an ML.NET data view, tensors in memory) can feed it; the trainer disposes the batch tensors it
     /// is given.
     /// </summary>
-    public sealed class ClassifierTrainer
+    public sealed class TrainingLoop
     {
         private readonly nn.Module<Tensor, Tensor> model;
         private readonly TrainingOptions options;
@@ -114,7 +115,7 @@ namespace Microsoft.ML.Residual.Training
         /// everything else is trained in the frozen phase.
         /// </param>
         /// <exception cref="ArgumentException">An option is invalid, or a frozen phase or backbone factor is asked for without a head prefix.</exception>
-        public ClassifierTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null, string? backbonePrefix = null)
+        public TrainingLoop(nn.Module<Tensor, Tensor> model, TrainingOptions options, string? headPrefix = null, string? backbonePrefix = null)
         {
             this.model = model ?? throw new ArgumentNullException(nameof(model));
             this.options = options ?? throw new ArgumentNullException(nameof(options));

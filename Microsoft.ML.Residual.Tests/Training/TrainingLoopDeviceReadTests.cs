@@ -13,7 +13,7 @@ namespace Microsoft.ML.Residual.Tests.Training;
 /// once at the end of an epoch and of a validation pass; how often it reads changes nothing it computes.
 /// </summary>
 [TestClass]
-public sealed class ClassifierTrainerDeviceReadTests
+public sealed class TrainingLoopDeviceReadTests
 {
     private const int BatchSize = 12;
 
@@ -25,13 +25,13 @@ public sealed class ClassifierTrainerDeviceReadTests
         Epochs = 2, LearningRate = 0.1, Schedule = LearningRateScheduleKind.Cosine, Seed = 3, GradientClipNorm = 1.0,
     };
 
-    private static (ClassifierTrainer Trainer, TrainingResult Result, List<BatchReport> Batches, Dictionary<string, Tensor> Weights) Train(int? interval, bool validate, bool meanIoU = false)
+    private static (TrainingLoop Trainer, TrainingResult Result, List<BatchReport> Batches, Dictionary<string, Tensor> Weights) Train(int? interval, bool validate, bool meanIoU = false)
     {
         using var train = new TrainingTestData(60, 12, seed: 1);
         using var validation = new TrainingTestData(24, 12, seed: 2);
         var model = SmallNetwork();
         var batches = new List<BatchReport>();
-        var trainer = new ClassifierTrainer(model, Options()) { DeviceReadInterval = interval, ComputeMeanIoU = meanIoU };
+        var trainer = new TrainingLoop(model, Options()) { DeviceReadInterval = interval, ComputeMeanIoU = meanIoU };
         TrainingResult result = trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             validate ? () => validation.Epoch(0, BatchSize, shuffle: false) : null, batchProgress: new SynchronousProgress<BatchReport>(batches.Add));
         return (trainer, result, batches, model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()));
@@ -75,7 +75,7 @@ public sealed class ClassifierTrainerDeviceReadTests
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork();
         var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        var trainer = new ClassifierTrainer(model, Options()) { DeviceReadInterval = 4 };
+        var trainer = new TrainingLoop(model, Options()) { DeviceReadInterval = 4 };
         var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "epoch 1 (in steps 1–4");
         Assert.AreEqual(1, trainer.DeviceReads, "stopped at the first read");

@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Tests.Training;
 
 [TestClass]
-public sealed class ClassifierTrainerTests
+public sealed class TrainingLoopTests
 {
     private const int BatchSize = 30;
 
@@ -37,7 +37,7 @@ public sealed class ClassifierTrainerTests
         using var validation = new TrainingTestData(150, 16, seed: 2);
         var model = SmallNetwork(1);
         var reports = new List<EpochReport>();
-        var trainer = new ClassifierTrainer(model, Options(5));
+        var trainer = new TrainingLoop(model, Options(5));
         TrainingResult result = trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(reports.Add));
 
@@ -58,7 +58,7 @@ public sealed class ClassifierTrainerTests
         using var train = new TrainingTestData(90, 12, seed: 1);
         var epochs = new List<EpochReport>();
         var batches = new List<BatchReport>();
-        new ClassifierTrainer(SmallNetwork(2), Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+        new TrainingLoop(SmallNetwork(2), Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             progress: new SynchronousProgress<EpochReport>(epochs.Add), batchProgress: new SynchronousProgress<BatchReport>(batches.Add));
 
         long perEpoch = train.StepsPerEpoch(BatchSize);
@@ -82,7 +82,7 @@ public sealed class ClassifierTrainerTests
         var second = SmallNetwork(5);
         foreach (var model in new[] { first, second })
         {
-            new ClassifierTrainer(model, Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+            new TrainingLoop(model, Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         }
 
         var a = Weights(first);
@@ -106,7 +106,7 @@ public sealed class ClassifierTrainerTests
             // While training channels-last (null: the CPU's default), the 3×3 convolution weights are laid out channels-last.
             var layouts = new List<bool>();
             var firstConvolution = model.named_parameters().First(p => p.parameter.dim() == 4 && p.parameter.shape[2] == 3).parameter;
-            TrainingResult result = new ClassifierTrainer(model, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
+            TrainingResult result = new TrainingLoop(model, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
                 () => validation.Epoch(0, BatchSize, shuffle: false), new SynchronousProgress<EpochReport>(_ => layouts.Add(!firstConvolution.is_contiguous())));
             Assert.IsTrue(layouts.All(channelsLastWeights => channelsLastWeights == (layout ?? true)), $"ChannelsLast = {layout}: weights channels-last in each epoch: {string.Join(", ", layouts)}");
             results.Add((Weights(model), result));
@@ -142,7 +142,7 @@ public sealed class ClassifierTrainerTests
         var options = Options(4);
 
         var uninterrupted = SmallNetwork(7);
-        new ClassifierTrainer(uninterrupted, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, false));
+        new TrainingLoop(uninterrupted, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, false));
 
         using var cancel = new CancellationTokenSource();
         var interrupted = SmallNetwork(7);
@@ -150,13 +150,13 @@ public sealed class ClassifierTrainerTests
         {
             Epochs = 4, LearningRate = 0.1, WarmupEpochs = 0.5, Seed = 3, LabelSmoothing = 0.05, CheckpointDirectory = directory,
         };
-        Assert.ThrowsExactly<OperationCanceledException>(() => new ClassifierTrainer(interrupted, checkpointed).Train(
+        Assert.ThrowsExactly<OperationCanceledException>(() => new TrainingLoop(interrupted, checkpointed).Train(
             e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, false),
             new SynchronousProgress<EpochReport>(r => { if (r.Epoch == 2) cancel.Cancel(); }), cancel.Token));
         Assert.AreEqual("epoch-0002", File.ReadAllText(Path.Combine(directory, "latest")).Trim());
 
         var resumed = SmallNetwork(99); // different initial weights: everything must come from the checkpoint
-        TrainingResult result = new ClassifierTrainer(resumed, checkpointed).Train(
+        TrainingResult result = new TrainingLoop(resumed, checkpointed).Train(
             e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, false));
         Assert.AreEqual(2, result.ResumedAfterEpoch);
         Assert.AreEqual(4, result.History.Count);
@@ -180,7 +180,7 @@ public sealed class ClassifierTrainerTests
         options.BackboneLearningRateFactor = 0.5;
         options.RestoreBestWeights = false;
         var reports = new List<EpochReport>();
-        new ClassifierTrainer(model, options, headPrefix: "fc.").Train(
+        new TrainingLoop(model, options, headPrefix: "fc.").Train(
             e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize),
             progress: new SynchronousProgress<EpochReport>(r =>
             {
@@ -209,9 +209,9 @@ public sealed class ClassifierTrainerTests
     {
         var options = Options(2);
         options.FreezeBackboneEpochs = 1;
-        var error = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(SmallNetwork(1), options));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new TrainingLoop(SmallNetwork(1), options));
         StringAssert.Contains(error.Message, "headPrefix");
-        Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(SmallNetwork(1), Options(2), headPrefix: "classifier."));
+        Assert.ThrowsExactly<ArgumentException>(() => new TrainingLoop(SmallNetwork(1), Options(2), headPrefix: "classifier."));
     }
 
     [TestMethod]
@@ -298,14 +298,14 @@ public sealed class ClassifierTrainerTests
         options.CutMixAlpha = 1.0;
         var first = SmallNetwork(5);
         var second = SmallNetwork(5);
-        TrainingResult result = new ClassifierTrainer(first, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
-        new ClassifierTrainer(second, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        TrainingResult result = new TrainingLoop(first, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        new TrainingLoop(second, options).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         Assert.IsTrue(result.History.All(r => double.IsFinite(r.TrainingLoss)));
         var a = Weights(first);
         var b = Weights(second);
         Assert.IsTrue(a.All(kv => kv.Value.IsEqualTo(b[kv.Key])));
         var plain = SmallNetwork(5);
-        new ClassifierTrainer(plain, Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        new TrainingLoop(plain, Options(2)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         Assert.IsFalse(Weights(plain)["fc.weight"].IsEqualTo(a["fc.weight"]), "mixing changes what is learned");
     }
 
@@ -315,7 +315,7 @@ public sealed class ClassifierTrainerTests
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork(2);
         var before = Weights(model);
-        var trainer = new ClassifierTrainer(model, new TrainingOptions { Epochs = 2, LearningRate = 0.1 });
+        var trainer = new TrainingLoop(model, new TrainingOptions { Epochs = 2, LearningRate = 0.1 });
         var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.EpochWithNaNBatch(e, BatchSize, nanBatch: 1), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "epoch 1 (step 2");
         StringAssert.Contains(error.Message, "NaN pixels");
@@ -327,7 +327,7 @@ public sealed class ClassifierTrainerTests
     {
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork(2);
-        var trainer = new ClassifierTrainer(model, new TrainingOptions { Epochs = 20, LearningRate = 1e30, Momentum = 0.99, Schedule = LearningRateScheduleKind.Constant, WeightDecay = 0 });
+        var trainer = new TrainingLoop(model, new TrainingOptions { Epochs = 20, LearningRate = 1e30, Momentum = 0.99, Schedule = LearningRateScheduleKind.Constant, WeightDecay = 0 });
         var error = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize)));
         StringAssert.Contains(error.Message, "LearningRate, e.g. 1E+29");
         Assert.IsTrue(model.parameters().All(p => p.isfinite().all().item<bool>()), "the kept weights are finite");
@@ -346,7 +346,7 @@ public sealed class ClassifierTrainerTests
             Epochs = 8, LearningRate = 1e-9, Schedule = LearningRateScheduleKind.Constant, Monitor = MonitoredMetric.ValidationAccuracy,
             EarlyStoppingPatience = 1, Seed = 1,
         };
-        TrainingResult result = new ClassifierTrainer(model, options).Train(
+        TrainingResult result = new TrainingLoop(model, options).Train(
             e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, false),
             new SynchronousProgress<EpochReport>(r => { if (r.IsBest) bestSeen = Weights(model); }));
         Assert.IsTrue(result.StoppedEarly);
@@ -358,7 +358,7 @@ public sealed class ClassifierTrainerTests
     [TestMethod]
     public void EmptyTrainingData_IsAClearError()
     {
-        var trainer = new ClassifierTrainer(SmallNetwork(1), Options(1));
+        var trainer = new TrainingLoop(SmallNetwork(1), Options(1));
         var error = Assert.ThrowsExactly<InvalidOperationException>(() => trainer.Train(_ => Array.Empty<(Tensor, Tensor)>(), 1));
         StringAssert.Contains(error.Message, "empty");
     }
@@ -370,7 +370,7 @@ public sealed class ClassifierTrainerTests
         File.WriteAllText(file, "a file, not a directory");
         var options = Options(1);
         options.CheckpointDirectory = Path.Combine(file, "checkpoints");
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => new ClassifierTrainer(SmallNetwork(1), options).Train(_ => Array.Empty<(Tensor, Tensor)>(), 1));
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingLoop(SmallNetwork(1), options).Train(_ => Array.Empty<(Tensor, Tensor)>(), 1));
         StringAssert.Contains(error.Message, "CheckpointDirectory");
     }
 
@@ -380,9 +380,9 @@ public sealed class ClassifierTrainerTests
         using var train = new TrainingTestData(60, 12, seed: 1);
         var model = SmallNetwork(1);
         long LiveTensors() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        new ClassifierTrainer(model, Options(1)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
+        new TrainingLoop(model, Options(1)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize));
         long before = LiveTensors();
-        new ClassifierTrainer(model, Options(3)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => train.Epoch(0, BatchSize, false));
+        new TrainingLoop(model, Options(3)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => train.Epoch(0, BatchSize, false));
         Assert.AreEqual(before, LiveTensors());
     }
 }
