@@ -84,6 +84,35 @@ public sealed class LipschitzBoundTests
             Assert.AreEqual(1 + 0.1 * full.BranchBounds[b], scaled.BlockBounds[b], full.BlockNames[b]);
     }
 
+    /// <summary>A stem, one block, and a head that adds the stem's output back: a skip around the block the chain cannot bound.</summary>
+    private sealed class SkipAroundBlock : ResidualModule
+    {
+        private readonly Conv2d stem = nn.Conv2d(3, 8, 3, padding: 1, bias: false);
+        private readonly Tests.Models.OutsideBlock block = new(8, 8, stride: 1);
+        private readonly Linear head = nn.Linear(8, 2);
+
+        public SkipAroundBlock() : base(nameof(SkipAroundBlock))
+        {
+            register_module("stem", stem);
+            register_module("block", block);
+            register_module("head", head);
+        }
+
+        public override T Forward<T>(IOperations<T> ops, T input)
+        {
+            T x = ops.Call(stem, input);
+            T y = ops.Add(ops.Call(block, x), x);
+            return ops.Call(head, ops.Flatten(ops.GlobalAveragePool(y)));
+        }
+    }
+
+    [TestMethod]
+    public void Measure_OnAValueCombinedAcrossABlock_RefusesRatherThanReportAFalseBound()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => LipschitzBound.Measure(new SkipAroundBlock(), 8, 8, iterations: 3));
+        StringAssert.Contains(error.Message, "from before a block is combined with one after it");
+    }
+
     [TestMethod]
     public void Measure_OnADenseNet_SaysItBoundsTheResNetFamily()
     {

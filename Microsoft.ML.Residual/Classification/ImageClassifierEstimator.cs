@@ -170,7 +170,7 @@ namespace Microsoft.ML.Residual
             var model = CreateModel(classes, reader.Channels, stem);
             try
             {
-                string head = ((IClassifierModel)model).ClassifierPrefix;
+                string head = ResidualModels.Find(options.Architecture)!.HeadPrefix!;
                 if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
                 model.to(device);
                 using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);

@@ -32,7 +32,7 @@ namespace Microsoft.ML.Residual.Diagnostics
         /// <summary>Lip(F) of each block's residual branch: the product of its convolutions' spectral norms and its BatchNorms' largest scales.</summary>
         public double[] BranchBounds { get; }
 
-        /// <summary>Lip of each block's shortcut: 1 for the identity and for option A (subsample, zero-pad), the projection's bound for B/C, 0 for plain blocks.</summary>
+        /// <summary>Lip of each block's shortcut: 1 for the identity and for option A (subsample, zero-pad), the projection's bound for B/C/D (D's average pool included), 0 for plain blocks.</summary>
         public double[] ShortcutBounds { get; }
 
         /// <summary>The path-separated bound of each block: (1 − β)·shortcut + α·branch (1 + Lip(F) for a plain residual block).</summary>
@@ -84,8 +84,7 @@ namespace Microsoft.ML.Residual.Diagnostics
             // Only the shapes matter: the bounds do not depend on the values.
             Tensor input = torch.zeros(new long[] { 1, first.in_channels, height, width }, device: device);
             var bounds = new LipschitzOperations(blocks, iterations);
-            double head = network.Forward(bounds, new LipschitzOperations.Bound(input, 1.0)).Value;
-            return bounds.Report(head);
+            return bounds.Report(network.Forward(bounds, new LipschitzOperations.Bound(input, 1.0)));
         }
 
         /// <summary>The largest singular value of a convolution (without its bias) as a linear map of inputs shaped like <paramref name="like"/>.</summary>

@@ -39,14 +39,18 @@ namespace Microsoft.ML.Residual.Diagnostics
             this.iterations = iterations;
         }
 
-        /// <summary>A bound and an example of the value's shape.</summary>
-        internal sealed record Bound(Tensor Like, double Value);
+        /// <summary>
+        /// A bound, an example of the value's shape, and the chain position it is measured from: the number of blocks
+        /// completed before it (a bound measured from block k's output cannot be combined with one from block j's).
+        /// </summary>
+        internal sealed record Bound(Tensor Like, double Value, int Position = 0);
 
-        /// <summary>The report, once the forward pass has ended with the head's bound <paramref name="head"/>.</summary>
-        public LipschitzReport Report(double head)
+        /// <summary>The report, once the forward pass has ended with the network's <paramref name="output"/> (its bound is the head's).</summary>
+        public LipschitzReport Report(Bound output)
         {
             if (completed != names.Length) throw new ArgumentException($"Block '{names[completed]}' did not run in the forward pass; it cannot be bounded.");
-            return new LipschitzReport(names, branches, shortcuts, blockBounds, stem, head);
+            if (output.Position != completed) throw NotAChain("the output reads a value from before the last block");
+            return new LipschitzReport(names, branches, shortcuts, blockBounds, stem, output.Value);
         }
 
         public Bound Call(nn.Module module, Bound input)
@@ -66,10 +70,12 @@ namespace Microsoft.ML.Residual.Diagnostics
                 case BatchNorm norm:
                     return Layer(module, input, LipschitzBound.NormScale(norm));
                 case MaxPool2d pool:
-                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, average: false));
+                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, pool.dilation, average: false));
                 case AvgPool2d pool:
-                    // Partial windows at a ceil-mode edge average fewer values (as few as one): no 1/K there.
-                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, average: !pool.ceil_mode));
+                    // Partial windows (at a ceil-mode edge, or over padding that is not counted) average fewer values, as
+                    // few as one: no 1/K there.
+                    bool fullWindows = !pool.ceil_mode && (pool.count_include_pad || pool.padding is null || pool.padding.All(p => p == 0));
+                    return Layer(module, input, PoolBound(pool.kernel_size, pool.stride, null, average: fullWindows));
                 case AdaptiveAvgPool2d pool when pool.output_size.All(s => s == 1):
                     return GlobalAveragePool(input);
                 case Linear linear:
@@ -96,7 +102,7 @@ namespace Microsoft.ML.Residual.Diagnostics
                 joined[running.Peek()] = true;
             }
 
-            return new Bound(branch.Like, Math.Abs(shortcutScale) * shortcut.Value + Math.Abs(branchScale) * branch.Value);
+            return new Bound(branch.Like, Math.Abs(shortcutScale) * shortcut.Value + Math.Abs(branchScale) * branch.Value, SamePosition(branch, shortcut));
         }
 
         public Bound Relu(Bound x) => x;
@@ -104,7 +110,7 @@ namespace Microsoft.ML.Residual.Diagnostics
         public Bound Sigmoid(Bound x) =>
             throw new ArgumentException("Highway blocks gate their shortcut with the input itself; they have no path-separated bound here.");
 
-        public Bound Add(Bound a, Bound b) => new(a.Like, a.Value + b.Value);
+        public Bound Add(Bound a, Bound b) => new(a.Like, a.Value + b.Value, SamePosition(a, b));
 
         public Bound Mul(Bound a, Bound b) =>
             throw new ArgumentException("A product of two values that depend on the input has no Lipschitz bound from its factors' bounds (Highway and gated blocks).");
@@ -113,10 +119,10 @@ namespace Microsoft.ML.Residual.Diagnostics
 
         // ‖[Δa, Δb]‖² = ‖Δa‖² + ‖Δb‖².
         public Bound Concat(IReadOnlyList<Bound> values, int axis) => values.Count == 1 ? values[0]
-            : new Bound(torch.cat(values.Select(v => v.Like).ToArray(), axis), Math.Sqrt(values.Sum(v => v.Value * v.Value)));
+            : new Bound(torch.cat(values.Select(v => v.Like).ToArray(), axis), Math.Sqrt(values.Sum(v => v.Value * v.Value)), SamePosition(values.ToArray()));
 
         public Bound MaxPool(Bound x, long kernel, long stride, long padding = 0) =>
-            new(nn.functional.max_pool2d(x.Like, kernel, stride, padding), x.Value * PoolBound(new[] { kernel, kernel }, new[] { stride, stride }, average: false));
+            new(nn.functional.max_pool2d(x.Like, kernel, stride, padding), x.Value * PoolBound(new[] { kernel, kernel }, new[] { stride, stride }, null, average: false), x.Position);
 
         public Bound Pad(Bound x, long[] pads, PaddingModes mode)
         {
@@ -130,11 +136,11 @@ namespace Microsoft.ML.Residual.Diagnostics
         // Each input reaches at most fh·fw outputs with weights that sum to at most fh·fw, and each output's weights sum to 1
         // (Schur's test): √(fh·fw), exactly the factor of nearest-neighbour copies.
         public Bound Upsample(Bound x, long factorHeight, long factorWidth, InterpolationMode mode) =>
-            new(TensorOperations.Instance.Upsample(x.Like, factorHeight, factorWidth, mode), x.Value * Math.Sqrt(factorHeight * factorWidth));
+            new(TensorOperations.Instance.Upsample(x.Like, factorHeight, factorWidth, mode), x.Value * Math.Sqrt(factorHeight * factorWidth), x.Position);
 
         // The mean of H·W values: (Σ Δ / n)² ≤ Σ Δ² / n.
         public Bound GlobalAveragePool(Bound x) =>
-            new(nn.functional.adaptive_avg_pool2d(x.Like, 1), x.Value / Math.Sqrt(x.Like.shape[2] * x.Like.shape[3]));
+            new(nn.functional.adaptive_avg_pool2d(x.Like, 1), x.Value / Math.Sqrt(x.Like.shape[2] * x.Like.shape[3]), x.Position);
 
         public Bound Flatten(Bound x) => x with { Like = x.Like.flatten(1) };
 
@@ -143,24 +149,29 @@ namespace Microsoft.ML.Residual.Diagnostics
         public Bound DropPath(Bound x, double probability, bool training) => x;
 
         private Bound Layer(nn.Module module, Bound input, double bound) =>
-            new(TensorOperations.Instance.Call(module, input.Like), input.Value * bound);
+            new(TensorOperations.Instance.Call(module, input.Like), input.Value * bound, input.Position);
+
+        private static int SamePosition(params Bound[] values)
+        {
+            if (values.Any(v => v.Position != values[0].Position)) throw NotAChain("a value from before a block is combined with one after it");
+            return values[0].Position;
+        }
+
+        private static ArgumentException NotAChain(string what) =>
+            new($"Lipschitz bounds are computed for the ResNet family, whose blocks follow one another directly; here {what}.");
 
         // Block i is bounded on its own, from its input: the chain stem → block 1 → … → block n → head multiplies.
         private Bound Block(ResidualModule block, int index, Bound input)
         {
-            if (index != completed || (completed > 0 && !ReferenceEquals(input, lastExit)))
-            {
-                throw new ArgumentException(
-                    $"Lipschitz bounds are computed for the ResNet family, whose blocks follow one another directly; block '{names[index]}' "
-                    + "reads something other than the previous block's output.");
-            }
+            if (index != completed || input.Position != completed || (completed > 0 && !ReferenceEquals(input, lastExit)))
+                throw NotAChain($"block '{names[index]}' reads something other than the previous block's output");
 
             if (completed == 0) stem = input.Value;
             running.Push(index);
             Bound output;
             try
             {
-                output = block.Forward(this, new Bound(input.Like, 1.0));
+                output = block.Forward(this, new Bound(input.Like, 1.0, completed));
             }
             finally
             {
@@ -170,19 +181,26 @@ namespace Microsoft.ML.Residual.Diagnostics
             blockBounds[index] = output.Value;
             if (!joined[index]) branches[index] = output.Value; // no shortcut: the block is its branch
             completed++;
-            lastExit = new Bound(output.Like, 1.0);
+            if (output.Position != index) throw NotAChain($"block '{names[index]}' outputs a value from before its input");
+            lastExit = new Bound(output.Like, 1.0, completed);
             return lastExit;
         }
 
-        // Each input lies in at most ⌈kh/sh⌉·⌈kw/sw⌉ windows (a 3×3 stride-2 max pooling: 4, so a factor 2); an average
-        // of K = kh·kw values adds ‖Δ‖²/K per window.
-        private static double PoolBound(long[] kernel, long[]? stride, bool average)
+        // Each input lies in at most min(k, ⌈span/s⌉) windows per axis, span = (k − 1)·d + 1 (a 3×3 stride-2 max pooling:
+        // 2·2 = 4, so a factor 2); an average of K = kh·kw values adds at most ‖Δ‖²/K per window.
+        private static double PoolBound(long[] kernel, long[]? stride, long[]? dilation, bool average)
         {
             stride ??= kernel;
-            long kh = kernel[0], kw = kernel.Length > 1 ? kernel[1] : kernel[0];
-            long sh = stride[0], sw = stride.Length > 1 ? stride[1] : stride[0];
-            double windows = Math.Ceiling((double)kh / sh) * Math.Ceiling((double)kw / sw);
-            return Math.Sqrt(average ? windows / (kh * kw) : windows);
+            double Windows(int axis)
+            {
+                long k = kernel[Math.Min(axis, kernel.Length - 1)], s = stride[Math.Min(axis, stride.Length - 1)];
+                long d = dilation is { Length: > 0 } ? dilation[Math.Min(axis, dilation.Length - 1)] : 1;
+                return Math.Min(k, Math.Ceiling((double)((k - 1) * d + 1) / s));
+            }
+
+            double windows = Windows(0) * Windows(1);
+            long size = kernel[0] * kernel[Math.Min(1, kernel.Length - 1)];
+            return Math.Sqrt(average ? windows / size : windows);
         }
     }
 }

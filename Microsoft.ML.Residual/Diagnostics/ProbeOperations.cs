@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using Microsoft.ML.Residual.Models;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Diagnostics
@@ -29,11 +30,23 @@ namespace Microsoft.ML.Residual.Diagnostics
         }
 
         /// <summary>Runs <paramref name="module"/> on <paramref name="x"/> with the probes in place.</summary>
-        public Tensor Run(nn.Module<Tensor, Tensor> module, Tensor x) => Call(module, x);
+        /// <exception cref="ArgumentException">The module is neither a <see cref="ResidualModule"/> nor a <c>Sequential</c>: its own forward pass cannot be probed.</exception>
+        public Tensor Run(nn.Module<Tensor, Tensor> module, Tensor x)
+        {
+            if (module is not (ResidualModule or Sequential))
+            {
+                throw new ArgumentException(
+                    $"The diagnostics run the network's own forward pass, written over IOperations; {module.GetType().Name} is not a ResidualModule "
+                    + "(nor a Sequential of modules). Measure the network itself rather than a module that wraps it.", nameof(module));
+            }
+
+            return Call(module, x);
+        }
 
         /// <inheritdoc />
         public override Tensor Call(nn.Module module, Tensor x)
         {
+            if (module is Sequential sequence) return CallEach(sequence, x); // every block inside runs with the probes
             if (module is not ResidualModule residual) return base.Call(module, x);
             int index = indices.TryGetValue(module, out int b) ? b : -1;
             if (index >= 0 && input != null) x = input(index, x);

@@ -21,7 +21,7 @@ namespace Microsoft.ML.Residual.Models
     /// <summary>Options of a network whose stem can be chosen (the estimators choose it by image size).</summary>
     public interface IStemOptions
     {
-        /// <summary>The stem: <see cref="StemKind.ImageNet"/> or <see cref="StemKind.Cifar"/>; null keeps the named model's.</summary>
+        /// <summary>The stem (a <see cref="StemKind"/> the family supports; DenseNets take ImageNet or Cifar); null keeps the named model's.</summary>
         StemKind? Stem { get; set; }
     }
 

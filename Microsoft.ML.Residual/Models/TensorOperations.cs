@@ -36,15 +36,24 @@ namespace Microsoft.ML.Residual.Models
                     return Autocast.Call(transposed, input);
                 case Linear linear:
                     return linear.Apply(input);
+                case Sequential sequence when sequence.children().All(c => c is ResidualModule):
+                    return sequence.call(input); // a stage of blocks: hooks on the stage (layer4, say) run
                 case Sequential sequence:
-                    Tensor x = input;
-                    foreach (var (_, child) in sequence.named_children()) x = Call(child, x);
-                    return x;
+                    return CallEach(sequence, input); // layers one by one, each on its fast path
                 case nn.Module<Tensor, Tensor> layer:
                     return Autocast.Call(layer, input);
                 default:
                     throw new ArgumentException($"{module?.GetType().Name ?? "null"} is not a tensor-to-tensor module.", nameof(module));
             }
+        }
+
+        /// <summary>The children of <paramref name="sequence"/> applied in turn through <see cref="Call"/>.</summary>
+        protected Tensor CallEach(Sequential sequence, Tensor input)
+        {
+            if (sequence is null) throw new ArgumentNullException(nameof(sequence));
+            Tensor x = input;
+            foreach (var (_, child) in sequence.named_children()) x = Call(child, x);
+            return x;
         }
 
         /// <inheritdoc />
