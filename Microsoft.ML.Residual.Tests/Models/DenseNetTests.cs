@@ -195,7 +195,7 @@ public sealed class DenseNetTests
         string path = ModelTestSupport.TempFile(TestContext, ".safetensors");
         SafeTensors.Write(path, oldStyle);
 
-        var unet = (EncoderUNet)ResidualModels.Create("unet_densenet121", 2, options: new UNetOptions { Encoder = encoderOptions, Seed = 7 });
+        var unet = (EncoderUNet)ResidualModels.Create("unet_densenet121", 2, options: new UNetOptions { EncoderOptions = encoderOptions, Seed = 7 });
         var report = StateDict.Load(unet, path, strict: true, new StateDictLoadOptions
         {
             MapKey = EncoderUNet.EncoderKeyMap(classifier.ClassifierPrefix),

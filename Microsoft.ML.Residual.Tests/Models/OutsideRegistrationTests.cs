@@ -185,6 +185,22 @@ public sealed class OutsideRegistrationTests
     }
 
     [TestMethod]
+    public void RegisteredNetwork_ServesAsAUNetEncoder_AndTheUNetExports()
+    {
+        _ = Card.Value;
+        using var scope = NewDisposeScope();
+        var unet = ResidualModels.Create("unet", 3, options: new UNetOptions { Encoder = Name, DecoderChannels = new[] { 16, 8 }, EncoderOptions = new ModelOptions { Seed = 2 } });
+        Assert.IsTrue(unet.state_dict().ContainsKey("encoder.block2.projection.0.weight"));
+        OnnxTestSupport.CalibrateBatchNorm(unet, randn(new long[] { 4, 3, Size, Size }, generator: new Generator(3)));
+        unet.eval();
+        byte[] bytes = OnnxExporter.ExportToBytes(unet, new long[] { 1, 3, Size, Size });
+        Tensor input = randn(new long[] { 2, 3, Size, Size }, generator: new Generator(4));
+        var outputs = OnnxTestSupport.Run(bytes, "input", input);
+        CollectionAssert.AreEqual(new long[] { 2, 3, Size, Size }, ((Tensor)outputs["output"]).shape);
+        OnnxTestSupport.AssertMatchesFloat64(unet, input, (Tensor)outputs["output"], $"unet over {Name}");
+    }
+
+    [TestMethod]
     public void RegisteredNetwork_ServesAsAFeaturizer()
     {
         _ = Card.Value;

@@ -293,7 +293,7 @@ public sealed class UNetTests
         // Stages: stem 1/1, layer1 1/1, layer2 1/2, layer3 1/4, layer4 1/8.
         var model = (EncoderUNet)ResidualModels.Create("unet_resnet18", 2, options: new UNetOptions
         {
-            Encoder = new ResNetOptions { Stem = StemKind.Cifar }, DecoderChannels = new[] { 32, 16, 16, 8, 8 }, Seed = 2,
+            EncoderOptions = new ResNetOptions { Stem = StemKind.Cifar }, DecoderChannels = new[] { 32, 16, 16, 8, 8 }, Seed = 2,
         });
         Assert.AreEqual(8, model.SizeMultiple);
         CollectionAssert.AreEqual(
@@ -362,12 +362,12 @@ public sealed class UNetTests
     [TestMethod]
     public void EncoderOptions_ArePassedToTheResNetEncoder()
     {
-        using var preact = ResidualModels.Create("unet_resnet18", 2, options: new UNetOptions { Encoder = new ResNetOptions { PreActivation = true } });
+        using var preact = ResidualModels.Create("unet_resnet18", 2, options: new UNetOptions { EncoderOptions = new ResNetOptions { PreActivation = true } });
         var keys = preact.state_dict().Keys.ToList();
         CollectionAssert.Contains(keys, "encoder.norm.weight");
         CollectionAssert.DoesNotContain(keys, "encoder.bn1.weight");
 
-        using var zeroInit = ResidualModels.Create("unet_resnet18", 2, options: new UNetOptions { Encoder = new ResNetOptions { ZeroInitResidual = true } });
+        using var zeroInit = ResidualModels.Create("unet_resnet18", 2, options: new UNetOptions { EncoderOptions = new ResNetOptions { ZeroInitResidual = true } });
         Assert.AreEqual(0.0f, zeroInit.state_dict()["encoder.layer1.0.bn2.weight"].abs().sum().item<float>());
     }
 
@@ -409,15 +409,38 @@ public sealed class UNetTests
         new object[] { "unet", new UNetOptions { BaseWidth = -8 }, "BaseWidth" },
         new object[] { "unet", new UNetOptions { BaseWidth = 0 }, "BaseWidth" },
         new object[] { "unet", new UNetOptions { DecoderChannels = new[] { 16 } }, "DecoderChannels" },
-        new object[] { "unet", new UNetOptions { Encoder = new ResNetOptions() }, "Encoder" },
+        new object[] { "unet", new UNetOptions { EncoderOptions = new ResNetOptions() }, "EncoderOptions" },
         new object[] { "unet", new UNetOptions { DropRate = 1.5 }, "DropRate" },
         new object[] { "unet_resnet18", new UNetOptions { DecoderChannels = Array.Empty<int>() }, "DecoderChannels" },
         new object[] { "unet_resnet18", new UNetOptions { DecoderChannels = new[] { 16, 0 } }, "DecoderChannels" },
         new object[] { "unet_resnet18", new UNetOptions { Depth = 3 }, "Depth" },
         new object[] { "unet_resnet18", new UNetOptions { BaseWidth = 16 }, "BaseWidth" },
-        new object[] { "unet_resnet18", new UNetOptions { Encoder = new UNetOptions() }, "Encoder" },
+        new object[] { "unet_resnet18", new UNetOptions { EncoderOptions = new UNetOptions() }, "EncoderOptions" },
         new object[] { "unet_resnet34", new ResNetOptions(), "UNetOptions" },
+        new object[] { "unet", new UNetOptions { Encoder = "unet_resnet18" }, "Encoder" },
+        new object[] { "unet", new UNetOptions { Encoder = "resnet7" }, "Encoder" },
+        new object[] { "unet_resnet34", new UNetOptions { Encoder = "resnet50" }, "Encoder" },
     };
+
+    [TestMethod]
+    public void EncoderArgument_BuildsWhatTheAliasBuilds_AndAnyRegisteredBackbone()
+    {
+        using var scope = NewDisposeScope();
+        var alias = ResidualModels.Create("unet_resnet18", 3, options: new UNetOptions { Seed = 4 });
+        var argument = ResidualModels.Create("unet", 3, options: new UNetOptions { Encoder = "resnet18", Seed = 4 });
+        Assert.IsInstanceOfType<EncoderUNet>(argument);
+        var expected = alias.state_dict();
+        var actual = argument.state_dict();
+        CollectionAssert.AreEqual(expected.Keys.ToArray(), actual.Keys.ToArray(), "the same keys in the same order");
+        foreach (var (key, value) in expected) Assert.IsTrue(actual[key].IsEqualTo(value), key);
+
+        // A backbone with no alias of its own: ResNet-50-D's deep stem and average-pool shortcuts under a U-Net decoder.
+        var resnet50d = ResidualModels.Create("unet", 2, options: new UNetOptions { Encoder = "resnet50d", DecoderChannels = new[] { 32, 16, 16, 8, 8 } });
+        resnet50d.eval();
+        using var noGrad = no_grad();
+        CollectionAssert.AreEqual(new long[] { 1, 2, 40, 36 }, resnet50d.call(randn(1, 3, 40, 36)).shape);
+        Assert.IsTrue(resnet50d.state_dict().ContainsKey("encoder.conv1.6.weight"));
+    }
 
     [TestMethod]
     [DynamicData(nameof(BadOptions))]

@@ -117,7 +117,7 @@ public sealed class OnnxExporterTests
             ("unet", new UNetOptions { BaseWidth = 8, Depth = 2, Upsampling = UNetUpsampling.Nearest, Seed = 2 }),
             ("unet_resnet18", new UNetOptions { Upsampling = UNetUpsampling.TransposedConvolution, DecoderResidual = true, Seed = 3 }),
             ("unet_resnet18", new UNetOptions { Upsampling = UNetUpsampling.Bilinear, DecoderChannels = new[] { 32, 16 }, Seed = 4 }),
-            ("unet_resnet18", new UNetOptions { Encoder = new ResNetOptions { Stem = StemKind.Cifar, PreActivation = true }, DecoderChannels = new[] { 32, 16, 16, 8, 8 }, Seed = 5 }),
+            ("unet_resnet18", new UNetOptions { EncoderOptions = new ResNetOptions { Stem = StemKind.Cifar, PreActivation = true }, DecoderChannels = new[] { 32, 16, 16, 8, 8 }, Seed = 5 }),
         };
         foreach (var (name, options) in variants)
         {

@@ -70,7 +70,7 @@ namespace Microsoft.ML.Residual.Models
         /// <see cref="UNetOptions.Upsampling"/> (default <see cref="UNetUpsampling.Nearest"/>),
         /// <see cref="UNetOptions.DecoderResidual"/>, <see cref="ModelOptions.DropRate"/> and
         /// <see cref="ModelOptions.Seed"/> (seeds the decoder's initialisation; the encoder is already built).
-        /// <see cref="UNetOptions.Depth"/>, <see cref="UNetOptions.BaseWidth"/> and <see cref="UNetOptions.Encoder"/> must be null.
+        /// <see cref="UNetOptions.Depth"/>, <see cref="UNetOptions.BaseWidth"/>, <see cref="UNetOptions.Encoder"/> and <see cref="UNetOptions.EncoderOptions"/> must be null.
         /// </param>
         /// <exception cref="ArgumentException">The encoder does not expose its stages, or an option is out of range or does not apply.</exception>
         public EncoderUNet(nn.Module<Tensor, Tensor> encoder, int numClasses, UNetOptions? options = null) : base(nameof(EncoderUNet))
@@ -85,11 +85,11 @@ namespace Microsoft.ML.Residual.Models
             }
 
             options ??= new UNetOptions();
-            if (options.Encoder != null)
+            if (options.Encoder != null || options.EncoderOptions != null)
             {
                 throw new ArgumentException(
-                    "UNetOptions.Encoder configures the encoder when ResidualModels.Create builds it; this constructor receives an encoder that is already built. "
-                    + "Leave Encoder null and configure the encoder you pass in.",
+                    "UNetOptions.Encoder and EncoderOptions choose and configure the encoder when ResidualModels.Create builds it; this constructor receives "
+                    + "an encoder that is already built. Leave them null and configure the encoder you pass in.",
                     nameof(options));
             }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Models
@@ -9,69 +10,65 @@ namespace Microsoft.ML.Residual.Models
         private static void RegisterUNets(List<Entry> registry)
         {
             registry.Add(new Entry(
-                new ModelInfo("unet", "unet", "U-Net (Ronneberger et al. 2015) with BatchNorm: depth 4, widths 64…1024, transposed-convolution upsampling")
+                new ModelInfo("unet", "unet", "U-Net (Ronneberger et al. 2015) with BatchNorm: depth 4, widths 64…1024; with UNetOptions.Encoder, a decoder over that backbone")
                 {
                     Task = ModelTask.Segmenter, OptionsType = typeof(UNetOptions),
                 },
-                (classes, channels, options) => new UNet(channels, classes, UNetOptions.From(options))));
+                (classes, channels, options) =>
+                {
+                    UNetOptions unet = UNetOptions.From(options);
+                    if (unet.Encoder is null) return new UNet(channels, classes, unet);
+                    Entry encoder = Lookup(unet.Encoder) is { Info.Task: ModelTask.Classifier } entry ? entry
+                        : throw new ArgumentException(
+                            $"UNetOptions.Encoder = '{unet.Encoder}' is not a registered classifier backbone. Use one of: "
+                            + string.Join(", ", All.Where(m => m.Task == ModelTask.Classifier).Select(m => m.Name)) + ".", nameof(options));
+                    return EncoderUNetOver(encoder, "unet", classes, channels, unet);
+                }));
 
-            AddEncoderUNet(registry, "unet_resnet18", "resnet18");
-            AddEncoderUNet(registry, "unet_resnet34", "resnet34");
-            AddEncoderUNet(registry, "unet_resnet50", "resnet50");
-            AddEncoderUNet(registry, "unet_densenet121", "densenet121");
+            foreach (string encoder in new[] { "resnet18", "resnet34", "resnet50", "densenet121" })
+            {
+                Entry entry = registry.Find(e => e.Info.Name == encoder) ?? throw new InvalidOperationException($"Register '{encoder}' before the U-Net over it.");
+                string name = "unet_" + encoder;
+                var card = new ModelInfo(name, "unet", $"U-Net decoder (256-128-64-32-16, smp layout) over a {encoder} encoder: unet with Encoder = \"{encoder}\"")
+                {
+                    Task = ModelTask.Segmenter, HeadPrefix = entry.Info.HeadPrefix, OptionsType = typeof(UNetOptions), Encoder = encoder,
+                };
+                registry.Add(new Entry(card, (classes, channels, options) =>
+                {
+                    UNetOptions unet = UNetOptions.From(options);
+                    if (unet.Encoder is not null && !string.Equals(unet.Encoder, encoder, StringComparison.OrdinalIgnoreCase))
+                    {
+                        throw new ArgumentException(
+                            $"UNetOptions.Encoder = '{unet.Encoder}': '{name}' is unet over {encoder}. For another encoder create \"unet\" with that Encoder.", nameof(options));
+                    }
+
+                    return EncoderUNetOver(entry, name, classes, channels, unet);
+                }));
+            }
         }
 
-        /// <summary>
-        /// Registers <paramref name="name"/>: a U-Net decoder over the already registered model
-        /// <paramref name="encoderName"/>, created without classifier (<c>numClasses = 0</c>) with
-        /// <see cref="UNetOptions.Encoder"/> as its options. Its module must implement <see cref="IStageEncoder"/>.
-        /// </summary>
-        private static void AddEncoderUNet(List<Entry> registry, string name, string encoderName)
-        {
-            Entry encoderEntry = registry.Find(e => string.Equals(e.Info.Name, encoderName, StringComparison.OrdinalIgnoreCase))
-                ?? throw new InvalidOperationException($"Register '{encoderName}' before the U-Net '{name}' that uses it as encoder.");
-            AddEncoderUNet(
-                registry,
-                name,
-                $"U-Net decoder (256-128-64-32-16, smp layout) over a {encoderName} encoder",
-                encoderEntry.Info,
-                (inChannels, encoderOptions) =>
-                {
-                    CheckOptionsType(encoderEntry.Info, encoderOptions);
-                    return encoderEntry.Factory(0, inChannels, encoderOptions);
-                });
-        }
+        /// <summary>The card of the backbone a segmentation architecture is built over (its own, or <see cref="UNetOptions.Encoder"/>), or null.</summary>
+        internal static ModelInfo? EncoderOf(string architecture, UNetOptions? options) => Find(Find(architecture)?.Encoder ?? options?.Encoder);
 
-        /// <summary>
-        /// Registers <paramref name="name"/>: a U-Net decoder over the encoder <paramref name="encoder"/> describes, which
-        /// <paramref name="encoderFactory"/> builds from the input channels and <see cref="UNetOptions.Encoder"/>.
-        /// </summary>
-        private static void AddEncoderUNet(
-            List<Entry> registry, string name, string description, ModelInfo encoder, Func<int, ModelOptions?, nn.Module<Tensor, Tensor>> encoderFactory)
+        // A U-Net decoder over the backbone `encoder` registers, built without its classifier (numClasses = 0) from
+        // UNetOptions.EncoderOptions; its module must implement IStageEncoder.
+        private static EncoderUNet EncoderUNetOver(Entry encoder, string name, int classes, int channels, UNetOptions options)
         {
-            string encoderName = encoder.Name;
-            var card = new ModelInfo(name, "unet", description)
+            EncoderUNet.CheckOptions(options);
+            UNetOptions.CheckCounts(channels, classes);
+            if (options.Seed is long seed) manual_seed(seed);
+            nn.Module<Tensor, Tensor> backbone;
+            try
             {
-                Task = ModelTask.Segmenter, HeadPrefix = encoder.HeadPrefix, OptionsType = typeof(UNetOptions), Encoder = encoder.Name,
-            };
-            registry.Add(new Entry(card, (classes, channels, options) =>
+                CheckOptionsType(encoder.Info, options.EncoderOptions);
+                backbone = encoder.Factory(0, channels, options.EncoderOptions);
+            }
+            catch (ArgumentException e)
             {
-                UNetOptions unetOptions = UNetOptions.From(options);
-                EncoderUNet.CheckOptions(unetOptions);
-                UNetOptions.CheckCounts(channels, classes);
-                if (unetOptions.Seed is long seed) manual_seed(seed);
-                nn.Module<Tensor, Tensor> encoder;
-                try
-                {
-                    encoder = encoderFactory(channels, unetOptions.Encoder);
-                }
-                catch (ArgumentException e)
-                {
-                    throw new ArgumentException($"UNetOptions.Encoder does not fit the {encoderName} encoder of '{name}': {e.Message}", nameof(options), e);
-                }
+                throw new ArgumentException($"UNetOptions.EncoderOptions does not fit the {encoder.Info.Name} encoder of '{name}': {e.Message}", nameof(options), e);
+            }
 
-                return new EncoderUNet(encoder, classes, unetOptions.WithoutEncoder());
-            }));
+            return new EncoderUNet(backbone, classes, options.WithoutEncoder());
         }
     }
 }

@@ -38,7 +38,7 @@ namespace Microsoft.ML.Residual.Models
         /// <see cref="UNetOptions.Depth"/> (default 4), <see cref="UNetOptions.BaseWidth"/> (64),
         /// <see cref="UNetOptions.Upsampling"/> (<see cref="UNetUpsampling.TransposedConvolution"/>),
         /// <see cref="UNetOptions.DecoderResidual"/> (false), <see cref="ModelOptions.DropRate"/>, <see cref="ModelOptions.Seed"/>.
-        /// <see cref="UNetOptions.DecoderChannels"/> and <see cref="UNetOptions.Encoder"/> belong to the encoder U-Nets and must be null.
+        /// <see cref="UNetOptions.DecoderChannels"/>, <see cref="UNetOptions.Encoder"/> and <see cref="UNetOptions.EncoderOptions"/> belong to the encoder U-Nets and must be null.
         /// </param>
         /// <exception cref="ArgumentException">An option is out of range or does not apply; the message names it.</exception>
         public UNet(int inChannels, int numClasses, UNetOptions? options = null) : base(nameof(UNet))
@@ -52,10 +52,11 @@ namespace Microsoft.ML.Residual.Models
                     nameof(options));
             }
 
-            if (options.Encoder != null)
+            if (options.Encoder != null || options.EncoderOptions != null)
             {
                 throw new ArgumentException(
-                    "UNetOptions.Encoder applies to the encoder U-Nets (unet_resnet18, …); the classic 'unet' has its own contracting path. Leave Encoder null.",
+                    $"UNetOptions.{(options.Encoder != null ? "Encoder" : "EncoderOptions")} applies to the encoder U-Nets (ResidualModels.Create(\"unet\", …) "
+                    + "with Encoder = \"resnet18\", …); this constructor builds the classic U-Net, which has its own contracting path. Leave it null.",
                     nameof(options));
             }
 

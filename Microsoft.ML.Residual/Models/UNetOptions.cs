@@ -29,7 +29,9 @@ namespace Microsoft.ML.Residual.Models
     /// <summary>
     /// Options of the U-Net family (<c>unet</c>, <c>unet_resnet18</c>, …). Every property left null keeps the
     /// named model's default. <see cref="Depth"/> and <see cref="BaseWidth"/> shape the classic <c>unet</c>;
-    /// <see cref="DecoderChannels"/> and <see cref="Encoder"/> shape the encoder U-Nets; setting an option on a
+    /// <see cref="Encoder"/> makes <c>unet</c> an encoder U-Net over any registered backbone (the names
+    /// <c>unet_resnet18</c>, … are <c>unet</c> with their encoder set); <see cref="DecoderChannels"/> and
+    /// <see cref="EncoderOptions"/> shape the encoder U-Nets; setting an option on a
     /// model it does not apply to throws an <see cref="ArgumentException"/> naming it.
     /// </summary>
     /// <remarks>
@@ -58,10 +60,19 @@ namespace Microsoft.ML.Residual.Models
         public bool? DecoderResidual { get; set; }
 
         /// <summary>
-        /// Encoder U-Nets only: the options of the encoder, passed to its family's factory (for the ResNet encoders a
+        /// With <c>unet</c>: the encoder, any registered classifier whose network exposes its stages
+        /// (<see cref="IStageEncoder"/>) — "resnet34", "resnet50d", "densenet121", or a network registered with
+        /// <see cref="ResidualModels.Register"/>; the decoder is then built over its stages. Null: the classic U-Net. The names
+        /// <c>unet_resnet18</c>, <c>unet_resnet34</c>, <c>unet_resnet50</c> and <c>unet_densenet121</c> are <c>unet</c>
+        /// with this set, and take no other encoder.
+        /// </summary>
+        public string? Encoder { get; set; }
+
+        /// <summary>
+        /// Encoder U-Nets only: the options of the encoder, passed to its factory (for the ResNet encoders a
         /// <see cref="ResNetOptions"/>: pre-activation, CIFAR stem, zero-init residuals, …). Null keeps the encoder's defaults.
         /// </summary>
-        public ModelOptions? Encoder { get; set; }
+        public ModelOptions? EncoderOptions { get; set; }
 
         /// <summary>A shallow copy (the caller may then set <see cref="ModelOptions.Seed"/> without touching the user's object).</summary>
         internal UNetOptions Clone() => (UNetOptions)MemberwiseClone();
@@ -78,6 +89,7 @@ namespace Microsoft.ML.Residual.Models
         {
             var copy = (UNetOptions)MemberwiseClone();
             copy.Encoder = null;
+            copy.EncoderOptions = null;
             return copy;
         }
 

@@ -60,7 +60,7 @@ namespace Microsoft.ML.Residual
                 "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
             Check(options.FreezeBackboneEpochs >= 0 && options.FreezeBackboneEpochs < options.Epochs, nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs,
                 "must be non-negative and below Epochs");
-            Check(!(options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null) || ResidualModels.Find(options.Architecture)?.Encoder is not null,
+            Check(!(options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null) || ResidualModels.EncoderOf(options.Architecture, options.ModelOptions) is not null,
                 nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs, $"'{options.Architecture}' has no separate encoder; use an encoder U-Net such as unet_resnet18");
         }
 
@@ -182,10 +182,10 @@ namespace Microsoft.ML.Residual
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
         private void LoadEncoder(nn.Module model, string path)
         {
-            if (ResidualModels.Find(options.Architecture)?.Encoder is null)
-                throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
-            string classifierPrefix = ResidualModels.Find(options.Architecture)?.HeadPrefix
-                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder of '{options.Architecture}'.");
+            ModelInfo encoder = ResidualModels.EncoderOf(options.Architecture, options.ModelOptions)
+                ?? throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
+            string classifierPrefix = encoder.HeadPrefix
+                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder {encoder.Name} of '{options.Architecture}'.");
             try
             {
                 StateDict.Load(model, path, strict: true, new StateDictLoadOptions
@@ -198,7 +198,7 @@ namespace Microsoft.ML.Residual
             {
                 throw new ArgumentException(
                     $"SegmenterOptions.PretrainedEncoderWeightsPath = '{path}': {e.Message} The file must be a state dict of the encoder's classifier with torchvision's names "
-                    + $"(for {options.Architecture}: {ResidualModels.Find(options.Architecture)?.Encoder}).", nameof(options), e);
+                    + $"(for {options.Architecture}: {encoder.Name}).", nameof(options), e);
             }
         }
     }
