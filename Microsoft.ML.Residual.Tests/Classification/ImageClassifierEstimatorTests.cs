@@ -195,6 +195,17 @@ public sealed class ImageClassifierEstimatorTests
     }
 
     [TestMethod]
+    public void TrainersCatalog_SimpleOverload_TrainsAnyRegisteredClassifier()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(Textures(32, seed: 4));
+        var trainer = ml.MulticlassClassification.Trainers.ImageClassifier(architecture: "resnet20", epochs: 1, imageWidth: Size, imageHeight: Size, batchSize: 16);
+        IDataView scored = ml.Transforms.Conversion.MapValueToKey("Label").Append(trainer).Fit(data).Transform(data);
+        Assert.AreEqual(Classes.Length, ((VectorDataViewType)scored.Schema["Score"].Type).Size);
+        Assert.IsTrue(double.IsFinite(ml.MulticlassClassification.Evaluate(scored).LogLoss));
+    }
+
+    [TestMethod]
     public void GpuDeviceWithoutCuda_FallsBackToTheCpuOrSaysWhatToDo()
     {
         if (TorchSharp.torch.cuda.is_available()) Assert.Inconclusive("this machine has CUDA; the test covers the fallback");

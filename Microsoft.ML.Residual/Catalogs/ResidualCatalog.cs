@@ -68,11 +68,7 @@ namespace Microsoft.ML.Residual
         public static ImageClassifierEstimator ResNetClassifier(
             this TransformsCatalog catalog, string labelColumnName = "Label", string imageColumnName = "Image", string architecture = "resnet18",
             int epochs = 10, int imageWidth = 224, int imageHeight = 224, int batchSize = 32) =>
-            ResNetClassifier(catalog, new ImageClassifierOptions
-            {
-                LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, Architecture = architecture, Epochs = epochs,
-                ImageWidth = imageWidth, ImageHeight = imageHeight, BatchSize = batchSize,
-            });
+            ResNetClassifier(catalog, SimpleOptions(labelColumnName, imageColumnName, architecture, epochs, imageWidth, imageHeight, batchSize));
 
         /// <summary>
         /// An image classifier of any registered architecture (<c>ResidualModels.Names</c>: the ResNet and DenseNet families, and
@@ -103,6 +99,12 @@ namespace Microsoft.ML.Residual
         public static ImageClassifierEstimator ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, requiredFamily: null);
 
+        /// <summary>An image classifier of any registered architecture with the most common settings, from the multiclass trainers catalog.</summary>
+        public static ImageClassifierEstimator ImageClassifier(
+            this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, string labelColumnName = "Label", string imageColumnName = "Image",
+            string architecture = "resnet18", int epochs = 10, int imageWidth = 224, int imageHeight = 224, int batchSize = 32) =>
+            ImageClassifier(catalog, SimpleOptions(labelColumnName, imageColumnName, architecture, epochs, imageWidth, imageHeight, batchSize));
+
         /// <summary>The DenseNet classifier, from the multiclass trainers catalog.</summary>
         public static ImageClassifierEstimator DenseNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "densenet");
@@ -131,6 +133,13 @@ namespace Microsoft.ML.Residual
         /// </summary>
         public static ResidualSweepCatalog ResidualSweep(this MLContext mlContext) =>
             new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
+
+        private static ImageClassifierOptions SimpleOptions(
+            string labelColumnName, string imageColumnName, string architecture, int epochs, int imageWidth, int imageHeight, int batchSize) => new()
+            {
+                LabelColumnName = labelColumnName, ImageColumnName = imageColumnName, Architecture = architecture, Epochs = epochs,
+                ImageWidth = imageWidth, ImageHeight = imageHeight, BatchSize = batchSize,
+            };
 
         // ML.NET hands catalogs the MLContext's environment through an internal interface (see MlNetInternals).
         private static IHostEnvironment ContextOf(object catalog) => Interop.MlNetInternals.EnvironmentOf(catalog);
