@@ -308,6 +308,8 @@ public sealed class CliTests
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet20,unet" }, "--arch unet: diagnose measures classifiers", DisplayName = "U-Net architecture")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--epochs", "3" }, "--epochs belongs to --study", DisplayName = "study option without --study")]
     [DataRow(new[] { "segment", "--images", "x" }, "needs either --masks", DisplayName = "segment without masks or model")]
+    [DataRow(new[] { "segment", "--images", "x", "--masks", "y", "--arch", "unet_resnet18", "--encoder", "resnet34" }, "--encoder applies to --arch unet", DisplayName = "encoder on an encoder U-Net")]
+    [DataRow(new[] { "segment", "--images", "x", "--masks", "y", "--encoder", "resnet34", "--depth", "3" }, "--depth and --width shape the classic U-Net", DisplayName = "depth with an encoder")]
     [DataRow(new[] { "sweep", "--dataset", "x", "--tuner", "bayes" }, "--tuner must be one of", DisplayName = "unknown tuner")]
     [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
     [DataRow(new[] { "train", "--dataset", "x", "--freeze-epochs", "2" }, "--freeze-epochs needs --weights", DisplayName = "freeze without weights")]
@@ -348,6 +350,20 @@ public sealed class CliTests
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);
         Assert.AreEqual(2, CliRun.Of(scratch).ExitCode, "no command at all is a usage error");
+    }
+
+    [TestMethod]
+    public void Segment_WithAnEncoder_TrainsAUNetOverThatBackbone()
+    {
+        CliImages.WriteImagesWithMasks(Path.Combine(scratch, "images"), Path.Combine(scratch, "masks"), count: 6, seed: 2);
+        CliRun run = CliRun.Of(scratch, "segment", "--images", "images", "--masks", "masks", "--arch", "unet", "--encoder", "resnet18",
+            "--epochs", "1", "--image-size", "32", "--batch-size", "2", "--output", "encoded");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        using ZipArchive zip = ZipFile.OpenRead(Path.Combine(scratch, "encoded", "model.zip"));
+        var graph = Microsoft.ML.Residual.Interop.MlNetInternals.OnnxModelEntries(zip).Single();
+        byte[] onnx = Microsoft.ML.Residual.Interop.MlNetInternals.ReadOnnxModel(graph, new FileInfo(Path.Combine(scratch, "encoded", "model.zip")).Length);
+        var names = Microsoft.ML.Residual.Onnx.Proto.ModelProto.Parser.ParseFrom(onnx).Graph.Initializer.Select(i => i.Name).ToList();
+        CollectionAssert.Contains(names, "encoder.layer4.1.conv2.weight", "the decoder sits on resnet18's stages");
     }
 
     [TestMethod]

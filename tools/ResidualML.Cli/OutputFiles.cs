@@ -94,12 +94,12 @@ namespace ResidualML.Cli
         public static JsonArray EpochsJson(IReadOnlyList<EpochReport> history) => new(history.Select(r => (JsonNode)new JsonObject
         {
             ["epoch"] = r.Epoch,
-            ["trainingLoss"] = r.TrainingLoss,
-            ["trainingAccuracy"] = r.TrainingAccuracy,
-            ["validationLoss"] = r.ValidationLoss,
-            ["validationAccuracy"] = r.ValidationAccuracy,
-            ["validationMeanIoU"] = r.ValidationMeanIoU,
-            ["learningRate"] = r.LearningRate,
+            ["trainingLoss"] = Finite(r.TrainingLoss),
+            ["trainingAccuracy"] = Finite(r.TrainingAccuracy),
+            ["validationLoss"] = Finite(r.ValidationLoss),
+            ["validationAccuracy"] = Finite(r.ValidationAccuracy),
+            ["validationMeanIoU"] = Finite(r.ValidationMeanIoU),
+            ["learningRate"] = Finite(r.LearningRate),
             ["imagesPerSecond"] = Math.Round(r.ImagesPerSecond, 1),
             ["seconds"] = Math.Round(r.Elapsed.TotalSeconds, 2),
             ["gpuMemoryMegabytes"] = r.GpuMemoryMegabytes is double memory ? Math.Round(memory, 1) : null,
@@ -143,6 +143,9 @@ namespace ResidualML.Cli
 
         // JSON has no NaN or infinity; such a metric (e.g. log-loss with no images of a class) is written as null.
         public static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+        /// <summary>The value, or null when it is missing, infinite or NaN (JSON has no such numbers).</summary>
+        public static double? Finite(double? value) => value is double v && double.IsFinite(v) ? v : null;
 
         /// <summary>Writes <paramref name="name"/> through <paramref name="write"/>, which is given the temporary path to write.</summary>
         public string Save(string name, Action<string> write, string temporaryExtension = ".tmp")

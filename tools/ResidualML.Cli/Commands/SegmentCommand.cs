@@ -38,6 +38,7 @@ namespace ResidualML.Cli.Commands
             new("model", "FILE", "segment with this model.zip instead of training"),
             new("classes", "N", "number of classes (default: 1 + the largest class index in the masks)"),
             new("arch", "NAME", "unet (default), unet_resnet18, unet_resnet34, unet_resnet50, unet_densenet121"),
+            new("encoder", "NAME", "with --arch unet: a U-Net decoder over this registered backbone (e.g. resnet34, resnet50d)"),
             new("width", "N", "with --arch unet: channels of the first level (default 64)"),
             new("depth", "N", "with --arch unet: down-sampling steps (default 4)"),
             new("epochs", "N", "training epochs (default 20)"),
@@ -62,8 +63,12 @@ namespace ResidualML.Cli.Commands
             int seed = CommonOptions.SeedOf(line);
             int size = line.Integer("image-size", 128, 16, 4096);
             string architecture = line.Text("arch") ?? "unet";
-            UNetOptions? unet = ResidualModels.Find(architecture) is { Task: ModelTask.Segmenter, Encoder: null } ? new UNetOptions { Depth = line.Integer("depth", 4, 1, 6), BaseWidth = line.Integer("width", 64, 1, 1024) } : null;
-            if (unet is null && (line.Has("depth") || line.Has("width"))) throw new UsageException("--depth and --width apply to --arch unet only.");
+            string? encoder = line.Text("encoder");
+            bool classic = ResidualModels.Find(architecture) is { Task: ModelTask.Segmenter, Encoder: null };
+            if (encoder != null && !classic) throw new UsageException($"--encoder applies to --arch unet; {architecture} has its own encoder.");
+            if ((encoder != null || !classic) && (line.Has("depth") || line.Has("width"))) throw new UsageException("--depth and --width shape the classic U-Net (--arch unet without --encoder) only.");
+            UNetOptions? unet = encoder != null ? new UNetOptions { Encoder = encoder }
+                : classic ? new UNetOptions { Depth = line.Integer("depth", 4, 1, 6), BaseWidth = line.Integer("width", 64, 1, 1024) } : null;
             double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
             var pairs = ImageSources.Pairs(imageFolder, maskFolder);
             if (pairs.Count < 2) throw new InvalidDataException($"--images {imageFolder}: found {pairs.Count} image(s) with masks; training and validation need at least two.");
@@ -129,7 +134,7 @@ namespace ResidualML.Cli.Commands
 
         private static int Apply(CommandLine line, CliContext context, string source, string modelPath)
         {
-            foreach (string trainingOnly in new[] { "classes", "arch", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu", "precision" })
+            foreach (string trainingOnly in new[] { "classes", "arch", "encoder", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu", "precision" })
                 if (line.Has(trainingOnly)) throw new UsageException($"--{trainingOnly} is for training (with --masks); with --model the model's own settings apply.");
             IReadOnlyList<string> paths = ImageSources.Unlabeled(source, "images");
             var ml = new MLContext(seed: 1);
