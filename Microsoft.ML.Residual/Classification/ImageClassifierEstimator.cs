@@ -37,20 +37,9 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ModelInfo? info = ResidualModels.Find(options.Architecture);
-            if (info is null || info.Task != ModelTask.Classifier)
-            {
-                throw new ArgumentException(
-                    $"Architecture '{options.Architecture}' is not a classifier. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Classifier).Select(m => m.Name))}.",
-                    nameof(options));
-            }
-
+            ModelInfo info = options.CheckShared(ModelTask.Classifier);
             if (requiredFamily != null && info.Family != requiredFamily)
                 throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
-            if (options.Epochs < 1 || options.BatchSize < 1 || options.ImageWidth < 1 || options.ImageHeight < 1 || options.Workers < 1)
-                throw new ArgumentException("Epochs, BatchSize, ImageWidth, ImageHeight and Workers must be positive.", nameof(options));
-            if (options.Workers > ImageBatchOptions.MaxWorkers)
-                throw new ArgumentException($"Workers = {options.Workers}: at most {ImageBatchOptions.MaxWorkers}.", nameof(options));
         }
 
         /// <inheritdoc />

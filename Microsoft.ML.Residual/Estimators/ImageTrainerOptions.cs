@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Threading;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Models;
@@ -176,6 +177,31 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>The task's own settings of the loop (loss shaping, batch mixing).</summary>
         private protected virtual void AddTaskSettings(TrainingOptions training)
         {
+        }
+
+        /// <summary>
+        /// Checks what every task's estimator checks when it is made: <see cref="Architecture"/> names a registered model of
+        /// <paramref name="task"/> (its card is returned), and the sizes, epochs, workers and validation fraction are in range.
+        /// The message names the options class and the setting.
+        /// </summary>
+        internal ModelInfo CheckShared(ModelTask task)
+        {
+            string name = GetType().Name;
+            void Check(bool valid, string option, object? value, string rule)
+            {
+                if (!valid) throw new ArgumentException($"{name}.{option} = {value}: {rule}.", "options");
+            }
+
+            ModelInfo? card = ResidualModels.Find(Architecture);
+            string kind = task == ModelTask.Classifier ? "classifier" : "segmenter (a U-Net)";
+            Check(card?.Task == task, nameof(Architecture), $"'{Architecture}'",
+                $"not a {kind}; use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == task).Select(m => m.Name))}");
+            Check(Epochs >= 1, nameof(Epochs), Epochs, "train for at least one epoch");
+            Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be positive");
+            Check(ImageWidth >= 1 && ImageHeight >= 1, "ImageWidth/ImageHeight", $"{ImageWidth}×{ImageHeight}", "must be positive");
+            Check(Workers >= 1 && Workers <= ImageBatchOptions.MaxWorkers, nameof(Workers), Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
+            Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
+            return card!;
         }
 
         /// <summary>The loop's options, every default resolved and every value checked (the message names this options class).</summary>

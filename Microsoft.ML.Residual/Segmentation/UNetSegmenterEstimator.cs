@@ -37,25 +37,16 @@ namespace Microsoft.ML.Residual
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             this.options = options ?? throw new ArgumentNullException(nameof(options));
             ml = ImageInput.TransformContext(options.Seed);
-            ModelInfo? info = ResidualModels.Find(options.Architecture);
-            if (info is null || info.Task != ModelTask.Segmenter)
-                throw new ArgumentException(
-                    $"SegmenterOptions.Architecture '{options.Architecture}' is not a U-Net. Use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Segmenter).Select(m => m.Name))}.",
-                    nameof(options));
+            options.CheckShared(ModelTask.Segmenter);
             void Check(bool valid, string name, object? value, string rule)
             {
                 if (!valid) throw new ArgumentException($"SegmenterOptions.{name} = {value}: {rule}.", nameof(options));
             }
 
             Check(options.NumClasses >= 2, nameof(options.NumClasses), options.NumClasses, "at least 2 (background and one class; 2 for a binary task)");
-            Check(options.Epochs >= 1, nameof(options.Epochs), options.Epochs, "train for at least one epoch");
-            Check(options.BatchSize >= 1, nameof(options.BatchSize), options.BatchSize, "must be positive");
-            Check(options.Workers >= 1 && options.Workers <= ImageBatchOptions.MaxWorkers, nameof(options.Workers), options.Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
-            Check(options.ImageWidth >= 1 && options.ImageHeight >= 1, "ImageWidth/ImageHeight", $"{options.ImageWidth}×{options.ImageHeight}", "must be positive");
             Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
                 nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
             Check(options.FocalGamma >= 0, nameof(options.FocalGamma), options.FocalGamma, "must be non-negative");
-            Check(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), options.ValidationFraction, "must be in [0, 1)");
             Check(options.Augmentation is null || options.Augmentation.Policy == AugmentationPolicy.None, nameof(options.Augmentation), options.Augmentation?.Policy,
                 "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
             Check(options.FreezeBackboneEpochs >= 0 && options.FreezeBackboneEpochs < options.Epochs, nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs,
