@@ -129,23 +129,10 @@ public sealed class GradientFlowTests
         StringAssert.Contains(error.Message, "[4, 10]");
     }
 
-    private sealed class Wrapper : nn.Module<Tensor, Tensor>
-    {
-        private readonly nn.Module<Tensor, Tensor> inner;
-
-        public Wrapper(nn.Module<Tensor, Tensor> inner) : base(nameof(Wrapper))
-        {
-            this.inner = inner;
-            register_module("inner", inner);
-        }
-
-        public override Tensor forward(Tensor input) => inner.call(input);
-    }
-
     [TestMethod]
     public void Measure_OnAModuleThatWrapsTheNetwork_AsksForTheNetworkItself()
     {
-        var wrapped = new Wrapper(ResidualModels.Create("resnet20", 4));
+        var wrapped = new Tests.Models.ModelTestSupport.Wrapper(ResidualModels.Create("resnet20", 4));
         var error = Assert.ThrowsExactly<ArgumentException>(() => GradientFlow.Measure(wrapped, torch.zeros(2, 3, 8, 8), torch.zeros(2, ScalarType.Int64)));
         StringAssert.Contains(error.Message, "not a ResidualModule");
     }

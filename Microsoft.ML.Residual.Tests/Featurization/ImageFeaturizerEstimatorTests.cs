@@ -42,19 +42,27 @@ public sealed class ImageFeaturizerEstimatorTests
         Assert.AreEqual(64, embeddings[0].Length);
 
         using var scope = NewDisposeScope();
-        var reference = (IClassifierModel)ResidualModels.Create("resnet20", 10);
-        StateDict.Load((nn.Module)reference, weights, strict: true);
-        ((nn.Module)reference).eval();
+        var reference = ResidualModels.Create("resnet20", 10);
+        StateDict.Load(reference, weights, strict: true);
         Tensor pixels = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 3, Size, Size });
-        // The featurizer is the network exported to ONNX with ImageNet normalisation: a float32 evaluation, within the
-        // normalisation's rounding plus ForwardError of the features' largest magnitude from the whole thing in float64.
-        var (normalized, inputError) = Onnx.OnnxTestSupport.Normalized(pixels, Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet());
-        ((nn.Module)reference).to(ScalarType.Float64);
+        AssertAreTheNetworksFeatures(embeddings, reference, pixels, Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet(), "embeddings");
+    }
+
+    /// <summary>
+    /// The featurizer is the network exported to ONNX with <paramref name="normalization"/>: a float32 evaluation, within the
+    /// normalisation's rounding plus ForwardError of the features' largest magnitude from the whole thing in float64.
+    /// </summary>
+    private static void AssertAreTheNetworksFeatures(float[][] embeddings, nn.Module<Tensor, Tensor> network, Tensor pixels,
+        Microsoft.ML.Residual.Onnx.PixelNormalization normalization, string what)
+    {
+        network.eval();
+        var (normalized, inputError) = Onnx.OnnxTestSupport.Normalized(pixels, normalization);
+        network.to(ScalarType.Float64);
         Tensor exact;
-        using (no_grad()) exact = reference.ForwardFeatures(normalized);
-        Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { rows.Count, 64 });
-        double bound = (Numerics.ForwardError((nn.Module)reference) + inputError) * Numerics.LargestMagnitude(exact);
-        Numerics.AssertWithin(actual, exact, bound, "embeddings against the network's pooled features in float64");
+        using (no_grad()) exact = ((IClassifierModel)network).ForwardFeatures(normalized);
+        Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { embeddings.Length, embeddings[0].Length });
+        double bound = (Numerics.ForwardError(network) + inputError) * Numerics.LargestMagnitude(exact);
+        Numerics.AssertWithin(actual, exact, bound, $"{what} against the network's pooled features in float64");
     }
 
     private sealed class GreyRow
@@ -80,16 +88,9 @@ public sealed class ImageFeaturizerEstimatorTests
             .Fit(data).Transform(data).GetColumn<float[]>("Embedding").ToArray();
 
         // The classifier estimators normalise one channel with ImageNet's channel averages; the featurizer must match.
-        var reference = (IClassifierModel)network;
-        network.eval();
+        Assert.AreEqual(64, embeddings[0].Length);
         Tensor pixels = tensor(rows.SelectMany(r => r.Image).ToArray(), new long[] { rows.Count, 1, Size, Size });
-        var (normalized, inputError) = Onnx.OnnxTestSupport.Normalized(pixels, Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet(1));
-        network.to(ScalarType.Float64);
-        Tensor exact;
-        using (no_grad()) exact = reference.ForwardFeatures(normalized);
-        Tensor actual = tensor(embeddings.SelectMany(e => e).ToArray(), new long[] { rows.Count, 64 });
-        double bound = (Numerics.ForwardError(network) + inputError) * Numerics.LargestMagnitude(exact);
-        Numerics.AssertWithin(actual, exact, bound, "grey embeddings against the network's pooled features in float64");
+        AssertAreTheNetworksFeatures(embeddings, network, pixels, Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet(1), "grey embeddings");
     }
 
     /// <summary>Weights of a resnet20 trained briefly on other texture images (a stand-in for pretrained weights).</summary>

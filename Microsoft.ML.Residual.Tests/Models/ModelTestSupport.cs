@@ -95,4 +95,18 @@ internal static class ModelTestSupport
     /// <summary>BatchNorm's running mean, variance and batch counter.</summary>
     public static bool IsRunningStatistic(string key) =>
         key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("running_var", StringComparison.Ordinal) || key.EndsWith("num_batches_tracked", StringComparison.Ordinal);
+
+    /// <summary>A module that holds another under <c>inner</c> and runs it: the network wrapped in a user's own module.</summary>
+    internal sealed class Wrapper : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> inner;
+
+        public Wrapper(nn.Module<Tensor, Tensor> inner) : base(nameof(Wrapper))
+        {
+            this.inner = inner;
+            register_module("inner", inner);
+        }
+
+        public override Tensor forward(Tensor input) => inner.call(input);
+    }
 }

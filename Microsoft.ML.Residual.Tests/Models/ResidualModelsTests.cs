@@ -282,19 +282,6 @@ public sealed class ResidualModelsTests
             CollectionAssert.AreEqual(new long[] { 2, channels[i], 64 / reductions[i], 64 / reductions[i] }, stages[i].shape, $"stage {i}");
     }
 
-    private sealed class Wrapper : nn.Module<Tensor, Tensor>
-    {
-        private readonly nn.Module<Tensor, Tensor> inner;
-
-        public Wrapper(nn.Module<Tensor, Tensor> inner) : base(nameof(Wrapper))
-        {
-            this.inner = inner;
-            register_module("inner", inner);
-        }
-
-        public override Tensor forward(Tensor input) => inner.call(input);
-    }
-
     [TestMethod]
     [DataRow("resnet18", null)]
     [DataRow("preact_resnet18", null)]
@@ -308,7 +295,7 @@ public sealed class ResidualModelsTests
         var model = ResidualModels.Create(name, numClasses: classes ?? 10,
             options: name == "resnet20" ? new ResNetOptions { Skip = SkipConnection.Highway, DropRate = 0.1, DropPathRate = 0.1 } : null);
         var own = model.state_dict().Keys.Select(k => "inner." + k).ToList();
-        using var wrapper = new Wrapper(model);
+        using var wrapper = new ModelTestSupport.Wrapper(model);
         CollectionAssert.AreEquivalent(own, wrapper.state_dict().Keys.ToList(), name);
     }
 }

@@ -16,31 +16,9 @@ public sealed class OnnxExporterTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    /// <summary>
-    /// Exports with batch 1 and runs ONNX Runtime on <paramref name="inputShape"/> (dynamic batch), on a fixed random input;
-    /// returns ONNX Runtime's largest difference from our model in float64 and its rounding bound
-    /// (<see cref="OnnxTestSupport.RoundingBound"/>).
-    /// </summary>
-    private static (double Difference, double Bound) Compare(nn.Module<Tensor, Tensor> model, long[] inputShape, long seed = 1,
-        bool calibrate = false, bool withoutShortcuts = false)
-    {
-        using var scope = NewDisposeScope();
-        if (calibrate) OnnxTestSupport.CalibrateBatchNorm(model, randn(inputShape, generator: new Generator((ulong)seed + 1)));
-        else OnnxTestSupport.RandomizeBatchNorm(model, seed);
-        model.eval();
-        byte[] bytes = OnnxExporter.ExportToBytes(model, new[] { 1L }.Concat(inputShape.Skip(1)).ToArray());
-        Tensor input = randn(inputShape, generator: new Generator((ulong)seed));
-        var outputs = OnnxTestSupport.Run(bytes, "input", input);
-        Assert.AreEqual(1, outputs.Count, "by default the graph has one output");
-        var actual = (Tensor)outputs["output"];
-        Tensor exact = Numerics.InFloat64(model, input);
-        CollectionAssert.AreEqual(exact.shape, actual.shape);
-        return (Numerics.LargestDifference(actual, exact), OnnxTestSupport.RoundingBound(model, input, exact, withoutShortcuts));
-    }
-
     private void ExportAndAssertMatches(nn.Module<Tensor, Tensor> model, long[] inputShape, string what, bool withoutShortcuts = false)
     {
-        var (difference, bound) = Compare(model, inputShape, withoutShortcuts: withoutShortcuts);
+        var (difference, bound) = OnnxTestSupport.Compare(model, inputShape, withoutShortcuts: withoutShortcuts);
         TestContext.WriteLine($"{what}: {difference:E2} = {difference / bound:G3} × the bound {bound:E2}");
         Assert.IsTrue(difference <= bound, $"{what}: ONNX Runtime differs from our model in float64 by {difference:E2}, {difference / bound:G3} × its rounding bound {bound:E2}");
     }
@@ -61,7 +39,7 @@ public sealed class OnnxExporterTests
             try
             {
                 // Calibrated statistics: random ones make deep networks (resnet1202) overflow in eval mode.
-                var (difference, bound) = Compare(model, shape, calibrate: true, withoutShortcuts: withoutShortcuts);
+                var (difference, bound) = OnnxTestSupport.Compare(model, shape, calibrate: true, withoutShortcuts: withoutShortcuts);
                 TestContext.WriteLine($"{info.Name}: {difference:E2} = {difference / bound:G3} × the bound {bound:E2}");
                 if (!(difference <= bound)) failures.Add($"{info.Name}: {difference:E2} = {difference / bound:G3} × the bound {bound:E2}");
             }

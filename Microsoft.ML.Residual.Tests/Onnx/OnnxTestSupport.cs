@@ -5,6 +5,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -119,5 +120,27 @@ internal static class OnnxTestSupport
         double bound = RoundingBound(model, input, exact, withoutShortcuts);
         Numerics.AssertWithin(onnxOutput, exact, bound, $"{what}: ONNX Runtime against our model in float64");
         return Numerics.LargestDifference(onnxOutput, exact) / bound;
+    }
+
+    /// <summary>
+    /// Exports with batch 1 and runs ONNX Runtime on <paramref name="inputShape"/> (dynamic batch), on a fixed random input;
+    /// returns ONNX Runtime's largest difference from our model in float64 and its rounding bound
+    /// (<see cref="RoundingBound"/>).
+    /// </summary>
+    public static (double Difference, double Bound) Compare(nn.Module<Tensor, Tensor> model, long[] inputShape, long seed = 1,
+        bool calibrate = false, bool withoutShortcuts = false)
+    {
+        using var scope = NewDisposeScope();
+        if (calibrate) CalibrateBatchNorm(model, randn(inputShape, generator: new Generator((ulong)seed + 1)));
+        else RandomizeBatchNorm(model, seed);
+        model.eval();
+        byte[] bytes = OnnxExporter.ExportToBytes(model, new[] { 1L }.Concat(inputShape.Skip(1)).ToArray());
+        Tensor input = randn(inputShape, generator: new Generator((ulong)seed));
+        var outputs = Run(bytes, "input", input);
+        Assert.AreEqual(1, outputs.Count, "by default the graph has one output");
+        var actual = (Tensor)outputs["output"];
+        Tensor exact = Numerics.InFloat64(model, input);
+        CollectionAssert.AreEqual(exact.shape, actual.shape);
+        return (Numerics.LargestDifference(actual, exact), RoundingBound(model, input, exact, withoutShortcuts));
     }
 }

@@ -31,15 +31,16 @@ namespace Microsoft.ML.Residual
         private readonly IHostEnvironment environment;
         private readonly MLContext ml;
         private readonly ImageClassifierOptions options;
+        private readonly ModelInfo card;
 
         internal ImageClassifierEstimator(IHostEnvironment environment, ImageClassifierOptions options, string? requiredFamily)
         {
             this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
             ml = ImageInput.TransformContext(options?.Seed);
             this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ModelInfo info = options.CheckShared(ModelTask.Classifier);
-            if (requiredFamily != null && info.Family != requiredFamily)
-                throw new ArgumentException($"Architecture '{options.Architecture}' is a {info.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
+            card = options.CheckShared(ModelTask.Classifier);
+            if (requiredFamily != null && card.Family != requiredFamily)
+                throw new ArgumentException($"Architecture '{options.Architecture}' is a {card.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
         }
 
         /// <inheritdoc />
@@ -57,7 +58,7 @@ namespace Microsoft.ML.Residual
         {
             byte[] onnx = null!;
             Prepared? prepared = null;
-            int? scoringGpu = null;
+            (int? Gpu, bool FallbackToCpu) scoring = default;
             Prepare(input, "Training", withValidation: true, setup =>
             {
                 prepared = setup;
@@ -75,10 +76,10 @@ namespace Microsoft.ML.Residual
                         [SavedModelWeights.StemKey] = setup.Stem?.ToString() ?? "default",
                     },
                 });
-                scoringGpu = EstimatorRuntime.ScoringGpu(environment, setup.Channel);
+                scoring = EstimatorRuntime.ScoringDevice(environment, setup.Channel);
             });
 
-            return BuildChain(input, prepared!.PixelTransform, prepared.PixelColumn, onnx, prepared.Labels, scoringGpu);
+            return BuildChain(input, prepared!.PixelTransform, prepared.PixelColumn, onnx, prepared.Labels, scoring);
         }
 
         /// <summary>
@@ -159,7 +160,7 @@ namespace Microsoft.ML.Residual
             var model = CreateModel(classes, reader.Channels, stem);
             try
             {
-                string head = ResidualModels.Find(options.Architecture)!.HeadPrefix!;
+                string head = card.HeadPrefix!;
                 if (initial != null) LoadInitialWeights(model, initial, head, classNames, reader.Channels, stem, channel);
                 model.to(device);
                 using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
@@ -211,7 +212,7 @@ namespace Microsoft.ML.Residual
         // weights (they were trained with it); else the default.
         private StemKind? ChooseStem(TensorDictionary? initial)
         {
-            if (!typeof(IStemOptions).IsAssignableFrom(ResidualModels.Find(options.Architecture)!.OptionsType))
+            if (!typeof(IStemOptions).IsAssignableFrom(card.OptionsType))
             {
                 if (options.Stem is not null)
                     throw new ArgumentException($"ImageClassifierOptions.Stem = {options.Stem}: '{options.Architecture}' has no stem to choose; leave Stem null.", nameof(options));
@@ -296,10 +297,10 @@ namespace Microsoft.ML.Residual
             }
         }
 
-        private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, int? scoringGpu)
+        private ITransformer BuildChain(IDataView input, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, LabelKeyInfo labels, (int? Gpu, bool FallbackToCpu) scoring)
         {
             var chain = new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoringGpu, EstimatorRuntime.DeviceSettings(environment).FallbackToCpu));
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu));
             chain.Add(LogitsPredictionStep.Create(environment, ml, chain.Current.Schema[LogitsColumn].Type, LogitsColumn, ClassNames(labels),
                 options.ScoreColumnName, options.PredictedLabelColumnName));
             string[] temporary = pixelTransform != null ? new[] { LogitsColumn, pixelColumn } : new[] { LogitsColumn };
@@ -325,7 +326,7 @@ namespace Microsoft.ML.Residual
 
         private nn.Module<Tensor, Tensor> CreateModel(int classes, int channels, StemKind? stem)
         {
-            ModelOptions modelOptions = ResidualModels.NewOptions(ResidualModels.Find(options.Architecture)!);
+            ModelOptions modelOptions = ResidualModels.NewOptions(card);
             modelOptions.Seed = options.Seed;
             if (modelOptions is IStemOptions stems) stems.Stem = stem;
             if (modelOptions is ResNetOptions resnet) resnet.ZeroInitResidual = true; // every block starts as its shortcut (Goyal et al. 2017)

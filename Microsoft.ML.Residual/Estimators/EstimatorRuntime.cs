@@ -9,20 +9,17 @@ namespace Microsoft.ML.Residual.Estimators
     /// <summary>What every training estimator needs from its surroundings: devices from the MLContext, ONNX Runtime, row counts.</summary>
     internal static class EstimatorRuntime
     {
-        /// <summary>MLContext.GpuDeviceId / FallbackToCpu (see <see cref="Interop.MlNetInternals.DeviceSettings"/>).</summary>
-        public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment environment) => Interop.MlNetInternals.DeviceSettings(environment);
-
-        // The GPU for ONNX Runtime scoring: MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider. ML.NET's
-        // OnnxTransformer does not fall back by itself when the provider is missing (the CPU package throws
-        // EntryPointNotFoundException even with FallbackToCpu), so the check is made here.
-        public static int? ScoringGpu(IHostEnvironment environment, IChannel channel)
+        // The GPU for ONNX Runtime scoring, and MLContext.FallbackToCpu for ApplyOnnxModel: MLContext.GpuDeviceId when ONNX
+        // Runtime has its CUDA provider. ML.NET's OnnxTransformer does not fall back by itself when the provider is missing
+        // (the CPU package throws EntryPointNotFoundException even with FallbackToCpu), so the check is made here.
+        public static (int? Gpu, bool FallbackToCpu) ScoringDevice(IHostEnvironment environment, IChannel channel)
         {
-            var (gpu, fallback) = DeviceSettings(environment);
-            if (gpu is not int id) return null;
+            var (gpu, fallback) = Interop.MlNetInternals.DeviceSettings(environment);
+            if (gpu is not int id) return (null, fallback);
             try
             {
                 using var probe = Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(id);
-                return id;
+                return (id, fallback);
             }
             catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
             {
@@ -34,13 +31,13 @@ namespace Microsoft.ML.Residual.Estimators
                 }
 
                 channel.Info(MessageSensitivity.None, $"Warning: ONNX Runtime cannot use CUDA device {id}; the model scores on the CPU (FallbackToCpu).");
-                return null;
+                return (null, fallback);
             }
         }
 
         public static Device ChooseDevice(IHostEnvironment environment, IChannel channel)
         {
-            var (gpu, fallback) = DeviceSettings(environment);
+            var (gpu, fallback) = Interop.MlNetInternals.DeviceSettings(environment);
             if (gpu is not int id) return CPU;
             if (torch.cuda.is_available() && id < torch.cuda.device_count()) return torch.device($"cuda:{id}");
             if (fallback)

@@ -101,12 +101,11 @@ namespace Microsoft.ML.Residual
             }
 
             // Scored on MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider, as the estimators' models are.
-            int? gpu;
-            using (IChannel channel = environment.Register(nameof(ImageFeaturizerEstimator)).Start("Featurizing")) gpu = EstimatorRuntime.ScoringGpu(environment, channel);
+            (int? Gpu, bool FallbackToCpu) scoring;
+            using (IChannel channel = environment.Register(nameof(ImageFeaturizerEstimator)).Start("Featurizing")) scoring = EstimatorRuntime.ScoringDevice(environment, channel);
             var temporary = pixels == imageColumnName ? new[] { Prefix + "Features" } : new[] { Prefix + "Features", pixels };
             return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx), gpu,
-                    EstimatorRuntime.DeviceSettings(environment).FallbackToCpu))
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu))
                 .Fit(ml.Transforms.Concatenate(outputColumnName, Prefix + "Features"))
                 .Fit(ml.Transforms.DropColumns(temporary))
                 .Build();

@@ -151,11 +151,10 @@ namespace Microsoft.ML.Residual
                 model.Dispose();
             }
 
-            int? gpu = EstimatorRuntime.ScoringGpu(environment, channel);
+            var (gpu, fallbackToCpu) = EstimatorRuntime.ScoringDevice(environment, channel);
             string[] temporary = pixelTransform != null ? new[] { IndexColumn, pixelColumn } : new[] { IndexColumn };
             return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu,
-                    EstimatorRuntime.DeviceSettings(environment).FallbackToCpu))
+                .Fit(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallbackToCpu))
                 .Fit(ml.Transforms.Concatenate(options.PredictedMaskColumnName, IndexColumn))
                 .Fit(ml.Transforms.DropColumns(temporary))
                 .Build();
