@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;

@@ -6,6 +6,8 @@ using System.Linq;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Tests.Data;
 using Microsoft.ML.Residual.Tests.Segmentation;
@@ -14,7 +16,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Residual.Tests.Classification;
 
 /// <summary>
-/// A saved classifier scored by samples/Deploy: a separate process that references ML.NET and ONNX Runtime only
+/// A saved classifier scored by tools/Deploy: a separate process that references ML.NET and ONNX Runtime only
 /// (the test project builds it first, through a ProjectReference that references and copies nothing).
 /// </summary>
 [TestClass]
@@ -242,7 +244,7 @@ public sealed class DeploymentTests
     }
 
     /// <summary>
-    /// samples/Deploy/bin/{Configuration}/{TargetFramework}/Deploy.dll, the configuration and framework read from this
+    /// tools/Deploy/bin/{Configuration}/{TargetFramework}/Deploy.dll, the configuration and framework read from this
     /// test assembly's own folder (…/Microsoft.ML.Residual.Tests/bin/{Configuration}/{TargetFramework}/).
     /// </summary>
     private static string DeployAssembly()
@@ -250,8 +252,8 @@ public sealed class DeploymentTests
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         string framework = output.Name;
         string configuration = output.Parent!.Name;
-        string path = Path.Combine(TestRepository.Root(), "samples", "Deploy", "bin", configuration, framework, "Deploy.dll");
-        Assert.IsTrue(File.Exists(path), $"{path} is missing; the test project's ProjectReference to samples/Deploy builds it.");
+        string path = Path.Combine(TestRepository.Root(), "tools", "Deploy", "bin", configuration, framework, "Deploy.dll");
+        Assert.IsTrue(File.Exists(path), $"{path} is missing; the test project's ProjectReference to tools/Deploy builds it.");
         return path;
     }
 

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Models;
 using Microsoft.ML.Residual.Tests.Training;

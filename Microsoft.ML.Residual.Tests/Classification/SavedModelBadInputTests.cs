@@ -5,6 +5,7 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using Google.Protobuf;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Onnx.Proto;

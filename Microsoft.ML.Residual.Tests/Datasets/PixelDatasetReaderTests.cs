@@ -6,6 +6,7 @@ using System.IO.Compression;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Datasets;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

@@ -1,8 +1,10 @@
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.Diagnostics;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Tests.Classification;
 using Microsoft.ML.Residual.Tests.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

@@ -1,6 +1,8 @@
 using System;
 using System.Linq;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Estimators;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

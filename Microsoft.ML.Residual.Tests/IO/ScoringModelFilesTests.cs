@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.IO;
 using Microsoft.ML.Residual.Tests.Sweeps;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

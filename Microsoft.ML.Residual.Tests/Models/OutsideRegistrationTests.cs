@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;

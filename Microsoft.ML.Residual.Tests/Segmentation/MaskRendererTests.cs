@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static Microsoft.ML.Residual.Tests.Data.DataTestSupport;
 

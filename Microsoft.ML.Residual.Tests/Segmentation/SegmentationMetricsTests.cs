@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Segmentation;

@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Tests.Models;
 using Microsoft.ML.Residual.Tests.Training;
 using Microsoft.ML.Residual.Training;
@@ -111,6 +113,21 @@ public sealed class UNetSegmenterTests
         uint[][] before = scored.GetColumn<uint[]>("PredictedMask").ToArray();
         uint[][] after = loaded.Transform(fresh.Data.LoadFromEnumerable(testRows)).GetColumn<uint[]>("PredictedMask").ToArray();
         for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+    }
+
+    [TestMethod]
+    public void SegmentationCatalog_TrainsWithItsSimpleArguments_AndEvaluatesTheResult()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(Shapes(16, seed: 1));
+        UNetSegmenterEstimator estimator = ml.Segmentation().UNet(numClasses: 3, encoder: "resnet18", epochs: 1, imageWidth: Size, imageHeight: Size);
+        ITransformer model = estimator.Fit(train);
+        IDataView scored = model.Transform(ml.Data.LoadFromEnumerable(Shapes(8, seed: 2)));
+        uint[][] masks = scored.GetColumn<uint[]>("PredictedMask").ToArray();
+        Assert.AreEqual(8, masks.Length);
+        Assert.IsTrue(masks.All(m => m.Length == Size * Size && m.All(c => c < 3)));
+        SegmentationMetrics metrics = ml.Segmentation().Evaluate(scored, numClasses: 3);
+        Assert.AreEqual(3, metrics.PerClassIoU.Count);
     }
 
     [TestMethod]

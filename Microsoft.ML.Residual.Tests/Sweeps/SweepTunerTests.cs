@@ -7,6 +7,9 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Sweeps;
 
+// Inside the namespace, so that it wins over ML.NET's Microsoft.ML.SearchSpace namespace.
+using SearchSpace = Microsoft.ML.Residual.Sweeps.SearchSpace;
+
 [TestClass]
 public sealed class SweepTunerTests
 {

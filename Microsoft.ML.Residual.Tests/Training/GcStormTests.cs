@@ -6,6 +6,7 @@ using System.Reflection;
 using System.Threading;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Models;

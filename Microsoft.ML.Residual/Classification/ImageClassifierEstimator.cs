@@ -14,7 +14,7 @@ using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Classification
 {
     /// <summary>
     /// Trains a residual image classifier on TorchSharp and returns ordinary ML.NET transformers that score it

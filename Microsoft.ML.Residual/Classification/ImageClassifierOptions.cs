@@ -5,7 +5,7 @@ using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Classification
 {
     /// <summary>
     /// Options of the residual image classifiers (<c>ml.Transforms.ResNetClassifier</c> and relatives): the shared training

@@ -7,7 +7,7 @@ using Microsoft.ML.Residual.Interop;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Weights;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Classification
 {
     /// <summary>
     /// Reads the network weights back out of a saved model: an ML.NET model.zip holds each OnnxTransformer's graph in

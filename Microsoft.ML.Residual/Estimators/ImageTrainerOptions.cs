@@ -1,8 +1,10 @@
 using System;
 using System.Linq;
 using System.Threading;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Training;
 
 namespace Microsoft.ML.Residual.Estimators

@@ -10,7 +10,7 @@ using Microsoft.ML.Residual.Weights;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Featurization
 {
     /// <summary>
     /// Turns images into the pooled penultimate features of a residual network (e.g. 2048 numbers for resnet50),

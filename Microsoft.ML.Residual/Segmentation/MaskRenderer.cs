@@ -5,7 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.IO;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Segmentation
 {
     /// <summary>
     /// Writes segmentation masks as PNG images to look at: the mask in colour, or the mask blended over its image.

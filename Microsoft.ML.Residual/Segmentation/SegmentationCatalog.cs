@@ -2,17 +2,39 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
-using Microsoft.ML.Residual.Segmentation;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Transforms.Image;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Segmentation
 {
-    /// <summary>Segmentation operations on an <see cref="MLContext"/>: <c>ml.Segmentation().Evaluate(...)</c>.</summary>
+    /// <summary>
+    /// Segmentation on an <see cref="MLContext"/>, training and evaluation together: <c>ml.Segmentation().UNet(...)</c>
+    /// and <c>ml.Segmentation().Evaluate(...)</c>.
+    /// </summary>
     public sealed class SegmentationCatalog
     {
         internal SegmentationCatalog(MLContext context) => Context = context;
 
         internal MLContext Context { get; }
+
+        /// <summary>A U-Net segmenter (the estimator <c>ml.Transforms.UNetSegmenter</c> gives): per-pixel <c>PredictedMask</c> and <c>MaskScore</c>.</summary>
+        public UNetSegmenterEstimator UNet(SegmenterOptions options) => new(Context, options);
+
+        /// <summary>A U-Net segmenter with the common settings; every other one keeps its <see cref="SegmenterOptions"/> default.</summary>
+        /// <param name="numClasses">Classes of the masks, background included.</param>
+        /// <param name="maskColumnName">The true masks (an image of class indices, or a vector of H×W indices or keys).</param>
+        /// <param name="imageColumnName">An <c>MLImage</c> column, or pixels as a float vector C×H×W of 0–255.</param>
+        /// <param name="encoder">The encoder: any registered classifier backbone, e.g. resnet34 or resnet50d.</param>
+        /// <param name="epochs">Passes over the training data.</param>
+        /// <param name="imageWidth">Width the network sees; masks must have it.</param>
+        /// <param name="imageHeight">Height the network sees; masks must have it.</param>
+        public UNetSegmenterEstimator UNet(int numClasses, string maskColumnName = "Mask", string imageColumnName = "Image", string encoder = "resnet18",
+            int epochs = 10, int imageWidth = 224, int imageHeight = 224) =>
+            UNet(new SegmenterOptions
+            {
+                NumClasses = numClasses, MaskColumnName = maskColumnName, ImageColumnName = imageColumnName, Architecture = "unet",
+                ModelOptions = new UNetOptions { Encoder = encoder }, Epochs = epochs, ImageWidth = imageWidth, ImageHeight = imageHeight,
+            });
 
         /// <summary>
         /// Compares predicted masks with true masks pixel by pixel and returns IoU, Dice and pixel accuracy per class and overall.
@@ -183,13 +205,5 @@ namespace Microsoft.ML.Residual
                 return result;
             }
         }
-    }
-
-    /// <summary>The entry point of <see cref="SegmentationCatalog"/>.</summary>
-    public static class SegmentationCatalogExtensions
-    {
-        /// <summary>Segmentation operations (evaluation) for <paramref name="ml"/>: <c>ml.Segmentation().Evaluate(scored)</c>.</summary>
-        public static SegmentationCatalog Segmentation(this MLContext ml) =>
-            new(ml ?? throw new ArgumentNullException(nameof(ml)));
     }
 }

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Segmentation
 {
     /// <summary>
     /// Pixel-level quality of a segmentation, computed from a confusion matrix of pixels counted by [true class, predicted class].

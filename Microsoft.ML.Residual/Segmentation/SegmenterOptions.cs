@@ -6,7 +6,7 @@ using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Segmentation
 {
     /// <summary>The per-pixel loss of <see cref="SegmenterOptions.Loss"/>.</summary>
     public enum SegmentationLoss

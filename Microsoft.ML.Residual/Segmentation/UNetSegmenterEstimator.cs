@@ -16,7 +16,7 @@ using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Segmentation
 {
     /// <summary>
     /// Trains a U-Net on TorchSharp and returns ML.NET transformers that score it through ONNX Runtime:

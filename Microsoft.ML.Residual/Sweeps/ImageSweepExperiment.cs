@@ -10,7 +10,7 @@ using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Residual.IO;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Sweeps
 {
     /// <summary>
     /// A sweep over architectures and hyperparameters of an image task, shaped like ML.NET AutoML's experiments: a search

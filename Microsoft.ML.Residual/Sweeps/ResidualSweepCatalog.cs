@@ -1,8 +1,10 @@
 using System;
+using Microsoft.ML.Residual.Classification;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Runtime;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Sweeps
 {
     /// <summary>Creates sweep experiments (<c>mlContext.ResidualSweep()</c>): one per task.</summary>
     public sealed class ResidualSweepCatalog

@@ -1,9 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Residual.Classification;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Sweeps;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Sweeps
 {
     /// <summary>
     /// The hyperparameters a sweep tries: each one names a property of the task's options

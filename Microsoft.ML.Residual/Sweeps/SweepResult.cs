@@ -7,7 +7,7 @@ using System.Text;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Residual.IO;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Sweeps
 {
     /// <summary>How a trial ended.</summary>
     public enum TrialStatus

@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Estimators;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 

@@ -1,7 +1,7 @@
 using System;
 using Microsoft.ML.Residual.Sweeps;
 
-namespace Microsoft.ML.Residual
+namespace Microsoft.ML.Residual.Sweeps
 {
     /// <summary>
     /// How a sweep chooses what to train next. <see cref="Random"/>, <see cref="Grid"/> and <see cref="TreeParzen"/> train every

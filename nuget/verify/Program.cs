@@ -5,6 +5,7 @@ using System;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual;
 
 var ml = new MLContext(seed: 1);

@@ -18,6 +18,7 @@ using System;
 using System.IO;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Datasets;

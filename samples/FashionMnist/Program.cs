@@ -24,6 +24,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Data;

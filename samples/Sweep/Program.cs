@@ -9,6 +9,7 @@ using System.Globalization;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Residual;
 
 uint seconds = uint.Parse(Argument("--seconds", "120"), CultureInfo.InvariantCulture);

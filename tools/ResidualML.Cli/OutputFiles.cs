@@ -9,6 +9,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Plots;
+using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Residual.Training;
 
 namespace ResidualML.Cli

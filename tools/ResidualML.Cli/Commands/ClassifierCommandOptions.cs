@@ -1,4 +1,5 @@
 using System.IO;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual;
 
 namespace ResidualML.Cli.Commands

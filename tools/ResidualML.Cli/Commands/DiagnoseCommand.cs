@@ -12,6 +12,7 @@ using Microsoft.ML.Residual.Diagnostics;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Plots;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Weights;
 using Spectre.Console;
 using TorchSharp;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Plots;

@@ -6,8 +6,10 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Plots;
+using Microsoft.ML.Residual.Sweeps;
 using Spectre.Console;
 
 namespace ResidualML.Cli.Commands

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual;
 using Microsoft.ML.Residual.Training;
 using Spectre.Console;

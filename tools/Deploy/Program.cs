@@ -3,7 +3,7 @@
 // trained by this library is a chain of ML.NET's own transformers around an ONNX graph, so this is all it needs.
 // Classifiers print PredictedLabel and the top scores; segmenters (a PredictedMask column) print the pixels per class.
 //
-//   dotnet run --project samples/Deploy -- model.zip image1.png [image2.jpg | folder ...] [--json out.json] [--top 3] [--image-column Image]
+//   dotnet run --project tools/Deploy -- model.zip image1.png [image2.jpg | folder ...] [--json out.json] [--top 3] [--image-column Image]
 //
 // Exit codes: 0 scored, 1 error (one line on stderr), 2 usage.
 using System;

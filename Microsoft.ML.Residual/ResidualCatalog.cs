@@ -1,5 +1,9 @@
 using System;
 using System.Reflection;
+using Microsoft.ML.Residual.Classification;
+using Microsoft.ML.Residual.Featurization;
+using Microsoft.ML.Residual.Segmentation;
+using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Residual
@@ -126,6 +130,13 @@ namespace Microsoft.ML.Residual
         /// <summary>A U-Net segmenter: per-pixel <c>PredictedMask</c> (UInt32 H×W) and <c>MaskScore</c> (probabilities) from images and masks.</summary>
         public static UNetSegmenterEstimator UNetSegmenter(this TransformsCatalog catalog, SegmenterOptions options) =>
             new(ContextOf(catalog), options);
+
+        /// <summary>
+        /// Segmentation in one place, as ML.NET's task catalogs are: <c>ml.Segmentation().UNet(...)</c> trains,
+        /// <c>ml.Segmentation().Evaluate(scored)</c> measures.
+        /// </summary>
+        public static SegmentationCatalog Segmentation(this MLContext ml) =>
+            new(ml ?? throw new ArgumentNullException(nameof(ml)));
 
         /// <summary>
         /// Sweeps over architectures and hyperparameters, AutoML-style:
