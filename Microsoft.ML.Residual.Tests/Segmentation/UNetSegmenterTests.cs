@@ -372,6 +372,60 @@ public sealed class UNetSegmenterTests
     }
 
     [TestMethod]
+    public void LabelSmoothingAndBatchMixing_TrainASegmenter_AndSmoothingIsRefusedForLossesWithoutCrossEntropy()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new SegmenterOptions
+        {
+            Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 2, BaseWidth = 8 }, NumClasses = 3,
+            ImageWidth = Size, ImageHeight = Size, Epochs = 2, BatchSize = 8, Seed = 1, LabelSmoothing = 0.1, MixupAlpha = 0.4, CutMixAlpha = 1.0,
+        };
+        var estimator = ml.Transforms.UNetSegmenter(options);
+        TrainingOptions loop = estimator.CheckTrainingOptions();
+        Assert.AreEqual((0.1, 0.4, 1.0), (loop.LabelSmoothing, loop.MixupAlpha, loop.CutMixAlpha), "the loop gets the segmenter's settings");
+        var reports = new List<EpochReport>();
+        options.Progress = new SynchronousProgress<EpochReport>(reports.Add);
+        ITransformer model = ml.Transforms.UNetSegmenter(options).Fit(ml.Data.LoadFromEnumerable(Shapes(24, seed: 1)));
+        Assert.AreEqual(2, reports.Count);
+        Assert.IsTrue(reports.All(r => double.IsFinite(r.TrainingLoss)), string.Join(", ", reports.Select(r => r.TrainingLoss)));
+        Assert.AreEqual(4, model.Transform(ml.Data.LoadFromEnumerable(Shapes(4, seed: 2))).GetColumn<uint[]>("PredictedMask").Count());
+
+        foreach (SegmentationLoss loss in new[] { SegmentationLoss.Dice, SegmentationLoss.Focal })
+        {
+            var error = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.UNetSegmenter(new SegmenterOptions { Loss = loss, LabelSmoothing = 0.1 }));
+            StringAssert.Contains(error.Message, "SegmenterOptions.LabelSmoothing");
+        }
+    }
+
+    [TestMethod]
+    public void SmoothedCrossEntropy_MixesTheTargetWithTheUniformDistribution_OverLabelledPixels()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var targets = TorchSharp.torch.tensor(new long[] { 0, 1, 2, -1, 1, 0 }, new long[] { 1, 2, 3 });
+        var logits = TorchSharp.torch.randn(1, 3, 2, 3, generator: new TorchSharp.torch.Generator(seed: 2));
+        const double smoothing = 0.2;
+        float smoothed = Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null, smoothing).item<float>();
+        // By hand: per labelled pixel, (1 − ε)·(−log p_y) + ε·mean_k(−log p_k); the mean over the 5 labelled pixels.
+        float[] logProbabilities = TorchSharp.torch.nn.functional.log_softmax(logits, 1).data<float>().ToArray(); // [k, pixel]
+        long[] y = targets.data<long>().ToArray();
+        double sum = 0, magnitude = 0;
+        int labelled = 0;
+        for (int p = 0; p < 6; p++)
+        {
+            if (y[p] < 0) continue;
+            double uniform = -Enumerable.Range(0, 3).Average(k => (double)logProbabilities[k * 6 + p]);
+            double term = (1 - smoothing) * -logProbabilities[y[p] * 6 + p] + smoothing * uniform;
+            sum += term;
+            magnitude += Math.Abs(term) + Enumerable.Range(0, 3).Sum(k => Math.Abs(logProbabilities[k * 6 + p]));
+            labelled++;
+        }
+
+        // float32 work on at most 3 log-probabilities per pixel and a sum of 5 pixels: within γ₁₆ of the magnitudes involved.
+        Assert.AreEqual(sum / labelled, smoothed, Numerics.Gamma(16) * magnitude / labelled);
+        Assert.AreNotEqual(Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null).item<float>(), smoothed);
+    }
+
+    [TestMethod]
     public void Losses_AreNearZeroForConfidentCorrectLogits_AndFocalWithGammaZeroIsCrossEntropy()
     {
         using var scope = TorchSharp.torch.NewDisposeScope();

@@ -105,7 +105,7 @@ public sealed class LearningRateFinderTests
         // Losses 1, 1, …, then 5 at the 8th step: with no smoothing, 5 > 4 × 1 stops the sweep there.
         var trainer = new TrainingLoop(SmallNetwork(), Options())
         {
-            Loss = (logits, targets) => logits.sum().Times(0).Plus(++step == 8 ? 5 : 1),
+            Loss = (logits, targets, _) => logits.sum().Times(0).Plus(++step == 8 ? 5 : 1),
         };
 
         LearningRateFinderResult result = trainer.FindLearningRate(e => data.Epoch(e, BatchSize),

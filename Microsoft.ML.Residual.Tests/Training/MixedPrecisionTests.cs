@@ -37,7 +37,7 @@ public sealed class MixedPrecisionTests
     private const double TestLossScale = 1024;
 
     private static (TrainingLoop Trainer, TrainingResult Result, nn.Module<Tensor, Tensor> Model) Train(
-        TrainingPrecision precision, Func<Tensor, Tensor, Tensor>? loss = null, int epochs = 4, double? initialScale = null)
+        TrainingPrecision precision, Func<Tensor, Tensor, double, Tensor>? loss = null, int epochs = 4, double? initialScale = null)
     {
         using var train = new TrainingTestData(TrainCount, 12, seed: 1);
         using var validation = new TrainingTestData(30, 12, seed: 2);
@@ -76,7 +76,7 @@ public sealed class MixedPrecisionTests
         // their initial values, while the loss itself stays finite (it is computed in float32).
         var initial = SmallNetwork().parameters().Select(p => p.detach().clone()).ToArray();
         var (trainer, result, model) = Train(TrainingPrecision.Float16,
-            loss: (logits, targets) => nn.functional.cross_entropy(logits, targets, ignore_index: -1).Times(1e6), epochs: 1, initialScale: TestLossScale);
+            loss: (logits, targets, _) => nn.functional.cross_entropy(logits, targets, ignore_index: -1).Times(1e6), epochs: 1, initialScale: TestLossScale);
         Assert.IsTrue(double.IsFinite(result.History[0].TrainingLoss) && result.History[0].ValidationLoss is double v && double.IsFinite(v));
         Assert.AreEqual(5, trainer.SkippedSteps, "5 batches, 5 overflows");
         Assert.AreEqual(TestLossScale / 32, trainer.LossScale, "halved once per overflow");
@@ -88,7 +88,7 @@ public sealed class MixedPrecisionTests
     public void Float16_OneOverflowingBatchCostsOneStepAndTrainingGoesOn()
     {
         int batch = 0;
-        var (trainer, result, _) = Train(TrainingPrecision.Float16, loss: (logits, targets) =>
+        var (trainer, result, _) = Train(TrainingPrecision.Float16, loss: (logits, targets, _) =>
         {
             Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: -1);
             return batch++ == 2 ? loss.Times(1e6) : loss;
@@ -105,10 +105,10 @@ public sealed class MixedPrecisionTests
         // end with the uninterrupted run's weights, bit for bit.
         using var train = new TrainingTestData(TrainCount, 12, seed: 1);
         string directory = ModelTestSupport.TempFile(TestContext, "-checkpoints");
-        Func<Tensor, Tensor, Tensor> OverflowAtStep(int overflowStep)
+        Func<Tensor, Tensor, double, Tensor> OverflowAtStep(int overflowStep)
         {
             int step = 0;
-            return (logits, targets) =>
+            return (logits, targets, _) =>
             {
                 Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: -1);
                 return step++ == overflowStep ? loss.Times(1e6) : loss;

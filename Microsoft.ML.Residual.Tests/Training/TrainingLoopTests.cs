@@ -274,6 +274,33 @@ public sealed class TrainingLoopTests
     }
 
     [TestMethod]
+    public void CutMix_OnMasks_PastesTheSameBoxIntoImageAndMask_AndWeighsTheMixedMaskAlone()
+    {
+        using var scope = NewDisposeScope();
+        // Image i and its mask are filled with i: a pasted pixel shows the partner in both.
+        Tensor images = TensorTestExtensions.FloatRange(6).reshape(6, 1, 1, 1).expand(6, 2, 8, 8).contiguous();
+        Tensor masks = TensorTestExtensions.LongRange(6).reshape(6, 1, 1).expand(6, 8, 8).contiguous();
+        var mixing = BatchMixing.Create(new TrainingOptions { CutMixAlpha = 1.0, Seed = 3 }, epoch: 1)!;
+        int pasted = 0;
+        for (int draw = 0; draw < 10; draw++)
+        {
+            var mixed = mixing.Mix(images, masks)!;
+            Assert.AreEqual(0.0, mixed.Lambda, "the mixed mask is the only target");
+            CollectionAssert.AreEqual(masks.shape, mixed.OtherLabels.shape);
+            for (int i = 0; i < 6; i++)
+            {
+                float[] pixels = mixed.Images[i][0].data<float>().ToArray();
+                long[] mask = mixed.OtherLabels[i].data<long>().ToArray();
+                for (int p = 0; p < 64; p++) Assert.AreEqual((long)pixels[p], mask[p], $"draw {draw}, image {i}, pixel {p}");
+                pasted += mask.Count(v => v != i);
+            }
+        }
+
+        Assert.IsTrue(pasted > 0, "some box was pasted");
+        CollectionAssert.AreEqual(Enumerable.Range(0, 6).SelectMany(i => Enumerable.Repeat((long)i, 64)).ToArray(), masks.data<long>().ToArray(), "the input masks are unchanged");
+    }
+
+    [TestMethod]
     public void BetaSamples_HaveTheMeanAndVarianceOfBetaAlphaAlpha()
     {
         foreach (double alpha in new[] { 0.2, 1.0, 2.0 })

@@ -28,15 +28,6 @@ namespace Microsoft.ML.Residual.Classification
         /// <summary>The predicted class (key type with the label's key values).</summary>
         public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
 
-        /// <summary>Label smoothing of the loss.</summary>
-        public double LabelSmoothing { get; set; }
-
-        /// <summary>Mixup's α (0: off; 0.2–0.4 is usual): batches are blended with a shuffled copy, λ ~ Beta(α, α).</summary>
-        public double MixupAlpha { get; set; }
-
-        /// <summary>CutMix's α (0: off; 1 is usual): a random box is pasted from a shuffled copy; with mixup as well, one of the two per batch.</summary>
-        public double CutMixAlpha { get; set; }
-
         /// <summary>
         /// A state dict (<c>.safetensors</c>, or PyTorch <c>.pth</c>/<c>.pt</c>) with torchvision's key names for
         /// <see cref="Estimators.ImageTrainerOptions.Architecture"/>, e.g. ImageNet weights. Training starts from it; the classifier head is replaced
@@ -74,13 +65,6 @@ namespace Microsoft.ML.Residual.Classification
         private protected override bool StartsFromTrainedWeights => ResumeFromModelPath != null || PretrainedWeightsPath != null;
 
         private protected override MonitoredMetric Monitor => EarlyStoppingMetric;
-
-        private protected override void AddTaskSettings(TrainingOptions training)
-        {
-            training.LabelSmoothing = LabelSmoothing;
-            training.MixupAlpha = MixupAlpha;
-            training.CutMixAlpha = CutMixAlpha;
-        }
 
         internal ImageClassifierOptions Clone() => (ImageClassifierOptions)MemberwiseClone();
     }

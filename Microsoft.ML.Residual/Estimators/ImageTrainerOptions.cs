@@ -101,6 +101,24 @@ namespace Microsoft.ML.Residual.Estimators
         /// </summary>
         public ImageAugmentation? Augmentation { get; set; }
 
+        /// <summary>
+        /// Label smoothing of the cross-entropy (0: off; 0.1 is usual): the target puts this share of its weight evenly on every
+        /// class. For a segmenter, on every pixel; the Dice and focal losses refuse it.
+        /// </summary>
+        public double LabelSmoothing { get; set; }
+
+        /// <summary>
+        /// Mixup's α (0: off; 0.2–0.4 is usual): batches are blended with a shuffled copy, λ ~ Beta(α, α), and so are the losses
+        /// of the two targets (a segmenter's masks included).
+        /// </summary>
+        public double MixupAlpha { get; set; }
+
+        /// <summary>
+        /// CutMix's α (0: off; 1 is usual): a random box is pasted from a shuffled copy; with mixup as well, one of the two per
+        /// batch. A classifier's loss is weighted by the box's share; a segmenter's masks get the same box pasted.
+        /// </summary>
+        public double CutMixAlpha { get; set; }
+
         /// <summary>Keep decoded training images (and masks) in memory after the first epoch.</summary>
         public bool CacheInMemory { get; set; } = true;
 
@@ -176,11 +194,6 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>The validation metric that chooses the best epoch and drives early stopping.</summary>
         private protected abstract MonitoredMetric Monitor { get; }
 
-        /// <summary>The task's own settings of the loop (loss shaping, batch mixing).</summary>
-        private protected virtual void AddTaskSettings(TrainingOptions training)
-        {
-        }
-
         /// <summary>
         /// Checks what every task's estimator checks when it is made: <see cref="Architecture"/> names a registered model of
         /// <paramref name="task"/> (its card is returned), and the sizes, epochs, workers and validation fraction are in range.
@@ -219,8 +232,8 @@ namespace Microsoft.ML.Residual.Estimators
                 BackboneLearningRateFactor = BackboneLearningRateFactor ?? (StartsFromTrainedWeights ? 0.1 : 1.0),
                 Monitor = Monitor, EarlyStoppingPatience = EarlyStoppingPatience, CheckpointDirectory = CheckpointDirectory, Seed = Seed,
                 StopAfterEpoch = StopAfterEpoch, Precision = Precision, AllowTf32 = AllowTf32, ChannelsLast = ChannelsLast,
+                LabelSmoothing = LabelSmoothing, MixupAlpha = MixupAlpha, CutMixAlpha = CutMixAlpha,
             };
-            AddTaskSettings(training);
             return EstimatorRuntime.Validated(training, GetType().Name);
         }
     }

@@ -14,23 +14,27 @@ namespace Microsoft.ML.Residual.Segmentation
     {
         private const double DiceSmoothing = 1.0;
 
-        /// <summary>The loss of <paramref name="kind"/>; <paramref name="classWeights"/> (length K) weigh cross-entropy and focal terms.</summary>
-        public static Func<Tensor, Tensor, Tensor> Create(SegmentationLoss kind, IReadOnlyList<float>? classWeights, double focalGamma)
+        /// <summary>
+        /// The loss of <paramref name="kind"/> from logits, targets and label smoothing (applied to the cross-entropy; the estimator
+        /// refuses it for Dice and focal); <paramref name="classWeights"/> (length K) weigh cross-entropy and focal terms.
+        /// </summary>
+        public static Func<Tensor, Tensor, double, Tensor> Create(SegmentationLoss kind, IReadOnlyList<float>? classWeights, double focalGamma)
         {
             return kind switch
             {
-                SegmentationLoss.CrossEntropy => (logits, targets) => CrossEntropy(logits, targets, classWeights),
-                SegmentationLoss.Dice => Dice,
-                SegmentationLoss.CrossEntropyDice => (logits, targets) => CrossEntropy(logits, targets, classWeights).Plus(Dice(logits, targets)),
-                SegmentationLoss.Focal => (logits, targets) => Focal(logits, targets, classWeights, focalGamma),
+                SegmentationLoss.CrossEntropy => (logits, targets, smoothing) => CrossEntropy(logits, targets, classWeights, smoothing),
+                SegmentationLoss.Dice => (logits, targets, _) => Dice(logits, targets),
+                SegmentationLoss.CrossEntropyDice => (logits, targets, smoothing) => CrossEntropy(logits, targets, classWeights, smoothing).Plus(Dice(logits, targets)),
+                SegmentationLoss.Focal => (logits, targets, _) => Focal(logits, targets, classWeights, focalGamma),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown segmentation loss."),
             };
         }
 
-        public static Tensor CrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights)
+        /// <summary>Per-pixel cross-entropy over labelled pixels, optionally class-weighted and label-smoothed.</summary>
+        public static Tensor CrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double labelSmoothing = 0)
         {
             using Tensor? weight = classWeights is null ? null : tensor(classWeights.ToArray(), device: logits.device);
-            return nn.functional.cross_entropy(logits, targets, weight, ignore_index: -1);
+            return nn.functional.cross_entropy(logits, targets, weight, ignore_index: -1, label_smoothing: labelSmoothing);
         }
 
         /// <summary>1 − soft Dice; the mean over classes, or the foreground's alone for two classes. Ignored pixels count for nothing.</summary>

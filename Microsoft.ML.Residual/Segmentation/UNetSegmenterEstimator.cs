@@ -47,6 +47,8 @@ namespace Microsoft.ML.Residual.Segmentation
             Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
                 nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
             Check(options.FocalGamma >= 0, nameof(options.FocalGamma), options.FocalGamma, "must be non-negative");
+            Check(options.LabelSmoothing == 0 || options.Loss is SegmentationLoss.CrossEntropy or SegmentationLoss.CrossEntropyDice, nameof(options.LabelSmoothing),
+                options.LabelSmoothing, $"smoothing applies to a cross-entropy; the {options.Loss} loss has none (use CrossEntropy or CrossEntropyDice, or leave it 0)");
             Check(options.Augmentation is null || options.Augmentation.Policy == AugmentationPolicy.None, nameof(options.Augmentation), options.Augmentation?.Policy,
                 "augmentation policies move pixels without the mask; use flip, RandomResizedCropScale and CropPadding");
             Check(options.FreezeBackboneEpochs >= 0 && options.FreezeBackboneEpochs < options.Epochs, nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs,

@@ -64,6 +64,20 @@ namespace Microsoft.ML.Residual.Training
                 using (no_grad()) target.copy_(patch);
             }
 
+            // Per-pixel targets (N×H×W masks) get the same box: the mixed mask is the one target, so λ = 0 weighs it alone.
+            if (labels.dim() == 3)
+            {
+                Tensor mixedLabels = labels.clone();
+                if (boxHeight > 0 && boxWidth > 0)
+                {
+                    using Tensor patch = otherLabels.narrow(1, top, boxHeight).narrow(2, left, boxWidth);
+                    using Tensor target = mixedLabels.narrow(1, top, boxHeight).narrow(2, left, boxWidth);
+                    target.copy_(patch);
+                }
+
+                return new Mixed(mixed, mixedLabels, 0);
+            }
+
             // λ is the share of the image that stayed, after the box was clipped to the image.
             double kept = 1.0 - (double)(boxHeight * boxWidth) / (height * width);
             return new Mixed(mixed, otherLabels, kept);

@@ -131,10 +131,10 @@ namespace Microsoft.ML.Residual.Training
         }
 
         /// <summary>
-        /// The loss of a batch from logits and targets (default: cross-entropy with <see cref="TrainingOptions.LabelSmoothing"/>).
-        /// Targets of −1 are ignored pixels or rows; a custom loss must ignore them too.
+        /// The loss of a batch from logits, targets and the label smoothing to apply (<see cref="TrainingOptions.LabelSmoothing"/> in
+        /// training, 0 in validation); default: cross-entropy. Targets of −1 are ignored pixels or rows; a custom loss must ignore them too.
         /// </summary>
-        public Func<Tensor, Tensor, Tensor>? Loss { get; set; }
+        public Func<Tensor, Tensor, double, Tensor>? Loss { get; set; }
 
         /// <summary>
         /// Also compute the validation mean IoU (over classes present in truth or prediction) from a confusion matrix:
@@ -462,7 +462,8 @@ namespace Microsoft.ML.Residual.Training
             if (mixing?.Mix(images, labels) is { } mixed)
             {
                 Tensor blendedLogits = Forward(mixed.Images);
-                Tensor blended = LossOf(blendedLogits, labels).Times(mixed.Lambda).Plus(LossOf(blendedLogits, mixed.OtherLabels).Times(1 - mixed.Lambda));
+                Tensor blended = mixed.Lambda == 0 ? LossOf(blendedLogits, mixed.OtherLabels)
+                    : LossOf(blendedLogits, labels).Times(mixed.Lambda).Plus(LossOf(blendedLogits, mixed.OtherLabels).Times(1 - mixed.Lambda));
                 return (blended, blendedLogits, mixed.Lambda < 0.5 ? mixed.OtherLabels : labels);
             }
 
@@ -614,7 +615,7 @@ namespace Microsoft.ML.Residual.Training
             images.dim() == 4 && UsesChannelsLast(images.device) ? ChannelsLastLayout.Of(images) : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
-            Loss?.Invoke(logits, targets)
+            Loss?.Invoke(logits, targets, smoothing ? options.LabelSmoothing : 0.0)
             ?? nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0);
 
         // A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).
