@@ -76,11 +76,13 @@ public sealed class ImageTrainerOptionsTests
     }
 
     [TestMethod]
-    public void Classifier_RefusesTheSegmentersMetric()
+    public void EachTasksMetric_ReachesTheLoopAsItsMonitor()
     {
-        var ml = new MLContext(seed: 1);
-        var estimator = ml.Transforms.ImageClassifier(new ImageClassifierOptions { Architecture = "resnet20", EarlyStoppingMetric = MonitoredMetric.ValidationMeanIoU });
-        var error = Assert.ThrowsExactly<ArgumentException>(() => estimator.CheckTrainingOptions());
-        StringAssert.Contains(error.Message, "ValidationMeanIoU");
+        var classifier = new[] { ClassifierMetric.ValidationAccuracy, ClassifierMetric.ValidationLoss, ClassifierMetric.TrainingLoss }
+            .Select(m => new ImageClassifierOptions { EarlyStoppingMetric = m }.ToTrainingOptions().Monitor);
+        CollectionAssert.AreEqual(new[] { MonitoredMetric.ValidationAccuracy, MonitoredMetric.ValidationLoss, MonitoredMetric.TrainingLoss }, classifier.ToArray());
+        var segmenter = new[] { SegmenterMetric.ValidationMeanIoU, SegmenterMetric.ValidationLoss, SegmenterMetric.TrainingLoss }
+            .Select(m => new SegmenterOptions { EarlyStoppingMetric = m }.ToTrainingOptions().Monitor);
+        CollectionAssert.AreEqual(new[] { MonitoredMetric.ValidationMeanIoU, MonitoredMetric.ValidationLoss, MonitoredMetric.TrainingLoss }, segmenter.ToArray());
     }
 }

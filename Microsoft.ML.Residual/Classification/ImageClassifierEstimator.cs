@@ -314,12 +314,7 @@ namespace Microsoft.ML.Residual.Classification
         /// </summary>
         internal TrainingOptions CheckTrainingOptions() => TrainingOptions();
 
-        private TrainingOptions TrainingOptions()
-        {
-            if (options.EarlyStoppingMetric == MonitoredMetric.ValidationMeanIoU)
-                throw new ArgumentException("ImageClassifierOptions.EarlyStoppingMetric = ValidationMeanIoU: mean IoU measures segmentation; a classifier monitors ValidationAccuracy, ValidationLoss or TrainingLoss.", nameof(options));
-            return options.ToTrainingOptions();
-        }
+        private TrainingOptions TrainingOptions() => options.ToTrainingOptions();
 
         private static string[] ClassNames(LabelKeyInfo labels) =>
             labels.ClassNames?.ToArray() ?? Enumerable.Range(1, labels.ClassCount).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

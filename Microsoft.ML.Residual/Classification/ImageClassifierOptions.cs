@@ -53,10 +53,10 @@ namespace Microsoft.ML.Residual.Classification
         public StemKind? Stem { get; set; }
 
         /// <summary>
-        /// The validation metric that chooses the best epoch (whose weights are kept) and drives early stopping: accuracy,
-        /// loss, or the training loss (<see cref="MonitoredMetric.ValidationMeanIoU"/> is the segmenter's and is refused here).
+        /// The metric that chooses the best epoch (whose weights are kept) and drives early stopping: validation accuracy
+        /// (the default), validation loss, or the training loss.
         /// </summary>
-        public MonitoredMetric EarlyStoppingMetric { get; set; } = MonitoredMetric.ValidationAccuracy;
+        public ClassifierMetric EarlyStoppingMetric { get; set; } = ClassifierMetric.ValidationAccuracy;
 
         private protected override double DefaultLearningRate => Optimizer == OptimizerKind.AdamW ? 2e-3 : 0.05;
 
@@ -64,8 +64,26 @@ namespace Microsoft.ML.Residual.Classification
 
         private protected override bool StartsFromTrainedWeights => ResumeFromModelPath != null || PretrainedWeightsPath != null;
 
-        private protected override MonitoredMetric Monitor => EarlyStoppingMetric;
+        private protected override MonitoredMetric Monitor => EarlyStoppingMetric switch
+        {
+            ClassifierMetric.ValidationLoss => MonitoredMetric.ValidationLoss,
+            ClassifierMetric.TrainingLoss => MonitoredMetric.TrainingLoss,
+            _ => MonitoredMetric.ValidationAccuracy,
+        };
 
         internal ImageClassifierOptions Clone() => (ImageClassifierOptions)MemberwiseClone();
+    }
+
+    /// <summary>The metric by which a classifier picks its best epoch and stops early.</summary>
+    public enum ClassifierMetric
+    {
+        /// <summary>Validation accuracy (higher is better).</summary>
+        ValidationAccuracy,
+
+        /// <summary>Validation cross-entropy (lower is better).</summary>
+        ValidationLoss,
+
+        /// <summary>Training loss (lower is better); what is used when there is no validation data.</summary>
+        TrainingLoss,
     }
 }

@@ -81,7 +81,18 @@ namespace Microsoft.ML.Residual.Segmentation
 
         private protected override bool StartsFromTrainedWeights => PretrainedEncoderWeightsPath != null;
 
-        private protected override MonitoredMetric Monitor => MonitoredMetric.ValidationMeanIoU;
+        /// <summary>
+        /// The metric that chooses the best epoch (whose weights are kept) and drives early stopping: validation mean IoU
+        /// (the default), validation loss, or the training loss.
+        /// </summary>
+        public SegmenterMetric EarlyStoppingMetric { get; set; } = SegmenterMetric.ValidationMeanIoU;
+
+        private protected override MonitoredMetric Monitor => EarlyStoppingMetric switch
+        {
+            SegmenterMetric.ValidationLoss => MonitoredMetric.ValidationLoss,
+            SegmenterMetric.TrainingLoss => MonitoredMetric.TrainingLoss,
+            _ => MonitoredMetric.ValidationMeanIoU,
+        };
 
         internal SegmenterOptions Clone()
         {
@@ -89,5 +100,18 @@ namespace Microsoft.ML.Residual.Segmentation
             copy.ModelOptions = ModelOptions?.Clone();
             return copy;
         }
+    }
+
+    /// <summary>The metric by which a segmenter picks its best epoch and stops early.</summary>
+    public enum SegmenterMetric
+    {
+        /// <summary>Validation mean intersection-over-union over the classes present (higher is better).</summary>
+        ValidationMeanIoU,
+
+        /// <summary>Validation loss (lower is better).</summary>
+        ValidationLoss,
+
+        /// <summary>Training loss (lower is better); what is used when there is no validation data.</summary>
+        TrainingLoss,
     }
 }

@@ -151,7 +151,7 @@ namespace Microsoft.ML.Residual.Sweeps
         public override bool HigherIsBetter(string metric) => metric != "LogLoss";
 
         protected override void Customize(ImageClassifierOptions options, TrialSettings settings) =>
-            options.EarlyStoppingMetric = settings.Metric == "LogLoss" ? MonitoredMetric.ValidationLoss : MonitoredMetric.ValidationAccuracy;
+            options.EarlyStoppingMetric = settings.Metric == "LogLoss" ? ClassifierMetric.ValidationLoss : ClassifierMetric.ValidationAccuracy;
 
         protected override void CheckSchema(DataViewSchema schema, string data, string parameterName)
         {
