@@ -430,6 +430,67 @@ public sealed class ImageBatchReaderTests
         CollectionAssert.AreNotEqual(a, c);
     }
 
+    // ---- masks (the segmenter's targets) --------------------------------------------------------------------
+
+    public sealed class MaskRow
+    {
+        [VectorType(4)]
+        public float[] Pixels { get; set; } = Array.Empty<float>();
+
+        [VectorType(4)]
+        public uint[] Mask { get; set; } = Array.Empty<uint>();
+    }
+
+    // 1×2×2 pixels and 2×2 masks, three classes, 255 ignored.
+    private static ImageBatchReader MaskReader(MLContext ml, params uint[][] masks) => new(
+        ml.Data.LoadFromEnumerable(masks.Select((m, i) => new MaskRow { Pixels = Chw(i, 1, 2, 2), Mask = m }).ToList()),
+        new ImageBatchOptions { ImageColumnName = "Pixels", LabelColumnName = null, Width = 2, Height = 2, BatchSize = 4, Shuffle = false },
+        new ImageBatchReader.MaskTarget("Mask", NumClasses: 3, IgnoreIndex: 255));
+
+    [TestMethod]
+    public void MaskColumnIsReadAsPerPixelClassesWithTheIgnoreIndexAsMinusOne()
+    {
+        var reader = MaskReader(new MLContext(1), new uint[] { 0, 1, 2, 255 }, new uint[] { 1, 1, 0, 0 });
+        using var batch = reader.ReadAll().Single();
+        Assert.IsNull(reader.Label);
+        CollectionAssert.AreEqual(new long[] { 2, 2, 2 }, batch.Labels!.shape);
+        Assert.AreEqual(torch.ScalarType.Int64, batch.Labels.dtype);
+        CollectionAssert.AreEqual(new long[] { 0, 1, 2, -1, 1, 1, 0, 0 }, batch.Labels.data<long>().ToArray());
+        CollectionAssert.AreEqual(Chw(0, 1, 2, 2).Concat(Chw(1, 1, 2, 2)).ToArray(), batch.Images.data<float>().ToArray());
+    }
+
+    [TestMethod]
+    public void MaskClassAtOrAboveNumClassesIsAnErrorNamingTheRowAndPixel()
+    {
+        var reader = MaskReader(new MLContext(1), new uint[] { 0, 1, 2, 255 }, new uint[4], new uint[] { 0, 3, 0, 0 });
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => Collect(reader.ReadAll()));
+        StringAssert.Contains(error.Message, "Mask column 'Mask', row 2: pixel (x 1, y 0) has class 3, but NumClasses is 3");
+    }
+
+    [TestMethod]
+    public void AugmentMovesAMaskWithTheImageAndRefusesAPolicy()
+    {
+        float[] image = { 10, 11, 12, 13 };
+        int[] mask = { 0, 1, 2, 3 };
+        var output = new float[4];
+        int[] flipped = PixelOps.Augment(image, output, 1, 2, 2, new ImageAugmentation { HorizontalFlipProbability = 1 }, new Random(1), mask)!;
+        CollectionAssert.AreEqual(new float[] { 11, 10, 13, 12 }, output);
+        CollectionAssert.AreEqual(new[] { 1, 0, 3, 2 }, flipped);
+        CollectionAssert.AreEqual(new[] { 0, 1, 2, 3 }, mask, "the given mask is left as it was");
+
+        // A padded crop: each pixel keeps its mask value; pixels from the zero padding are ignored (−1).
+        int ignored = 0;
+        for (int seed = 0; seed < 20; seed++)
+        {
+            int[] moved = PixelOps.Augment(image, output, 1, 2, 2, new ImageAugmentation { CropPadding = 1 }, new Random(seed), mask)!;
+            for (int p = 0; p < 4; p++) Assert.AreEqual(moved[p] < 0 ? 0f : 10 + moved[p], output[p], $"seed {seed}, pixel {p}");
+            ignored += moved.Count(v => v < 0);
+        }
+
+        Assert.IsTrue(ignored > 0, "some crops reached into the padding");
+        Assert.ThrowsExactly<InvalidOperationException>(() => PixelOps.Augment(image, output, 1, 2, 2, ImageAugmentation.TrivialAugment(), new Random(1), mask));
+    }
+
     // ---- split ---------------------------------------------------------------------------------------------
 
     [TestMethod]

@@ -153,13 +153,8 @@ public sealed class ReaderWorkersTests
                 NumClasses = 3, ImageWidth = 32, ImageHeight = 32, BatchSize = 8, Seed = 2, CacheInMemory = false, Workers = workers,
                 Augmentation = new ImageAugmentation { HorizontalFlipProbability = 0.5, CropPadding = 4, RandomResizedCropScale = (0.5, 1.0) },
             };
-            var reader = new SegmentationBatchReader(data, "Image", "Mask", null, options, training: true);
-            return reader.ReadEpoch(1).Select(batch =>
-            {
-                using (batch.Images)
-                using (batch.Masks)
-                    return (batch.Images.data<float>().ToArray(), batch.Masks.data<long>().ToArray());
-            }).ToArray();
+            var reader = UNetSegmenterEstimator.CreateReader(data, "Image", null, options);
+            return Collect(reader.ReadEpoch(1)).Select(batch => (batch.Pixels, batch.Labels)).ToArray();
         }
 
         var single = Epoch(1);

@@ -244,16 +244,16 @@ public sealed class UNetSegmenterTests
             NumClasses = 3, ImageWidth = Size, ImageHeight = Size, BatchSize = 8, Seed = 2,
             Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation { HorizontalFlipProbability = 0.5, CropPadding = 4, RandomResizedCropScale = (0.5, 1.0) },
         };
-        var reader = new Microsoft.ML.Residual.Segmentation.SegmentationBatchReader(ml.Data.LoadFromEnumerable(rows), "Image", "Mask", null, options, training: true);
+        var reader = UNetSegmenterEstimator.CreateReader(ml.Data.LoadFromEnumerable(rows), "Image", null, options);
         int checkedPixels = 0, ignored = 0;
-        foreach (var (images, masks) in reader.ReadEpoch(1))
+        foreach (var batch in reader.ReadEpoch(1))
         {
-            using (images)
-            using (masks)
+            using (batch)
             {
-                float[] pixels = images.data<float>().ToArray();
-                long[] labels = masks.data<long>().ToArray();
-                for (int n = 0; n < masks.shape[0]; n++)
+                float[] pixels = batch.Images.data<float>().ToArray();
+                long[] labels = batch.Labels!.data<long>().ToArray();
+                CollectionAssert.AreEqual(new long[] { batch.Count, Size, Size }, batch.Labels.shape);
+                for (int n = 0; n < batch.Count; n++)
                 for (int p = 0; p < Size * Size; p++)
                 {
                     float value = pixels[n * 3 * Size * Size + p];

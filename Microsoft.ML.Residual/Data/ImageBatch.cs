@@ -16,7 +16,7 @@ namespace Microsoft.ML.Residual.Data
         /// <summary>float32 N×C×H×W, channels R,G,B (or the vector's channels), values 0–255, not normalised.</summary>
         public Tensor Images { get; }
 
-        /// <summary>int64 N class indices (key value − 1), or null when the reader has no label column.</summary>
+        /// <summary>int64 N class indices (key value − 1), the segmenter's int64 N×H×W masks (−1: ignored pixel), or null when the reader has no label column.</summary>
         public Tensor? Labels { get; }
 
         /// <summary>For each image of the batch, the index of its row in the data view.</summary>

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,13 +27,22 @@ namespace Microsoft.ML.Residual.Data
         private readonly IDataView data;
         private readonly ImageBatchOptions options;
         private readonly DataViewSchema.Column imageColumn;
-        private readonly DataViewSchema.Column? labelColumn;
+        private readonly DataViewSchema.Column? labelColumn, maskColumn, sourceImageColumn;
+        private readonly MaskTarget? maskTarget;
         private readonly RowCache<Sample> cache = new();
         private readonly ArrayRecycler<float> rowBuffers;
 
         /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
         /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
-        public ImageBatchReader(IDataView data, ImageBatchOptions options)
+        public ImageBatchReader(IDataView data, ImageBatchOptions options) : this(data, options, null)
+        {
+        }
+
+        /// <summary>
+        /// As the public constructor; with <paramref name="mask"/> (and no label column), each batch's
+        /// <see cref="ImageBatch.Labels"/> is the int64 N×H×W mask, −1 marking ignored pixels, and augmentation moves it with the image.
+        /// </summary>
+        internal ImageBatchReader(IDataView data, ImageBatchOptions options, MaskTarget? mask)
         {
             this.data = data ?? throw new ArgumentNullException(nameof(data));
             if (options is null) throw new ArgumentNullException(nameof(options));
@@ -68,11 +78,28 @@ namespace Microsoft.ML.Residual.Data
                 labelColumn = data.Schema[label];
             }
 
+            if (mask is not null)
+            {
+                if (labelColumn is not null) throw new ArgumentException("Read a label column or a mask, not both: set LabelColumnName to null.", nameof(options));
+                maskTarget = mask;
+                var column = SchemaChecks.Find(data.Schema, mask.ColumnName, "mask");
+                MaskColumn.CheckType(column, options.Height, options.Width);
+                maskColumn = column;
+                if (mask.SourceImageColumnName is string source && data.Schema.GetColumnOrNull(source) is { Type: ImageDataViewType } image && column.Type is ImageDataViewType)
+                    sourceImageColumn = image;
+            }
+
             // The rows one epoch has in flight: the shuffle buffer, those waiting on the reading threads, and a batch.
             rowBuffers = new ArrayRecycler<float>(Channels * plane, options.ShuffleBufferSize + options.Workers * (OrderedRows.RowsHeldPerThread + 1) + options.BatchSize);
-            if (data.GetRowCount() == 0)
-                throw new ArgumentException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.", nameof(data));
+            if (data.GetRowCount() == 0) throw new ArgumentException(NoRows, nameof(data));
         }
+
+        /// <summary>What a mask reader reads instead of a label key column.</summary>
+        /// <param name="ColumnName">The mask column: any type <see cref="MaskColumn"/> reads, of the options' Height×Width.</param>
+        /// <param name="NumClasses">Classes; a mask value at or above it is an error naming the row and the pixel.</param>
+        /// <param name="IgnoreIndex">The mask value that marks ignored pixels (read as −1), or null.</param>
+        /// <param name="SourceImageColumnName">The unresized image column, checked row by row to have the mask image's size (for an image mask), or null.</param>
+        internal sealed record MaskTarget(string ColumnName, int NumClasses, int? IgnoreIndex = null, string? SourceImageColumnName = null);
 
         /// <summary>How the image column holds its pixels.</summary>
         public ImageColumnKind ImageColumnKind { get; }
@@ -106,43 +133,53 @@ namespace Microsoft.ML.Residual.Data
                 return new ImageBatch(made.Images.alias(), made.Labels?.alias(), made.RowIndices);
         }
 
+        private string NoRows => $"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'"
+            + (maskColumn is DataViewSchema.Column m ? $" and mask column '{m.Name}'." : ".");
+
         private void Produce(int epoch, bool training, Action<ImageBatch> emit, CancellationToken token)
         {
             Random? shuffle = training && options.Shuffle ? Seeds.Random(options.Seed, epoch, 1) : null;
             IEnumerable<Sample> rows = BatchAssembly.EpochRows(() => StreamRows(token), options.CacheInMemory ? cache : null, shuffle, options.ShuffleBufferSize);
             var augmentation = training && options.Augmentation is { IsIdentity: false } a ? a : null;
-            int size = Channels * options.Height * options.Width;
             long total = BatchAssembly.Group(rows, options.BatchSize, training && options.DropLast, (pending, first) =>
             {
-                var labels = new long[pending.Count];
                 var indices = new long[pending.Count];
                 Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, options.Height, options.Width }, ScalarType.Float32);
-                Tensor? labelTensor = null;
+                Tensor? labels = maskColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count, options.Height, options.Width }, ScalarType.Int64)
+                    : labelColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count }, ScalarType.Int64) : null;
                 try
                 {
                     BatchAssembly.ForEachRow(pending.Count, options.Workers, token, i =>
                     {
+                        Sample row = pending[i];
                         var target = BatchAssembly.Row<float>(images, i);
-                        if (augmentation is null) pending[i].Pixels.CopyTo(target);
-                        else PixelOps.Augment(pending[i].Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i));
-                        labels[i] = pending[i].Label;
-                        indices[i] = pending[i].Row;
-                        if (!options.CacheInMemory) rowBuffers.Return(pending[i].Pixels);
+                        int[]? mask = row.Mask;
+                        if (augmentation is null) row.Pixels.CopyTo(target);
+                        else mask = PixelOps.Augment(row.Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i), mask);
+                        if (labels is not null)
+                        {
+                            var label = BatchAssembly.Row<long>(labels, i);
+                            if (mask is null) label[0] = row.Label;
+                            else for (int p = 0; p < mask.Length; p++) label[p] = mask[p];
+                        }
+
+                        indices[i] = row.Row;
+                        if (!options.CacheInMemory) rowBuffers.Return(row.Pixels);
                     });
                     images = BatchAssembly.Pinned(images, options.PinMemory);
-                    if (labelColumn is not null) labelTensor = BatchAssembly.Pinned(tensor(labels, new long[] { labels.Length }), options.PinMemory);
+                    if (labels is not null) labels = BatchAssembly.Pinned(labels, options.PinMemory);
                 }
                 catch
                 {
                     images.Dispose();
+                    labels?.Dispose();
                     throw;
                 }
 
-                emit(new ImageBatch(images, labelTensor, indices));
+                emit(new ImageBatch(images, labels, indices));
             });
 
-            if (total == 0)
-                throw new InvalidOperationException($"The data view has no rows; give the reader at least one row of column '{imageColumn.Name}'.");
+            if (total == 0) throw new InvalidOperationException(NoRows);
             if (training && options.DropLast && total < options.BatchSize)
                 throw new InvalidOperationException(
                     $"The data view has {total} rows, fewer than BatchSize {options.BatchSize}, and DropLast is set, so an epoch has no batch. " +
@@ -179,13 +216,58 @@ namespace Microsoft.ML.Residual.Data
 
         private IEnumerable<Sample> StreamRows(CancellationToken token)
         {
-            var columns = labelColumn is DataViewSchema.Column l ? new[] { imageColumn, l } : new[] { imageColumn };
-            return OrderedRows.Read<(float[] Pixels, long Label)>(data, columns, options.Workers, cursor =>
+            var columns = new[] { imageColumn, labelColumn, maskColumn, sourceImageColumn }.OfType<DataViewSchema.Column>().ToArray();
+            return OrderedRows.Read<Sample>(data, columns, options.Workers, cursor =>
             {
+                Action? checkSizes = sourceImageColumn is DataViewSchema.Column source ? SizeCheck(cursor, source, maskColumn!.Value) : null;
                 var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
                 Func<long> readLabel = labelColumn is DataViewSchema.Column label ? LabelReader(cursor, label) : (() => -1);
-                return () => (readPixels(), readLabel());
-            }, token).Select(r => new Sample(r.Row, r.Value.Pixels, r.Value.Label));
+                Func<int[]?> readMask = maskColumn is DataViewSchema.Column m ? MaskReader(cursor, m, maskTarget!) : (() => null);
+                return () =>
+                {
+                    checkSizes?.Invoke();
+                    return new Sample(-1, readPixels(), readLabel(), readMask());
+                };
+            }, token).Select(r => r.Value with { Row = r.Row });
+        }
+
+        // A mask image must have its (unresized) image's size.
+        private static Action SizeCheck(DataViewRowCursor cursor, DataViewSchema.Column source, DataViewSchema.Column mask)
+        {
+            var imageGetter = cursor.GetGetter<MLImage>(source);
+            var maskGetter = cursor.GetGetter<MLImage>(mask);
+            return () =>
+            {
+                MLImage image = null!, maskImage = null!;
+                imageGetter(ref image);
+                maskGetter(ref maskImage);
+                if (image is null || maskImage is null || (image.Width == maskImage.Width && image.Height == maskImage.Height)) return;
+                int imageWidth = image.Width, imageHeight = image.Height, maskWidth = maskImage.Width, maskHeight = maskImage.Height;
+                throw new RowReadException(row =>
+                    $"Row {row}: image column '{source.Name}' is {imageWidth}×{imageHeight} but mask column '{mask.Name}' is "
+                    + $"{maskWidth}×{maskHeight}; a mask must have its image's size. Fix or filter the row out.");
+            };
+        }
+
+        // Class indices, −1 for the ignore index; a class at or above NumClasses names the row and the pixel.
+        private Func<int[]?> MaskReader(DataViewRowCursor cursor, DataViewSchema.Column column, MaskTarget target)
+        {
+            Func<int[]> read = MaskColumn.CreateRowReader(cursor, column, options.Height, options.Width, target.IgnoreIndex);
+            int classes = target.NumClasses, width = options.Width;
+            return () =>
+            {
+                int[] values = read();
+                for (int i = 0; i < values.Length; i++)
+                {
+                    if (values[i] < classes) continue;
+                    int x = i % width, y = i / width, found = values[i];
+                    throw new RowReadException(row =>
+                        $"Mask column '{column.Name}', row {row}: pixel (x {x}, y {y}) has class {found}, but NumClasses is {classes} "
+                        + "(classes 0…NumClasses−1). Raise NumClasses, or set IgnoreIndex if the value marks unlabelled pixels.");
+                }
+
+                return values;
+            };
         }
 
         private Func<float[]> ImageReader(DataViewRowCursor cursor)
@@ -299,7 +381,8 @@ namespace Microsoft.ML.Residual.Data
             };
         }
 
-        private readonly record struct Sample(long Row, float[] Pixels, long Label);
+        // Label: the class index (−1 without a label column); Mask: the H×W class indices, or null without a mask column.
+        private readonly record struct Sample(long Row, float[] Pixels, long Label, int[]? Mask);
 
     }
 

@@ -1,5 +1,6 @@
 using System;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Segmentation;
 
 namespace Microsoft.ML.Residual.Data
 {
@@ -87,11 +88,16 @@ namespace Microsoft.ML.Residual.Data
 
         /// <summary>
         /// Writes an augmented copy of the C×H×W image <paramref name="source"/> into <paramref name="destination"/>
-        /// (same size), drawing from <paramref name="random"/>: random-resized-crop, padded crop, policy, flip.
+        /// (same size), drawing from <paramref name="random"/>: random-resized-crop, padded crop, policy, flip. An H×W
+        /// <paramref name="mask"/> moves with the image (nearest neighbour; −1 where the padded crop reads zero padding).
         /// </summary>
-        public static void Augment(float[] source, Span<float> destination, int channels, int height, int width,
-            ImageAugmentation augmentation, Random random)
+        /// <returns>The moved mask (<paramref name="mask"/> itself when nothing moved it, never changed in place), or null without one.</returns>
+        /// <exception cref="InvalidOperationException">A mask is given with a policy, which would move pixels without it.</exception>
+        public static int[]? Augment(float[] source, Span<float> destination, int channels, int height, int width,
+            ImageAugmentation augmentation, Random random, int[]? mask = null)
         {
+            if (mask is not null && augmentation.Policy != AugmentationPolicy.None)
+                throw new InvalidOperationException($"Augmentation policy {augmentation.Policy} moves pixels without the mask; augment masked images with flips and crops only.");
             float[] current = source;
             if (augmentation.RandomResizedCropScale is var (min, max))
             {
@@ -99,6 +105,7 @@ namespace Microsoft.ML.Residual.Data
                 var resized = new float[current.Length];
                 Bilinear(current, channels, height, width, top, left, boxHeight, boxWidth, resized, height, width);
                 current = resized;
+                mask = Move(mask, height, width, (y, h) => top + MaskColumn.NearestSource(y, h, boxHeight), (x, w) => left + MaskColumn.NearestSource(x, w, boxWidth));
             }
 
             if (augmentation.CropPadding > 0)
@@ -106,8 +113,10 @@ namespace Microsoft.ML.Residual.Data
                 int pad = augmentation.CropPadding;
                 int dy = random.Next(2 * pad + 1) - pad, dx = random.Next(2 * pad + 1) - pad;
                 var cropped = new float[current.Length];
-                PaddedShift(current, cropped, channels, height, width, dy, dx, augmentation.CropPaddingMode);
+                PaddingMode mode = augmentation.CropPaddingMode;
+                PaddedShift(current, cropped, channels, height, width, dy, dx, mode);
                 current = cropped;
+                mask = Move(mask, height, width, (y, h) => PaddedSource(y + dy, h, mode), (x, w) => PaddedSource(x + dx, w, mode));
             }
 
             if (augmentation.Policy == AugmentationPolicy.TrivialAugmentWide)
@@ -128,6 +137,26 @@ namespace Microsoft.ML.Residual.Data
                 else
                     from.CopyTo(to);
             }
+
+            return flip ? Move(mask, height, width, (y, _) => y, (x, w) => w - 1 - x) : mask;
+        }
+
+        // A new H×W mask whose pixel (y, x) is mask pixel (row(y, H), column(x, W)), or −1 (ignored) where either is −1; null stays null.
+        private static int[]? Move(int[]? mask, int height, int width, Func<int, int, int> row, Func<int, int, int> column)
+        {
+            if (mask is null) return null;
+            var moved = new int[height * width];
+            for (int y = 0; y < height; y++)
+            {
+                int sy = row(y, height);
+                for (int x = 0; x < width; x++)
+                {
+                    int sx = column(x, width);
+                    moved[y * width + x] = sy < 0 || sx < 0 ? -1 : mask[sy * width + sx];
+                }
+            }
+
+            return moved;
         }
 
         /// <summary>

@@ -102,9 +102,8 @@ namespace Microsoft.ML.Residual.Segmentation
             using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
             Device device = EstimatorRuntime.ChooseDevice(environment, channel);
             bool pinMemory = device.type == DeviceType.CUDA;
-            var reader = new SegmentationBatchReader(pixels, readColumn, options.MaskColumnName, sourceImage, options, training: true, pinMemory);
-            SegmentationBatchReader? validation = validationPixels == null ? null
-                : new SegmentationBatchReader(validationPixels, readColumn, options.MaskColumnName, sourceImage, options, training: false, pinMemory);
+            ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, options, pinMemory);
+            ImageBatchReader? validation = validationPixels == null ? null : CreateReader(validationPixels, readColumn, sourceImage, options, pinMemory);
             PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
             UNetOptions modelOptions = options.ModelOptions?.Clone() ?? new UNetOptions();
             modelOptions.Seed ??= options.Seed;
@@ -133,8 +132,9 @@ namespace Microsoft.ML.Residual.Segmentation
                         Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
                         ComputeMeanIoU = true,
                     };
-                    TrainingRun.Train(options, channel, model, trainer, device, input, rows, epoch => reader.ReadEpoch(epoch),
-                        validation == null ? null : () => validation.ReadAll(), () => (validation ?? reader).ReadAll(), pixelTransform != null);
+                    TrainingRun.Train(options, channel, model, trainer, device, input, rows, epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
+                        validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
+                        () => (validation ?? reader).ReadAll().Select(b => (b.Images, b.Labels!)), pixelTransform != null);
                 }
 
                 onnx = TrainingRun.Export(model, reader.Channels, options, new OnnxExportOptions
@@ -161,6 +161,18 @@ namespace Microsoft.ML.Residual.Segmentation
                 .Fit(ml.Transforms.DropColumns(temporary))
                 .Build();
         }
+
+        /// <summary>
+        /// The reader of images (<paramref name="imageColumn"/>) and masks for <paramref name="options"/>: its batches' labels are the
+        /// N×H×W masks; training epochs are shuffled and augmented (a horizontal flip with probability 0.5 unless the options say otherwise).
+        /// </summary>
+        internal static ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, SegmenterOptions options, bool pinMemory = false) =>
+            new(data, new ImageBatchOptions
+            {
+                ImageColumnName = imageColumn, LabelColumnName = null, Width = options.ImageWidth, Height = options.ImageHeight, BatchSize = options.BatchSize,
+                Seed = options.Seed, CacheInMemory = options.CacheInMemory, Workers = options.Workers, PinMemory = pinMemory,
+                Augmentation = options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 },
+            }, new ImageBatchReader.MaskTarget(options.MaskColumnName, options.NumClasses, options.IgnoreIndex, sourceImageColumn));
 
         // The loop's options from the estimator's, checked before any data is read.
         /// <summary>
