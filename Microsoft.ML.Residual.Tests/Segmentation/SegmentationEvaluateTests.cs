@@ -145,8 +145,8 @@ public sealed class SegmentationEvaluateTests
     public void NearestSourceUsesPixelCentres()
     {
         // Downscale 6 → 3: centres 0.5, 2.5, 4.5 of 6 fall in source pixels 1, 3, 5. Upscale 2 → 5: centres fall in 0,0,1,1,1.
-        CollectionAssert.AreEqual(new[] { 1, 3, 5 }, Enumerable.Range(0, 3).Select(x => Residual.Segmentation.MaskColumn.NearestSource(x, 3, 6)).ToArray());
-        CollectionAssert.AreEqual(new[] { 0, 0, 1, 1, 1 }, Enumerable.Range(0, 5).Select(x => Residual.Segmentation.MaskColumn.NearestSource(x, 5, 2)).ToArray());
+        CollectionAssert.AreEqual(new[] { 1, 3, 5 }, Enumerable.Range(0, 3).Select(x => Residual.Data.MaskColumn.NearestSource(x, 3, 6)).ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 0, 1, 1, 1 }, Enumerable.Range(0, 5).Select(x => Residual.Data.MaskColumn.NearestSource(x, 5, 2)).ToArray());
     }
 
     [TestMethod]

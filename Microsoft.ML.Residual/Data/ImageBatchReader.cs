@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using Microsoft.ML.Data;
-using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 using static TorchSharp.torch;

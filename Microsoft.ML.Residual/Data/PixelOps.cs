@@ -1,6 +1,5 @@
 using System;
 using Microsoft.ML.Data;
-using Microsoft.ML.Residual.Segmentation;
 
 namespace Microsoft.ML.Residual.Data
 {

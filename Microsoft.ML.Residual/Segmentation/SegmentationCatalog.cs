@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Transforms.Image;
 

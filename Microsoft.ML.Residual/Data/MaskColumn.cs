@@ -1,10 +1,9 @@
 using System;
 using System.Globalization;
 using Microsoft.ML.Data;
-using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Transforms.Image;
 
-namespace Microsoft.ML.Residual.Segmentation
+namespace Microsoft.ML.Residual.Data
 {
     /// <summary>
     /// Reads a segmentation mask column as class indices. A mask is height×width class indices, row-major; -1 marks
