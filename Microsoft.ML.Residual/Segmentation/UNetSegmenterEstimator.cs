@@ -24,20 +24,13 @@ namespace Microsoft.ML.Residual.Segmentation
     /// the arg-max as <c>PredictedMask</c> (UInt32 H×W), with <c>MaskScore</c> (K×H×W probabilities).
     /// Every part is ML.NET's own: the model saves and loads natively and scores without this library or libtorch.
     /// </summary>
-    public sealed class UNetSegmenterEstimator : IEstimator<ITransformer>
+    public sealed class UNetSegmenterEstimator : ImageTrainerEstimator<SegmenterOptions, DataViewSchema.Column>
     {
         private const string IndexColumn = ImageInput.Prefix + "MaskIndex";
 
-        private readonly IHostEnvironment environment;
-        private readonly MLContext ml;
-        private readonly SegmenterOptions options;
-
         internal UNetSegmenterEstimator(IHostEnvironment environment, SegmenterOptions options)
+            : base(environment, options, ModelTask.Segmenter)
         {
-            this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            this.options = options ?? throw new ArgumentNullException(nameof(options));
-            ml = ImageInput.TransformContext(options.Seed);
-            options.CheckShared(ModelTask.Segmenter);
             void Check(bool valid, string name, object? value, string rule)
             {
                 if (!valid) throw new ArgumentException($"SegmenterOptions.{name} = {value}: {rule}.", nameof(options));
@@ -58,107 +51,95 @@ namespace Microsoft.ML.Residual.Segmentation
         }
 
         /// <inheritdoc />
-        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
-            SchemaShape.Column image = inputSchema.FirstOrDefault(c => c.Name == options.ImageColumnName);
+            SchemaShape.Column image = inputSchema.FirstOrDefault(c => c.Name == Options.ImageColumnName);
             if (image.Name is null)
-                throw new ArgumentException($"The input has no image column '{options.ImageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
+                throw new ArgumentException($"The input has no image column '{Options.ImageColumnName}'. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.", nameof(inputSchema));
             IEstimator<ITransformer> shape = new EstimatorChain<ITransformer>();
-            string source = options.ImageColumnName;
+            string source = Options.ImageColumnName;
             if (image.ItemType is ImageDataViewType)
             {
-                shape = shape.Append(ml.Transforms.ExtractPixels(ImageInput.PixelColumn, options.ImageColumnName));
+                shape = shape.Append(Ml.Transforms.ExtractPixels(ImageInput.PixelColumn, Options.ImageColumnName));
                 source = ImageInput.PixelColumn;
             }
 
             // PredictedMask is a UInt32 vector: declared as a key vector converted to its raw type, which ML.NET allows.
             string keys = ImageInput.Prefix + "MaskKeys";
-            shape = shape.Append(ml.Transforms.Concatenate(options.MaskScoreColumnName, source))
-                .Append(ml.Transforms.Conversion.MapValueToKey(keys, source))
-                .Append(ml.Transforms.Conversion.ConvertType(options.PredictedMaskColumnName, keys, DataKind.UInt32))
-                .Append(ml.Transforms.DropColumns(keys));
-            if (source != options.ImageColumnName) shape = shape.Append(ml.Transforms.DropColumns(source));
+            shape = shape.Append(Ml.Transforms.Concatenate(Options.MaskScoreColumnName, source))
+                .Append(Ml.Transforms.Conversion.MapValueToKey(keys, source))
+                .Append(Ml.Transforms.Conversion.ConvertType(Options.PredictedMaskColumnName, keys, DataKind.UInt32))
+                .Append(Ml.Transforms.DropColumns(keys));
+            if (source != Options.ImageColumnName) shape = shape.Append(Ml.Transforms.DropColumns(source));
             return shape.GetOutputSchema(inputSchema);
         }
 
-        /// <inheritdoc />
-        public ITransformer Fit(IDataView input)
+        private protected override DataViewSchema.Column CheckInput(IDataView input)
         {
-            if (input is null) throw new ArgumentNullException(nameof(input));
-            EstimatorRuntime.EnsureOnnxRuntime();
-            TrainingOptions training = TrainingOptions();
-            if (input.Schema.GetColumnOrNull(options.MaskColumnName) is not DataViewSchema.Column maskColumn)
-                throw new ArgumentException($"The input has no mask column '{options.MaskColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
-            MaskColumn.CheckType(maskColumn, options.ImageHeight, options.ImageWidth);
+            if (input.Schema.GetColumnOrNull(Options.MaskColumnName) is not DataViewSchema.Column maskColumn)
+                throw new ArgumentException($"The input has no mask column '{Options.MaskColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
+            MaskColumn.CheckType(maskColumn, Options.ImageHeight, Options.ImageWidth);
+            return maskColumn;
+        }
 
-            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
-            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(ml, input, options.ImageColumnName, options.ImageWidth, options.ImageHeight);
-            (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
-                ml, input, readTransform, options.ValidationSet, options.ValidationFraction, options.Seed);
+        private protected override ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory) =>
+            CreateReader(data, imageColumn, sourceImageColumn, Options, pinMemory);
 
-            long rows = EstimatorRuntime.CountRows(pixels);
-            if (rows == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
-            string? sourceImage = pixelTransform != null ? options.ImageColumnName : null;
-            using IChannel channel = environment.Register(nameof(UNetSegmenterEstimator)).Start("Training");
-            Device device = EstimatorRuntime.ChooseDevice(environment, channel);
-            bool pinMemory = device.type == DeviceType.CUDA;
-            ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, options, pinMemory);
-            ImageBatchReader? validation = validationPixels == null ? null : CreateReader(validationPixels, readColumn, sourceImage, options, pinMemory);
-            PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
-            UNetOptions modelOptions = options.ModelOptions?.Clone() ?? new UNetOptions();
-            modelOptions.Seed ??= options.Seed;
-
+        private protected override nn.Module<Tensor, Tensor> CreateModel(DataViewSchema.Column mask, int channels, IChannel channel)
+        {
+            UNetOptions modelOptions = Options.ModelOptions?.Clone() ?? new UNetOptions();
+            modelOptions.Seed ??= Options.Seed;
             nn.Module<Tensor, Tensor> model;
             try
             {
-                model = ResidualModels.Create(options.Architecture, options.NumClasses, reader.Channels, modelOptions);
+                model = ResidualModels.Create(Options.Architecture, Options.NumClasses, channels, modelOptions);
             }
             catch (ArgumentException e)
             {
-                throw new ArgumentException($"SegmenterOptions.ModelOptions: {e.Message}", nameof(options), e);
+                throw new ArgumentException($"SegmenterOptions.ModelOptions: {e.Message}", "options", e);
             }
 
-            byte[] onnx;
             try
             {
-                if (options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
-                model.to(device);
-                bool encoderPhases = options.FreezeBackboneEpochs > 0 || options.BackboneLearningRateFactor is not null || options.PretrainedEncoderWeightsPath is not null;
-                using (var normalizer = new PixelNormalizer(normalization, reader.Channels, device))
-                {
-                    var trainer = new TrainingLoop(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
-                    {
-                        Preprocess = normalizer.Apply,
-                        Loss = SegmentationLosses.Create(options.Loss, options.ClassWeights, options.FocalGamma),
-                        ComputeMeanIoU = true,
-                    };
-                    TrainingRun.Train(options, channel, model, trainer, device, input, rows, epoch => reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)),
-                        validation == null ? null : () => validation.ReadAll().Select(b => (b.Images, b.Labels!)),
-                        () => (validation ?? reader).ReadAll().Select(b => (b.Images, b.Labels!)), pixelTransform != null);
-                }
-
-                onnx = TrainingRun.Export(model, reader.Channels, options, new OnnxExportOptions
-                {
-                    InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = options.MaskScoreColumnName,
-                    ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,
-                    Metadata = new Dictionary<string, string>
-                    {
-                        ["architecture"] = options.Architecture,
-                        ["classes"] = options.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    },
-                });
+                if (Options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
+                return model;
             }
-            finally
+            catch
             {
                 model.Dispose();
+                throw;
             }
+        }
 
-            var (gpu, fallbackToCpu) = EstimatorRuntime.ScoringDevice(environment, channel);
+        private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training)
+        {
+            bool encoderPhases = Options.FreezeBackboneEpochs > 0 || Options.BackboneLearningRateFactor is not null || Options.PretrainedEncoderWeightsPath is not null;
+            return new TrainingLoop(model, training, backbonePrefix: encoderPhases ? "encoder." : null)
+            {
+                Loss = SegmentationLosses.Create(Options.Loss, Options.ClassWeights, Options.FocalGamma),
+                ComputeMeanIoU = true,
+            };
+        }
+
+        private protected override OnnxExportOptions ExportOptions(DataViewSchema.Column mask, string pixelColumn, PixelNormalization normalization) => new()
+        {
+            InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = Options.MaskScoreColumnName,
+            ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,
+            Metadata = new Dictionary<string, string>
+            {
+                ["architecture"] = Options.Architecture,
+                ["classes"] = Options.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+        };
+
+        private protected override ITransformer ScoringChain(
+            IDataView input, DataViewSchema.Column mask, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
+        {
             string[] temporary = pixelTransform != null ? new[] { IndexColumn, pixelColumn } : new[] { IndexColumn };
             return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallbackToCpu))
-                .Fit(ml.Transforms.Concatenate(options.PredictedMaskColumnName, IndexColumn))
-                .Fit(ml.Transforms.DropColumns(temporary))
+                .Fit(Ml.Transforms.ApplyOnnxModel(new[] { Options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu))
+                .Fit(Ml.Transforms.Concatenate(Options.PredictedMaskColumnName, IndexColumn))
+                .Fit(Ml.Transforms.DropColumns(temporary))
                 .Build();
         }
 
@@ -174,22 +155,13 @@ namespace Microsoft.ML.Residual.Segmentation
                 Augmentation = options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 },
             }, new ImageBatchReader.MaskTarget(options.MaskColumnName, options.NumClasses, options.IgnoreIndex, sourceImageColumn));
 
-        // The loop's options from the estimator's, checked before any data is read.
-        /// <summary>
-        /// Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would, and returns
-        /// them with every default resolved.
-        /// </summary>
-        internal TrainingOptions CheckTrainingOptions() => TrainingOptions();
-
-        private TrainingOptions TrainingOptions() => options.ToTrainingOptions();
-
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
         private void LoadEncoder(nn.Module model, string path)
         {
-            ModelInfo encoder = ResidualModels.EncoderOf(options.Architecture, options.ModelOptions)
-                ?? throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", nameof(options));
+            ModelInfo encoder = ResidualModels.EncoderOf(Options.Architecture, Options.ModelOptions)
+                ?? throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{Options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", "options");
             string classifierPrefix = encoder.HeadPrefix
-                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder {encoder.Name} of '{options.Architecture}'.");
+                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder {encoder.Name} of '{Options.Architecture}'.");
             try
             {
                 StateDict.Load(model, path, strict: true, new StateDictLoadOptions
@@ -202,7 +174,7 @@ namespace Microsoft.ML.Residual.Segmentation
             {
                 throw new ArgumentException(
                     $"SegmenterOptions.PretrainedEncoderWeightsPath = '{path}': {e.Message} The file must be a state dict of the encoder's classifier with torchvision's names "
-                    + $"(for {options.Architecture}: {encoder.Name}).", nameof(options), e);
+                    + $"(for {Options.Architecture}: {encoder.Name}).", "options", e);
             }
         }
     }

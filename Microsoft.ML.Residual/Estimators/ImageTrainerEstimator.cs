@@ -1,0 +1,179 @@
+using System;
+using System.Linq;
+using Microsoft.ML.Residual.Data;
+using Microsoft.ML.Residual.Diagnostics;
+using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
+using Microsoft.ML.Residual.Training;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Estimators
+{
+    /// <summary>
+    /// The one <c>Fit</c> of every image trainer: check the input, split off validation data, read batches, build the network
+    /// on the training device, train it, export it to ONNX and return ML.NET's scoring chain. A task (classification,
+    /// segmentation) supplies only its parts: the input check, the batch target, the network with its initial weights, the
+    /// trainer's loss and phases, the export's outputs and the scoring columns.
+    /// </summary>
+    /// <typeparam name="TOptions">The task's options.</typeparam>
+    /// <typeparam name="TFit">What the task learns about one input while fitting it (e.g. the class names).</typeparam>
+    public abstract class ImageTrainerEstimator<TOptions, TFit> : IEstimator<ITransformer> where TOptions : ImageTrainerOptions
+    {
+        private protected ImageTrainerEstimator(IHostEnvironment environment, TOptions options, ModelTask task)
+        {
+            Environment = environment ?? throw new ArgumentNullException(nameof(environment));
+            Options = options ?? throw new ArgumentNullException(nameof(options));
+            Ml = ImageInput.TransformContext(options.Seed);
+            Card = options.CheckShared(task);
+        }
+
+        private protected IHostEnvironment Environment { get; }
+
+        /// <summary>The context the estimator builds ML.NET's transforms with (see <see cref="ImageInput.TransformContext"/>).</summary>
+        private protected MLContext Ml { get; }
+
+        private protected TOptions Options { get; }
+
+        /// <summary>The registry card of <see cref="ImageTrainerOptions.Architecture"/>.</summary>
+        private protected ModelInfo Card { get; }
+
+        /// <inheritdoc />
+        public abstract SchemaShape GetOutputSchema(SchemaShape inputSchema);
+
+        /// <inheritdoc />
+        public ITransformer Fit(IDataView input)
+        {
+            byte[] onnx = null!;
+            Prepared prepared = null!;
+            (int? Gpu, bool FallbackToCpu) scoring = default;
+            Prepare(input, "Training", withValidation: true, setup =>
+            {
+                prepared = setup;
+                // The epochs, with the gradient-flow probe on the first validation (or training) batch when asked; a failure to
+                // read an image names its row and file.
+                IProgress<EpochReport> epochs = new EpochLog(setup.Channel, Options.Progress);
+                using (TrainingGradientFlow? flow = Options.GradientFlowProgress is { } flowProgress
+                    ? TrainingGradientFlow.OnFirstBatch(setup.Model, Pairs((setup.Validation ?? setup.Reader).ReadAll()), setup.Trainer.Preprocess!, setup.Device, flowProgress)
+                    : null)
+                {
+                    flow?.MeasureNow(0);
+                    ImageInput.NamingUnreadableImages(
+                        () => setup.Trainer.Train(epoch => Pairs(setup.Reader.ReadEpoch(epoch)), (setup.Rows + Options.BatchSize - 1) / Options.BatchSize,
+                            setup.Validation == null ? null : () => Pairs(setup.Validation.ReadAll()), flow?.AfterEachEpoch(epochs) ?? epochs,
+                            Options.CancellationToken, Options.BatchProgress),
+                        setup.PixelTransform != null, input, Options.ImageColumnName, Options.ValidationSet);
+                }
+
+                // Exported from the CPU in inference mode.
+                setup.Model.eval();
+                setup.Model.to(CPU);
+                onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
+                    ExportOptions(setup.Task, setup.PixelColumn, setup.Normalization));
+                scoring = EstimatorRuntime.ScoringDevice(Environment, setup.Channel);
+            });
+            return ScoringChain(input, prepared.Task, prepared.PixelTransform, prepared.PixelColumn, onnx, scoring);
+        }
+
+        /// <summary>
+        /// Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would, and returns
+        /// them with every default resolved.
+        /// </summary>
+        internal TrainingOptions CheckTrainingOptions() => Options.ToTrainingOptions();
+
+        /// <summary>Checks the input's task columns (labels, masks) and returns what the fit needs to know of them.</summary>
+        private protected abstract TFit CheckInput(IDataView input);
+
+        /// <summary>
+        /// The task's batch reader over <paramref name="data"/>'s image column <paramref name="imageColumn"/> (training: shuffled
+        /// and augmented). <paramref name="sourceImageColumn"/>: the original MLImage column, when the images were resized.
+        /// </summary>
+        private protected abstract ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory);
+
+        /// <summary>The network for <paramref name="channels"/>-channel images, with its initial weights, on the CPU.</summary>
+        private protected abstract nn.Module<Tensor, Tensor> CreateModel(TFit fit, int channels, IChannel channel);
+
+        /// <summary>The training loop over <paramref name="model"/>: the task's loss, metrics and backbone phases.</summary>
+        private protected abstract TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training);
+
+        /// <summary>The export's input, outputs and metadata.</summary>
+        private protected abstract OnnxExportOptions ExportOptions(TFit fit, string pixelColumn, PixelNormalization normalization);
+
+        /// <summary>ML.NET's scoring chain: <paramref name="pixelTransform"/>, the ONNX model, the task's columns.</summary>
+        private protected abstract ITransformer ScoringChain(
+            IDataView input, TFit fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring);
+
+        /// <summary>What a fit (or the learning-rate finder) works with: the readers, the network on its device and its trainer.</summary>
+        private protected sealed record Prepared(
+            TFit Task, TrainingLoop Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
+            IChannel Channel, ITransformer? PixelTransform, string PixelColumn, PixelNormalization Normalization);
+
+        /// <summary>
+        /// Checks the input, builds the readers and the network (with its initial weights, on the training device) and runs
+        /// <paramref name="body"/> with them; the network is disposed afterwards. Without <paramref name="withValidation"/> no
+        /// validation data is read (the training rows stay those <c>Fit</c> would train on).
+        /// </summary>
+        private protected void Prepare(IDataView input, string channelName, bool withValidation, Action<Prepared> body)
+        {
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            EstimatorRuntime.EnsureOnnxRuntime();
+            TrainingOptions training = Options.ToTrainingOptions();
+            TFit fit = CheckInput(input);
+            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
+            (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
+                Ml, input, readTransform, Options.ValidationSet, Options.ValidationFraction, Options.Seed);
+            if (!withValidation) validationPixels = null;
+            bool heldOut = Options.ValidationSet == null && Options.ValidationFraction > 0;
+            long rows = EstimatorRuntime.CountRows(pixels);
+            if (rows == 0)
+                throw new ArgumentException(heldOut
+                    ? $"The training data is empty once ValidationFraction = {Options.ValidationFraction} is held out; lower it or add rows."
+                    : "The training data is empty: it has no rows.", nameof(input));
+
+            using IChannel channel = Environment.Register(GetType().Name).Start(channelName);
+            Device device = EstimatorRuntime.ChooseDevice(Environment, channel);
+            bool pinMemory = device.type == DeviceType.CUDA;
+            string? sourceImage = pixelTransform != null ? Options.ImageColumnName : null;
+            ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, training: true, pinMemory);
+            ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, sourceImage, heldOut, pinMemory);
+            PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
+            nn.Module<Tensor, Tensor> model = CreateModel(fit, reader.Channels, channel);
+            try
+            {
+                model.to(device);
+                using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
+                TrainingLoop trainer = CreateTrainer(model, training);
+                trainer.Preprocess = normalizer.Apply;
+                body(new Prepared(fit, trainer, model, reader, validation, rows, device, channel, pixelTransform, pixelColumn, normalization));
+            }
+            finally
+            {
+                model.Dispose();
+            }
+        }
+
+        private ImageBatchReader ValidationReader(IDataView validationPixels, string readColumn, string? sourceImage, bool heldOut, bool pinMemory)
+        {
+            string name = Options.GetType().Name;
+            try
+            {
+                return CreateReader(validationPixels, readColumn, sourceImage, training: false, pinMemory);
+            }
+            catch (ArgumentException e) when (!heldOut)
+            {
+                throw new ArgumentException(
+                    $"{name}.ValidationSet: {e.Message} The validation data needs the same columns as the training data, after the same transforms (e.g. the label's MapValueToKey).",
+                    "options", e);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"{name}.ValidationFraction = {Options.ValidationFraction} holds out no rows ({e.Message}); raise it or add rows.", "options", e);
+            }
+        }
+
+        private static System.Collections.Generic.IEnumerable<(Tensor Images, Tensor Targets)> Pairs(System.Collections.Generic.IEnumerable<ImageBatch> batches) =>
+            batches.Select(b => (b.Images, b.Labels!));
+    }
+}
