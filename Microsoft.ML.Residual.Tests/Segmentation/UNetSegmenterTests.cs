@@ -364,6 +364,22 @@ public sealed class UNetSegmenterTests
     }
 
     [TestMethod]
+    public void ValidationSetWithoutTheMaskColumn_IsRejectedNamingTheSetting()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView shapes = ml.Data.LoadFromEnumerable(Shapes(4, seed: 2));
+        IDataView noMasks = ml.Transforms.DropColumns("Mask").Fit(shapes).Transform(shapes);
+        var estimator = ml.Transforms.UNetSegmenter(new SegmenterOptions
+        {
+            Architecture = "unet", ModelOptions = new Microsoft.ML.Residual.Models.UNetOptions { Depth = 2, BaseWidth = 8 }, NumClasses = 3,
+            ImageWidth = Size, ImageHeight = Size, Epochs = 1, ValidationSet = noMasks,
+        });
+        var error = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(Shapes(4, seed: 1))));
+        StringAssert.Contains(error.Message, "SegmenterOptions.ValidationSet");
+        StringAssert.Contains(error.Message, "'Mask'");
+    }
+
+    [TestMethod]
     public void NonUNetArchitectureOrTooFewClasses_AreRejected()
     {
         var ml = new MLContext(seed: 1);

@@ -24,7 +24,7 @@ namespace Microsoft.ML.Residual.Classification
     /// Every part is ML.NET's own, so <c>Model.Save</c>/<c>Load</c>, <c>Evaluate</c>, <c>CrossValidate</c> and
     /// <c>PredictionEngine</c> work, and a saved model needs neither this library nor libtorch to score.
     /// </summary>
-    public sealed class ImageClassifierEstimator : ImageTrainerEstimator<ImageClassifierOptions, ImageClassifierEstimator.LabelledFit>
+    public sealed class ImageClassifierEstimator : ImageTrainerEstimator<ImageClassifierOptions>
     {
         private const string LogitsColumn = ImageInput.Prefix + "Logits";
 
@@ -71,7 +71,7 @@ namespace Microsoft.ML.Residual.Classification
         }
 
         /// <summary>What a fit learns of its input: the label's classes, and the stem the network got.</summary>
-        public sealed class LabelledFit
+        private sealed class LabelledFit : FitState
         {
             internal LabelledFit(LabelKeyInfo labels) => Labels = labels;
 
@@ -83,7 +83,7 @@ namespace Microsoft.ML.Residual.Classification
             internal StemKind? Stem { get; set; }
         }
 
-        private protected override LabelledFit CheckInput(IDataView input)
+        private protected override FitState CheckInput(IDataView input)
         {
             LabelKeyInfo labels = LabelKeyInfo.FromSchema(input.Schema, Options.LabelColumnName);
             if (labels.ClassCount < 2 && EstimatorRuntime.CountRows(input) == 0) throw new ArgumentException("The training data is empty: it has no rows.", nameof(input));
@@ -102,8 +102,9 @@ namespace Microsoft.ML.Residual.Classification
                 Workers = Options.Workers, PinMemory = pinMemory, Augmentation = training ? Options.Augmentation ?? DefaultAugmentation() : null,
             });
 
-        private protected override nn.Module<Tensor, Tensor> CreateModel(LabelledFit fit, int channels, IChannel channel)
+        private protected override nn.Module<Tensor, Tensor> CreateModel(FitState state, int channels, IChannel channel)
         {
+            var fit = (LabelledFit)state;
             using TensorDictionary? initial = Options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(Options.ResumeFromModelPath))
                 : Options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
             fit.Stem = ChooseStem(initial);
@@ -126,14 +127,14 @@ namespace Microsoft.ML.Residual.Classification
 
         private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training) => new(model, training, Card.HeadPrefix!);
 
-        private protected override OnnxExportOptions ExportOptions(LabelledFit fit, string pixelColumn, PixelNormalization normalization) => new()
+        private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization) => new()
         {
             InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
             Metadata = new Dictionary<string, string>
             {
                 [SavedModelWeights.ArchitectureKey] = Options.Architecture,
-                [SavedModelWeights.ClassesKey] = string.Join("\n", fit.ClassNames),
-                [SavedModelWeights.StemKey] = fit.Stem?.ToString() ?? "default",
+                [SavedModelWeights.ClassesKey] = string.Join("\n", ((LabelledFit)state).ClassNames),
+                [SavedModelWeights.StemKey] = ((LabelledFit)state).Stem?.ToString() ?? "default",
             },
         };
 
@@ -239,8 +240,9 @@ namespace Microsoft.ML.Residual.Classification
         }
 
         private protected override ITransformer ScoringChain(
-            IDataView input, LabelledFit fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
+            IDataView input, FitState state, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
         {
+            var fit = (LabelledFit)state;
             var chain = new ChainBuilder(input).Add(pixelTransform)
                 .Fit(Ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu));
             chain.Add(LogitsPredictionStep.Create(Environment, Ml, chain.Current.Schema[LogitsColumn].Type, LogitsColumn, fit.ClassNames,

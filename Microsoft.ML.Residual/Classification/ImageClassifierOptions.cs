@@ -68,7 +68,8 @@ namespace Microsoft.ML.Residual.Classification
         {
             ClassifierMetric.ValidationLoss => MonitoredMetric.ValidationLoss,
             ClassifierMetric.TrainingLoss => MonitoredMetric.TrainingLoss,
-            _ => MonitoredMetric.ValidationAccuracy,
+            ClassifierMetric.ValidationAccuracy => MonitoredMetric.ValidationAccuracy,
+            _ => throw new ArgumentException($"ImageClassifierOptions.EarlyStoppingMetric = {EarlyStoppingMetric}: not a ClassifierMetric.", "options"),
         };
 
         internal ImageClassifierOptions Clone() => (ImageClassifierOptions)MemberwiseClone();

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Residual.Data
 {
     /// <summary>
     /// Reads an <see cref="IDataView"/> as TorchSharp batches: float32 N×C×H×W images (0–255, not normalised) and
-    /// int64 class indices. Rows are read and decoded by <see cref="ImageBatchOptions.Workers"/> threads and made into
+    /// int64 class indices (N, or N×H×W masks for segmentation). Rows are read and decoded by <see cref="ImageBatchOptions.Workers"/> threads and made into
     /// batches on a background task at most <see cref="ImageBatchOptions.PrefetchBatches"/> batches ahead of the consumer,
     /// so decoding overlaps training and, without <see cref="ImageBatchOptions.CacheInMemory"/>, the data view is never
     /// held in memory whole.
@@ -46,6 +46,8 @@ namespace Microsoft.ML.Residual.Data
             this.data = data ?? throw new ArgumentNullException(nameof(data));
             if (options is null) throw new ArgumentNullException(nameof(options));
             options.Validate();
+            if (mask != null && options.Augmentation is { Policy: not AugmentationPolicy.None })
+                throw new ArgumentException($"Augmentation.Policy = {options.Augmentation.Policy} moves pixels without the mask; masks take flip, RandomResizedCropScale and CropPadding.", nameof(options));
             this.options = options.Clone();
 
             imageColumn = SchemaChecks.Find(data.Schema, options.ImageColumnName, "image");

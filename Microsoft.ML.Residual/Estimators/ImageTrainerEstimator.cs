@@ -18,8 +18,7 @@ namespace Microsoft.ML.Residual.Estimators
     /// trainer's loss and phases, the export's outputs and the scoring columns.
     /// </summary>
     /// <typeparam name="TOptions">The task's options.</typeparam>
-    /// <typeparam name="TFit">What the task learns about one input while fitting it (e.g. the class names).</typeparam>
-    public abstract class ImageTrainerEstimator<TOptions, TFit> : IEstimator<ITransformer> where TOptions : ImageTrainerOptions
+    public abstract class ImageTrainerEstimator<TOptions> : IEstimator<ITransformer> where TOptions : ImageTrainerOptions
     {
         private protected ImageTrainerEstimator(IHostEnvironment environment, TOptions options, ModelTask task)
         {
@@ -82,8 +81,13 @@ namespace Microsoft.ML.Residual.Estimators
         /// </summary>
         internal TrainingOptions CheckTrainingOptions() => Options.ToTrainingOptions();
 
+        /// <summary>What a task learns of one input while fitting it (e.g. the class names); a task with nothing to keep uses this one.</summary>
+        private protected class FitState
+        {
+        }
+
         /// <summary>Checks the input's task columns (labels, masks) and returns what the fit needs to know of them.</summary>
-        private protected abstract TFit CheckInput(IDataView input);
+        private protected abstract FitState CheckInput(IDataView input);
 
         /// <summary>
         /// The task's batch reader over <paramref name="data"/>'s image column <paramref name="imageColumn"/> (training: shuffled
@@ -92,21 +96,21 @@ namespace Microsoft.ML.Residual.Estimators
         private protected abstract ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory);
 
         /// <summary>The network for <paramref name="channels"/>-channel images, with its initial weights, on the CPU.</summary>
-        private protected abstract nn.Module<Tensor, Tensor> CreateModel(TFit fit, int channels, IChannel channel);
+        private protected abstract nn.Module<Tensor, Tensor> CreateModel(FitState fit, int channels, IChannel channel);
 
         /// <summary>The training loop over <paramref name="model"/>: the task's loss, metrics and backbone phases.</summary>
         private protected abstract TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training);
 
         /// <summary>The export's input, outputs and metadata.</summary>
-        private protected abstract OnnxExportOptions ExportOptions(TFit fit, string pixelColumn, PixelNormalization normalization);
+        private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization);
 
         /// <summary>ML.NET's scoring chain: <paramref name="pixelTransform"/>, the ONNX model, the task's columns.</summary>
         private protected abstract ITransformer ScoringChain(
-            IDataView input, TFit fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring);
+            IDataView input, FitState fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring);
 
         /// <summary>What a fit (or the learning-rate finder) works with: the readers, the network on its device and its trainer.</summary>
         private protected sealed record Prepared(
-            TFit Task, TrainingLoop Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
+            FitState Task, TrainingLoop Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
             IChannel Channel, ITransformer? PixelTransform, string PixelColumn, PixelNormalization Normalization);
 
         /// <summary>
@@ -119,7 +123,7 @@ namespace Microsoft.ML.Residual.Estimators
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
             TrainingOptions training = Options.ToTrainingOptions();
-            TFit fit = CheckInput(input);
+            FitState fit = CheckInput(input);
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
@@ -164,7 +168,7 @@ namespace Microsoft.ML.Residual.Estimators
             catch (ArgumentException e) when (!heldOut)
             {
                 throw new ArgumentException(
-                    $"{name}.ValidationSet: {e.Message} The validation data needs the same columns as the training data, after the same transforms (e.g. the label's MapValueToKey).",
+                    $"{name}.ValidationSet: {e.Message} The validation data needs the same columns as the training data (images, and labels or masks), after the same transforms.",
                     "options", e);
             }
             catch (ArgumentException e)

@@ -91,7 +91,8 @@ namespace Microsoft.ML.Residual.Segmentation
         {
             SegmenterMetric.ValidationLoss => MonitoredMetric.ValidationLoss,
             SegmenterMetric.TrainingLoss => MonitoredMetric.TrainingLoss,
-            _ => MonitoredMetric.ValidationMeanIoU,
+            SegmenterMetric.ValidationMeanIoU => MonitoredMetric.ValidationMeanIoU,
+            _ => throw new ArgumentException($"SegmenterOptions.EarlyStoppingMetric = {EarlyStoppingMetric}: not a SegmenterMetric.", "options"),
         };
 
         internal SegmenterOptions Clone()

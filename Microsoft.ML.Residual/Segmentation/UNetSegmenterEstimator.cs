@@ -24,7 +24,7 @@ namespace Microsoft.ML.Residual.Segmentation
     /// the arg-max as <c>PredictedMask</c> (UInt32 H×W), with <c>MaskScore</c> (K×H×W probabilities).
     /// Every part is ML.NET's own: the model saves and loads natively and scores without this library or libtorch.
     /// </summary>
-    public sealed class UNetSegmenterEstimator : ImageTrainerEstimator<SegmenterOptions, DataViewSchema.Column>
+    public sealed class UNetSegmenterEstimator : ImageTrainerEstimator<SegmenterOptions>
     {
         private const string IndexColumn = ImageInput.Prefix + "MaskIndex";
 
@@ -74,18 +74,18 @@ namespace Microsoft.ML.Residual.Segmentation
             return shape.GetOutputSchema(inputSchema);
         }
 
-        private protected override DataViewSchema.Column CheckInput(IDataView input)
+        private protected override FitState CheckInput(IDataView input)
         {
             if (input.Schema.GetColumnOrNull(Options.MaskColumnName) is not DataViewSchema.Column maskColumn)
                 throw new ArgumentException($"The input has no mask column '{Options.MaskColumnName}'. Columns: {string.Join(", ", input.Schema.Select(c => c.Name))}.", nameof(input));
             MaskColumn.CheckType(maskColumn, Options.ImageHeight, Options.ImageWidth);
-            return maskColumn;
+            return new FitState();
         }
 
         private protected override ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory) =>
-            CreateReader(data, imageColumn, sourceImageColumn, Options, pinMemory);
+            CreateReader(data, imageColumn, sourceImageColumn, Options, training, pinMemory);
 
-        private protected override nn.Module<Tensor, Tensor> CreateModel(DataViewSchema.Column mask, int channels, IChannel channel)
+        private protected override nn.Module<Tensor, Tensor> CreateModel(FitState fit, int channels, IChannel channel)
         {
             UNetOptions modelOptions = Options.ModelOptions?.Clone() ?? new UNetOptions();
             modelOptions.Seed ??= Options.Seed;
@@ -121,7 +121,7 @@ namespace Microsoft.ML.Residual.Segmentation
             };
         }
 
-        private protected override OnnxExportOptions ExportOptions(DataViewSchema.Column mask, string pixelColumn, PixelNormalization normalization) => new()
+        private protected override OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization) => new()
         {
             InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = Options.MaskScoreColumnName,
             ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,
@@ -133,7 +133,7 @@ namespace Microsoft.ML.Residual.Segmentation
         };
 
         private protected override ITransformer ScoringChain(
-            IDataView input, DataViewSchema.Column mask, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
+            IDataView input, FitState fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
         {
             string[] temporary = pixelTransform != null ? new[] { IndexColumn, pixelColumn } : new[] { IndexColumn };
             return new ChainBuilder(input).Add(pixelTransform)
@@ -147,12 +147,12 @@ namespace Microsoft.ML.Residual.Segmentation
         /// The reader of images (<paramref name="imageColumn"/>) and masks for <paramref name="options"/>: its batches' labels are the
         /// N×H×W masks; training epochs are shuffled and augmented (a horizontal flip with probability 0.5 unless the options say otherwise).
         /// </summary>
-        internal static ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, SegmenterOptions options, bool pinMemory = false) =>
+        internal static ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, SegmenterOptions options, bool training = true, bool pinMemory = false) =>
             new(data, new ImageBatchOptions
             {
                 ImageColumnName = imageColumn, LabelColumnName = null, Width = options.ImageWidth, Height = options.ImageHeight, BatchSize = options.BatchSize,
-                Seed = options.Seed, CacheInMemory = options.CacheInMemory, Workers = options.Workers, PinMemory = pinMemory,
-                Augmentation = options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 },
+                Shuffle = training, Seed = options.Seed, CacheInMemory = options.CacheInMemory, Workers = options.Workers, PinMemory = pinMemory,
+                Augmentation = training ? options.Augmentation ?? new ImageAugmentation { HorizontalFlipProbability = 0.5 } : null,
             }, new ImageBatchReader.MaskTarget(options.MaskColumnName, options.NumClasses, options.IgnoreIndex, sourceImageColumn));
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.

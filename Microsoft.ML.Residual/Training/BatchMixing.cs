@@ -24,7 +24,10 @@ namespace Microsoft.ML.Residual.Training
             this.random = random;
         }
 
-        /// <summary>A blended batch: the images, the labels of the images blended in, and the weight λ of the original labels.</summary>
+        /// <summary>
+        /// A blended batch: the images, the labels of the images blended in, and the weight λ of the original labels. For
+        /// CutMix on per-pixel labels (N×H×W masks), <c>OtherLabels</c> is the mixed mask and λ is 0: it is the one target.
+        /// </summary>
         public sealed record Mixed(Tensor Images, Tensor OtherLabels, double Lambda);
 
         /// <summary>The mixing of <paramref name="epoch"/>, or null when both methods are off.</summary>

@@ -146,7 +146,7 @@ namespace Microsoft.ML.Residual.Training
         public Func<Tensor, Tensor>? Preprocess { get; set; }
 
         /// <summary>Trains for <see cref="TrainingOptions.Epochs"/> epochs (resuming from the checkpoint directory if it holds one).</summary>
-        /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), images N×C×H×W and int64 class indices N.</param>
+        /// <param name="trainingBatches">The batches of epoch <c>e</c> (1-based), images N×C×H×W and int64 class indices N (or N×H×W masks).</param>
         /// <param name="stepsPerEpoch">Batches per epoch, for the schedule.</param>
         /// <param name="validationBatches">Validation batches, or null.</param>
         /// <param name="progress">Receives a report after every epoch.</param>
@@ -455,8 +455,8 @@ namespace Microsoft.ML.Residual.Training
                 return Autocast.ToFloat32(model.call(images));
         }
 
-        // A training batch's loss and logits; under mixup/CutMix the inputs and the loss are blended with the same weight, and
-        // the labels returned (for accuracy) are the dominant ones.
+        // A training batch's loss and logits; under mixup/CutMix the inputs and the loss are blended with the same weight (CutMix
+        // on masks pastes into the mask too, which is then the one target), and the labels returned (for accuracy) are the dominant ones.
         private (Tensor Loss, Tensor Logits, Tensor Labels) TrainingLoss(Tensor images, Tensor labels, BatchMixing? mixing)
         {
             if (mixing?.Mix(images, labels) is { } mixed)

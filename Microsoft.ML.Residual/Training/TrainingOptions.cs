@@ -111,7 +111,8 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>
         /// CutMix (Yun et al.): a random box of each image is pasted from a shuffled copy of the batch, its area
-        /// 1 − λ with λ ~ Beta(α, α), and the loss is blended by the pasted area. 0 turns it off; 1 is usual. With
+        /// 1 − λ with λ ~ Beta(α, α), and the loss is blended by the pasted area (per-pixel targets, N×H×W masks, get the same
+        /// box pasted and are the one target). 0 turns it off; 1 is usual. With
         /// <see cref="MixupAlpha"/> as well, each batch uses one of the two at random. Default 0.
         /// </summary>
         public double CutMixAlpha { get; set; }
