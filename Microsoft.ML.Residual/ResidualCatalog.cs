@@ -3,7 +3,6 @@ using System.Reflection;
 using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Featurization;
 using Microsoft.ML.Residual.Segmentation;
-using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Residual
@@ -137,13 +136,6 @@ namespace Microsoft.ML.Residual
         /// </summary>
         public static SegmentationCatalog Segmentation(this MLContext ml) =>
             new(ml ?? throw new ArgumentNullException(nameof(ml)));
-
-        /// <summary>
-        /// Sweeps over architectures and hyperparameters, AutoML-style:
-        /// <c>ml.ResidualSweep().ImageClassification(...).SetSearchSpace(...).SetTuner(...).Run(train, validation)</c>.
-        /// </summary>
-        public static ResidualSweepCatalog ResidualSweep(this MLContext mlContext) =>
-            new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
 
         private static ImageClassifierOptions SimpleOptions(
             string labelColumnName, string imageColumnName, string architecture, int epochs, int imageWidth, int imageHeight, int batchSize) => new()

@@ -111,6 +111,42 @@ public sealed class PackageTests
         }
     }
 
+    [TestMethod]
+    public void PackSweeps_GivesItsOwnPackageOnTheCorePackage()
+    {
+        string repo = TestRepository.Root();
+        string output = Directory.CreateTempSubdirectory("residualml-pack-sweeps-").FullName;
+        try
+        {
+            const string Version = "0.0.0-packagetest";
+            string project = Path.Combine(repo, "Microsoft.ML.Residual.Sweeps", "Microsoft.ML.Residual.Sweeps.csproj");
+            Run($"pack \"{project}\" -c Release --no-restore -o \"{output}\" -p:Version={Version} --nologo");
+
+            string package = Path.Combine(output, $"Microsoft.ML.Residual.Sweeps.{Version}.nupkg");
+            Assert.IsTrue(File.Exists(package), $"no {package}");
+            using ZipArchive zip = ZipFile.OpenRead(package);
+            var entries = zip.Entries.Select(e => e.FullName).ToList();
+            foreach (string expected in new[]
+            {
+                "LICENSE", "lib/net8.0/Microsoft.ML.Residual.Sweeps.dll", "lib/net8.0/Microsoft.ML.Residual.Sweeps.xml",
+                "lib/net10.0/Microsoft.ML.Residual.Sweeps.dll", "lib/net10.0/Microsoft.ML.Residual.Sweeps.xml",
+            })
+            {
+                CollectionAssert.Contains(entries, expected, $"the package has {string.Join(", ", entries)}");
+            }
+
+            using Stream nuspecStream = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open();
+            XDocument nuspec = XDocument.Load(nuspecStream);
+            XNamespace ns = nuspec.Root!.Name.Namespace;
+            var dependencies = nuspec.Root.Descendants(ns + "dependency").Select(d => (string)d.Attribute("id")!).Distinct().ToList();
+            CollectionAssert.Contains(dependencies, "Microsoft.ML.Residual");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
     private static void Run(string arguments)
     {
         var start = new ProcessStartInfo(TestRepository.DotnetHost(), arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

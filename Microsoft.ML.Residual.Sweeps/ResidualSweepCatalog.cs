@@ -1,7 +1,6 @@
 using System;
 using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Segmentation;
-using Microsoft.ML.Residual.Sweeps;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Residual.Sweeps
@@ -60,5 +59,16 @@ namespace Microsoft.ML.Residual.Sweeps
                 throw new ArgumentException("A sweep keeps each trial's checkpoints itself; leave SegmenterOptions.CheckpointDirectory null.", nameof(baseOptions));
             return new ImageSweepExperiment(ml, new SegmentationSweepTask((IHostEnvironment)ml, ml, baseOptions));
         }
+    }
+
+    /// <summary>The entry point of the sweeps package on <see cref="MLContext"/>.</summary>
+    public static class ResidualSweepCatalogExtensions
+    {
+        /// <summary>
+        /// Sweeps over architectures and hyperparameters, AutoML-style:
+        /// <c>ml.ResidualSweep().ImageClassification(...).SetSearchSpace(...).SetTuner(...).Run(train, validation)</c>.
+        /// </summary>
+        public static ResidualSweepCatalog ResidualSweep(this MLContext mlContext) =>
+            new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
     }
 }
