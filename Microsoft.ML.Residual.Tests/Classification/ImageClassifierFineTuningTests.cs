@@ -69,6 +69,38 @@ public sealed class ImageClassifierFineTuningTests
     }
 
     [TestMethod]
+    public void PretrainedRgbWeights_FineTuneOnGreyImages_WithTheFirstConvolutionSummedOverRgb()
+    {
+        string pretrained = SaveStateDict("resnet18", 1000, seed: 3);
+        var ml = new MLContext(seed: 1);
+        // The textures' channel average: one-channel pixel vectors.
+        var grey = ImageClassifierEstimatorTests.Textures(64, seed: 1).Select(r => new ImageClassifierEstimatorTests.GrayRow
+        {
+            Label = r.Label, Image = Enumerable.Range(0, Size * Size).Select(p => (r.Image[p] + r.Image[Size * Size + p] + r.Image[2 * Size * Size + p]) / 3).ToArray(),
+        });
+        IDataView train = ml.Data.LoadFromEnumerable(grey);
+        var options = Options("resnet18", epochs: 2);
+        options.PretrainedWeightsPath = pretrained;
+        options.FreezeBackboneEpochs = 1;
+        options.BackboneLearningRateFactor = 1e-12; // the backbone moves by rounding only
+        options.GradientClipNorm = 1;
+        ITransformer model = Pipeline(ml, options).Fit(train);
+
+        string saved = ModelTestSupport.TempFile(TestContext, "-grey.zip");
+        ml.Model.Save(model, train.Schema, saved);
+        using TensorDictionary trained = SavedModelWeights.Read(saved, "test");
+        using TensorDictionary original = StateDict.Read(pretrained);
+        Tensor rgb = original["conv1.weight"];
+        Tensor summed = rgb.sum(1, keepdim: true);
+        Tensor learned = trained["conv1.weight"];
+        CollectionAssert.AreEqual(new long[] { 64, 1, 7, 7 }, learned.shape);
+        // The sum of three float32 weights is within γ₂ of their magnitudes; 4 steps at 0.05 × 1e-12 (clipped gradients, momentum
+        // 0.9: at most 10× a step) move a weight by far less than 1e-9.
+        Tensor bound = rgb.abs().sum(1, keepdim: true).mul(Numerics.Gamma(2)).add(1e-9);
+        Assert.IsTrue(learned.sub(summed).abs().le(bound).all().item<bool>(), $"largest difference {learned.sub(summed).abs().max().item<float>()}");
+    }
+
+    [TestMethod]
     public void SavedModelZip_ContinuesTrainingWithTheHeadRowsFollowingTheNewKeyOrder()
     {
         var ml = new MLContext(seed: 1);

@@ -106,7 +106,7 @@ namespace Microsoft.ML.Residual.Classification
         {
             var fit = (LabelledFit)state;
             using TensorDictionary? initial = Options.ResumeFromModelPath is string saved ? SavedModelWeights.Read(saved, nameof(Options.ResumeFromModelPath))
-                : Options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained) : null;
+                : Options.PretrainedWeightsPath is string pretrained ? ReadPretrained(pretrained, channels) : null;
             fit.Stem = ChooseStem(initial);
             ModelOptions modelOptions = ResidualModels.NewOptions(Card);
             modelOptions.Seed = Options.Seed;
@@ -138,11 +138,14 @@ namespace Microsoft.ML.Residual.Classification
             },
         };
 
-        private TensorDictionary ReadPretrained(string path)
+        // Pretrained weights, their first convolution adapted from RGB to the images' channel count.
+        private TensorDictionary ReadPretrained(string path, int channels)
         {
             try
             {
-                return StateDict.Read(path);
+                TensorDictionary weights = StateDict.Read(path);
+                if (Card.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
+                return weights;
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException or UnauthorizedAccessException)
             {

@@ -142,7 +142,7 @@ namespace Microsoft.ML.Residual.Estimators
             string? sourceImage = pixelTransform != null ? Options.ImageColumnName : null;
             ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, training: true, pinMemory);
             ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, sourceImage, heldOut, pinMemory);
-            PixelNormalization normalization = PixelNormalization.ImageNet(reader.Channels);
+            PixelNormalization normalization = PixelNormalization.For(Card, reader.Channels);
             nn.Module<Tensor, Tensor> model = CreateModel(fit, reader.Channels, channel);
             try
             {

@@ -87,7 +87,9 @@ namespace Microsoft.ML.Residual.Featurization
                 {
                     // A classifier checkpoint: everything but its head.
                     string head = ResidualModels.Find(architecture)!.HeadPrefix!;
-                    StateDict.Load(model, weightsPath, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
+                    using TensorDictionary weights = StateDict.Read(weightsPath);
+                    if (ResidualModels.Find(architecture)!.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
+                    StateDict.Load(model, weights, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
                 }
 
                 model.eval();
@@ -95,8 +97,8 @@ namespace Microsoft.ML.Residual.Featurization
                 {
                     InputName = pixels, OutputName = Prefix + "Features",
                     // The normalisation the classifier estimators train with, so their weights featurise the images they saw:
-                    // ImageNet statistics for RGB (what torchvision weights expect), their channel average otherwise.
-                    Normalization = PixelNormalization.ImageNet(channels),
+                    // the card's statistics for RGB (ImageNet's for torchvision weights), their channel average otherwise.
+                    Normalization = PixelNormalization.For(ResidualModels.Find(architecture)!, channels),
                 });
             }
 

@@ -52,13 +52,11 @@ namespace Microsoft.ML.Residual.Models
             int channels = definition.InitFeatures;
             blocks = new DenseBlock[definition.BlockConfig.Count];
             transitions = new DenseTransition[definition.BlockConfig.Count - 1];
-            var stageChannels = new List<int> { definition.InitFeatures };
             for (int i = 0; i < blocks.Length; i++)
             {
                 blocks[i] = new DenseBlock(definition.BlockConfig[i], channels, definition);
                 features.Add(($"denseblock{i + 1}", blocks[i]));
                 channels += definition.BlockConfig[i] * definition.GrowthRate;
-                stageChannels.Add(channels);
                 if (i < transitions.Length)
                 {
                     int kept = definition.TransitionOutput(channels);
@@ -78,11 +76,8 @@ namespace Microsoft.ML.Residual.Models
                 register_module("classifier", classifier);
             }
 
-            StageChannels = stageChannels;
-            int stemReduction = imageNet ? 2 : 1;
-            int poolReduction = imageNet ? 2 : 1;
-            StageReductions = new[] { stemReduction }
-                .Concat(Enumerable.Range(0, blocks.Length).Select(i => stemReduction * poolReduction << i)).ToList();
+            StageChannels = definition.Stages.Select(s => s.Channels).ToList();
+            StageReductions = definition.Stages.Select(s => s.Reduction).ToList();
             InitialiseWeights();
         }
 

@@ -94,6 +94,17 @@ namespace Microsoft.ML.Residual.Models
             };
         }
 
+        /// <summary>The stem's output, then each dense block's: channels and reduction (the ImageNet stem and its pooling halve twice).</summary>
+        public IReadOnlyList<StageInfo> Stages
+        {
+            get
+            {
+                int stem = Stem == StemKind.ImageNet ? 2 : 1;
+                return new[] { new StageInfo(InitFeatures, stem) }
+                    .Concat(BlockOutputChannels().Select((channels, block) => new StageInfo(channels, stem * stem << block))).ToList();
+            }
+        }
+
         /// <summary>Channels after each dense block (before its transition), first to last.</summary>
         public IReadOnlyList<int> BlockOutputChannels()
         {

@@ -100,12 +100,8 @@ namespace Microsoft.ML.Residual.Models
                 register_module("fc", fc);
             }
 
-            int stemReduction = downsamplingStem ? 2 : 1;
-            int poolReduction = downsamplingStem ? 2 : 1;
-            StageChannels = new[] { definition.StemWidth }
-                .Concat(definition.StageWidths.Select(w => w * definition.Expansion)).ToList();
-            StageReductions = new[] { stemReduction }
-                .Concat(Enumerable.Range(0, stages.Length).Select(i => stemReduction * poolReduction << i)).ToList();
+            StageChannels = definition.Stages.Select(s => s.Channels).ToList();
+            StageReductions = definition.Stages.Select(s => s.Reduction).ToList();
             InitialiseWeights();
         }
 

@@ -71,6 +71,20 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Channel expansion of the block: 1 for basic, 4 for bottleneck.</summary>
         public int Expansion => Block == ResidualBlockKind.Bottleneck ? 4 : 1;
 
+        /// <summary>The stem's output, then each stage's: channels and reduction (the stem and its pooling halve twice, unless CIFAR's).</summary>
+        public IReadOnlyList<StageInfo> Stages
+        {
+            get
+            {
+                int stem = Stem == StemKind.Cifar ? 1 : 2;
+                return new[] { new StageInfo(StemWidth, stem) }
+                    .Concat(StageWidths.Select((width, stage) => new StageInfo(width * Expansion, stem * stem << stage))).ToList();
+            }
+        }
+
+        /// <summary>The module path of the convolution that sees the image.</summary>
+        public string FirstConvolution => Stem == StemKind.Deep ? "conv1.0" : "conv1";
+
         /// <summary>Returns a copy with every non-null option applied.</summary>
         public ResNetDefinition With(ModelOptions? options)
         {

@@ -8,7 +8,10 @@ namespace Microsoft.ML.Residual.Models
         {
             void AddDenseNet(string name, string description, DenseNetDefinition definition)
             {
-                registry.Add(new Entry(new ModelInfo(name, "densenet", description) { HeadPrefix = "classifier.", OptionsType = typeof(DenseNetOptions) },
+                registry.Add(new Entry(new ModelInfo(name, "densenet", description)
+                {
+                    HeadPrefix = "classifier.", OptionsType = typeof(DenseNetOptions), FirstConvolution = "features.conv0", Stages = definition.Stages,
+                },
                     (classes, channels, options) => new DenseNet(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }
 

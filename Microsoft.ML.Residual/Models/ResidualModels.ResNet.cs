@@ -9,7 +9,10 @@ namespace Microsoft.ML.Residual.Models
             void AddResNet(string name, string description, ResNetDefinition definition)
             {
                 ResNetPresets[name] = definition;
-                registry.Add(new Entry(new ModelInfo(name, "resnet", description) { HeadPrefix = "fc.", OptionsType = typeof(ResNetOptions) },
+                registry.Add(new Entry(new ModelInfo(name, "resnet", description)
+                {
+                    HeadPrefix = "fc.", OptionsType = typeof(ResNetOptions), FirstConvolution = definition.FirstConvolution, Stages = definition.Stages,
+                },
                     (classes, channels, options) => new ResNet(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }
 

@@ -32,6 +32,7 @@ namespace Microsoft.ML.Residual.Models
                 var card = new ModelInfo(name, "unet", $"U-Net decoder (256-128-64-32-16, smp layout) over a {encoder} encoder: unet with Encoder = \"{encoder}\"")
                 {
                     Task = ModelTask.Segmenter, HeadPrefix = entry.Info.HeadPrefix, OptionsType = typeof(UNetOptions), Encoder = encoder,
+                    FirstConvolution = "encoder." + entry.Info.FirstConvolution, Mean = entry.Info.Mean, Std = entry.Info.Std,
                 };
                 registry.Add(new Entry(card, (classes, channels, options) =>
                 {

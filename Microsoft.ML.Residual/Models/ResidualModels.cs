@@ -40,7 +40,32 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>For a segmenter built over a registered backbone, that backbone's name; null otherwise (the classic U-Net).</summary>
         public string? Encoder { get; init; }
+
+        /// <summary>
+        /// The module path of the convolution that sees the image (timm's <c>first_conv</c>): "conv1" for ResNets, "conv1.0" for
+        /// the deep stem of ResNet-D, "features.conv0" for DenseNets, "encoder." and the encoder's for encoder U-Nets; its
+        /// weight is <c>FirstConvolution + ".weight"</c>. Pretrained RGB weights are adapted there to other channel counts.
+        /// </summary>
+        public string? FirstConvolution { get; init; }
+
+        /// <summary>The per-channel mean of RGB pixels in 0–1 the network is trained to expect (ImageNet's by default).</summary>
+        public IReadOnlyList<double> Mean { get; init; } = new[] { 0.485, 0.456, 0.406 };
+
+        /// <summary>The per-channel standard deviation of RGB pixels in 0–1 the network expects (ImageNet's by default).</summary>
+        public IReadOnlyList<double> Std { get; init; } = new[] { 0.229, 0.224, 0.225 };
+
+        /// <summary>
+        /// A stage encoder's stages with the default options (<see cref="IStageEncoder.StageChannels"/> and
+        /// <see cref="IStageEncoder.StageReductions"/> of the network <see cref="ResidualModels.Create"/> builds); null for
+        /// networks without stages.
+        /// </summary>
+        public IReadOnlyList<StageInfo>? Stages { get; init; }
     }
+
+    /// <summary>One stage of a backbone: the channels of its output and its downsampling factor relative to the input.</summary>
+    /// <param name="Channels">Output channels.</param>
+    /// <param name="Reduction">Input size ÷ output size, e.g. 4 for the first ResNet stage.</param>
+    public sealed record StageInfo(int Channels, int Reduction);
 
     /// <summary>
     /// Creates every network of the library by name (torchvision's names where torchvision has the model).

@@ -30,15 +30,23 @@ namespace Microsoft.ML.Residual.Onnx
         /// ImageNet statistics for <paramref name="channels"/> = 3; for other channel counts their channel average, repeated
         /// (as for pretrained weights adapted to grayscale input).
         /// </summary>
-        public static PixelNormalization ImageNet(int channels)
+        public static PixelNormalization ImageNet(int channels) => Of(new PixelNormalization().Mean, new PixelNormalization().Std, channels);
+
+        /// <summary>
+        /// The statistics the model card gives (<see cref="ModelInfo.Mean"/>, <see cref="ModelInfo.Std"/>) for
+        /// <paramref name="channels"/> = 3; for other channel counts their channel average, repeated.
+        /// </summary>
+        public static PixelNormalization For(ModelInfo card, int channels) =>
+            Of((card ?? throw new ArgumentNullException(nameof(card))).Mean, card.Std, channels);
+
+        private static PixelNormalization Of(IReadOnlyList<double> mean, IReadOnlyList<double> std, int channels)
         {
             if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "At least one channel.");
-            var imageNet = new PixelNormalization();
-            if (channels == 3) return imageNet;
+            if (channels == mean.Count) return new PixelNormalization { Mean = mean.ToArray(), Std = std.ToArray() };
             return new PixelNormalization
             {
-                Mean = Enumerable.Repeat(imageNet.Mean.Average(), channels).ToArray(),
-                Std = Enumerable.Repeat(imageNet.Std.Average(), channels).ToArray(),
+                Mean = Enumerable.Repeat(mean.Average(), channels).ToArray(),
+                Std = Enumerable.Repeat(std.Average(), channels).ToArray(),
             };
         }
     }

@@ -101,7 +101,7 @@ namespace Microsoft.ML.Residual.Segmentation
 
             try
             {
-                if (Options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights);
+                if (Options.PretrainedEncoderWeightsPath is string weights) LoadEncoder(model, weights, channels);
                 return model;
             }
             catch
@@ -156,7 +156,7 @@ namespace Microsoft.ML.Residual.Segmentation
             }, new ImageBatchReader.MaskTarget(options.MaskColumnName, options.NumClasses, options.IgnoreIndex, sourceImageColumn));
 
         // A torchvision classifier state dict of the encoder's architecture, into "encoder.*"; the decoder starts fresh.
-        private void LoadEncoder(nn.Module model, string path)
+        private void LoadEncoder(nn.Module model, string path, int channels)
         {
             ModelInfo encoder = ResidualModels.EncoderOf(Options.Architecture, Options.ModelOptions)
                 ?? throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{Options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", "options");
@@ -164,7 +164,10 @@ namespace Microsoft.ML.Residual.Segmentation
                 ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder {encoder.Name} of '{Options.Architecture}'.");
             try
             {
-                StateDict.Load(model, path, strict: true, new StateDictLoadOptions
+                // The encoder's RGB first convolution adapted to the images' channel count.
+                using TensorDictionary file = StateDict.Read(path);
+                if (encoder.FirstConvolution is string first) file.AdaptInputConvolution(first + ".weight", channels);
+                StateDict.Load(model, file, strict: true, new StateDictLoadOptions
                 {
                     MapKey = EncoderUNet.EncoderKeyMap(classifierPrefix),
                     SkipPrefixes = EncoderUNet.DecoderPrefixes.ToList(),
