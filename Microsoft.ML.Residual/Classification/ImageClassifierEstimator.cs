@@ -58,12 +58,14 @@ namespace Microsoft.ML.Residual.Classification
         {
             (finder ??= new LearningRateFinderOptions()).Validate();
             LearningRateFinderResult result = null!;
-            Prepare(input, "Finding the learning rate", withValidation: false, setup =>
+            if (input is null) throw new ArgumentNullException(nameof(input));
+            using IChannel channel = Environment.Register(nameof(ImageClassifierEstimator)).Start("Finding the learning rate");
+            Prepare(input, channel, withValidation: false, setup =>
             {
                 ImageInput.NamingUnreadableImages(
                     () => result = setup.Trainer.FindLearningRate(epoch => setup.Reader.ReadEpoch(epoch).Select(b => (b.Images, b.Labels!)), finder, Options.CancellationToken),
-                    setup.PixelTransform != null, input, Options.ImageColumnName, validation: null);
-                setup.Channel.Info(MessageSensitivity.None, result.Suggested is double rate
+                    setup.DecodesImages, input, Options.ImageColumnName, validation: null);
+                channel.Info(MessageSensitivity.None, result.Suggested is double rate
                     ? $"learning-rate finder: {result.Points.Count} steps, suggested rate {rate:G3} (steepest {result.Steepest:G3}, minimum / 10 {result.MinimumOverTen:G3})"
                     : $"learning-rate finder: {result.Points.Count} steps; the loss did not fall, so no rate is suggested");
             });
@@ -242,17 +244,12 @@ namespace Microsoft.ML.Residual.Classification
             }
         }
 
-        private protected override ITransformer ScoringChain(
-            IDataView input, FitState state, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
-        {
-            var fit = (LabelledFit)state;
-            var chain = new ChainBuilder(input).Add(pixelTransform)
-                .Fit(Ml.Transforms.ApplyOnnxModel(new[] { LogitsColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu));
-            chain.Add(LogitsPredictionStep.Create(Environment, Ml, chain.Current.Schema[LogitsColumn].Type, LogitsColumn, fit.ClassNames,
+        private protected override string[] GraphOutputs => new[] { LogitsColumn };
+
+        // The logits become Score (softmax) and PredictedLabel (the label's keys), as ML.NET's multiclass trainers give them.
+        private protected override void AddScoringColumns(ChainBuilder chain, FitState state) =>
+            chain.Add(LogitsPredictionStep.Create(Environment, Ml, chain.Current.Schema[LogitsColumn].Type, LogitsColumn, ((LabelledFit)state).ClassNames,
                 Options.ScoreColumnName, Options.PredictedLabelColumnName));
-            string[] temporary = pixelTransform != null ? new[] { LogitsColumn, pixelColumn } : new[] { LogitsColumn };
-            return chain.Fit(Ml.Transforms.DropColumns(temporary)).Build();
-        }
 
     }
 }

@@ -12,47 +12,44 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Estimators
 {
     /// <summary>
-    /// The one <c>Fit</c> of every image trainer: check the input, split off validation data, read batches, build the network
-    /// on the training device, train it, export it to ONNX and return ML.NET's scoring chain. A task (classification,
-    /// segmentation) supplies only its parts: the input check, the batch target, the network with its initial weights, the
-    /// trainer's loss and phases, the export's outputs and the scoring columns.
+    /// The training part of every image trainer's <c>Fit</c> (<see cref="ImageModelEstimator"/> holds the rest): check the input,
+    /// split off validation data, read batches, build the network on the training device, train it and export it to ONNX. A
+    /// task (classification, segmentation) supplies only its parts: the input check, the batch target, the network with its
+    /// initial weights, the trainer's loss and phases, the export's outputs and the scoring columns.
     /// </summary>
     /// <typeparam name="TOptions">The task's options.</typeparam>
-    public abstract class ImageTrainerEstimator<TOptions> : IEstimator<ITransformer> where TOptions : ImageTrainerOptions
+    public abstract class ImageTrainerEstimator<TOptions> : ImageModelEstimator where TOptions : ImageTrainerOptions
     {
         private protected ImageTrainerEstimator(IHostEnvironment environment, TOptions options, ModelTask task)
+            : base(environment, (options ?? throw new ArgumentNullException(nameof(options))).Seed)
         {
-            Environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            Options = options ?? throw new ArgumentNullException(nameof(options));
-            Ml = ImageInput.TransformContext(options.Seed);
+            Options = options;
             Card = options.CheckShared(task);
         }
-
-        private protected IHostEnvironment Environment { get; }
-
-        /// <summary>The context the estimator builds ML.NET's transforms with (see <see cref="ImageInput.TransformContext"/>).</summary>
-        private protected MLContext Ml { get; }
 
         private protected TOptions Options { get; }
 
         /// <summary>The registry card of <see cref="ImageTrainerOptions.Architecture"/>.</summary>
         private protected ModelInfo Card { get; }
 
-        /// <inheritdoc />
-        public abstract SchemaShape GetOutputSchema(SchemaShape inputSchema);
+        private protected override string ImageColumnName => Options.ImageColumnName;
 
-        /// <inheritdoc />
-        public ITransformer Fit(IDataView input)
+        private protected override int ImageWidth => Options.ImageWidth;
+
+        private protected override int ImageHeight => Options.ImageHeight;
+
+        private protected override string Activity => "Training";
+
+        private protected override (byte[] Onnx, FitState State) CreateGraph(IDataView input, string pixelColumn, IChannel channel)
         {
             byte[] onnx = null!;
-            Prepared prepared = null!;
-            (int? Gpu, bool FallbackToCpu) scoring = default;
-            Prepare(input, "Training", withValidation: true, setup =>
+            FitState state = null!;
+            Prepare(input, channel, withValidation: true, setup =>
             {
-                prepared = setup;
+                state = setup.Task;
                 // The epochs, with the gradient-flow probe on the first validation (or training) batch when asked; a failure to
                 // read an image names its row and file.
-                IProgress<EpochReport> epochs = new EpochLog(setup.Channel, Options.Progress);
+                IProgress<EpochReport> epochs = new EpochLog(channel, Options.Progress);
                 using (TrainingGradientFlow? flow = Options.GradientFlowProgress is { } flowProgress
                     ? TrainingGradientFlow.OnFirstBatch(setup.Model, Pairs((setup.Validation ?? setup.Reader).ReadAll()), setup.Trainer.Preprocess!, setup.Device, flowProgress)
                     : null)
@@ -62,29 +59,23 @@ namespace Microsoft.ML.Residual.Estimators
                         () => setup.Trainer.Train(epoch => Pairs(setup.Reader.ReadEpoch(epoch)), (setup.Rows + Options.BatchSize - 1) / Options.BatchSize,
                             setup.Validation == null ? null : () => Pairs(setup.Validation.ReadAll()), flow?.AfterEachEpoch(epochs) ?? epochs,
                             Options.CancellationToken, Options.BatchProgress),
-                        setup.PixelTransform != null, input, Options.ImageColumnName, Options.ValidationSet);
+                        setup.DecodesImages, input, Options.ImageColumnName, Options.ValidationSet);
                 }
 
                 // Exported from the CPU in inference mode.
                 setup.Model.eval();
                 setup.Model.to(CPU);
                 onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
-                    ExportOptions(setup.Task, setup.PixelColumn, setup.Normalization));
-                scoring = EstimatorRuntime.ScoringDevice(Environment, setup.Channel);
+                    ExportOptions(setup.Task, pixelColumn, setup.Normalization));
             });
-            return ScoringChain(input, prepared.Task, prepared.PixelTransform, prepared.PixelColumn, onnx, scoring);
+            return (onnx, state);
         }
 
         /// <summary>
-        /// Checks the options the constructor does not (those of the training loop), as <see cref="Fit"/> would, and returns
+        /// Checks the options the constructor does not (those of the training loop), as <c>Fit</c> would, and returns
         /// them with every default resolved.
         /// </summary>
         internal TrainingOptions CheckTrainingOptions() => Options.ToTrainingOptions();
-
-        /// <summary>What a task learns of one input while fitting it (e.g. the class names); a task with nothing to keep uses this one.</summary>
-        private protected class FitState
-        {
-        }
 
         /// <summary>Checks the input's task columns (labels, masks) and returns what the fit needs to know of them.</summary>
         private protected abstract FitState CheckInput(IDataView input);
@@ -104,27 +95,21 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>The export's input, outputs and metadata.</summary>
         private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization);
 
-        /// <summary>ML.NET's scoring chain: <paramref name="pixelTransform"/>, the ONNX model, the task's columns.</summary>
-        private protected abstract ITransformer ScoringChain(
-            IDataView input, FitState fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring);
-
         /// <summary>What a fit (or the learning-rate finder) works with: the readers, the network on its device and its trainer.</summary>
         private protected sealed record Prepared(
             FitState Task, TrainingLoop Trainer, nn.Module<Tensor, Tensor> Model, ImageBatchReader Reader, ImageBatchReader? Validation, long Rows, Device Device,
-            IChannel Channel, ITransformer? PixelTransform, string PixelColumn, PixelNormalization Normalization);
+            bool DecodesImages, PixelNormalization Normalization);
 
         /// <summary>
         /// Checks the input, builds the readers and the network (with its initial weights, on the training device) and runs
         /// <paramref name="body"/> with them; the network is disposed afterwards. Without <paramref name="withValidation"/> no
         /// validation data is read (the training rows stay those <c>Fit</c> would train on).
         /// </summary>
-        private protected void Prepare(IDataView input, string channelName, bool withValidation, Action<Prepared> body)
+        private protected void Prepare(IDataView input, IChannel channel, bool withValidation, Action<Prepared> body)
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
-            EstimatorRuntime.EnsureOnnxRuntime();
             TrainingOptions training = Options.ToTrainingOptions();
             FitState fit = CheckInput(input);
-            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
                 Ml, input, readTransform, Options.ValidationSet, Options.ValidationFraction, Options.Seed);
@@ -136,10 +121,9 @@ namespace Microsoft.ML.Residual.Estimators
                     ? $"The training data is empty once ValidationFraction = {Options.ValidationFraction} is held out; lower it or add rows."
                     : "The training data is empty: it has no rows.", nameof(input));
 
-            using IChannel channel = Environment.Register(GetType().Name).Start(channelName);
             Device device = EstimatorRuntime.ChooseDevice(Environment, channel);
             bool pinMemory = device.type == DeviceType.CUDA;
-            string? sourceImage = pixelTransform != null ? Options.ImageColumnName : null;
+            string? sourceImage = readTransform != null ? Options.ImageColumnName : null;
             ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, training: true, pinMemory);
             ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, sourceImage, heldOut, pinMemory);
             PixelNormalization normalization = PixelNormalization.For(Card, reader.Channels);
@@ -150,7 +134,7 @@ namespace Microsoft.ML.Residual.Estimators
                 using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
                 TrainingLoop trainer = CreateTrainer(model, training);
                 trainer.Preprocess = normalizer.Apply;
-                body(new Prepared(fit, trainer, model, reader, validation, rows, device, channel, pixelTransform, pixelColumn, normalization));
+                body(new Prepared(fit, trainer, model, reader, validation, rows, device, readTransform != null, normalization));
             }
             finally
             {

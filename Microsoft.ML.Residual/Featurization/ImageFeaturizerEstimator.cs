@@ -8,6 +8,7 @@ using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 
 namespace Microsoft.ML.Residual.Featurization
@@ -18,24 +19,21 @@ namespace Microsoft.ML.Residual.Featurization
     /// become an ONNX graph scored by ML.NET's <c>OnnxTransformer</c>; the fitted transformer is ML.NET's own chain
     /// ([ResizeImages → ExtractPixels] → OnnxTransformer → Concatenate → DropColumns), saved and loaded by ML.NET.
     /// </summary>
-    public sealed class ImageFeaturizerEstimator : IEstimator<ITransformer>
+    public sealed class ImageFeaturizerEstimator : ImageModelEstimator
     {
-        private const string Prefix = ImageInput.Prefix;
+        private const string FeaturesColumn = ImageInput.Prefix + "Features";
 
-        private readonly IHostEnvironment environment;
-        private readonly MLContext ml;
         private readonly string outputColumnName;
         private readonly string imageColumnName;
-        private readonly string architecture;
+        private readonly ModelInfo card;
         private readonly string? weightsPath;
         private readonly int imageWidth;
         private readonly int imageHeight;
 
         internal ImageFeaturizerEstimator(
             IHostEnvironment environment, string outputColumnName, string imageColumnName, string architecture, string? weightsPath, int imageWidth, int imageHeight)
+            : base(environment, seed: null)
         {
-            this.environment = environment ?? throw new ArgumentNullException(nameof(environment));
-            ml = ImageInput.TransformContext(seed: null);
             if (string.IsNullOrWhiteSpace(outputColumnName)) throw new ArgumentException("Name the output column.", nameof(outputColumnName));
             ModelInfo? info = ResidualModels.Find(architecture);
             if (info is null || info.Task != ModelTask.Classifier)
@@ -45,26 +43,33 @@ namespace Microsoft.ML.Residual.Featurization
             if (imageWidth < 1 || imageHeight < 1) throw new ArgumentException("imageWidth and imageHeight must be positive.");
             this.outputColumnName = outputColumnName;
             this.imageColumnName = imageColumnName;
-            this.architecture = architecture;
+            card = info;
             this.weightsPath = weightsPath;
             this.imageWidth = imageWidth;
             this.imageHeight = imageHeight;
         }
 
-        /// <inheritdoc />
-        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
-        {
-            return ImageInput.DeclareOutputs(ml, inputSchema, imageColumnName, outputColumnName);
-        }
+        private protected override string ImageColumnName => imageColumnName;
+
+        private protected override int ImageWidth => imageWidth;
+
+        private protected override int ImageHeight => imageHeight;
+
+        private protected override string[] GraphOutputs => new[] { FeaturesColumn };
+
+        private protected override string Activity => "Featurizing";
 
         /// <inheritdoc />
-        public ITransformer Fit(IDataView input)
+        public override SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+            ImageInput.DeclareOutputs(Ml, inputSchema, imageColumnName, outputColumnName);
+
+        // The backbone without its head, with the weights (a classifier checkpoint: everything but its head; RGB weights
+        // adapted to the images' channels), in inference mode.
+        private protected override (byte[] Onnx, FitState State) CreateGraph(IDataView input, string pixelColumn, IChannel channel)
         {
-            if (input is null) throw new ArgumentNullException(nameof(input));
-            DataViewType imageType = ImageInput.RequireColumn(input.Schema, imageColumnName).Type;
-            (ITransformer? pixelTransform, string pixels) = ImageInput.PixelPipeline(ml, input, imageColumnName, imageWidth, imageHeight);
+            DataViewType imageType = input.Schema[imageColumnName].Type;
             int channels;
-            if (pixelTransform != null)
+            if (imageType is ImageDataViewType)
             {
                 channels = 3;
             }
@@ -77,40 +82,29 @@ namespace Microsoft.ML.Residual.Featurization
             {
                 throw new ArgumentException(
                     $"Column '{imageColumnName}' is {imageType}: the featurizer takes an MLImage column (LoadImages) or a float vector of C×{imageHeight}×{imageWidth} "
-                    + "pixels (ExtractPixels).", nameof(input));
+                    + "pixels (ExtractPixels).", "input");
             }
 
-            byte[] onnx;
-            using (var model = ResidualModels.Create(architecture, numClasses: 0, inChannels: channels))
+            using var model = ResidualModels.Create(card.Name, numClasses: 0, inChannels: channels);
+            if (weightsPath != null)
             {
-                if (weightsPath != null)
-                {
-                    // A classifier checkpoint: everything but its head.
-                    string head = ResidualModels.Find(architecture)!.HeadPrefix!;
-                    using TensorDictionary weights = StateDict.Read(weightsPath);
-                    if (ResidualModels.Find(architecture)!.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
-                    StateDict.Load(model, weights, strict: true, new StateDictLoadOptions { SkipPrefixes = { head } });
-                }
-
-                model.eval();
-                onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, channels, imageHeight, imageWidth }, new OnnxExportOptions
-                {
-                    InputName = pixels, OutputName = Prefix + "Features",
-                    // The normalisation the classifier estimators train with, so their weights featurise the images they saw:
-                    // the card's statistics for RGB (ImageNet's for torchvision weights), their channel average otherwise.
-                    Normalization = PixelNormalization.For(ResidualModels.Find(architecture)!, channels),
-                });
+                using TensorDictionary weights = StateDict.Read(weightsPath);
+                if (card.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
+                StateDict.Load(model, weights, strict: true, new StateDictLoadOptions { SkipPrefixes = { card.HeadPrefix! } });
             }
 
-            // Scored on MLContext.GpuDeviceId when ONNX Runtime has its CUDA provider, as the estimators' models are.
-            (int? Gpu, bool FallbackToCpu) scoring;
-            using (IChannel channel = environment.Register(nameof(ImageFeaturizerEstimator)).Start("Featurizing")) scoring = EstimatorRuntime.ScoringDevice(environment, channel);
-            var temporary = pixels == imageColumnName ? new[] { Prefix + "Features" } : new[] { Prefix + "Features", pixels };
-            return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(ml.Transforms.ApplyOnnxModel(new[] { Prefix + "Features" }, new[] { pixels }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu))
-                .Fit(ml.Transforms.Concatenate(outputColumnName, Prefix + "Features"))
-                .Fit(ml.Transforms.DropColumns(temporary))
-                .Build();
+            model.eval();
+            byte[] onnx = OnnxExporter.ExportToBytes(model, new long[] { 1, channels, imageHeight, imageWidth }, new OnnxExportOptions
+            {
+                InputName = pixelColumn, OutputName = FeaturesColumn,
+                // The normalisation the classifier estimators train with, so their weights featurise the images they saw:
+                // the card's statistics for RGB (ImageNet's for torchvision weights), their channel average otherwise.
+                Normalization = PixelNormalization.For(card, channels),
+            });
+            return (onnx, new FitState());
         }
+
+        private protected override void AddScoringColumns(ChainBuilder chain, FitState state) =>
+            chain.Fit(Ml.Transforms.Concatenate(outputColumnName, FeaturesColumn));
     }
 }

@@ -132,16 +132,13 @@ namespace Microsoft.ML.Residual.Segmentation
             },
         };
 
-        private protected override ITransformer ScoringChain(
-            IDataView input, FitState fit, ITransformer? pixelTransform, string pixelColumn, byte[] onnx, (int? Gpu, bool FallbackToCpu) scoring)
-        {
-            string[] temporary = pixelTransform != null ? new[] { IndexColumn, pixelColumn } : new[] { IndexColumn };
-            return new ChainBuilder(input).Add(pixelTransform)
-                .Fit(Ml.Transforms.ApplyOnnxModel(new[] { Options.MaskScoreColumnName, IndexColumn }, new[] { pixelColumn }, new MemoryStream(onnx), scoring.Gpu, scoring.FallbackToCpu))
-                .Fit(Ml.Transforms.Concatenate(Options.PredictedMaskColumnName, IndexColumn))
-                .Fit(Ml.Transforms.DropColumns(temporary))
-                .Build();
-        }
+        private protected override string[] GraphOutputs => new[] { Options.MaskScoreColumnName, IndexColumn };
+
+        private protected override string[] KeptOutputs => new[] { Options.MaskScoreColumnName };
+
+        // The arg-max (UInt32, from the graph) becomes PredictedMask.
+        private protected override void AddScoringColumns(ChainBuilder chain, FitState state) =>
+            chain.Fit(Ml.Transforms.Concatenate(Options.PredictedMaskColumnName, IndexColumn));
 
         /// <summary>
         /// The reader of images (<paramref name="imageColumn"/>) and masks for <paramref name="options"/>: its batches' labels are the
