@@ -96,7 +96,7 @@ public sealed class ImageClassifierFineTuningTests
         CollectionAssert.AreEqual(new long[] { 64, 1, 7, 7 }, learned.shape);
         // The sum of three float32 weights is within γ₂ of their magnitudes; 4 steps at 0.05 × 1e-12 (clipped gradients, momentum
         // 0.9: at most 10× a step) move a weight by far less than 1e-9.
-        Tensor bound = rgb.abs().sum(1, keepdim: true).mul(Numerics.Gamma(2)).add(1e-9);
+        Tensor bound = rgb.abs().sum(1, keepdim: true).Times(Numerics.Gamma(2)).Plus(1e-9);
         Assert.IsTrue(learned.sub(summed).abs().le(bound).all().item<bool>(), $"largest difference {learned.sub(summed).abs().max().item<float>()}");
     }
 

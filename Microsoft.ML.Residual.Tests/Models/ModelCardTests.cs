@@ -51,4 +51,13 @@ public sealed class ModelCardTests
         PixelNormalization library = PixelNormalization.For(ResidualModels.Find("resnet18")!, 3);
         CollectionAssert.AreEqual(PixelNormalization.ImageNet().Mean.ToArray(), library.Mean.ToArray(), "the library's networks expect ImageNet's statistics");
     }
+
+    [TestMethod]
+    public void CardWithMismatchedStatistics_IsRefusedAtRegistration()
+    {
+        var card = new ModelInfo("card-test-bad-statistics", "test", "two means, three deviations") { HeadPrefix = "fc.", Mean = new[] { 0.5, 0.5 } };
+        var error = Assert.ThrowsExactly<System.ArgumentException>(() => ResidualModels.Register(card, (classes, channels, options) => throw new System.InvalidOperationException()));
+        StringAssert.Contains(error.Message, "Mean and Std");
+        Assert.IsNull(ResidualModels.Find(card.Name), "nothing was registered");
+    }
 }

@@ -145,9 +145,7 @@ namespace Microsoft.ML.Residual.Classification
         {
             try
             {
-                TensorDictionary weights = StateDict.Read(path);
-                if (Card.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
-                return weights;
+                return EstimatorRuntime.ReadPretrained(path, Card, channels);
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException or UnauthorizedAccessException)
             {
@@ -219,7 +217,8 @@ namespace Microsoft.ML.Residual.Classification
                 throw new ArgumentException(
                     $"ImageClassifierOptions.{option} = '{initial.FilePath}' does not hold weights for {Options.Architecture} with {channels} input channel(s) "
                     + $"and the {stem?.ToString() ?? "architecture's own"} stem: {e.Message} Choose the Architecture the weights were made for"
-                    + (channels != 3 ? ", or give RGB images (3 channels) for weights trained on them." : "."), "options", e);
+                    + (channels != 3 && (Options.ResumeFromModelPath != null || Card.FirstConvolution is null) ? ", or give RGB images (3 channels) for weights trained on them." : "."),
+                    "options", e);
             }
 
             var parameters = model.named_parameters().Where(p => p.name.StartsWith(head, StringComparison.Ordinal)).ToList();

@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
 using TorchSharp;
@@ -61,9 +62,46 @@ namespace Microsoft.ML.Residual.Estimators
             catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
             {
                 throw new InvalidOperationException(
-                    "ONNX Runtime's native library is not available, and the trained classifier scores through it. Add the package "
+                    "ONNX Runtime's native library is not available, and the fitted model scores through it. Add the package "
                     + "Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to your application.", e);
             }
+        }
+
+        /// <summary>
+        /// A state dict of <paramref name="card"/>'s network, its first convolution's RGB weights adapted to
+        /// <paramref name="channels"/> input channels (see <see cref="AdaptInputConvolution"/>).
+        /// </summary>
+        public static Weights.TensorDictionary ReadPretrained(string path, Models.ModelInfo card, int channels)
+        {
+            Weights.TensorDictionary weights = Weights.StateDict.Read(path);
+            try
+            {
+                if (card.FirstConvolution is string first) AdaptInputConvolution(weights, first + ".weight", channels);
+                return weights;
+            }
+            catch
+            {
+                weights.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Adapts RGB weights of the convolution <paramref name="key"/> (O×3×kH×kW) to <paramref name="channels"/> input channels,
+        /// in place, as timm does for pretrained weights on other inputs: one channel gets the sum over R, G and B (the
+        /// convolution then gives a grey plane what it gave the same plane in R, G and B); more channels get R, G, B repeated
+        /// and scaled by 3 / <paramref name="channels"/>. Returns false, changing nothing, when the key is absent or its
+        /// weight does not have 3 input channels, or <paramref name="channels"/> is 3.
+        /// </summary>
+        public static bool AdaptInputConvolution(Weights.TensorDictionary weights, string key, int channels)
+        {
+            if (channels == 3 || !weights.TryGetValue(key, out Tensor? rgb) || rgb.dim() != 4 || rgb.shape[1] != 3) return false;
+            using var scope = torch.NewDisposeScope();
+            Tensor adapted = channels == 1
+                ? rgb.sum(1, keepdim: true)
+                : rgb.repeat(1, (channels + 2) / 3, 1, 1).narrow(1, 0, channels).Times(3.0 / channels);
+            weights.Replace(key, adapted.contiguous().DetachFromDisposeScope());
+            return true;
         }
 
         public static long CountRows(IDataView data)

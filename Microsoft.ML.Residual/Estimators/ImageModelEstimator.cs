@@ -50,6 +50,7 @@ namespace Microsoft.ML.Residual.Estimators
         {
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
+            CheckBeforeFit(input);
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, ImageColumnName, ImageWidth, ImageHeight);
             using IChannel channel = Environment.Register(GetType().Name).Start(Activity);
             (byte[] onnx, FitState state) = CreateGraph(input, pixelColumn, channel);
@@ -63,6 +64,11 @@ namespace Microsoft.ML.Residual.Estimators
 
         /// <summary>What a task learns of one input while fitting it (e.g. the class names); a task with nothing to keep uses this one.</summary>
         private protected class FitState
+        {
+        }
+
+        /// <summary>Checks what the task can check before any data is read or transformed (options, task columns).</summary>
+        private protected virtual void CheckBeforeFit(IDataView input)
         {
         }
 

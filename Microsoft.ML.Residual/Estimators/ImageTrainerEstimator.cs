@@ -40,6 +40,16 @@ namespace Microsoft.ML.Residual.Estimators
 
         private protected override string Activity => "Training";
 
+        // The training options, then the task's columns, as before any data is read.
+        private protected override void CheckBeforeFit(IDataView input)
+        {
+            CheckTrainingOptions();
+            CheckInput(input);
+        }
+
+        /// <summary>The card whose pixel statistics the network is trained and exported with (the architecture's own).</summary>
+        private protected virtual ModelInfo NormalizationCard => Card;
+
         private protected override (byte[] Onnx, FitState State) CreateGraph(IDataView input, string pixelColumn, IChannel channel)
         {
             byte[] onnx = null!;
@@ -107,7 +117,6 @@ namespace Microsoft.ML.Residual.Estimators
         /// </summary>
         private protected void Prepare(IDataView input, IChannel channel, bool withValidation, Action<Prepared> body)
         {
-            if (input is null) throw new ArgumentNullException(nameof(input));
             TrainingOptions training = Options.ToTrainingOptions();
             FitState fit = CheckInput(input);
             (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
@@ -126,7 +135,7 @@ namespace Microsoft.ML.Residual.Estimators
             string? sourceImage = readTransform != null ? Options.ImageColumnName : null;
             ImageBatchReader reader = CreateReader(pixels, readColumn, sourceImage, training: true, pinMemory);
             ImageBatchReader? validation = validationPixels == null ? null : ValidationReader(validationPixels, readColumn, sourceImage, heldOut, pinMemory);
-            PixelNormalization normalization = PixelNormalization.For(Card, reader.Channels);
+            PixelNormalization normalization = PixelNormalization.For(NormalizationCard, reader.Channels);
             nn.Module<Tensor, Tensor> model = CreateModel(fit, reader.Channels, channel);
             try
             {

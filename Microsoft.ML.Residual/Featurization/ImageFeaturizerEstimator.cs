@@ -88,8 +88,7 @@ namespace Microsoft.ML.Residual.Featurization
             using var model = ResidualModels.Create(card.Name, numClasses: 0, inChannels: channels);
             if (weightsPath != null)
             {
-                using TensorDictionary weights = StateDict.Read(weightsPath);
-                if (card.FirstConvolution is string first) weights.AdaptInputConvolution(first + ".weight", channels);
+                using TensorDictionary weights = EstimatorRuntime.ReadPretrained(weightsPath, card, channels);
                 StateDict.Load(model, weights, strict: true, new StateDictLoadOptions { SkipPrefixes = { card.HeadPrefix! } });
             }
 

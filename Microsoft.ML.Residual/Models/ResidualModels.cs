@@ -49,10 +49,16 @@ namespace Microsoft.ML.Residual.Models
         public string? FirstConvolution { get; init; }
 
         /// <summary>The per-channel mean of RGB pixels in 0–1 the network is trained to expect (ImageNet's by default).</summary>
-        public IReadOnlyList<double> Mean { get; init; } = new[] { 0.485, 0.456, 0.406 };
+        public IReadOnlyList<double> Mean { get; init; } = ImageNetMean;
 
         /// <summary>The per-channel standard deviation of RGB pixels in 0–1 the network expects (ImageNet's by default).</summary>
-        public IReadOnlyList<double> Std { get; init; } = new[] { 0.229, 0.224, 0.225 };
+        public IReadOnlyList<double> Std { get; init; } = ImageNetStd;
+
+        /// <summary>ImageNet's per-channel mean of RGB pixels in 0–1 (what torchvision's weights expect).</summary>
+        internal static readonly double[] ImageNetMean = { 0.485, 0.456, 0.406 };
+
+        /// <summary>ImageNet's per-channel standard deviation of RGB pixels in 0–1.</summary>
+        internal static readonly double[] ImageNetStd = { 0.229, 0.224, 0.225 };
 
         /// <summary>
         /// A stage encoder's stages with the default options (<see cref="IStageEncoder.StageChannels"/> and
@@ -135,6 +141,8 @@ namespace Microsoft.ML.Residual.Models
                 throw new ArgumentException($"The classifier '{card.Name}' needs ModelInfo.HeadPrefix: the state-dict prefix of its last linear layer (e.g. \"fc.\"), which fine-tuning replaces.", nameof(card));
             if (!typeof(ModelOptions).IsAssignableFrom(card.OptionsType) || card.OptionsType.GetConstructor(Type.EmptyTypes) is null)
                 throw new ArgumentException($"ModelInfo.OptionsType of '{card.Name}' must be ModelOptions or a subclass with a parameterless constructor; got {card.OptionsType.Name}.", nameof(card));
+            if (card.Mean is null || card.Std is null || card.Mean.Count == 0 || card.Mean.Count != card.Std.Count || card.Std.Any(s => !(s > 0 && double.IsFinite(s))))
+                throw new ArgumentException($"ModelInfo.Mean and Std of '{card.Name}' must have one value per channel each (as many means as deviations), the deviations positive.", nameof(card));
             lock (Entries)
             {
                 if (Registry.ContainsKey(card.Name))

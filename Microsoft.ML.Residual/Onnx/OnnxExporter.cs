@@ -18,10 +18,10 @@ namespace Microsoft.ML.Residual.Onnx
         public double InputScale { get; set; } = 1.0 / 255.0;
 
         /// <summary>Per-channel mean, after <see cref="InputScale"/>.</summary>
-        public IReadOnlyList<double> Mean { get; set; } = new[] { 0.485, 0.456, 0.406 };
+        public IReadOnlyList<double> Mean { get; set; } = ModelInfo.ImageNetMean;
 
         /// <summary>Per-channel standard deviation, after <see cref="InputScale"/>.</summary>
-        public IReadOnlyList<double> Std { get; set; } = new[] { 0.229, 0.224, 0.225 };
+        public IReadOnlyList<double> Std { get; set; } = ModelInfo.ImageNetStd;
 
         /// <summary>ImageNet statistics on 0–255 input (torchvision's pretrained models).</summary>
         public static PixelNormalization ImageNet() => new();
@@ -30,11 +30,11 @@ namespace Microsoft.ML.Residual.Onnx
         /// ImageNet statistics for <paramref name="channels"/> = 3; for other channel counts their channel average, repeated
         /// (as for pretrained weights adapted to grayscale input).
         /// </summary>
-        public static PixelNormalization ImageNet(int channels) => Of(new PixelNormalization().Mean, new PixelNormalization().Std, channels);
+        public static PixelNormalization ImageNet(int channels) => Of(ModelInfo.ImageNetMean, ModelInfo.ImageNetStd, channels);
 
         /// <summary>
-        /// The statistics the model card gives (<see cref="ModelInfo.Mean"/>, <see cref="ModelInfo.Std"/>) for
-        /// <paramref name="channels"/> = 3; for other channel counts their channel average, repeated.
+        /// The statistics the model card gives (<see cref="ModelInfo.Mean"/>, <see cref="ModelInfo.Std"/>) when
+        /// <paramref name="channels"/> is the card's channel count (3 for RGB); for other channel counts their channel average, repeated.
         /// </summary>
         public static PixelNormalization For(ModelInfo card, int channels) =>
             Of((card ?? throw new ArgumentNullException(nameof(card))).Mean, card.Std, channels);

@@ -132,6 +132,9 @@ namespace Microsoft.ML.Residual.Segmentation
             },
         };
 
+        // A U-Net over a backbone expects the backbone's pixel statistics (those its pretrained weights were trained with).
+        private protected override ModelInfo NormalizationCard => ResidualModels.EncoderOf(Options.Architecture, Options.ModelOptions) ?? Card;
+
         private protected override string[] GraphOutputs => new[] { Options.MaskScoreColumnName, IndexColumn };
 
         private protected override string[] KeptOutputs => new[] { Options.MaskScoreColumnName };
@@ -162,8 +165,7 @@ namespace Microsoft.ML.Residual.Segmentation
             try
             {
                 // The encoder's RGB first convolution adapted to the images' channel count.
-                using TensorDictionary file = StateDict.Read(path);
-                if (encoder.FirstConvolution is string first) file.AdaptInputConvolution(first + ".weight", channels);
+                using TensorDictionary file = EstimatorRuntime.ReadPretrained(path, encoder, channels);
                 StateDict.Load(model, file, strict: true, new StateDictLoadOptions
                 {
                     MapKey = EncoderUNet.EncoderKeyMap(classifierPrefix),

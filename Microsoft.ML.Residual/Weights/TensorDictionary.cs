@@ -105,26 +105,14 @@ public sealed class TensorDictionary : IReadOnlyDictionary<string, torch.Tensor>
         _items.Add(new KeyValuePair<string, torch.Tensor>(key, value));
     }
 
-    /// <summary>
-    /// Adapts RGB weights of the convolution <paramref name="key"/> (O×3×kH×kW) to <paramref name="channels"/> input channels,
-    /// in place (the old tensor is disposed), as timm does for pretrained weights on other inputs: one channel gets the sum
-    /// over R, G and B (a grey image then gives what an RGB image of that grey gave); more channels get R, G, B repeated
-    /// and scaled by 3 / <paramref name="channels"/>. Returns false, changing nothing, when the key is absent or its
-    /// weight does not have 3 input channels, or <paramref name="channels"/> is 3.
-    /// </summary>
-    internal bool AdaptInputConvolution(string key, int channels)
+    /// <summary>Replaces the tensor of <paramref name="key"/> (which must exist) by <paramref name="value"/>, disposing the old one.</summary>
+    internal void Replace(string key, torch.Tensor value)
     {
         ThrowIfDisposed();
-        if (channels == 3 || !_index.TryGetValue(key, out int i)) return false;
-        torch.Tensor rgb = _items[i].Value;
-        if (rgb.dim() != 4 || rgb.shape[1] != 3) return false;
-        using var scope = torch.NewDisposeScope();
-        torch.Tensor adapted = channels == 1
-            ? rgb.sum(1, keepdim: true)
-            : rgb.repeat(1, (channels + 2) / 3, 1, 1).narrow(1, 0, channels).mul(3.0 / channels);
-        _items[i] = new KeyValuePair<string, torch.Tensor>(key, adapted.contiguous().DetachFromDisposeScope());
-        rgb.Dispose();
-        return true;
+        int i = _index[key];
+        torch.Tensor old = _items[i].Value;
+        _items[i] = new KeyValuePair<string, torch.Tensor>(key, value);
+        old.Dispose();
     }
 
     private void ThrowIfDisposed()
