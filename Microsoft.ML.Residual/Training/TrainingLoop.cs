@@ -102,6 +102,7 @@ namespace Microsoft.ML.Residual.Training
         private readonly TrainingOptions options;
         private readonly string? headPrefix;
         private readonly string? backbonePrefix;
+        private readonly BackboneParameters backbone;
 
         /// <summary>Creates a trainer for <paramref name="model"/>.</summary>
         /// <param name="model">The network (its device is the training device).</param>
@@ -128,6 +129,7 @@ namespace Microsoft.ML.Residual.Training
                 throw new ArgumentException($"The model has no parameters under the prefix '{prefix}'.", headPrefix is null ? nameof(backbonePrefix) : nameof(headPrefix));
             this.headPrefix = headPrefix;
             this.backbonePrefix = backbonePrefix;
+            backbone = new BackboneParameters(model, headPrefix, backbonePrefix);
         }
 
         /// <summary>
@@ -167,59 +169,41 @@ namespace Microsoft.ML.Residual.Training
             using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
-            int frozenEpochs = options.FreezeBackboneEpochs;
             var schedule = new PhasedSchedule(options, stepsPerEpoch);
-            var checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
-            int? checkpointEpoch = checkpoints?.LatestEpoch();
-            bool frozen = frozenEpochs > 0 && (checkpointEpoch ?? 0) < frozenEpochs;
-            SetBackboneFrozen(frozen);
+            // Called in this order before the epochs and at an epoch's start, in reverse after: a resume reads the checkpoint
+            // before the freeze phase is chosen and before the tracker replays its history; an epoch is judged before it is saved.
+            var hooks = new List<TrainingHook>();
+            if (options.CheckpointDirectory is not null) hooks.Add(new CheckpointHook(new CheckpointStore(options.CheckpointDirectory)));
+            hooks.Add(new FreezePhasesHook(backbone, options.FreezeBackboneEpochs, CreateOptimizer));
+            hooks.Add(new BestEpochHook(new BestEpochTracker(monitor, options.EarlyStoppingPatience)));
+            var state = new TrainingState(model, options, stepsPerEpoch);
+            foreach (TrainingHook hook in hooks) hook.BeforeOptimizer(state);
             // Channels-last weights before the optimiser exists, so that its state tensors take the same layout.
             using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
-            TrainingOptimizer optimizer = CreateOptimizer(frozen);
-            DynamicLossScaler? scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
-
-            var history = new List<EpochReport>();
-            var tracker = new BestEpochTracker(monitor, options.EarlyStoppingPatience);
-            Dictionary<string, Tensor>? bestWeights = null;
-            int startEpoch = 1;
-            long step = 0;
+            state.Optimizer = CreateOptimizer(state.BackboneFrozen);
+            DynamicLossScaler? scaler = state.Scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
             double rate = schedule.At(0);
             try
             {
-                if (checkpointEpoch is not null && checkpoints!.TryLoadLatest(model, optimizer, scaler) is { } resumed)
-                {
-                    history.AddRange(resumed.History);
-                    foreach (EpochReport report in resumed.History) tracker.Observe(report);
-                    startEpoch = resumed.Epoch + 1;
-                    step = resumed.Epoch * stepsPerEpoch;
-                    if (options.RestoreBestWeights) bestWeights = checkpoints.LoadBestWeights(resumed.History);
-                }
-
-                int resumedAfter = startEpoch - 1;
+                foreach (TrainingHook hook in hooks) hook.BeforeRun(state);
+                int resumedAfter = state.StartEpoch - 1;
+                long step = state.Step;
                 var clock = Stopwatch.StartNew();
                 var trainingClock = new Stopwatch();
                 long imagesSeen = 0, stepsThisRun = 0;
                 long totalSteps = (long)options.Epochs * stepsPerEpoch;
-                bool stoppedEarly = tracker.ShouldStop;
                 int lastEpoch = options.StopAfterEpoch ?? options.Epochs;
-                for (int epoch = startEpoch; epoch <= lastEpoch && !stoppedEarly; epoch++)
+                for (int epoch = state.StartEpoch; epoch <= lastEpoch && !state.Stop; epoch++)
                 {
-                    if (frozen && epoch > frozenEpochs)
-                    {
-                        // fine_tune's second phase: everything trains, with a new optimiser and a restarted schedule.
-                        frozen = false;
-                        SetBackboneFrozen(false);
-                        optimizer.Dispose();
-                        optimizer = CreateOptimizer(frozen: false);
-                    }
-
+                    state.Epoch = epoch;
                     if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
                     var mixing = BatchMixing.Create(options, epoch);
-                    Dictionary<string, Tensor> epochStart = Snapshot();
+                    Dictionary<string, Tensor> epochStart = Snapshot(model);
                     try
                     {
                         model.train();
-                        if (frozen) SetBackboneBatchNormEval();
+                        foreach (TrainingHook hook in hooks) hook.BeforeEpoch(state);
+                        TrainingOptimizer optimizer = state.Optimizer;
                         using var totals = new DeviceTotals(device);
                         (double LossSum, long Correct, long Labelled) sums = default;
                         long images = 0, batch = 0, checkedSteps = step;
@@ -280,18 +264,10 @@ namespace Microsoft.ML.Residual.Training
                             rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
                             TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU,
                             GpuMemory.InUseMegabytes(device));
-                        bool improved = tracker.Observe(report);
-                        report = report with { IsBest = improved };
-                        history.Add(report);
-                        if (improved && options.RestoreBestWeights)
-                        {
-                            Dispose(bestWeights);
-                            bestWeights = Snapshot();
-                        }
-
-                        stoppedEarly = tracker.ShouldStop && epoch < options.Epochs;
-                        checkpoints?.Save(model, optimizer, epoch, history, improved && options.RestoreBestWeights ? bestWeights : null, scaler);
-                        progress?.Report(report);
+                        state.Step = step;
+                        state.History.Add(report);
+                        for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].AfterEpoch(state);
+                        progress?.Report(state.Report);
                     }
                     finally
                     {
@@ -299,14 +275,19 @@ namespace Microsoft.ML.Residual.Training
                     }
                 }
 
-                if (options.RestoreBestWeights && bestWeights != null) Restore(bestWeights);
-                return new TrainingResult(history, tracker.BestEpoch, stoppedEarly, resumedAfter);
+                for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].AfterRun(state);
+                return new TrainingResult(state.History, state.BestEpoch, state.Stop, resumedAfter);
             }
             finally
             {
-                Dispose(bestWeights);
-                optimizer.Dispose();
-                SetBackboneFrozen(false);
+                try
+                {
+                    for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].Cleanup(state);
+                }
+                finally
+                {
+                    state.Optimizer.Dispose();
+                }
             }
         }
 
@@ -334,7 +315,7 @@ namespace Microsoft.ML.Residual.Training
             Device device = model.parameters().First().device;
             // With a frozen first phase, the sweep is that phase's: the head alone, backbone batch norm on its running statistics.
             bool frozen = options.FreezeBackboneEpochs > 0;
-            SetBackboneFrozen(frozen);
+            backbone.SetFrozen(frozen);
             using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
             Dictionary<string, Tensor>? start = null;
             TrainingOptimizer? optimizer = null;
@@ -345,10 +326,10 @@ namespace Microsoft.ML.Residual.Training
             bool stoppedEarly = false;
             try
             {
-                start = Snapshot();
+                start = Snapshot(model);
                 optimizer = CreateOptimizer(frozen);
                 model.train();
-                if (frozen) SetBackboneBatchNormEval();
+                if (frozen) backbone.SetBatchNormEval();
                 for (int epoch = 1; points.Count < finder.Steps && !stoppedEarly; epoch++)
                 {
                     if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
@@ -401,12 +382,12 @@ namespace Microsoft.ML.Residual.Training
                 optimizer?.Dispose();
                 try
                 {
-                    if (start != null) Restore(start);
+                    if (start != null) Restore(model, start);
                 }
                 finally
                 {
                     Dispose(start);
-                    SetBackboneFrozen(false);
+                    backbone.SetFrozen(false);
                 }
 
                 foreach (Tensor parameter in model.parameters())
@@ -436,7 +417,7 @@ namespace Microsoft.ML.Residual.Training
             var sums = totals.Read();
             DeviceReads++;
             if (double.IsFinite(sums.LossSum)) return sums;
-            Restore(epochStart);
+            Restore(model, epochStart);
             string steps = lastStep == checkedSteps + 1 ? $"step {lastStep}" : $"in steps {checkedSteps + 1}–{lastStep}";
             throw new TrainingDivergedException(
                 $"The training loss became {sums.LossSum} in epoch {epoch} ({steps}, learning rate {rate:G3}). The model keeps the weights it had "
@@ -504,27 +485,8 @@ namespace Microsoft.ML.Residual.Training
         internal double? LossScale => lossScaler?.Scale;
 
         private TrainingOptimizer CreateOptimizer(bool frozen) =>
-            TrainingOptimizer.Create(model, options, headPrefix == null && backbonePrefix == null ? null : IsBackbone,
+            TrainingOptimizer.Create(model, options, backbone.Defined ? backbone.IsBackbone : null,
                 frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
-
-        private bool IsBackbone(string name) =>
-            backbonePrefix != null ? (name + ".").StartsWith(backbonePrefix, StringComparison.Ordinal)
-            : headPrefix != null && !(name + ".").StartsWith(headPrefix, StringComparison.Ordinal);
-
-        // Frozen backbone parameters get no gradients (so no update and no backward pass through their weights).
-        private void SetBackboneFrozen(bool frozen)
-        {
-            if (headPrefix is null && backbonePrefix is null) return;
-            foreach (var (name, parameter) in model.named_parameters())
-                if (IsBackbone(name)) parameter.requires_grad = !frozen;
-        }
-
-        // While the backbone is frozen its BatchNorm layers normalise with, and keep, their running statistics.
-        private void SetBackboneBatchNormEval()
-        {
-            foreach (var (name, module) in model.named_modules())
-                if (name.Length > 0 && IsBackbone(name) && module is BatchNorm) module.eval();
-        }
 
         private (double Loss, double Accuracy, double? MeanIoU) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
         {
@@ -618,8 +580,8 @@ namespace Microsoft.ML.Residual.Training
             Loss?.Invoke(logits, targets, smoothing ? options.LabelSmoothing : 0.0)
             ?? nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0);
 
-        // A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).
-        private Dictionary<string, Tensor> Snapshot()
+        /// <summary>A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).</summary>
+        internal static Dictionary<string, Tensor> Snapshot(nn.Module model)
         {
             var copy = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             using var scope = NewDisposeScope();
@@ -628,14 +590,16 @@ namespace Microsoft.ML.Residual.Training
             return copy;
         }
 
-        private void Restore(Dictionary<string, Tensor> snapshot)
+        /// <summary>Copies a <see cref="Snapshot"/> back into the model's parameters and buffers.</summary>
+        internal static void Restore(nn.Module model, Dictionary<string, Tensor> snapshot)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             foreach (var (key, value) in model.state_dict()) value.copy_(snapshot[key]);
         }
 
-        private static void Dispose(Dictionary<string, Tensor>? tensors)
+        /// <summary>Disposes a snapshot's tensors (null: nothing).</summary>
+        internal static void Dispose(Dictionary<string, Tensor>? tensors)
         {
             if (tensors == null) return;
             foreach (Tensor tensor in tensors.Values) tensor.Dispose();
