@@ -12,34 +12,22 @@ namespace Microsoft.ML.Residual.Training
     internal abstract class TrainingHook
     {
         /// <summary>Before the optimiser exists; <see cref="TrainingState.CheckpointEpoch"/> may be set here and read by later hooks.</summary>
-        public virtual void BeforeOptimizer(TrainingState state)
-        {
-        }
+        public virtual void BeforeOptimizer(TrainingState state) { }
 
         /// <summary>Before the first epoch: the optimiser and loss scaler exist (e.g. to resume from a checkpoint).</summary>
-        public virtual void BeforeRun(TrainingState state)
-        {
-        }
+        public virtual void BeforeRun(TrainingState state) { }
 
         /// <summary>At the start of <see cref="TrainingState.Epoch"/>, after <c>model.train()</c>; the hook may replace the optimiser.</summary>
-        public virtual void BeforeEpoch(TrainingState state)
-        {
-        }
+        public virtual void BeforeEpoch(TrainingState state) { }
 
         /// <summary>After an epoch, whose report is <see cref="TrainingState.Report"/> (replaceable); may set <see cref="TrainingState.Stop"/>.</summary>
-        public virtual void AfterEpoch(TrainingState state)
-        {
-        }
+        public virtual void AfterEpoch(TrainingState state) { }
 
         /// <summary>After the last epoch of a run that did not throw.</summary>
-        public virtual void AfterRun(TrainingState state)
-        {
-        }
+        public virtual void AfterRun(TrainingState state) { }
 
         /// <summary>Always, at the end of the run (also when it threw).</summary>
-        public virtual void Cleanup(TrainingState state)
-        {
-        }
+        public virtual void Cleanup(TrainingState state) { }
     }
 
     /// <summary>What the training loop and its hooks share during one run.</summary>
