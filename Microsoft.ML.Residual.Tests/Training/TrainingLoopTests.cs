@@ -232,6 +232,24 @@ public sealed class TrainingLoopTests
     }
 
     [TestMethod]
+    public void AddedHook_IsCalledAtEveryPointInOrder_AndSeesBatchesLaidOutAndMixedForTrainingOnly()
+    {
+        using var train = new TrainingTestData(60, 12, seed: 1);
+        using var validation = new TrainingTestData(30, 12, seed: 2);
+        var options = Options(2);
+        options.MixupAlpha = 0.4;
+        options.ChannelsLast = true;
+        var trainer = new TrainingLoop(SmallNetwork(1), options);
+        var recorder = new RecordingHook();
+        trainer.Hooks.Add(recorder);
+        trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, shuffle: false));
+
+        string epoch(int e) => $"BeforeEpoch {e}, BeforeBatch train mixed, BeforeBatch train mixed, BeforeBatch validation plain, AfterEpoch {e}";
+        Assert.AreEqual($"BeforeOptimizer, BeforeRun, {epoch(1)}, {epoch(2)}, AfterRun, Cleanup", string.Join(", ", recorder.Calls));
+        Assert.IsTrue(recorder.BatchesChannelsLast, "the layout hook, which comes first, lays batches out before added hooks see them");
+    }
+
+    [TestMethod]
     public void Mixup_BlendsEachImageWithItsPartnerAndReturnsThePartnersLabels()
     {
         using var scope = NewDisposeScope();
@@ -412,4 +430,34 @@ public sealed class TrainingLoopTests
         new TrainingLoop(model, Options(3)).Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => train.Epoch(0, BatchSize, false));
         Assert.AreEqual(before, LiveTensors());
     }
+}
+
+internal sealed class RecordingHook : TrainingHook
+{
+    public List<string> Calls { get; } = new();
+
+    public bool BatchesChannelsLast { get; private set; } = true;
+
+    public override void BeforeOptimizer(TrainingState state) => Calls.Add("BeforeOptimizer");
+
+    public override void BeforeRun(TrainingState state) => Calls.Add("BeforeRun");
+
+    public override void BeforeEpoch(TrainingState state) => Calls.Add($"BeforeEpoch {state.Epoch}");
+
+    public override void BeforeBatch(TrainingState state, TrainingBatch batch)
+    {
+        // A mixed batch's loss is no longer the plain loss against its labels: the mixing hook replaced it by a blend.
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(7);
+        Tensor logits = rand(batch.Labels.shape[0], 3, generator: generator);
+        bool mixed = batch.Loss(logits).item<float>() != batch.LossOf(logits, batch.Labels).item<float>();
+        Calls.Add($"BeforeBatch {(batch.Training ? "train" : "validation")} {(mixed ? "mixed" : "plain")}");
+        BatchesChannelsLast &= ChannelsLastLayout.IsChannelsLast(batch.Images);
+    }
+
+    public override void AfterEpoch(TrainingState state) => Calls.Add($"AfterEpoch {state.Epoch}");
+
+    public override void AfterRun(TrainingState state) => Calls.Add("AfterRun");
+
+    public override void Cleanup(TrainingState state) => Calls.Add("Cleanup");
 }

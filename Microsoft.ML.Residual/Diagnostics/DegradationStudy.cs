@@ -243,14 +243,15 @@ namespace Microsoft.ML.Residual.Diagnostics
                 };
                 modelOptions.Seed = options.Seed;
                 var model = ResidualModels.Create(name, classes, channels, modelOptions);
-                var flows = new List<GradientFlowReport> { GradientFlow.Measure(model, probeImages, probeLabels, options.Statistics) };
+                var flows = new List<GradientFlowReport>();
                 var trainer = new TrainingLoop(model, new TrainingOptions
                 {
                     Epochs = options.Epochs, LearningRate = options.LearningRate, WarmupEpochs = options.WarmupEpochs, Seed = options.Seed, RestoreBestWeights = false,
                 });
+                using var flow = new TrainingGradientFlow(model, probeImages, probeLabels, new CallbackProgress<GradientFlowEpoch>(e => flows.Add(e.Report)), options.Statistics);
+                trainer.Hooks.Add(flow);
                 long steps = (count + options.BatchSize - 1) / options.BatchSize;
                 TrainingResult result = trainer.Train(epoch => Batches(images, targets, options.BatchSize, options.Seed * 7919L + epoch), steps,
-                    progress: new CallbackProgress<EpochReport>(_ => flows.Add(GradientFlow.Measure(model, probeImages, probeLabels, options.Statistics))),
                     cancellationToken: cancellationToken);
                 var run = new DegradationRun(variant, depth, name, result.History, flows);
                 runs.Add(run);

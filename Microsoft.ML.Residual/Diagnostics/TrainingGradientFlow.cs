@@ -7,24 +7,28 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Diagnostics
 {
-    /// <summary>The gradient flow of a network being trained: <see cref="Epoch"/> 0 before the first step, then after each epoch.</summary>
-    /// <param name="Epoch">0 at initialisation (or at the loaded weights), then the epoch just finished.</param>
+    /// <summary>The gradient flow of a network being trained: before the first step, then after each epoch.</summary>
+    /// <param name="Epoch">The epoch just finished; before the first step 0 (or, on a resume, the checkpoint's epoch).</param>
     /// <param name="Report">The measurement on the fixed probe batch.</param>
     public sealed record GradientFlowEpoch(int Epoch, GradientFlowReport Report);
 
     /// <summary>
-    /// Measures <see cref="GradientFlow"/> on one fixed, already normalised batch while a trainer runs: call
-    /// <see cref="MeasureNow"/> before training and pass <see cref="AfterEachEpoch"/> on as the trainer's progress.
+    /// A training hook that measures <see cref="GradientFlow"/> on one fixed, already normalised batch: before the first step
+    /// and after each epoch (before the epoch is judged, saved and reported). Add it to <see cref="TrainingLoop"/>'s hooks.
     /// </summary>
-    internal sealed class TrainingGradientFlow : IDisposable
+    internal sealed class TrainingGradientFlow : TrainingHook, IDisposable
     {
         private readonly nn.Module<Tensor, Tensor> model;
         private readonly Tensor images;
         private readonly Tensor labels;
         private readonly IProgress<GradientFlowEpoch> receiver;
+        private readonly BatchNormStatistics statistics;
 
-        public TrainingGradientFlow(nn.Module<Tensor, Tensor> model, Tensor normalisedImages, Tensor labels, IProgress<GradientFlowEpoch> receiver)
+        /// <summary>A probe on copies of <paramref name="normalisedImages"/> and <paramref name="labels"/>, batch norm as <paramref name="statistics"/> says.</summary>
+        public TrainingGradientFlow(nn.Module<Tensor, Tensor> model, Tensor normalisedImages, Tensor labels, IProgress<GradientFlowEpoch> receiver,
+            BatchNormStatistics statistics = BatchNormStatistics.Batch)
         {
+            this.statistics = statistics;
             this.model = model;
             images = normalisedImages.detach().clone().DetachFromDisposeScope();
             this.labels = labels.detach().clone().DetachFromDisposeScope();
@@ -51,14 +55,13 @@ namespace Microsoft.ML.Residual.Diagnostics
             }
         }
 
-        public void MeasureNow(int epoch) => receiver.Report(new GradientFlowEpoch(epoch, GradientFlow.Measure(model, images, labels, BatchNormStatistics.Batch)));
+        /// <inheritdoc/>
+        public override void BeforeRun(TrainingState state) => Measure(state.StartEpoch - 1);
 
-        /// <summary>Measures after each epoch, then passes the epoch's report on to <paramref name="next"/>.</summary>
-        public IProgress<EpochReport> AfterEachEpoch(IProgress<EpochReport> next) => new CallbackProgress<EpochReport>(report =>
-        {
-            MeasureNow(report.Epoch);
-            next.Report(report);
-        });
+        /// <inheritdoc/>
+        public override void AfterEpoch(TrainingState state) => Measure(state.Epoch);
+
+        private void Measure(int epoch) => receiver.Report(new GradientFlowEpoch(epoch, GradientFlow.Measure(model, images, labels, statistics)));
 
         public void Dispose()
         {

@@ -64,10 +64,10 @@ namespace Microsoft.ML.Residual.Estimators
                     ? TrainingGradientFlow.OnFirstBatch(setup.Model, Pairs((setup.Validation ?? setup.Reader).ReadAll()), setup.Trainer.Preprocess!, setup.Device, flowProgress)
                     : null)
                 {
-                    flow?.MeasureNow(0);
+                    if (flow is not null) setup.Trainer.Hooks.Add(flow);
                     ImageInput.NamingUnreadableImages(
                         () => setup.Trainer.Train(epoch => Pairs(setup.Reader.ReadEpoch(epoch)), (setup.Rows + Options.BatchSize - 1) / Options.BatchSize,
-                            setup.Validation == null ? null : () => Pairs(setup.Validation.ReadAll()), flow?.AfterEachEpoch(epochs) ?? epochs,
+                            setup.Validation == null ? null : () => Pairs(setup.Validation.ReadAll()), epochs,
                             Options.CancellationToken, Options.BatchProgress),
                         setup.DecodesImages, input, Options.ImageColumnName, Options.ValidationSet);
                 }

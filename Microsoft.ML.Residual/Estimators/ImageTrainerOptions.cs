@@ -171,7 +171,7 @@ namespace Microsoft.ML.Residual.Estimators
 
         /// <summary>
         /// Receives the gradient flow (<see cref="Diagnostics.GradientFlow"/>, BatchNorm on batch statistics as in training) on one
-        /// fixed batch — the first of the validation data, or of the training data — before the first step (epoch 0) and after
+        /// fixed batch — the first of the validation data, or of the training data — before the first step (epoch 0, or a resumed checkpoint's epoch) and after
         /// every epoch. Each measurement costs about one training step.
         /// </summary>
         public IProgress<Diagnostics.GradientFlowEpoch>? GradientFlowProgress { get; set; }

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -5,9 +6,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Training
 {
     /// <summary>
-    /// One concern of <see cref="TrainingLoop.Train"/> (freeze phases, best epoch, checkpoints), called at fixed points of the
-    /// run. Hooks are called in their order before the epochs and at an epoch's start, and in the reverse order after an epoch,
-    /// after the run and in the cleanup, as nested scopes are left.
+    /// One concern of <see cref="TrainingLoop.Train"/> (freeze phases, best epoch, checkpoints, layout, mixing, gradient flow),
+    /// called at fixed points of the run. Hooks are called in their order before the epochs, at an epoch's start and before a
+    /// batch, and in the reverse order after an epoch, after the run and in the cleanup, as nested scopes are left.
     /// </summary>
     internal abstract class TrainingHook
     {
@@ -20,14 +21,49 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>At the start of <see cref="TrainingState.Epoch"/>, after <c>model.train()</c>; the hook may replace the optimiser.</summary>
         public virtual void BeforeEpoch(TrainingState state) { }
 
+        /// <summary>Before the forward pass of a training or validation batch: may replace its images, loss and accuracy labels.</summary>
+        public virtual void BeforeBatch(TrainingState state, TrainingBatch batch) { }
+
         /// <summary>After an epoch, whose report is <see cref="TrainingState.Report"/> (replaceable); may set <see cref="TrainingState.Stop"/>.</summary>
         public virtual void AfterEpoch(TrainingState state) { }
 
         /// <summary>After the last epoch of a run that did not throw.</summary>
         public virtual void AfterRun(TrainingState state) { }
 
-        /// <summary>Always, at the end of the run (also when it threw).</summary>
+        /// <summary>Always, at the end of the run (also when it threw, even before this hook's <see cref="BeforeOptimizer"/>).</summary>
         public virtual void Cleanup(TrainingState state) { }
+    }
+
+    /// <summary>
+    /// A batch on the training device as the step computes it: the network reads <see cref="Images"/>, <see cref="Loss"/> turns
+    /// its logits into the loss, and accuracy counts its predictions against <see cref="Labels"/>.
+    /// </summary>
+    internal sealed class TrainingBatch
+    {
+        /// <summary>A batch whose loss is <paramref name="lossOf"/> of the logits against <paramref name="labels"/>.</summary>
+        public TrainingBatch(Tensor images, Tensor labels, bool training, Func<Tensor, Tensor, Tensor> lossOf)
+        {
+            Images = images;
+            Labels = labels;
+            Training = training;
+            LossOf = lossOf;
+            Loss = logits => lossOf(logits, labels);
+        }
+
+        /// <summary>Whether the batch trains (false: validation).</summary>
+        public bool Training { get; }
+
+        /// <summary>The task's loss of logits against targets (with the batch's label smoothing).</summary>
+        public Func<Tensor, Tensor, Tensor> LossOf { get; }
+
+        /// <summary>The network's input.</summary>
+        public Tensor Images { get; set; }
+
+        /// <summary>The targets accuracy is counted against.</summary>
+        public Tensor Labels { get; set; }
+
+        /// <summary>The loss of the network's logits.</summary>
+        public Func<Tensor, Tensor> Loss { get; set; }
     }
 
     /// <summary>What the training loop and its hooks share during one run.</summary>

@@ -171,20 +171,21 @@ namespace Microsoft.ML.Residual.Training
             Device device = model.parameters().First().device;
             var schedule = new PhasedSchedule(options, stepsPerEpoch);
             // Called in this order before the epochs and at an epoch's start, in reverse after: a resume reads the checkpoint
-            // before the freeze phase is chosen and before the tracker replays its history; an epoch is judged before it is saved.
+            // before the freeze phase is chosen and before the tracker replays its history; an epoch is judged before it is saved;
+            // a batch is laid out before it is mixed.
             var hooks = new List<TrainingHook>();
             if (options.CheckpointDirectory is not null) hooks.Add(new CheckpointHook(new CheckpointStore(options.CheckpointDirectory)));
             hooks.Add(new FreezePhasesHook(backbone, options.FreezeBackboneEpochs, CreateOptimizer));
             hooks.Add(new BestEpochHook(new BestEpochTracker(monitor, options.EarlyStoppingPatience)));
+            hooks.AddRange(BatchHooks(device));
+            hooks.AddRange(Hooks);
             var state = new TrainingState(model, options, stepsPerEpoch);
-            foreach (TrainingHook hook in hooks) hook.BeforeOptimizer(state);
-            // Channels-last weights before the optimiser exists, so that its state tensors take the same layout.
-            using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
-            state.Optimizer = CreateOptimizer(state.BackboneFrozen);
             DynamicLossScaler? scaler = state.Scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
             double rate = schedule.At(0);
             try
             {
+                foreach (TrainingHook hook in hooks) hook.BeforeOptimizer(state);
+                state.Optimizer = CreateOptimizer(state.BackboneFrozen);
                 foreach (TrainingHook hook in hooks) hook.BeforeRun(state);
                 int resumedAfter = state.StartEpoch - 1;
                 long step = state.Step;
@@ -197,7 +198,6 @@ namespace Microsoft.ML.Residual.Training
                 {
                     state.Epoch = epoch;
                     if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
-                    var mixing = BatchMixing.Create(options, epoch);
                     Dictionary<string, Tensor> epochStart = Snapshot(model);
                     try
                     {
@@ -219,9 +219,8 @@ namespace Microsoft.ML.Residual.Training
                             Tensor x = batchImages.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
-                            x = InNetworkLayout(x);
                             optimizer.ZeroGrad();
-                            (Tensor loss, Tensor logits, y) = TrainingLoss(x, y, mixing);
+                            (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: true);
 
                             long n = y.shape[0];
                             totals.Add(loss, n, logits.argmax(1), y);
@@ -256,7 +255,7 @@ namespace Microsoft.ML.Residual.Training
                         var (lossSum, correct, count) = sums;
                         imagesSeen += images;
                         double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
-                        if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), device, cancellationToken);
+                        if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), hooks, state, device, cancellationToken);
                         double elapsed = clock.Elapsed.TotalSeconds;
                         int remainingEpochs = options.Epochs - epoch;
                         var report = new EpochReport(
@@ -286,7 +285,7 @@ namespace Microsoft.ML.Residual.Training
                 }
                 finally
                 {
-                    state.Optimizer.Dispose();
+                    state.Optimizer?.Dispose();
                 }
             }
         }
@@ -316,7 +315,8 @@ namespace Microsoft.ML.Residual.Training
             // With a frozen first phase, the sweep is that phase's: the head alone, backbone batch norm on its running statistics.
             bool frozen = options.FreezeBackboneEpochs > 0;
             backbone.SetFrozen(frozen);
-            using IDisposable weightLayout = UsesChannelsLast(device) ? ChannelsLastLayout.EnterForWeights(model) : ChannelsLastLayout.None;
+            List<TrainingHook> hooks = BatchHooks(device);
+            var state = new TrainingState(model, options, 0);
             Dictionary<string, Tensor>? start = null;
             TrainingOptimizer? optimizer = null;
             DynamicLossScaler? scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
@@ -327,13 +327,15 @@ namespace Microsoft.ML.Residual.Training
             try
             {
                 start = Snapshot(model);
+                foreach (TrainingHook hook in hooks) hook.BeforeOptimizer(state);
                 optimizer = CreateOptimizer(frozen);
                 model.train();
                 if (frozen) backbone.SetBatchNormEval();
                 for (int epoch = 1; points.Count < finder.Steps && !stoppedEarly; epoch++)
                 {
                     if (options.Seed is long seed) torch.manual_seed(seed * 7919 + epoch);
-                    var mixing = BatchMixing.Create(options, epoch);
+                    state.Epoch = epoch;
+                    foreach (TrainingHook hook in hooks) hook.BeforeEpoch(state);
                     int before = points.Count;
                     foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
                     {
@@ -345,9 +347,8 @@ namespace Microsoft.ML.Residual.Training
                         Tensor x = batchImages.to(device);
                         Tensor y = labels.to(device);
                         if (Preprocess != null) x = Preprocess(x);
-                        x = InNetworkLayout(x);
                         optimizer.ZeroGrad();
-                        Tensor loss = TrainingLoss(x, y, mixing).Loss;
+                        Tensor loss = BatchLoss(hooks, state, x, y, training: true).Loss;
 
                         double value = loss.detach().to_type(ScalarType.Float64).item<double>();
                         if (!double.IsFinite(value))
@@ -380,6 +381,7 @@ namespace Microsoft.ML.Residual.Training
             finally
             {
                 optimizer?.Dispose();
+                for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].Cleanup(state);
                 try
                 {
                     if (start != null) Restore(model, start);
@@ -436,20 +438,26 @@ namespace Microsoft.ML.Residual.Training
                 return Autocast.ToFloat32(model.call(images));
         }
 
-        // A training batch's loss and logits; under mixup/CutMix the inputs and the loss are blended with the same weight (CutMix
-        // on masks pastes into the mask too, which is then the one target), and the labels returned (for accuracy) are the dominant ones.
-        private (Tensor Loss, Tensor Logits, Tensor Labels) TrainingLoss(Tensor images, Tensor labels, BatchMixing? mixing)
-        {
-            if (mixing?.Mix(images, labels) is { } mixed)
-            {
-                Tensor blendedLogits = Forward(mixed.Images);
-                Tensor blended = mixed.Lambda == 0 ? LossOf(blendedLogits, mixed.OtherLabels)
-                    : LossOf(blendedLogits, labels).Times(mixed.Lambda).Plus(LossOf(blendedLogits, mixed.OtherLabels).Times(1 - mixed.Lambda));
-                return (blended, blendedLogits, mixed.Lambda < 0.5 ? mixed.OtherLabels : labels);
-            }
+        /// <summary>Hooks run after the loop's own (freeze phases, best epoch, checkpoints, layout, mixing), e.g. a gradient-flow probe.</summary>
+        internal List<TrainingHook> Hooks { get; } = new List<TrainingHook>();
 
-            Tensor logits = Forward(images);
-            return (LossOf(logits, labels), logits, labels);
+        // The hooks that shape batches, in the order they apply: the network's memory layout (TrainingOptions.ChannelsLast; null:
+        // on the CPU), then mixup/CutMix.
+        private List<TrainingHook> BatchHooks(Device device)
+        {
+            var hooks = new List<TrainingHook>();
+            if (options.ChannelsLast ?? device.type == DeviceType.CPU) hooks.Add(new ChannelsLastHook());
+            if (options.MixupAlpha > 0 || options.CutMixAlpha > 0) hooks.Add(new MixingHook());
+            return hooks;
+        }
+
+        // A batch's loss, logits and the labels accuracy counts against, once the hooks have shaped it (label smoothing in training).
+        private (Tensor Loss, Tensor Logits, Tensor Labels) BatchLoss(List<TrainingHook> hooks, TrainingState state, Tensor images, Tensor labels, bool training)
+        {
+            var batch = new TrainingBatch(images, labels, training, (logits, targets) => LossOf(logits, targets, smoothing: training));
+            foreach (TrainingHook hook in hooks) hook.BeforeBatch(state, batch);
+            Tensor logits = Forward(batch.Images);
+            return (batch.Loss(logits), logits, batch.Labels);
         }
 
         // The backward pass and the update; in float16 the backward pass is scaled, and a step whose gradients overflowed is skipped.
@@ -488,7 +496,8 @@ namespace Microsoft.ML.Residual.Training
             TrainingOptimizer.Create(model, options, backbone.Defined ? backbone.IsBackbone : null,
                 frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
 
-        private (double Loss, double Accuracy, double? MeanIoU) Evaluate(IEnumerable<(Tensor Images, Tensor Labels)> batches, Device device, CancellationToken cancellationToken)
+        private (double Loss, double Accuracy, double? MeanIoU) Evaluate(
+            IEnumerable<(Tensor Images, Tensor Labels)> batches, List<TrainingHook> hooks, TrainingState state, Device device, CancellationToken cancellationToken)
         {
             model.eval();
             long images = 0, classes = 0;
@@ -505,11 +514,11 @@ namespace Microsoft.ML.Residual.Training
                     Tensor x = batchImages.to(device);
                     Tensor y = labels.to(device);
                     if (Preprocess != null) x = Preprocess(x);
-                    Tensor logits = Forward(InNetworkLayout(x));
+                    (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: false);
                     long n = y.shape[0];
                     images += n;
                     Tensor predicted = logits.argmax(1);
-                    totals.Add(LossOf(logits, y, smoothing: false), n, predicted, y);
+                    totals.Add(loss, n, predicted, y);
                     if (ComputeMeanIoU)
                     {
                         // confusion[truth·K + predicted] counted on the device; an ignored target (−1) gives −K + predicted,
@@ -564,17 +573,6 @@ namespace Microsoft.ML.Residual.Training
 
             return present == 0 ? 0 : sum / present;
         }
-
-        // Whether batches and convolution weights are laid out channels-last on this device (TrainingOptions.ChannelsLast; null:
-        // on the CPU). Both, because libtorch picks a convolution's layout from its input or its weight, and it runs a
-        // one-channel batch (grey images), which is contiguous in both layouts, in the default layout: then only the weights
-        // carry channels-last through the network.
-        private bool UsesChannelsLast(Device device) => options.ChannelsLast ?? device.type == DeviceType.CPU;
-
-        // Image batches in channels-last memory layout (TorchSharp has no memory-format argument; a permuted contiguous copy
-        // has NHWC strides): libtorch then runs its channels-last kernels through the whole network.
-        private Tensor InNetworkLayout(Tensor images) =>
-            images.dim() == 4 && UsesChannelsLast(images.device) ? ChannelsLastLayout.Of(images) : images;
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets, smoothing ? options.LabelSmoothing : 0.0)
