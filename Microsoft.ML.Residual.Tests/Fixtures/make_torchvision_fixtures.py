@@ -6,8 +6,11 @@
 Needs PyTorch + torchvision (../shared/peers/install.sh). A torchvision state dict is tens of MB, so
 instead of storing weights we fill every tensor with a deterministic formula that the C# tests
 reproduce (TorchvisionFixture.Fill), and store only:
-  * ARCH.keys.json       every state-dict key with its shape, for every torchvision ResNet and DenseNet name;
-  * ARCH.io.safetensors  "input" (2x3x64x64) and the eval-mode "logits" for the formula weights.
+  * ARCH.keys.json       every state-dict key with its shape, for every torchvision ResNet, DenseNet, MobileNet and EfficientNet name;
+  * ARCH.io.safetensors  "input" (2x3x64x64) and the eval-mode "logits" for the formula weights;
+  * ARCH.train.safetensors  for WITH_GRADIENTS: one training-mode pass (dropout off) of the same input with targets
+    "targets": the cross-entropy "loss", the gradients "grad:KEY" of the GRADIENT_KEYS and the BatchNorm running
+    statistics "after:KEY" the pass leaves.
 The formula, for element i of tensor NAME (flattened; integer hash, exact in both languages):
   h = (sum over characters k of (k+1)*ord(NAME[k])) * 1000003 mod 2^32
   x = (i + h) mod 2^32;  x = ((x ^ (x >> 16)) * 0x45d9f3b) mod 2^32  (twice);  x = x ^ (x >> 16)
@@ -20,8 +23,21 @@ import torch, torchvision
 
 KEY_ONLY = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
             "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-            "densenet121", "densenet161", "densenet169", "densenet201"]
-WITH_LOGITS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121"]
+            "densenet121", "densenet161", "densenet169", "densenet201", "mobilenet_v2", "mobilenet_v3_small",
+            "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+            "efficientnet_b4"]
+WITH_LOGITS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "mobilenet_v2",
+               "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b3"]
+# Gradients of the last blocks only: further back, a float32 gradient of this 2-image batch is 2-4 % of its largest value
+# away from float64 (torchvision's and ours alike, the two agreeing to three digits), as the last stages normalise each
+# channel over 8 values (2 images x 2x2), which float32 cannot do finely enough; no rounding bound covers that.
+WITH_GRADIENTS = {"mobilenet_v2": ["features.16.conv.1.0.weight", "features.17.conv.1.1.weight", "features.18.1.weight",
+                                   "classifier.1.weight"],
+                  "mobilenet_v3_small": ["features.11.block.2.fc1.bias", "features.11.block.2.fc2.bias",
+                                         "features.11.block.3.1.weight", "features.12.1.weight", "classifier.0.bias",
+                                         "classifier.3.weight"]}
+STATISTICS = {"mobilenet_v2": ["features.0.1.running_mean", "features.0.1.running_var", "features.17.conv.3.running_var"],
+              "mobilenet_v3_small": ["features.0.1.running_mean", "features.0.1.running_var", "features.11.block.3.1.running_var"]}
 
 def formula(name, t):
     m32 = 0xFFFFFFFF
@@ -64,3 +80,16 @@ for arch in KEY_ONLY:
         with torch.no_grad(): y = m(x)
         save_safetensors({"input": x, "logits": y}, f"{out}/{arch}.io.safetensors")
         print(arch, tuple(y.shape), float(y.abs().max()))
+    if arch in WITH_GRADIENTS:
+        m.train()
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
+        targets = torch.tensor([3, 7])
+        loss = torch.nn.functional.cross_entropy(m(x), targets)
+        loss.backward()
+        params = dict(m.named_parameters()); buffers = dict(m.named_buffers())
+        tensors = {"targets": targets.to(torch.float32), "loss": loss.detach().reshape(1)}
+        tensors.update({f"grad:{k}": params[k].grad for k in WITH_GRADIENTS[arch]})
+        tensors.update({f"after:{k}": buffers[k] for k in STATISTICS[arch]})
+        save_safetensors(tensors, f"{out}/{arch}.train.safetensors")
+        print(arch, "loss", float(loss))

@@ -1,4 +1,7 @@
+using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -27,6 +30,11 @@ public sealed class TorchvisionParityTests
     [DataRow("resnext50_32x4d")]
     [DataRow("wide_resnet50_2")]
     [DataRow("densenet121")]
+    [DataRow("mobilenet_v2")]
+    [DataRow("mobilenet_v3_small")]
+    [DataRow("mobilenet_v3_large")]
+    [DataRow("efficientnet_b0")]
+    [DataRow("efficientnet_b3")]
     public void EvalLogits_MatchTorchvision(string arch)
     {
         using var io = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, arch + ".io.safetensors"));
@@ -39,6 +47,55 @@ public sealed class TorchvisionParityTests
         Numerics.AssertWithin(io["logits"], exact, bound, $"{arch}: torchvision's float32 logits against ours in float64");
         using (no_grad()) Numerics.AssertWithin(model.call(io["input"]), exact, bound, $"{arch}: our float32 logits against float64");
         model.Dispose();
+    }
+
+    /// <summary>
+    /// One training-mode pass (batch statistics, dropout off) against torchvision's: the loss, the parameter gradients of the last
+    /// blocks and the classifier (earlier ones are ill-conditioned for the fixture's batch; see make_torchvision_fixtures.py),
+    /// and the BatchNorm running statistics the pass leaves. torchvision's float32 values
+    /// and ours lie within float32's rounding (<see cref="Numerics.GradientError"/> for gradients) of ours in float64.
+    /// </summary>
+    [TestMethod]
+    [DataRow("mobilenet_v2")]
+    [DataRow("mobilenet_v3_small")]
+    public void TrainingPass_MatchesTorchvision(string arch)
+    {
+        using var io = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, arch + ".io.safetensors"));
+        using var reference = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, arch + ".train.safetensors"));
+        using var scope = NewDisposeScope();
+        Tensor targets = reference["targets"].to_type(ScalarType.Int64);
+        (Tensor Loss, Dictionary<string, Tensor> Values, double GradientError, double ForwardError) Pass(ScalarType type)
+        {
+            var model = ResidualModels.Create(arch, numClasses: 10, options: new ModelOptions { DropRate = 0 });
+            TorchvisionFixture.Fill(model);
+            model.to(type);
+            model.train();
+            Tensor loss = nn.functional.cross_entropy(model.call(io["input"].to_type(type)), targets);
+            loss.backward();
+            var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            var buffers = model.named_buffers().ToDictionary(b => b.name, b => b.buffer);
+            var values = reference.Keys.Where(k => k.Contains(':')).ToDictionary(k => k, k =>
+            {
+                string key = k[(k.IndexOf(':') + 1)..];
+                return (k.StartsWith("grad:", StringComparison.Ordinal) ? parameters[key].grad! : buffers[key]).detach().clone();
+            });
+            var result = (loss.detach().reshape(1), values, Numerics.GradientError(model), Numerics.ForwardError(model));
+            model.Dispose();
+            return result;
+        }
+
+        var (exactLoss, exact, gradientError, forwardError) = Pass(ScalarType.Float64);
+        var (ourLoss, ours, _, _) = Pass(ScalarType.Float32);
+        double lossBound = forwardError * Math.Max(1, Numerics.LargestMagnitude(exactLoss));
+        Numerics.AssertWithin(reference["loss"], exactLoss, lossBound, $"{arch}: torchvision's training loss against ours in float64");
+        Numerics.AssertWithin(ourLoss, exactLoss, lossBound, $"{arch}: our float32 training loss against float64");
+        Assert.IsTrue(exact.Count >= 2 && exact.Keys.Any(k => k.StartsWith("grad:", StringComparison.Ordinal)), "the fixture holds gradients and statistics");
+        foreach (var (key, value) in exact)
+        {
+            double bound = (key.StartsWith("grad:", StringComparison.Ordinal) ? gradientError : forwardError) * Numerics.LargestMagnitude(value);
+            Numerics.AssertWithin(reference[key], value, bound, $"{arch}: torchvision's {key} against ours in float64");
+            Numerics.AssertWithin(ours[key], value, bound, $"{arch}: our float32 {key} against float64");
+        }
     }
 
     [TestMethod]

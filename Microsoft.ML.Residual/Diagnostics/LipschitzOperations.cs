@@ -107,6 +107,8 @@ namespace Microsoft.ML.Residual.Diagnostics
 
         public Bound Relu(Bound x) => x;
 
+        public Bound Clip(Bound x, double minimum, double maximum) => x;
+
         public Bound Sigmoid(Bound x) =>
             throw new ArgumentException("Highway blocks gate their shortcut with the input itself; they have no path-separated bound here.");
 

@@ -39,6 +39,9 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>max(x, 0). May overwrite <paramref name="x"/>: pass a value nothing else reads.</summary>
         T Relu(T x);
 
+        /// <summary>min(max(x, <paramref name="minimum"/>), <paramref name="maximum"/>) (ReLU6: 0, 6). May overwrite <paramref name="x"/>: pass a value nothing else reads.</summary>
+        T Clip(T x, double minimum, double maximum);
+
         /// <summary>1 / (1 + exp(−x)).</summary>
         T Sigmoid(T x);
 

@@ -202,6 +202,7 @@ namespace Microsoft.ML.Residual.Models
             var registry = new List<Entry>();
             RegisterResNets(registry);
             RegisterDenseNets(registry);
+            RegisterMobileNets(registry);
             RegisterUNets(registry);
             return registry;
         }

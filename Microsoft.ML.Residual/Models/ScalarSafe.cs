@@ -52,6 +52,16 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>min(a, maximum), element-wise.</summary>
         public static Tensor AtMost(this Tensor a, double maximum) => With(maximum.ToScalar(), s => a.clamp_max(s));
 
+        /// <summary>
+        /// min(max(a, minimum), maximum), element-wise; in place on <paramref name="a"/> when <paramref name="inPlace"/>. (Not
+        /// TorchSharp 0.107's <c>Tensor.hardtanh(min, max)</c>: it returned its input unclipped here.)
+        /// </summary>
+        public static Tensor Clamp(this Tensor a, double minimum, double maximum, bool inPlace = false)
+        {
+            using Scalar low = minimum.ToScalar(), high = maximum.ToScalar();
+            return inPlace ? a.clamp_(low, high) : a.clamp(low, high);
+        }
+
         /// <summary>max(a, minimum), element-wise, keeping an integer tensor's type.</summary>
         public static Tensor AtLeast(this Tensor a, long minimum) => With(minimum.ToScalar(), s => a.clamp_min(s));
 

@@ -81,6 +81,9 @@ namespace Microsoft.ML.Residual.Models
         public Tensor Relu(Tensor x) => nn.functional.relu(x, inplace: true);
 
         /// <inheritdoc />
+        public Tensor Clip(Tensor x, double minimum, double maximum) => x.Clamp(minimum, maximum, inPlace: true);
+
+        /// <inheritdoc />
         public Tensor Sigmoid(Tensor x) => torch.sigmoid(x);
 
         /// <inheritdoc />

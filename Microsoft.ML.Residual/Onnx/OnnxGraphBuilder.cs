@@ -203,6 +203,9 @@ namespace Microsoft.ML.Residual.Onnx
 
         public GraphValue Relu(GraphValue x) => Node("Relu", CurrentPath, nn.functional.relu(x.Example), new[] { x.Name });
 
+        public GraphValue Clip(GraphValue x, double minimum, double maximum) =>
+            Node("Clip", CurrentPath, x.Example.Clamp(minimum, maximum), new[] { x.Name, Constant(torch.tensor((float)minimum)), Constant(torch.tensor((float)maximum)) });
+
         public GraphValue Sigmoid(GraphValue x) => Node("Sigmoid", CurrentPath, torch.sigmoid(x.Example), new[] { x.Name });
 
         // The trace adds with ScalarSafe (TorchSharp 0.107's a + b hands libtorch a Scalar the finalizer may free mid-call).
