@@ -15,8 +15,21 @@ public sealed class ScoringModelFilesTests
     public TestContext TestContext { get; set; } = null!;
 
     // Regular files of model size only: the temporary folder can hold FIFOs, which block a reader.
+    // Other processes' files in the temporary folder can disappear between the listing and the size: they are not ours.
+    private static bool LargerThan(FileInfo file, long bytes)
+    {
+        try
+        {
+            return file.Length > bytes;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     private static string[] OnnxFilesIn(string folder) =>
-        new DirectoryInfo(folder).GetFiles().Where(f => f.Length > 1000 && (f.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) == 0)
+        new DirectoryInfo(folder).GetFiles().Where(f => LargerThan(f, 1000) && (f.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) == 0)
             .Select(f => f.FullName).Where(file =>
         {
             try

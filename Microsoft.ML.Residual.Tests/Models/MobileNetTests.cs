@@ -53,6 +53,7 @@ public sealed class MobileNetTests
     [DataRow("mobilenet_v3_large", new[] { 16, 24, 40, 112, 960 })]
     [DataRow("efficientnet_b0", new[] { 16, 24, 40, 112, 1280 })]
     [DataRow("efficientnet_b3", new[] { 24, 32, 48, 136, 1536 })]
+    [DataRow("efficientnet_v2_s", new[] { 24, 48, 64, 160, 1280 })]
     public void Stages_AreTheOutputsAtReductionsTwoToThirtyTwo_AsTheCardSays(string name, int[] channels)
     {
         using var scope = NewDisposeScope();
@@ -103,6 +104,7 @@ public sealed class MobileNetTests
     [TestMethod]
     [DataRow("mobilenet_v3_small")]
     [DataRow("efficientnet_b0")]
+    [DataRow("efficientnet_v2_s")]
     public void FitsAndScoresThroughTheClassifierEstimator(string name)
     {
         // The learning itself is tested on mobilenet_v2 above; here one epoch shows that each network trains and exports.

@@ -50,6 +50,24 @@ public sealed class TorchvisionParityTests
     }
 
     /// <summary>
+    /// EfficientNetV2-S in training mode (batch statistics; stochastic depth and dropout off) against torchvision's: its
+    /// eval-mode logits for the fixture's weights are chaotic (see make_torchvision_fixtures.py), batch statistics keep every
+    /// layer normalised.
+    /// </summary>
+    [TestMethod]
+    public void EfficientNetV2Small_TrainingModeLogits_MatchTorchvision()
+    {
+        using var reference = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, "efficientnet_v2_s.train.safetensors"));
+        using var scope = NewDisposeScope();
+        using var model = new EfficientNet(new EfficientNetDefinition { Version = EfficientNetVersion.V2Small, NumClasses = 10, DropRate = 0, DropPathRate = 0 });
+        TorchvisionFixture.Fill(model);
+        model.train();
+        Tensor exact = Numerics.InFloat64(model, reference["input"]);
+        double bound = Numerics.ForwardError(model) * Numerics.LargestMagnitude(exact);
+        Numerics.AssertWithin(reference["logits"], exact, bound, "efficientnet_v2_s: torchvision's float32 training-mode logits against ours in float64");
+    }
+
+    /// <summary>
     /// One training-mode pass (batch statistics, dropout off) against torchvision's: the loss, the parameter gradients of the last
     /// blocks and the classifier (earlier ones are ill-conditioned for the fixture's batch; see make_torchvision_fixtures.py),
     /// and the BatchNorm running statistics the pass leaves. torchvision's float32 values

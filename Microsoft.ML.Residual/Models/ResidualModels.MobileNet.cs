@@ -32,6 +32,13 @@ namespace Microsoft.ML.Residual.Models
                 },
                     (classes, channels, options) => new EfficientNet(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }
+
+            var v2s = new EfficientNetDefinition { Version = EfficientNetVersion.V2Small };
+            registry.Add(new Entry(new ModelInfo("efficientnet_v2_s", "efficientnet", "EfficientNetV2-S (fused blocks, SiLU, squeeze-and-excitation)")
+            {
+                HeadPrefix = "classifier.1.", OptionsType = typeof(MobileNetOptions), FirstConvolution = "features.0.0", Stages = v2s.Stages,
+            },
+                (classes, channels, options) => new EfficientNet(v2s.With(options) with { NumClasses = classes, InChannels = channels })));
         }
     }
 }
