@@ -5,6 +5,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Classification;
+using Microsoft.ML.Residual.Tests.Data;
 using Microsoft.ML.Residual.Tests.Models;
 using Microsoft.ML.Residual.Weights;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -28,6 +29,26 @@ public sealed class ImageFeaturizerEstimatorTests
         using (no_grad()) model.call(randn(new long[] { 8, 3, Size, Size }, generator: new Generator((ulong)seed))); // non-trivial BatchNorm statistics
         StateDict.Save(model, path);
         return path;
+    }
+
+    [TestMethod]
+    [DataRow("mobilenet_v2", 1280, Size)]
+    [DataRow("mobilenet_v3_large", 1280, Size)]
+    [DataRow("mobilenet_v3_small", 1024, Size)]
+    [DataRow("efficientnet_b0", 1280, Size)]
+    [DataRow("convnext_tiny", 768, 32)] // at least 32²: its 2×2 stride-2 convolutions need a pixel left at 1/32
+    [DataRow("regnet_y_400mf", 440, Size)]
+    [DataRow("regnet_x_400mf", 400, Size)]
+    public void EveryFamily_GivesItsPooledFeaturesFromImageFiles(string architecture, int features, int imageSize)
+    {
+        var ml = new MLContext(seed: 1);
+        string folder = DataTestSupport.NewFolder(TestContext);
+        IDataView data = ModelTestSupport.WriteTextures(ml, folder, 4, seed: 3, "image");
+        float[][] rows = ml.Transforms.LoadImages("Image", folder, "Path")
+            .Append(ml.Transforms.ResNetFeaturizer("Features", "Image", architecture: architecture, imageWidth: imageSize, imageHeight: imageSize))
+            .Fit(data).Transform(data).GetColumn<float[]>("Features").ToArray();
+        Assert.IsTrue(rows.Length == 4 && rows.All(r => r.Length == features && r.All(float.IsFinite)), $"{features} features per image");
+        Assert.IsTrue(rows.Any(r => r.Any(v => v != 0)), "the features are not all zero");
     }
 
     [TestMethod]

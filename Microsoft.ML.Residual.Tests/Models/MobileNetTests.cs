@@ -48,39 +48,11 @@ public sealed class MobileNetTests
     }
 
     [TestMethod]
-    [DataRow("mobilenet_v2", new[] { 16, 24, 32, 96, 1280 })]
-    [DataRow("mobilenet_v3_small", new[] { 16, 16, 24, 48, 576 })]
-    [DataRow("mobilenet_v3_large", new[] { 16, 24, 40, 112, 960 })]
-    [DataRow("efficientnet_b0", new[] { 16, 24, 40, 112, 1280 })]
-    [DataRow("efficientnet_b3", new[] { 24, 32, 48, 136, 1536 })]
-    [DataRow("efficientnet_v2_s", new[] { 24, 48, 64, 160, 1280 })]
-    public void Stages_AreTheOutputsAtReductionsTwoToThirtyTwo_AsTheCardSays(string name, int[] channels)
-    {
-        using var scope = NewDisposeScope();
-        var model = ResidualModels.Create(name, 10);
-        model.eval();
-        using var noGrad = no_grad();
-        var stages = ((IStageEncoder)model).ForwardStages(randn(1, 3, 64, 64));
-        ModelInfo card = ResidualModels.Find(name)!;
-        CollectionAssert.AreEqual(channels, card.Stages!.Select(s => s.Channels).ToArray());
-        CollectionAssert.AreEqual(new[] { 2, 4, 8, 16, 32 }, card.Stages!.Select(s => s.Reduction).ToArray());
-        for (int i = 0; i < stages.Count; i++)
-            CollectionAssert.AreEqual(new long[] { 1, card.Stages![i].Channels, 64 / card.Stages[i].Reduction, 64 / card.Stages[i].Reduction }, stages[i].shape, $"stage {i}");
-        model.Dispose();
-    }
-
-    [TestMethod]
     public void TrainsFromImageFilesThroughTheClassifierEstimator_AndScoresThroughOnnxRuntime()
     {
         var ml = new MLContext(seed: 1);
         string folder = DataTestSupport.NewFolder(TestContext);
-        IDataView Write(int count, int seed, string prefix) => ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(count, seed).Select((row, i) =>
-        {
-            string file = $"{prefix}{i}.png";
-            DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, Size, Size);
-            return new PathRow { Path = file, Label = row.Label };
-        }).ToList());
-        IDataView train = Write(320, seed: 1, "train"), test = Write(80, seed: 2, "test");
+        IDataView train = ModelTestSupport.WriteTextures(ml, folder, 320, seed: 1, "train"), test = ModelTestSupport.WriteTextures(ml, folder, 80, seed: 2, "test");
         // The 16-pixel textures are resized to 32²: MobileNetV2 halves the resolution five times.
         var reports = new List<EpochReport>();
         ITransformer model = ml.Transforms.LoadImages("Image", folder, "Path")
@@ -102,23 +74,6 @@ public sealed class MobileNetTests
     }
 
     [TestMethod]
-    [DataRow("mobilenet_v3_small")]
-    [DataRow("efficientnet_b0")]
-    [DataRow("efficientnet_v2_s")]
-    public void FitsAndScoresThroughTheClassifierEstimator(string name)
-    {
-        // The learning itself is tested on mobilenet_v2 above; here one epoch shows that each network trains and exports.
-        var ml = new MLContext(seed: 1);
-        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(32, seed: 4));
-        ITransformer model = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.Transforms.ImageClassifier(new ImageClassifierOptions { Architecture = name, ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 16, Seed = 1 }))
-            .Fit(data);
-        float[][] scores = model.Transform(data).GetColumn<float[]>("Score").ToArray();
-        Assert.IsTrue(scores.Length == 32 && scores.All(s => s.Length == 4 && s.All(float.IsFinite) && Math.Abs(s.Sum() - 1) <= Numerics.SoftmaxSumError(4)),
-            "four class probabilities per image");
-    }
-
-    [TestMethod]
     [DataRow("mobilenet_v2", "encoder.features.18.0.weight")]
     [DataRow("mobilenet_v3_small", "encoder.features.12.0.weight")]
     [DataRow("efficientnet_b0", "encoder.features.8.0.weight")]
@@ -132,21 +87,6 @@ public sealed class MobileNetTests
         using (no_grad()) CollectionAssert.AreEqual(new long[] { 2, 3, 64, 64 }, unet.call(randn(2, 3, 64, 64)).shape);
         var (difference, bound) = OnnxTestSupport.Compare(unet, new long[] { 2, 3, 64, 64 }, seed: 3, calibrate: true);
         Assert.IsTrue(difference <= bound, $"ONNX Runtime against a U-Net over {encoder} in float64: {difference:E2}, {difference / bound:G3} × its rounding bound {bound:E2}");
-    }
-
-    [TestMethod]
-    [DataRow("mobilenet_v2", 1280)]
-    [DataRow("mobilenet_v3_large", 1280)]
-    [DataRow("mobilenet_v3_small", 1024)]
-    [DataRow("efficientnet_b0", 1280)]
-    public void ServesAsAFeaturizer(string name, int features)
-    {
-        var ml = new MLContext(seed: 1);
-        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(4, seed: 3));
-        float[][] rows = ml.Transforms.ResNetFeaturizer("Features", "Image", architecture: name, imageWidth: Size, imageHeight: Size)
-            .Fit(data).Transform(data).GetColumn<float[]>("Features").ToArray();
-        Assert.IsTrue(rows.Length == 4 && rows.All(r => r.Length == features && r.All(float.IsFinite)), $"{features} features per image");
-        Assert.IsTrue(rows.Any(r => r.Any(v => v != 0)), "the features are not all zero");
     }
 
     [TestMethod]

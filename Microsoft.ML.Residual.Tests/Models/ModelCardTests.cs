@@ -2,10 +2,11 @@ using System.Linq;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Tests.Models;
 
-/// <summary>What the registry's cards say about a network: its stages, its first convolution and its normalisation.</summary>
+/// <summary>What the registry's cards say about a network: its stages (and the shapes they compute), its first convolution and its normalisation.</summary>
 [TestClass]
 public sealed class ModelCardTests
 {
@@ -16,6 +17,15 @@ public sealed class ModelCardTests
     [DataRow("preact_resnet18")]
     [DataRow("densenet121")]
     [DataRow("densenet_bc_100_12")]
+    [DataRow("mobilenet_v2")]
+    [DataRow("mobilenet_v3_small")]
+    [DataRow("mobilenet_v3_large")]
+    [DataRow("efficientnet_b0")]
+    [DataRow("efficientnet_b3")]
+    [DataRow("efficientnet_v2_s")]
+    [DataRow("convnext_tiny")]
+    [DataRow("regnet_y_400mf")]
+    [DataRow("regnet_x_400mf")]
     public void CardStagesAndFirstConvolution_AreThoseOfTheBuiltNetwork(string name)
     {
         ModelInfo card = ResidualModels.Find(name)!;
@@ -23,6 +33,18 @@ public sealed class ModelCardTests
         var encoder = (IStageEncoder)model;
         CollectionAssert.AreEqual(encoder.StageChannels.ToArray(), card.Stages!.Select(s => s.Channels).ToArray(), "channels");
         CollectionAssert.AreEqual(encoder.StageReductions.ToArray(), card.Stages!.Select(s => s.Reduction).ToArray(), "reductions");
+        using (var scope = NewDisposeScope())
+        {
+            model.eval();
+            using var noGrad = no_grad();
+            var stages = encoder.ForwardStages(randn(1, 1, 64, 64));
+            for (int i = 0; i < stages.Count; i++)
+            {
+                long side = 64 / card.Stages![i].Reduction;
+                CollectionAssert.AreEqual(new long[] { 1, card.Stages[i].Channels, side, side }, stages[i].shape, $"stage {i}");
+            }
+        }
+
         var weights = model.state_dict();
         Assert.IsTrue(weights.ContainsKey(card.FirstConvolution + ".weight"), $"{card.FirstConvolution}.weight is not among {string.Join(", ", weights.Keys.Take(6))}...");
         Assert.AreEqual(1L, weights[card.FirstConvolution + ".weight"].shape[1], "the first convolution sees the input's channels");

@@ -1,7 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
+using Microsoft.ML;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Classification;
+using Microsoft.ML.Residual.Tests.Data;
 using Microsoft.ML.Residual.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -12,6 +16,20 @@ namespace Microsoft.ML.Residual.Tests.Models;
 /// <summary>Helpers the model tests share.</summary>
 internal static class ModelTestSupport
 {
+    /// <summary>
+    /// <see cref="ImageClassifierEstimatorTests.Textures"/> written as PNG files <paramref name="prefix"/>0.png, … into
+    /// <paramref name="folder"/>, as rows of file name and label.
+    /// </summary>
+    public static IDataView WriteTextures(MLContext ml, string folder, int count, int seed, string prefix) =>
+        ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(count, seed).Select((row, i) =>
+        {
+            string file = $"{prefix}{i}.png";
+            DataTestSupport.WriteRgbPng(Path.Combine(folder, file), row.Image, TextureSize, TextureSize);
+            return new PathRow { Path = file, Label = row.Label };
+        }).ToList());
+
+    private const int TextureSize = 16;
+
     /// <summary>Copies every parameter and buffer of <paramref name="from"/> into the same key of <paramref name="to"/>.</summary>
     public static void CopyWeights(nn.Module from, nn.Module to)
     {

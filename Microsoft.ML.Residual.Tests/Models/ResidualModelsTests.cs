@@ -17,6 +17,8 @@ public sealed class ResidualModelsTests
         "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
         "densenet121", "densenet161", "densenet169", "densenet201", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_v2_s",
+        "convnext_tiny", "convnext_small", "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_x_400mf", "regnet_x_800mf",
+        "regnet_x_1_6gf",
     };
 
     internal static long CountParameters(nn.Module module) => module.parameters().Sum(p => p.numel());

@@ -17,6 +17,8 @@ namespace Microsoft.ML.Residual.Tests.Models;
 [TestClass]
 public sealed class TorchvisionParityTests
 {
+    public TestContext TestContext { get; set; } = null!;
+
     /// <summary>
     /// torchvision's logits (float32, computed on another machine) and ours are two float32 evaluations of the same
     /// function, so each lies within <see cref="Numerics.ForwardError"/> (L·√K·u) of the largest logit from our model run
@@ -34,7 +36,17 @@ public sealed class TorchvisionParityTests
     [DataRow("mobilenet_v3_small")]
     [DataRow("mobilenet_v3_large")]
     [DataRow("efficientnet_b0")]
+    [DataRow("efficientnet_b1")]
+    [DataRow("efficientnet_b2")]
     [DataRow("efficientnet_b3")]
+    [DataRow("efficientnet_b4")]
+    [DataRow("convnext_tiny")]
+    [DataRow("convnext_small")]
+    [DataRow("regnet_y_400mf")]
+    [DataRow("regnet_y_800mf")]
+    [DataRow("regnet_x_400mf")]
+    [DataRow("regnet_x_800mf")]
+    [DataRow("regnet_x_1_6gf")]
     public void EvalLogits_MatchTorchvision(string arch)
     {
         using var io = StateDict.Read(Path.Combine(TorchvisionFixture.Directory, arch + ".io.safetensors"));
@@ -44,6 +56,7 @@ public sealed class TorchvisionParityTests
         model.eval();
         Tensor exact = Numerics.InFloat64(model, io["input"]);
         double bound = Numerics.ForwardError(model) * Numerics.LargestMagnitude(exact);
+        TestContext.WriteLine($"{arch}: torchvision's float32 logits {Numerics.LargestDifference(io["logits"], exact) / bound:G3} × the bound");
         Numerics.AssertWithin(io["logits"], exact, bound, $"{arch}: torchvision's float32 logits against ours in float64");
         using (no_grad()) Numerics.AssertWithin(model.call(io["input"]), exact, bound, $"{arch}: our float32 logits against float64");
         model.Dispose();

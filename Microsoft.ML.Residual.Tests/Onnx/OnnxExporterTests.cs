@@ -41,7 +41,10 @@ public sealed class OnnxExporterTests
             try
             {
                 // Calibrated statistics: random ones make deep networks (resnet1202) overflow in eval mode.
-                var (difference, bound) = OnnxTestSupport.Compare(model, shape, calibrate: true, withoutShortcuts: withoutShortcuts);
+                // RegNets keep up to 12 blocks at 1×1 for 32² images; statistics of two images there put nearly equal values
+                // on either side of a channel's mean, and eval mode divides by their tiny spread (to 10²⁴ at regnet_x_400mf's end).
+                int? calibrationImages = info.Family == "regnet" ? 16 : null;
+                var (difference, bound) = OnnxTestSupport.Compare(model, shape, calibrate: true, withoutShortcuts: withoutShortcuts, calibrationImages: calibrationImages);
                 TestContext.WriteLine($"{info.Name}: {difference:E2} = {difference / bound:G3} × the bound {bound:E2}");
                 if (!(difference <= bound)) failures.Add($"{info.Name}: {difference:E2} = {difference / bound:G3} × the bound {bound:E2}");
             }

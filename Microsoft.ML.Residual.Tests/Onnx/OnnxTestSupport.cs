@@ -125,13 +125,18 @@ internal static class OnnxTestSupport
     /// <summary>
     /// Exports with batch 1 and runs ONNX Runtime on <paramref name="inputShape"/> (dynamic batch), on a fixed random input;
     /// returns ONNX Runtime's largest difference from our model in float64 and its rounding bound
-    /// (<see cref="RoundingBound"/>).
+    /// (<see cref="RoundingBound"/>). With <paramref name="calibrate"/>, BatchNorm's statistics are those of another random
+    /// batch of <paramref name="calibrationImages"/> images (default: as many as compared).
     /// </summary>
     public static (double Difference, double Bound) Compare(nn.Module<Tensor, Tensor> model, long[] inputShape, long seed = 1,
-        bool calibrate = false, bool withoutShortcuts = false)
+        bool calibrate = false, bool withoutShortcuts = false, int? calibrationImages = null)
     {
         using var scope = NewDisposeScope();
-        if (calibrate) CalibrateBatchNorm(model, randn(inputShape, generator: new Generator((ulong)seed + 1)));
+        if (calibrate)
+        {
+            long[] shape = new long[] { calibrationImages ?? inputShape[0] }.Concat(inputShape.Skip(1)).ToArray();
+            CalibrateBatchNorm(model, randn(shape, generator: new Generator((ulong)seed + 1)));
+        }
         else RandomizeBatchNorm(model, seed);
         model.eval();
         byte[] bytes = OnnxExporter.ExportToBytes(model, new[] { 1L }.Concat(inputShape.Skip(1)).ToArray());

@@ -150,6 +150,18 @@ namespace Microsoft.ML.Residual.Diagnostics
 
         public Bound DropPath(Bound x, double probability, bool training) => x;
 
+        public Bound Permute(Bound x, params int[] order) => x with { Like = x.Like.permute(order.Select(d => (long)d).ToArray()) };
+
+        // GELU's slope Φ(x) + x·φ(x) is largest at x = √2: Φ(√2) + √2·φ(√2) = (1 + erf 1) / 2 + 1 / (e·√π) ≈ 1.1289.
+        public Bound Gelu(Bound x) => x with { Value = x.Value * GeluSlope };
+
+        public Bound LayerNorm(Bound x, Parameter weight, Parameter bias, double eps) =>
+            throw new ArgumentException("Layer normalisation divides by the spread of its own input; it has no Lipschitz bound here (ConvNeXt).");
+
+        public Bound Scale(Bound x, Parameter scale) => x with { Value = x.Value * scale.detach().abs().max().to_type(ScalarType.Float64).item<double>() };
+
+        private static readonly double GeluSlope = (1 + 0.8427007929497149) / 2 + 1 / (Math.E * Math.Sqrt(Math.PI));
+
         private Bound Layer(nn.Module module, Bound input, double bound) =>
             new(TensorOperations.Instance.Call(module, input.Like), input.Value * bound, input.Position);
 

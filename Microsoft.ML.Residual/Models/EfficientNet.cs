@@ -13,7 +13,7 @@ namespace Microsoft.ML.Residual.Models
     /// structure and state-dict names (<c>features.0</c> stem, <c>features.1</c> … stages of blocks
     /// <c>features.S.B.block.…</c>, the last convolution, <c>classifier.1</c>), so its weights load unchanged.
     /// </summary>
-    public sealed class EfficientNet : InvertedResidualNetwork
+    public sealed class EfficientNet : SequentialFeaturesNetwork
     {
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
         public EfficientNet(EfficientNetDefinition definition)

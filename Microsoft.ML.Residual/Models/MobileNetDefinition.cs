@@ -35,11 +35,14 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>A width of the standard network scaled by α and rounded as torchvision rounds it.</summary>
         public int Channels(int width) => Divisible(width * WidthMultiplier);
 
-        /// <summary>The nearest multiple of 8, at least 8, and never more than 10 % below the exact width (torchvision's <c>_make_divisible</c>).</summary>
-        internal static int Divisible(double width)
+        /// <summary>
+        /// The nearest multiple of <paramref name="divisor"/>, at least <paramref name="divisor"/>, and never more than 10 % below the
+        /// exact width (torchvision's <c>_make_divisible</c>).
+        /// </summary>
+        internal static int Divisible(double width, int divisor = 8)
         {
-            int rounded = Math.Max(8, (int)(width + 4) / 8 * 8);
-            return rounded < 0.9 * width ? rounded + 8 : rounded;
+            int rounded = Math.Max(divisor, (int)(width + divisor / 2.0) / divisor * divisor);
+            return rounded < 0.9 * width ? rounded + divisor : rounded;
         }
 
         /// <summary>A copy of <paramref name="definition"/> with every non-null option applied.</summary>

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Residual.Models
     /// (<c>features.0.0</c>, <c>features.1.conv.0.0</c>, <c>features.2.conv.0.0</c> … <c>features.18.1</c>,
     /// <c>classifier.1</c>), so its weights load unchanged.
     /// </summary>
-    public sealed class MobileNetV2 : InvertedResidualNetwork
+    public sealed class MobileNetV2 : SequentialFeaturesNetwork
     {
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
         public MobileNetV2(MobileNetV2Definition definition)

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Models
     /// squeeze-and-excitation in some, ReLU or hard-swish, and a two-layer classifier. torchvision's structure and state-dict
     /// names (<c>features.0</c>, <c>features.N.block.…</c>, <c>classifier.0</c>, <c>classifier.3</c>), so its weights load.
     /// </summary>
-    public sealed class MobileNetV3 : InvertedResidualNetwork
+    public sealed class MobileNetV3 : SequentialFeaturesNetwork
     {
         // torchvision's BatchNorm for MobileNetV3.
         private const double NormEps = 1e-3, NormMomentum = 0.01;

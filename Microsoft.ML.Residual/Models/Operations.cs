@@ -1,5 +1,7 @@
+using System;
 using System.Collections.Generic;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Models
@@ -80,6 +82,21 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Stochastic depth: while <paramref name="training"/>, drops the whole value per sample with <paramref name="probability"/> and rescales the rest; otherwise the identity.</summary>
         T DropPath(T x, double probability, bool training);
+
+        /// <summary>The dimensions reordered: output dimension i is input dimension <paramref name="order"/>[i] (ONNX <c>Transpose</c>).</summary>
+        T Permute(T x, params int[] order);
+
+        /// <summary>GELU with the exact normal distribution function: x · Φ(x) = x · (1 + erf(x / √2)) / 2.</summary>
+        T Gelu(T x);
+
+        /// <summary>
+        /// Layer normalisation over the last dimension, (x − mean) / √(variance + <paramref name="eps"/>) · weight + bias, where
+        /// <paramref name="weight"/> and <paramref name="bias"/> are parameters registered on the module being run.
+        /// </summary>
+        T LayerNorm(T x, Parameter weight, Parameter bias, double eps);
+
+        /// <summary>x · <paramref name="scale"/> (with broadcasting), a parameter registered on the module being run (ConvNeXt's layer scale).</summary>
+        T Scale(T x, Parameter scale);
     }
 
     /// <summary>
@@ -103,6 +120,13 @@ namespace Microsoft.ML.Residual.Models
 
         /// <inheritdoc />
         public sealed override Tensor forward(Tensor input) => Forward(TensorOperations.Instance, input);
+
+        /// <summary>
+        /// The parameter registered on this module under <paramref name="name"/>, looked up at each use: moving the module to
+        /// another type or device, or loading weights, may replace the parameter object.
+        /// </summary>
+        protected Parameter OwnParameter(string name) =>
+            get_parameter(name) ?? throw new InvalidOperationException($"{GetType().Name} has no parameter '{name}'; register it in the constructor.");
 
         /// <summary>Does nothing: every child is registered explicitly by the constructor.</summary>
         protected sealed override void RegisterComponents()

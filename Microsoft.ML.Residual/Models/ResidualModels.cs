@@ -203,6 +203,8 @@ namespace Microsoft.ML.Residual.Models
             RegisterResNets(registry);
             RegisterDenseNets(registry);
             RegisterMobileNets(registry);
+            RegisterConvNeXts(registry);
+            RegisterRegNets(registry);
             RegisterUNets(registry);
             return registry;
         }

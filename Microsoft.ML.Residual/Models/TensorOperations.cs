@@ -139,6 +139,19 @@ namespace Microsoft.ML.Residual.Models
             Tensor mask = torch.empty(maskShape, x.dtype, x.device).bernoulli_(keep);
             return x.mul(mask).DividedBy(keep);
         }
+
+        /// <inheritdoc />
+        public Tensor Permute(Tensor x, params int[] order) => x.permute(order.Select(d => (long)d).ToArray());
+
+        /// <inheritdoc />
+        public Tensor Gelu(Tensor x) => nn.functional.gelu(x);
+
+        /// <inheritdoc />
+        public Tensor LayerNorm(Tensor x, Parameter weight, Parameter bias, double eps) =>
+            nn.functional.layer_norm(Autocast.ToFloat32(x), new[] { weight.shape[0] }, weight, bias, eps); // normalised in float32, as autocast does
+
+        /// <inheritdoc />
+        public Tensor Scale(Tensor x, Parameter scale) => x.mul(scale);
     }
 
     /// <summary>Tensor shortcuts of the networks' generic methods.</summary>

@@ -180,9 +180,19 @@ namespace Microsoft.ML.Residual.Onnx
 
         private GraphValue EmitLinear(Linear linear, string path, GraphValue input)
         {
+            string weight = Parameter(path + ".weight", linear.weight!);
             if (input.Shape.Length != 2)
-                throw new NotSupportedException($"Cannot export module '{path}': Linear on a {input.Shape.Length}-D input (the exporter emits Gemm, which needs N×features).");
-            var inputs = new List<string> { input.Name, Parameter(path + ".weight", linear.weight!) };
+            {
+                // Over the last dimension of an N-D value (ConvNeXt's channels-last blocks): x · Wᵀ (+ b).
+                string transposed = NewName("Transpose", path);
+                AddNode("Transpose", new[] { weight }, transposed, Ints("perm", new long[] { 1, 0 }));
+                if (linear.bias is null) return Node("MatMul", path, Run(linear, input), new[] { input.Name, transposed });
+                string product = NewName("MatMul", path);
+                AddNode("MatMul", new[] { input.Name, transposed }, product);
+                return Node("Add", path, Run(linear, input), new[] { product, Parameter(path + ".bias", linear.bias) });
+            }
+
+            var inputs = new List<string> { input.Name, weight };
             if (linear.bias is not null) inputs.Add(Parameter(path + ".bias", linear.bias));
             return Node("Gemm", path, Run(linear, input), inputs.ToArray(), Int("transB", 1));
         }
@@ -200,6 +210,42 @@ namespace Microsoft.ML.Residual.Onnx
         public GraphValue Dropout(GraphValue x, double probability, bool training) => x;
 
         public GraphValue DropPath(GraphValue x, double probability, bool training) => x;
+
+        public GraphValue Permute(GraphValue x, params int[] order) =>
+            Node("Transpose", CurrentPath, x.Example.permute(order.Select(d => (long)d).ToArray()), new[] { x.Name }, Ints("perm", order.Select(d => (long)d).ToArray()));
+
+        // Opset 17 has no Gelu: x · (1 + erf(x / √2)) / 2.
+        public GraphValue Gelu(GraphValue x)
+        {
+            string scaled = NewName("Div");
+            AddNode("Div", new[] { x.Name, Constant(torch.tensor((float)Math.Sqrt(2))) }, scaled);
+            string erf = NewName("Erf");
+            AddNode("Erf", new[] { scaled }, erf);
+            string shifted = NewName("Add");
+            AddNode("Add", new[] { erf, Constant(torch.tensor(1f)) }, shifted);
+            string product = NewName("Mul");
+            AddNode("Mul", new[] { x.Name, shifted }, product);
+            return Node("Mul", CurrentPath, nn.functional.gelu(x.Example), new[] { product, Constant(torch.tensor(0.5f)) });
+        }
+
+        public GraphValue LayerNorm(GraphValue x, Parameter weight, Parameter bias, double eps) =>
+            Node("LayerNormalization", CurrentPath, TensorOperations.Instance.LayerNorm(x.Example, weight, bias, eps),
+                new[] { x.Name, OwnParameter(weight), OwnParameter(bias) }, Int("axis", -1), Float("epsilon", eps));
+
+        public GraphValue Scale(GraphValue x, Parameter scale) => Node("Mul", CurrentPath, x.Example.mul(scale), new[] { x.Name, OwnParameter(scale) });
+
+        /// <summary>The initializer of a parameter registered on the module being emitted, named by its state-dict key.</summary>
+        private string OwnParameter(Parameter parameter)
+        {
+            var (module, path) = scopes.Peek();
+            foreach (var (name, candidate) in module.named_parameters(recurse: false))
+            {
+                if (ReferenceEquals(candidate, parameter)) return Parameter(path.Length == 0 ? name : path + "." + name, parameter);
+            }
+
+            throw new InvalidOperationException(
+                $"Module '{path}' ({module.GetType().Name}) used a parameter that is not registered on it; register it so that it has a state-dict name.");
+        }
 
         public GraphValue Relu(GraphValue x) => Node("Relu", CurrentPath, nn.functional.relu(x.Example), new[] { x.Name });
 

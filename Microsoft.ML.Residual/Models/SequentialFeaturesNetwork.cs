@@ -8,43 +8,27 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Residual.Models
 {
     /// <summary>
-    /// What the inverted residual networks (MobileNetV2, V3) share: <c>features</c>, a <c>Sequential</c> of a stem, inverted residual blocks and a last 1×1
-    /// convolution, whose outputs before each stride-2 block and at the end are the stages; dropout and a linear head after
-    /// the features; torchvision's initialisation.
+    /// torchvision's <c>features</c> → average pooling → <c>classifier</c> layout, which MobileNetV2/V3, EfficientNet and ConvNeXt
+    /// share: <c>features</c> is a <c>Sequential</c> of layers, each with its stride; the stages are its outputs before each
+    /// stride-2 layer after the first, and at the end; dropout and a linear head follow the pooled features.
     /// </summary>
-    public abstract class InvertedResidualNetwork : ResidualModule, IClassifierModel, IStageEncoder
+    public abstract class SequentialFeaturesNetwork : ClassifierNetwork
     {
         private readonly Sequential features;
         private readonly int[] stageEnds;
 
         /// <summary>Registers <paramref name="layers"/> (each with its stride) as <c>features.0</c>, <c>features.1</c>, ….</summary>
-        private protected InvertedResidualNetwork(string name, IReadOnlyList<(nn.Module<Tensor, Tensor> Layer, int Stride)> layers, IReadOnlyList<StageInfo> stages, long featureDimension)
-            : base(name)
+        private protected SequentialFeaturesNetwork(string name, IReadOnlyList<(nn.Module<Tensor, Tensor> Layer, int Stride)> layers, IReadOnlyList<StageInfo> stages, long featureDimension)
+            : base(name, stages, featureDimension)
         {
             features = nn.Sequential(layers.Select((layer, i) => (i.ToString(), layer.Layer)).ToArray());
             register_module("features", features);
             // A stage ends before each block that halves the resolution (smp's and timm's encoder outputs), and at the end.
             stageEnds = Enumerable.Range(1, layers.Count - 1).Where(i => layers[i].Stride == 2).Append(layers.Count).ToArray();
-            StageChannels = stages.Select(s => s.Channels).ToList();
-            StageReductions = stages.Select(s => s.Reduction).ToList();
-            FeatureDimension = featureDimension;
         }
 
         /// <inheritdoc />
-        public abstract string ClassifierPrefix { get; }
-
-        /// <inheritdoc />
-        public long FeatureDimension { get; }
-
-        /// <summary>The outputs at reductions 2, 4, 8, 16 and 32 (the last after the final 1×1 convolution).</summary>
-        public IReadOnlyList<int> StageChannels { get; }
-
-        /// <inheritdoc />
-        public IReadOnlyList<int> StageReductions { get; }
-
-        /// <inheritdoc />
-        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
-            where T : class
+        public override IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
         {
             if (ops is null) throw new ArgumentNullException(nameof(ops));
             var outputs = new List<T>(stageEnds.Length);
@@ -58,26 +42,6 @@ namespace Microsoft.ML.Residual.Models
 
             return outputs;
         }
-
-        /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
-
-        /// <summary>Logits, or the features the head reads when built with <c>NumClasses = 0</c>.</summary>
-        public override T Forward<T>(IOperations<T> ops, T input)
-        {
-            T x = Features(ops, input);
-            return Head == null ? x : ops.Call(Head, ops.Dropout(x, HeadDropRate, training));
-        }
-
-        /// <summary>The head (the last linear layer, registered by the network), or null without classes.</summary>
-        private protected Linear? Head { get; init; }
-
-        /// <summary>The dropout before the head.</summary>
-        private protected double HeadDropRate { get; init; }
-
-        /// <summary>The vector the head reads, or the network's output without a head.</summary>
-        private protected abstract T Features<T>(IOperations<T> ops, T input)
-            where T : class;
 
         /// <summary>The pooled output of <c>features</c>.</summary>
         private protected T Pooled<T>(IOperations<T> ops, T input)

@@ -1,0 +1,61 @@
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Residual.Models
+{
+    /// <summary>
+    /// A classifier backbone: its stage outputs (<see cref="IStageEncoder"/>), the pooled features they lead to and, with
+    /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages and the features and
+    /// registers the head under its state-dict name; the forward pass (features, dropout, head) is this class's.
+    /// </summary>
+    public abstract class ClassifierNetwork : ResidualModule, IClassifierModel, IStageEncoder
+    {
+        /// <summary>Creates the network with the stages and the feature length its subclass builds.</summary>
+        private protected ClassifierNetwork(string name, IReadOnlyList<StageInfo> stages, long featureDimension)
+            : base(name)
+        {
+            StageChannels = stages.Select(s => s.Channels).ToList();
+            StageReductions = stages.Select(s => s.Reduction).ToList();
+            FeatureDimension = featureDimension;
+        }
+
+        /// <inheritdoc />
+        public abstract string ClassifierPrefix { get; }
+
+        /// <inheritdoc />
+        public long FeatureDimension { get; }
+
+        /// <inheritdoc />
+        public IReadOnlyList<int> StageChannels { get; }
+
+        /// <inheritdoc />
+        public IReadOnlyList<int> StageReductions { get; }
+
+        /// <inheritdoc />
+        public abstract IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
+            where T : class;
+
+        /// <inheritdoc />
+        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
+
+        /// <summary>Logits, or the features the head reads when built with <c>NumClasses = 0</c>.</summary>
+        public override T Forward<T>(IOperations<T> ops, T input)
+        {
+            T x = Features(ops, input);
+            return Head == null ? x : ops.Call(Head, ops.Dropout(x, HeadDropRate, training));
+        }
+
+        /// <summary>The head (the last linear layer, registered by the network), or null without classes.</summary>
+        private protected Linear? Head { get; init; }
+
+        /// <summary>The dropout before the head.</summary>
+        private protected double HeadDropRate { get; init; }
+
+        /// <summary>The vector the head reads, or the network's output without a head.</summary>
+        private protected abstract T Features<T>(IOperations<T> ops, T input)
+            where T : class;
+    }
+}
