@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
@@ -6,6 +7,16 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Residual.Models
 {
+    /// <summary>What a network's definition gives <see cref="ClassifierNetwork"/>: a consistency check and the stages.</summary>
+    internal interface INetworkDefinition
+    {
+        /// <summary>Throws <see cref="ArgumentException"/> naming the first inconsistent setting.</summary>
+        void Validate();
+
+        /// <summary>The stage outputs: channels and reduction.</summary>
+        IReadOnlyList<StageInfo> Stages { get; }
+    }
+
     /// <summary>
     /// A classifier backbone: its stage outputs (<see cref="IStageEncoder"/>), the pooled features they lead to and, with
     /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages and the features and
@@ -13,6 +24,12 @@ namespace Microsoft.ML.Residual.Models
     /// </summary>
     public abstract class ClassifierNetwork : ResidualModule, IClassifierModel, IStageEncoder
     {
+        /// <summary>Checks <paramref name="definition"/> and creates the network with its stages, whose last one is pooled into the features.</summary>
+        private protected ClassifierNetwork(string name, INetworkDefinition definition)
+            : this(name, Checked(definition).Stages, definition.Stages[^1].Channels)
+        {
+        }
+
         /// <summary>Creates the network with the stages and the feature length its subclass builds.</summary>
         private protected ClassifierNetwork(string name, IReadOnlyList<StageInfo> stages, long featureDimension)
             : base(name)
@@ -53,6 +70,13 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>The dropout before the head.</summary>
         private protected double HeadDropRate { get; init; }
+
+        private static INetworkDefinition Checked(INetworkDefinition definition)
+        {
+            if (definition is null) throw new ArgumentNullException(nameof(definition));
+            definition.Validate();
+            return definition;
+        }
 
         /// <summary>The vector the head reads, or the network's output without a head.</summary>
         private protected abstract T Features<T>(IOperations<T> ops, T input)

@@ -17,7 +17,7 @@ namespace Microsoft.ML.Residual.Models
     /// load too. Growth rate, block configuration, bottleneck width (B), compression (C), dropout, stem and a
     /// memory-efficient mode are arguments of a <see cref="DenseNetDefinition"/>.
     /// </summary>
-    public sealed class DenseNet : ResidualModule, IClassifierModel, IStageEncoder, IStateDictKeyUpgrade
+    public sealed class DenseNet : ClassifierNetwork, IStateDictKeyUpgrade
     {
         private readonly Conv2d conv0;
         private readonly BatchNormalization2d? norm0;
@@ -25,13 +25,10 @@ namespace Microsoft.ML.Residual.Models
         private readonly DenseBlock[] blocks;
         private readonly DenseTransition[] transitions;
         private readonly BatchNormalization2d norm5;
-        private readonly Linear? classifier;
 
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
-        public DenseNet(DenseNetDefinition definition) : base(nameof(DenseNet))
+        public DenseNet(DenseNetDefinition definition) : base(nameof(DenseNet), definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
             Definition = definition;
             if (definition.Seed is long seed) torch.manual_seed(seed);
 
@@ -69,15 +66,13 @@ namespace Microsoft.ML.Residual.Models
             norm5 = new BatchNormalization2d(channels);
             features.Add(("norm5", norm5));
             register_module("features", nn.Sequential(features.ToArray()));
-            FeatureDimension = channels;
             if (definition.NumClasses > 0)
             {
-                classifier = nn.Linear(channels, definition.NumClasses);
+                var classifier = nn.Linear(channels, definition.NumClasses);
                 register_module("classifier", classifier);
+                Head = classifier; // no dropout before it: DenseNet's DropRate is the dense layers'
             }
 
-            StageChannels = definition.Stages.Select(s => s.Channels).ToList();
-            StageReductions = definition.Stages.Select(s => s.Reduction).ToList();
             InitialiseWeights();
         }
 
@@ -85,24 +80,14 @@ namespace Microsoft.ML.Residual.Models
         public DenseNetDefinition Definition { get; }
 
         /// <inheritdoc />
-        public string ClassifierPrefix => "classifier.";
-
-        /// <inheritdoc />
-        public long FeatureDimension { get; }
+        public override string ClassifierPrefix => "classifier.";
 
         /// <summary>
         /// The stem's output (after BN → ReLU, before pooling; the convolution alone for the CIFAR stem) and each
         /// dense block's output: normalised and activated by its transition's BN → ReLU (by <c>norm5</c> → ReLU for
         /// the last block), before the transition's convolution and pooling.
         /// </summary>
-        public IReadOnlyList<int> StageChannels { get; }
-
-        /// <inheritdoc />
-        public IReadOnlyList<int> StageReductions { get; }
-
-        /// <inheritdoc />
-        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
-            where T : class
+        public override IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
         {
             var outputs = new List<T>(blocks.Length + 1);
             T x = ops.Call(conv0, input);
@@ -127,18 +112,7 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
-
-        /// <summary>Logits, or the pooled features when built with <c>NumClasses = 0</c>.</summary>
-        public override T Forward<T>(IOperations<T> ops, T input)
-        {
-            T features = Features(ops, input);
-            return classifier == null ? features : ops.Call(classifier, features);
-        }
-
-        private T Features<T>(IOperations<T> ops, T input)
-            where T : class => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[blocks.Length]));
+        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[blocks.Length]));
 
         /// <summary>
         /// Maps torchvision's old DenseNet names (<c>denselayer1.norm.1.weight</c>, <c>conv.2</c>, …, used by

@@ -40,7 +40,7 @@ namespace Microsoft.ML.Residual.Models
     }
 
     /// <summary>A complete description of one DenseNet (Huang et al. 2017).</summary>
-    public sealed record DenseNetDefinition
+    public sealed record DenseNetDefinition : INetworkDefinition
     {
         /// <summary>k: channels each dense layer adds.</summary>
         public int GrowthRate { get; init; } = 32;

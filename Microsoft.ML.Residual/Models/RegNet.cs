@@ -19,7 +19,7 @@ namespace Microsoft.ML.Residual.Models
         private readonly Sequential[] stages;
 
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
-        public RegNet(RegNetDefinition definition) : base(nameof(RegNet), Checked(definition).Stages, definition.StageSettings[^1].Width)
+        public RegNet(RegNetDefinition definition) : base(nameof(RegNet), definition)
         {
             if (definition.Seed is long seed) torch.manual_seed(seed);
             Definition = definition;
@@ -71,13 +71,6 @@ namespace Microsoft.ML.Residual.Models
         }
 
         private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[^1]));
-
-        private static RegNetDefinition Checked(RegNetDefinition definition)
-        {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
-            return definition;
-        }
 
         // torchvision's initialisation: convolutions N(0, 2 / (k²·outputs)), BatchNorm at one and zero, the head N(0, 0.01) with zero bias.
         private void InitialiseWeights()
@@ -153,7 +146,7 @@ namespace Microsoft.ML.Residual.Models
     /// A complete description of one RegNet by the design space's parameters: block i of <see cref="Depth"/> gets the width
     /// w₀ + wₐ·i, snapped to w₀·wₘᵏ for a whole k and to a multiple of 8; consecutive blocks of one width form a stage.
     /// </summary>
-    public sealed record RegNetDefinition
+    public sealed record RegNetDefinition : INetworkDefinition
     {
         /// <summary>d: the number of blocks.</summary>
         public int Depth { get; init; } = 16;

@@ -14,22 +14,17 @@ namespace Microsoft.ML.Residual.Models
     /// layer2.0.downsample.0, fc</c>), so torchvision weights load unchanged. Pre-activation networks have no
     /// <c>bn1</c> after the stem convolution and a final <c>norm</c> (BN → ReLU) before pooling.
     /// </summary>
-    public sealed class ResNet : ResidualModule, IClassifierModel, IStageEncoder
+    public sealed class ResNet : ClassifierNetwork
     {
         private readonly nn.Module<Tensor, Tensor> conv1;
         private readonly BatchNormalization2d? bn1;
         private readonly MaxPool2d? maxpool;
         private readonly Sequential[] stages;
         private readonly BatchNormalization2d? finalNorm;
-        private readonly AdaptiveAvgPool2d avgpool;
-        private readonly Dropout? dropout;
-        private readonly Linear? fc;
 
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
-        public ResNet(ResNetDefinition definition) : base(nameof(ResNet))
+        public ResNet(ResNetDefinition definition) : base(nameof(ResNet), definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
             Definition = definition;
             if (definition.Seed is long seed) torch.manual_seed(seed);
 
@@ -85,23 +80,14 @@ namespace Microsoft.ML.Residual.Models
                 register_module("norm", finalNorm);
             }
 
-            avgpool = nn.AdaptiveAvgPool2d(1);
-            register_module("avgpool", avgpool);
-            if (definition.DropRate > 0)
-            {
-                dropout = nn.Dropout(definition.DropRate);
-                register_module("dropout", dropout);
-            }
-
-            FeatureDimension = channels;
+            HeadDropRate = definition.DropRate;
             if (definition.NumClasses > 0)
             {
-                fc = nn.Linear(channels, definition.NumClasses);
+                var fc = nn.Linear(channels, definition.NumClasses);
                 register_module("fc", fc);
+                Head = fc;
             }
 
-            StageChannels = definition.Stages.Select(s => s.Channels).ToList();
-            StageReductions = definition.Stages.Select(s => s.Reduction).ToList();
             InitialiseWeights();
         }
 
@@ -109,29 +95,16 @@ namespace Microsoft.ML.Residual.Models
         public ResNetDefinition Definition { get; }
 
         /// <inheritdoc />
-        public string ClassifierPrefix => "fc.";
-
-        /// <inheritdoc />
-        public long FeatureDimension { get; }
+        public override string ClassifierPrefix => "fc.";
 
         /// <summary>The residual blocks from the first to the last.</summary>
         public IReadOnlyList<ResNetBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResNetBlock>()).ToList();
-
-        /// <inheritdoc />
-        public IReadOnlyList<int> StageChannels { get; }
-
-        /// <inheritdoc />
-        public IReadOnlyList<int> StageReductions { get; }
-
-        /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
 
         /// <summary>
         /// The stem's output (after BN → ReLU; before max pooling) and each stage's output. For
         /// pre-activation networks the last stage's output passes the final BN → ReLU.
         /// </summary>
-        public IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
-            where T : class
+        public override IReadOnlyList<T> ForwardStages<T>(IOperations<T> ops, T input)
         {
             var outputs = new List<T>(stages.Length + 1);
             T x = ops.Call(conv1, input);
@@ -148,17 +121,7 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        /// <summary>Logits, or the pooled features when the network was built with <c>NumClasses = 0</c>.</summary>
-        public override T Forward<T>(IOperations<T> ops, T input)
-        {
-            T features = Features(ops, input);
-            if (fc == null) return features;
-            if (dropout != null) features = ops.Call(dropout, features);
-            return ops.Call(fc, features);
-        }
-
-        private T Features<T>(IOperations<T> ops, T input)
-            where T : class => ops.Flatten(ops.Call(avgpool, ForwardStages(ops, input)[stages.Length]));
+        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[stages.Length]));
 
         private void InitialiseWeights()
         {

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Residual.Models
     /// groups) and every variant choice. <see cref="ResidualModels"/> holds one per name; build your own
     /// for architectures the registry does not name.
     /// </summary>
-    public sealed record ResNetDefinition
+    public sealed record ResNetDefinition : INetworkDefinition
     {
         /// <summary>The block each stage repeats.</summary>
         public ResidualBlockKind Block { get; init; } = ResidualBlockKind.Basic;
