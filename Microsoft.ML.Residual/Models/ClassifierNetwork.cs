@@ -65,11 +65,24 @@ namespace Microsoft.ML.Residual.Models
             return Head == null ? x : ops.Call(Head, ops.Dropout(x, HeadDropRate, training));
         }
 
+        /// <summary>
+        /// With <paramref name="classes"/> &gt; 0, creates the head (features → classes) registered as <paramref name="name"/>, read
+        /// after dropout of <paramref name="dropRate"/>; without classes the network returns its features.
+        /// </summary>
+        private protected void RegisterHead(string name, int classes, double dropRate)
+        {
+            HeadDropRate = dropRate;
+            if (classes <= 0) return;
+            Linear head = nn.Linear(FeatureDimension, classes);
+            register_module(name, head);
+            Head = head;
+        }
+
         /// <summary>The head (the last linear layer, registered by the network), or null without classes.</summary>
-        private protected Linear? Head { get; init; }
+        private protected Linear? Head { get; set; }
 
         /// <summary>The dropout before the head.</summary>
-        private protected double HeadDropRate { get; init; }
+        private protected double HeadDropRate { get; set; }
 
         private static INetworkDefinition Checked(INetworkDefinition definition)
         {

@@ -66,12 +66,7 @@ namespace Microsoft.ML.Residual.Models
             norm5 = new BatchNormalization2d(channels);
             features.Add(("norm5", norm5));
             register_module("features", nn.Sequential(features.ToArray()));
-            if (definition.NumClasses > 0)
-            {
-                var classifier = nn.Linear(channels, definition.NumClasses);
-                register_module("classifier", classifier);
-                Head = classifier; // no dropout before it: DenseNet's DropRate is the dense layers'
-            }
+            RegisterHead("classifier", definition.NumClasses, dropRate: 0); // DenseNet's DropRate is the dense layers'
 
             InitialiseWeights();
         }

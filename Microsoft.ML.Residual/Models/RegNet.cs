@@ -44,13 +44,7 @@ namespace Microsoft.ML.Residual.Models
 
             stages = trunk.Select(t => (Sequential)t.Item2).ToArray();
             register_module("trunk_output", nn.Sequential(trunk.ToArray()));
-            HeadDropRate = definition.DropRate;
-            if (definition.NumClasses > 0)
-            {
-                var fc = nn.Linear(width, definition.NumClasses);
-                register_module("fc", fc);
-                Head = fc;
-            }
+            RegisterHead("fc", definition.NumClasses, definition.DropRate);
 
             InitialiseWeights();
         }

@@ -80,13 +80,7 @@ namespace Microsoft.ML.Residual.Models
                 register_module("norm", finalNorm);
             }
 
-            HeadDropRate = definition.DropRate;
-            if (definition.NumClasses > 0)
-            {
-                var fc = nn.Linear(channels, definition.NumClasses);
-                register_module("fc", fc);
-                Head = fc;
-            }
+            RegisterHead("fc", definition.NumClasses, definition.DropRate);
 
             InitialiseWeights();
         }
