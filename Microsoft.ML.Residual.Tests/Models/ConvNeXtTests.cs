@@ -2,7 +2,9 @@ using System;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Diagnostics;
+using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Tests.Classification;
 using Microsoft.ML.Residual.Tests.Data;
 using Microsoft.ML.Residual.Tests.Onnx;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -48,6 +50,21 @@ public sealed class ConvNeXtTests
         dropping.train();
         // Block b of 18 drops its branch with probability 0.9·b/17 and rescales it by 1/(1 − that) when kept: the output differs.
         Assert.IsFalse(evaluated.eq(dropping.call(input)).all().item<bool>());
+    }
+
+    [TestMethod]
+    public void ImagesSmallerThanThirtyTwo_AreRefusedByTheEstimatorAndTheFeaturizer()
+    {
+        // The card's MinimumInputSize: below 32² the last 2×2 stride-2 convolution would have no pixel to read.
+        Assert.AreEqual(32, ResidualModels.Find("convnext_small")!.MinimumInputSize);
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(ImageClassifierEstimatorTests.Textures(8, seed: 3));
+        var training = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.ImageClassifier(new ImageClassifierOptions { Architecture = "convnext_tiny", ImageWidth = 16, ImageHeight = 16, Epochs = 1 }))
+            .Fit(data));
+        StringAssert.Contains(training.Message, "ImageWidth/ImageHeight = 16×16: convnext_tiny needs images of at least 32×32");
+        var featurizing = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.ResNetFeaturizer("Features", "Image", architecture: "convnext_tiny", imageWidth: 31, imageHeight: 64));
+        StringAssert.Contains(featurizing.Message, "convnext_tiny needs images of at least 32×32");
     }
 
     [TestMethod]

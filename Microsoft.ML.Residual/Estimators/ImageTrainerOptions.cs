@@ -214,6 +214,12 @@ namespace Microsoft.ML.Residual.Estimators
             Check(Epochs >= 1, nameof(Epochs), Epochs, "train for at least one epoch");
             Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be positive");
             Check(ImageWidth >= 1 && ImageHeight >= 1, "ImageWidth/ImageHeight", $"{ImageWidth}×{ImageHeight}", "must be positive");
+            if (card != null)
+            {
+                Check(ImageWidth >= card.MinimumInputSize && ImageHeight >= card.MinimumInputSize, "ImageWidth/ImageHeight", $"{ImageWidth}×{ImageHeight}",
+                    $"{card.Name} needs images of at least {card.MinimumInputSize}×{card.MinimumInputSize}; set a larger size (the images are resized to it)");
+            }
+
             Check(Workers >= 1 && Workers <= ImageBatchOptions.MaxWorkers, nameof(Workers), Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
             Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
             return card!;

@@ -41,6 +41,12 @@ namespace Microsoft.ML.Residual.Featurization
             if (weightsPath != null && !File.Exists(weightsPath))
                 throw new FileNotFoundException($"The weights file '{weightsPath}' does not exist (weightsPath of the featurizer).", weightsPath);
             if (imageWidth < 1 || imageHeight < 1) throw new ArgumentException("imageWidth and imageHeight must be positive.");
+            if (imageWidth < info.MinimumInputSize || imageHeight < info.MinimumInputSize)
+            {
+                throw new ArgumentException(
+                    $"imageWidth × imageHeight = {imageWidth}×{imageHeight}: {info.Name} needs images of at least {info.MinimumInputSize}×{info.MinimumInputSize}; "
+                    + "set a larger size (the images are resized to it).");
+            }
             this.outputColumnName = outputColumnName;
             this.imageColumnName = imageColumnName;
             card = info;

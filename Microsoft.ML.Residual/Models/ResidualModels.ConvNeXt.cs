@@ -12,6 +12,7 @@ namespace Microsoft.ML.Residual.Models
                 registry.Add(new Entry(new ModelInfo($"convnext_{name}", "convnext", $"ConvNeXt-{char.ToUpperInvariant(name[0])} (depthwise 7×7, LayerNorm, GELU, layer scale, stochastic depth)")
                 {
                     HeadPrefix = "classifier.2.", OptionsType = typeof(ConvNeXtOptions), FirstConvolution = "features.0.0", Stages = definition.Stages,
+                    MinimumInputSize = 32,
                 },
                     (classes, channels, options) => new ConvNeXt(definition.With(options) with { NumClasses = classes, InChannels = channels })));
             }

@@ -66,6 +66,12 @@ namespace Microsoft.ML.Residual.Models
         /// networks without stages.
         /// </summary>
         public IReadOnlyList<StageInfo>? Stages { get; init; }
+
+        /// <summary>
+        /// The smallest image side the network accepts (ConvNeXt: 32, one pixel left for its last 2×2 stride-2 convolution);
+        /// the estimators and the featurizer refuse smaller images with a clear error.
+        /// </summary>
+        public int MinimumInputSize { get; init; } = 1;
     }
 
     /// <summary>One stage of a backbone: the channels of its output and its downsampling factor relative to the input.</summary>
