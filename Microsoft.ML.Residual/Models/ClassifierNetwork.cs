@@ -15,6 +15,9 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>The stage outputs: channels and reduction.</summary>
         IReadOnlyList<StageInfo> Stages { get; }
+
+        /// <summary>Seed for weight initialisation (null: TorchSharp's global generator).</summary>
+        long? Seed { get; }
     }
 
     /// <summary>
@@ -26,7 +29,7 @@ namespace Microsoft.ML.Residual.Models
     {
         /// <summary>Checks <paramref name="definition"/> and creates the network with its stages, whose last one is pooled into the features.</summary>
         private protected ClassifierNetwork(string name, INetworkDefinition definition)
-            : this(name, Checked(definition).Stages, definition.Stages[^1].Channels)
+            : this(name, Prepared(definition).Stages, definition.Stages[^1].Channels)
         {
         }
 
@@ -84,10 +87,16 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>The dropout before the head.</summary>
         private protected double HeadDropRate { get; set; }
 
-        private static INetworkDefinition Checked(INetworkDefinition definition)
+        /// <summary>
+        /// Checks <paramref name="definition"/> and seeds TorchSharp's generator with its seed, if any: what every network does
+        /// before it creates its layers.
+        /// </summary>
+        private protected static T Prepared<T>(T definition)
+            where T : class, INetworkDefinition
         {
             if (definition is null) throw new ArgumentNullException(nameof(definition));
             definition.Validate();
+            if (definition.Seed is long seed) torch.manual_seed(seed);
             return definition;
         }
 

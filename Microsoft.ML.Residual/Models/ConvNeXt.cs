@@ -48,9 +48,7 @@ namespace Microsoft.ML.Residual.Models
         // The stem (stride 4), then each stage's blocks and, between stages, LayerNorm and a 2×2 stride-2 convolution.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(ConvNeXtDefinition definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
-            if (definition.Seed is long seed) torch.manual_seed(seed);
+            Prepared(definition);
             var widths = definition.Widths;
             var layers = new List<(nn.Module<Tensor, Tensor>, int)>
             {
@@ -167,7 +165,7 @@ namespace Microsoft.ML.Residual.Models
     }
 
     /// <summary>A complete description of one ConvNeXt.</summary>
-    public sealed record ConvNeXtDefinition
+    public sealed record ConvNeXtDefinition : INetworkDefinition
     {
         /// <summary>ConvNeXt-T: widths 96, 192, 384, 768; depths 3, 3, 9, 3; stochastic depth 0.1.</summary>
         public static ConvNeXtDefinition Tiny { get; } = new();

@@ -30,7 +30,6 @@ namespace Microsoft.ML.Residual.Models
         public DenseNet(DenseNetDefinition definition) : base(nameof(DenseNet), definition)
         {
             Definition = definition;
-            if (definition.Seed is long seed) torch.manual_seed(seed);
 
             var features = new List<(string, nn.Module<Tensor, Tensor>)>();
             bool imageNet = definition.Stem == StemKind.ImageNet;

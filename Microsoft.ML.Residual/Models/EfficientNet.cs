@@ -42,9 +42,7 @@ namespace Microsoft.ML.Residual.Models
         // stride of its first block. Block b of B drops its branch with probability DropPathRate·b/B in training.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(EfficientNetDefinition definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
-            if (definition.Seed is long seed) torch.manual_seed(seed);
+            Prepared(definition);
             var stages = definition.Blocks;
             int total = stages.Sum(s => s.Repeats), index = 0;
             double eps = definition.NormEps;

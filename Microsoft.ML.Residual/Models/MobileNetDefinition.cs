@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Models
     }
 
     /// <summary>What every MobileNet definition has: the width multiplier, dropout, classes, input channels and seed.</summary>
-    public abstract record MobileNetDefinition
+    public abstract record MobileNetDefinition : INetworkDefinition
     {
         /// <summary>α, the width multiplier.</summary>
         public double WidthMultiplier { get; init; } = 1.0;

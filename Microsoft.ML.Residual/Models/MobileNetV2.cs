@@ -39,9 +39,7 @@ namespace Microsoft.ML.Residual.Models
         // The stem, the blocks of the paper's table and the last convolution, each with its stride.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(MobileNetV2Definition definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
-            if (definition.Seed is long seed) torch.manual_seed(seed);
+            Prepared(definition);
             int channels = definition.StemChannels;
             var layers = new List<(nn.Module<Tensor, Tensor>, int)> { (new ConvNormActivation(definition.InChannels, channels, 3, 2, Activation.Relu6), 2) };
             foreach (var (expansion, width, repeats, stride) in MobileNetV2Definition.Settings)

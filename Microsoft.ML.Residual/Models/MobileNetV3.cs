@@ -50,9 +50,7 @@ namespace Microsoft.ML.Residual.Models
         // The hard-swish stem, the blocks and the last 1×1 convolution to six times the last block's width, each with its stride.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(MobileNetV3Definition definition)
         {
-            if (definition is null) throw new ArgumentNullException(nameof(definition));
-            definition.Validate();
-            if (definition.Seed is long seed) torch.manual_seed(seed);
+            Prepared(definition);
             var blocks = definition.Blocks;
             var layers = new List<(nn.Module<Tensor, Tensor>, int)>
             {

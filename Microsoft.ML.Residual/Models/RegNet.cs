@@ -21,7 +21,6 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Builds the network described by <paramref name="definition"/>.</summary>
         public RegNet(RegNetDefinition definition) : base(nameof(RegNet), definition)
         {
-            if (definition.Seed is long seed) torch.manual_seed(seed);
             Definition = definition;
             stem = new ConvNormActivation(definition.InChannels, definition.StemWidth, 3, 2, Activation.Relu);
             register_module("stem", stem);

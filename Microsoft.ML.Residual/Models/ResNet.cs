@@ -26,7 +26,6 @@ namespace Microsoft.ML.Residual.Models
         public ResNet(ResNetDefinition definition) : base(nameof(ResNet), definition)
         {
             Definition = definition;
-            if (definition.Seed is long seed) torch.manual_seed(seed);
 
             int stemWidth = definition.StemWidth;
             conv1 = definition.Stem switch
