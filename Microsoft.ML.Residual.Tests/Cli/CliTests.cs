@@ -160,14 +160,21 @@ public sealed class CliTests
     }
 
     [TestMethod]
-    public void Train_InBFloat16_SavesAModelThatScores()
+    public void Train_InBFloat16_WithAccumulationAndAnAverage_SavesAModelThatScores()
     {
         string folder = Path.Combine(scratch, "data");
         CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
-        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16", "--precision", "bfloat16");
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16", "--precision", "bfloat16",
+            "--batch-size", "2", "--accumulate", "2", "--ema", "0.9");
         Assert.AreEqual(0, run.ExitCode, run.ToString());
         using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "metrics.json"))))
-            Assert.AreEqual("BFloat16", metrics.RootElement.GetProperty("precision").GetString(), "the option reached the estimator's options");
+        {
+            // The options reached the estimator's options.
+            Assert.AreEqual("BFloat16", metrics.RootElement.GetProperty("precision").GetString());
+            Assert.AreEqual(2, metrics.RootElement.GetProperty("gradientAccumulationSteps").GetInt32());
+            Assert.AreEqual(0.9, metrics.RootElement.GetProperty("modelEmaDecay").GetDouble());
+        }
+
         CliRun predict = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "data");
         Assert.AreEqual(0, predict.ExitCode, predict.ToString());
     }
@@ -304,6 +311,8 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--epochs" }, "--epochs needs a value", DisplayName = "missing value")]
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
+    [DataRow(new[] { "train", "--dataset", "x", "--ema", "1" }, "--ema must be a number from", DisplayName = "average's decay of 1")]
+    [DataRow(new[] { "train", "--dataset", "x", "--accumulate", "0" }, "--accumulate must be a whole number from 1", DisplayName = "no batches per step")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet57" }, "--arch resnet57: not a model name", DisplayName = "unknown architecture")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet20,unet" }, "--arch unet: diagnose measures classifiers", DisplayName = "U-Net architecture")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--epochs", "3" }, "--epochs belongs to --study", DisplayName = "study option without --study")]
@@ -353,12 +362,18 @@ public sealed class CliTests
     }
 
     [TestMethod]
-    public void Segment_WithAnEncoder_TrainsAUNetOverThatBackbone()
+    public void Segment_WithAnEncoderAccumulationAndAnAverage_TrainsAUNetOverThatBackbone()
     {
         CliImages.WriteImagesWithMasks(Path.Combine(scratch, "images"), Path.Combine(scratch, "masks"), count: 6, seed: 2);
         CliRun run = CliRun.Of(scratch, "segment", "--images", "images", "--masks", "masks", "--arch", "unet", "--encoder", "resnet18",
-            "--epochs", "1", "--image-size", "32", "--batch-size", "2", "--output", "encoded");
+            "--epochs", "1", "--image-size", "32", "--batch-size", "2", "--accumulate", "2", "--ema", "0.99", "--output", "encoded");
         Assert.AreEqual(0, run.ExitCode, run.ToString());
+        using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "encoded", "metrics.json"))))
+        {
+            Assert.AreEqual(2, metrics.RootElement.GetProperty("gradientAccumulationSteps").GetInt32(), "--accumulate reached the segmenter");
+            Assert.AreEqual(0.99, metrics.RootElement.GetProperty("modelEmaDecay").GetDouble(), "--ema reached the segmenter");
+        }
+
         using ZipArchive zip = ZipFile.OpenRead(Path.Combine(scratch, "encoded", "model.zip"));
         var graph = Microsoft.ML.Residual.Interop.MlNetInternals.OnnxModelEntries(zip).Single();
         byte[] onnx = Microsoft.ML.Residual.Interop.MlNetInternals.ReadOnnxModel(graph, new FileInfo(Path.Combine(scratch, "encoded", "model.zip")).Length);

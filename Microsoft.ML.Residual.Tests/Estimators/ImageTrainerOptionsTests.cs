@@ -26,6 +26,9 @@ public sealed class ImageTrainerOptionsTests
             options.FreezeBackboneEpochs = 2;
             options.BackboneLearningRateFactor = 0.3;
             options.GradientClipNorm = 5;
+            options.GradientAccumulationSteps = 4;
+            options.ModelEmaDecay = 0.995;
+            options.ModelEmaWarmup = false;
             TrainingOptions training = options.ToTrainingOptions();
             string task = options.GetType().Name;
             Assert.AreEqual(0.8, training.Momentum, task);
@@ -35,6 +38,9 @@ public sealed class ImageTrainerOptionsTests
             Assert.AreEqual(2, training.FreezeBackboneEpochs, task);
             Assert.AreEqual(0.3, training.BackboneLearningRateFactor, task);
             Assert.AreEqual(5.0, training.GradientClipNorm, task);
+            Assert.AreEqual(4, training.GradientAccumulationSteps, task);
+            Assert.AreEqual(0.995, training.ModelEmaDecay, task);
+            Assert.IsFalse(training.ModelEmaWarmup, task);
             Assert.AreEqual(1.0, training.WarmupEpochs, $"{task}: one warm-up epoch for a step schedule over 8 epochs");
         }
     }
@@ -73,6 +79,10 @@ public sealed class ImageTrainerOptionsTests
     {
         var error = Assert.ThrowsExactly<ArgumentException>(() => new SegmenterOptions { Momentum = 1.5, Optimizer = OptimizerKind.Sgd }.ToTrainingOptions());
         StringAssert.Contains(error.Message, "SegmenterOptions.Momentum");
+        error = Assert.ThrowsExactly<ArgumentException>(() => new ImageClassifierOptions { GradientAccumulationSteps = 0 }.ToTrainingOptions());
+        StringAssert.Contains(error.Message, "ImageClassifierOptions.GradientAccumulationSteps");
+        error = Assert.ThrowsExactly<ArgumentException>(() => new SegmenterOptions { ModelEmaDecay = 1 }.ToTrainingOptions());
+        StringAssert.Contains(error.Message, "SegmenterOptions.ModelEmaDecay");
     }
 
     [TestMethod]

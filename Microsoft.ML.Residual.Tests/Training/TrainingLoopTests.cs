@@ -244,7 +244,7 @@ public sealed class TrainingLoopTests
         trainer.Hooks.Add(recorder);
         trainer.Train(e => train.Epoch(e, BatchSize), train.StepsPerEpoch(BatchSize), () => validation.Epoch(0, BatchSize, shuffle: false));
 
-        string epoch(int e) => $"BeforeEpoch {e}, BeforeBatch train mixed, BeforeBatch train mixed, BeforeBatch validation plain, AfterEpoch {e}";
+        string epoch(int e) => $"BeforeEpoch {e}, BeforeBatch train mixed, AfterStep, BeforeBatch train mixed, AfterStep, BeforeValidation, BeforeBatch validation plain, AfterEpoch {e}";
         Assert.AreEqual($"BeforeOptimizer, BeforeRun, {epoch(1)}, {epoch(2)}, AfterRun, Cleanup", string.Join(", ", recorder.Calls));
         Assert.IsTrue(recorder.BatchesChannelsLast, "the layout hook, which comes first, lays batches out before added hooks see them");
     }
@@ -454,6 +454,10 @@ internal sealed class RecordingHook : TrainingHook
         Calls.Add($"BeforeBatch {(batch.Training ? "train" : "validation")} {(mixed ? "mixed" : "plain")}");
         BatchesChannelsLast &= ChannelsLastLayout.IsChannelsLast(batch.Images);
     }
+
+    public override void AfterStep(TrainingState state) => Calls.Add("AfterStep");
+
+    public override void BeforeValidation(TrainingState state) => Calls.Add("BeforeValidation");
 
     public override void AfterEpoch(TrainingState state) => Calls.Add($"AfterEpoch {state.Epoch}");
 

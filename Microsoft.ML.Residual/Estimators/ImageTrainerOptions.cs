@@ -119,6 +119,22 @@ namespace Microsoft.ML.Residual.Estimators
         /// </summary>
         public double CutMixAlpha { get; set; }
 
+        /// <summary>
+        /// Sum the gradients of this many batches before each optimiser step: the step of a batch this many times
+        /// <see cref="BatchSize"/>, in the memory of one batch (see <see cref="TrainingOptions.GradientAccumulationSteps"/>;
+        /// BatchNorm still sees each batch alone). Default 1.
+        /// </summary>
+        public int GradientAccumulationSteps { get; set; } = 1;
+
+        /// <summary>
+        /// Keep an exponential moving average of the weights with this decay and validate, choose the best epoch, return and
+        /// export with it (see <see cref="TrainingOptions.ModelEmaDecay"/>); e.g. 0.999. Null (the default): off.
+        /// </summary>
+        public double? ModelEmaDecay { get; set; }
+
+        /// <summary>Warm the average's decay up over the first steps (see <see cref="TrainingOptions.ModelEmaWarmup"/>). Default true.</summary>
+        public bool ModelEmaWarmup { get; set; } = true;
+
         /// <summary>Keep decoded training images (and masks) in memory after the first epoch.</summary>
         public bool CacheInMemory { get; set; } = true;
 
@@ -239,6 +255,7 @@ namespace Microsoft.ML.Residual.Estimators
                 Monitor = Monitor, EarlyStoppingPatience = EarlyStoppingPatience, CheckpointDirectory = CheckpointDirectory, Seed = Seed,
                 StopAfterEpoch = StopAfterEpoch, Precision = Precision, AllowTf32 = AllowTf32, ChannelsLast = ChannelsLast,
                 LabelSmoothing = LabelSmoothing, MixupAlpha = MixupAlpha, CutMixAlpha = CutMixAlpha,
+                GradientAccumulationSteps = GradientAccumulationSteps, ModelEmaDecay = ModelEmaDecay, ModelEmaWarmup = ModelEmaWarmup,
             };
             return EstimatorRuntime.Validated(training, GetType().Name);
         }

@@ -39,7 +39,9 @@ namespace Microsoft.ML.Residual.Training
         /// <inheritdoc/>
         public override void AfterRun(TrainingState state)
         {
-            if (state.Options.RestoreBestWeights && state.BestWeights != null) TrainingLoop.Restore(state.Model, state.BestWeights);
+            if (!state.Options.RestoreBestWeights || state.BestWeights == null) return;
+            TrainingLoop.Restore(state.Model, state.BestWeights);
+            state.RestoredBestWeights = true;
         }
 
         /// <inheritdoc/>

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Training
 {
     /// <summary>
     /// Per-epoch checkpoints in a directory, each written completely before it becomes visible:
-    /// <c>epoch-NNNN/</c> (model weights as safetensors, optimiser state, history) is written under a temporary
+    /// <c>epoch-NNNN/</c> (model weights as safetensors, optimiser state, history, the weights' moving average if any) is written under a temporary
     /// name and renamed, then the one-line file <c>latest</c> is replaced atomically to point at it, and only then
     /// are older epochs removed. A crash at any moment leaves the previous checkpoint usable. The best epoch's
     /// weights are kept in <c>best-epoch-NNNN.safetensors</c>, named by epoch so that the file a checkpoint's history
@@ -27,6 +27,8 @@ namespace Microsoft.ML.Residual.Training
         // The optimiser state of checkpoints written while the library used TorchSharp's optimisers (TorchSharp's own format).
         private const string OldOptimizerFile = "optimizer.bin";
         private const string HistoryFile = "history.json";
+        // The moving average of the weights (TrainingOptions.ModelEmaDecay), by state-dict key.
+        private const string AveragedWeightsFile = "averaged-weights.safetensors";
         // Float16 training's loss scale (TrainingPrecision.Float16), so that a resumed run scales as an uninterrupted one.
         private const string LossScaleFile = "loss-scale.json";
 
@@ -45,12 +47,12 @@ namespace Microsoft.ML.Residual.Training
             }
         }
 
-        public sealed record Resumed(int Epoch, IReadOnlyList<EpochReport> History);
+        public sealed record Resumed(int Epoch, IReadOnlyList<EpochReport> History, Dictionary<string, Tensor>? AveragedWeights);
 
         private sealed record LossScaleState(double Scale, int GoodSteps);
 
         public void Save(nn.Module model, TrainingOptimizer optimizer, int epoch, IReadOnlyList<EpochReport> history, Dictionary<string, Tensor>? bestWeights,
-            DynamicLossScaler? lossScaler = null)
+            DynamicLossScaler? lossScaler = null, Dictionary<string, Tensor>? averagedWeights = null)
         {
             string name = $"epoch-{epoch:D4}";
             string final = Path.Combine(directory, name);
@@ -60,6 +62,7 @@ namespace Microsoft.ML.Residual.Training
                 Directory.CreateDirectory(temporary);
                 StateDict.Save(model, Path.Combine(temporary, WeightsFile));
                 optimizer.SaveState(Path.Combine(temporary, OptimizerFile));   // written atomically, as the weights are
+                if (averagedWeights != null) SafeTensors.Write(Path.Combine(temporary, AveragedWeightsFile), averagedWeights);
                 AtomicFile.Write(Path.Combine(temporary, HistoryFile), file => File.WriteAllText(file, JsonSerializer.Serialize(history)));
                 if (lossScaler?.State is var (scale, goodSteps))
                     AtomicFile.Write(Path.Combine(temporary, LossScaleFile), file => File.WriteAllText(file, JsonSerializer.Serialize(new LossScaleState(scale, goodSteps))));
@@ -89,7 +92,12 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>The epoch of the latest checkpoint, or null when the directory holds none.</summary>
         public int? LatestEpoch() => Latest()?.Epoch;
 
-        public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer, DynamicLossScaler? lossScaler = null)
+        /// <summary>
+        /// Loads the latest checkpoint into the model, optimiser and loss scaler; with <paramref name="averagedWeights"/> also its
+        /// moving average of the weights, on the model's device (a checkpoint without one starts the average from its weights).
+        /// Null when the directory holds none.
+        /// </summary>
+        public Resumed? TryLoadLatest(nn.Module model, TrainingOptimizer optimizer, DynamicLossScaler? lossScaler = null, bool averagedWeights = false)
         {
             if (Latest() is not var (epoch, folder)) return null;
             string optimizerState = Path.Combine(folder, OptimizerFile);
@@ -109,7 +117,8 @@ namespace Microsoft.ML.Residual.Training
             string lossScale = Path.Combine(folder, LossScaleFile);
             if (lossScaler != null && File.Exists(lossScale) && JsonSerializer.Deserialize<LossScaleState>(File.ReadAllText(lossScale)) is { } state)
                 lossScaler.Restore((state.Scale, state.GoodSteps));
-            return new Resumed(epoch, history);
+            string averages = Path.Combine(folder, AveragedWeightsFile);
+            return new Resumed(epoch, history, averagedWeights && File.Exists(averages) ? ReadTensors(averages, model.parameters().First().device) : null);
         }
 
         private (int Epoch, string Folder)? Latest() => Latest(directory);
@@ -132,8 +141,14 @@ namespace Microsoft.ML.Residual.Training
             if (BestEpoch(history) is not int epoch) return null;
             string path = BestFile(epoch);
             if (!File.Exists(path)) return null;
+            return ReadTensors(path, null);
+        }
+
+        // A safetensors file's tensors, owned by the caller (copied to `device` when given).
+        private static Dictionary<string, Tensor> ReadTensors(string path, Device? device)
+        {
             using TensorDictionary tensors = StateDict.Read(path);
-            return tensors.ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+            return tensors.ToDictionary(kv => kv.Key, kv => (device is null ? kv.Value.clone() : kv.Value.to(device, copy: true)).DetachFromDisposeScope(), StringComparer.Ordinal);
         }
 
     }

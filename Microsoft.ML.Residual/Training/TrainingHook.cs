@@ -24,6 +24,12 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>Before the forward pass of a training or validation batch: may replace its images, loss and accuracy labels.</summary>
         public virtual void BeforeBatch(TrainingState state, TrainingBatch batch) { }
 
+        /// <summary>After each optimiser step (a step skipped by float16 loss scaling included); <see cref="TrainingState.Step"/> counts it.</summary>
+        public virtual void AfterStep(TrainingState state) { }
+
+        /// <summary>After the epoch's training batches, before validation (also when there is none).</summary>
+        public virtual void BeforeValidation(TrainingState state) { }
+
         /// <summary>After an epoch, whose report is <see cref="TrainingState.Report"/> (replaceable); may set <see cref="TrainingState.Stop"/>.</summary>
         public virtual void AfterEpoch(TrainingState state) { }
 
@@ -83,7 +89,7 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>The loop's options.</summary>
         public TrainingOptions Options { get; }
 
-        /// <summary>Batches per epoch.</summary>
+        /// <summary>Optimiser steps per epoch (batches per epoch, or fewer with <see cref="TrainingOptions.GradientAccumulationSteps"/>).</summary>
         public long StepsPerEpoch { get; }
 
         /// <summary>The epoch of the checkpoint the run resumes after (null: none).</summary>
@@ -104,7 +110,7 @@ namespace Microsoft.ML.Residual.Training
         /// <summary>The current epoch (1-based).</summary>
         public int Epoch { get; set; }
 
-        /// <summary>Optimiser steps done (updated at epoch ends; after a resume, the checkpoint's).</summary>
+        /// <summary>Optimiser steps done (after a resume, the checkpoint's).</summary>
         public long Step { get; set; }
 
         /// <summary>Every epoch's report, including those before a resume.</summary>
@@ -122,6 +128,12 @@ namespace Microsoft.ML.Residual.Training
 
         /// <summary>Set to end training after the current epoch (early stopping).</summary>
         public bool Stop { get; set; }
+
+        /// <summary>The moving average of the weights (<see cref="TrainingOptions.ModelEmaDecay"/>) by state-dict key, or null; a resume may set it first.</summary>
+        public Dictionary<string, Tensor>? AveragedWeights { get; set; }
+
+        /// <summary>Whether the best epoch's weights were put back at the end (<see cref="TrainingOptions.RestoreBestWeights"/>).</summary>
+        public bool RestoredBestWeights { get; set; }
 
         /// <summary>A copy of the best epoch's weights and buffers (<see cref="TrainingOptions.RestoreBestWeights"/>), or null.</summary>
         public Dictionary<string, Tensor>? BestWeights { get; set; }

@@ -169,17 +169,21 @@ namespace Microsoft.ML.Residual.Training
             using IDisposable tf32 = Tf32Settings.Enter(options.AllowTf32);
             MonitoredMetric monitor = validationBatches == null ? MonitoredMetric.TrainingLoss : options.Monitor;
             Device device = model.parameters().First().device;
-            var schedule = new PhasedSchedule(options, stepsPerEpoch);
+            // With gradient accumulation a step takes several batches; the schedule and the step count go by steps.
+            int accumulation = options.GradientAccumulationSteps;
+            long updatesPerEpoch = (stepsPerEpoch + accumulation - 1) / accumulation;
+            var schedule = new PhasedSchedule(options, updatesPerEpoch);
             // Called in this order before the epochs and at an epoch's start, in reverse after: a resume reads the checkpoint
             // before the freeze phase is chosen and before the tracker replays its history; an epoch is judged before it is saved;
             // a batch is laid out before it is mixed.
             var hooks = new List<TrainingHook>();
             if (options.CheckpointDirectory is not null) hooks.Add(new CheckpointHook(new CheckpointStore(options.CheckpointDirectory)));
+            if (options.ModelEmaDecay is double decay) hooks.Add(new ModelEmaHook(decay, options.ModelEmaWarmup));
             hooks.Add(new FreezePhasesHook(backbone, options.FreezeBackboneEpochs, CreateOptimizer));
             hooks.Add(new BestEpochHook(new BestEpochTracker(monitor, options.EarlyStoppingPatience)));
             hooks.AddRange(BatchHooks(device));
             hooks.AddRange(Hooks);
-            var state = new TrainingState(model, options, stepsPerEpoch);
+            var state = new TrainingState(model, options, updatesPerEpoch);
             DynamicLossScaler? scaler = state.Scaler = lossScaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler(InitialLossScale) : null;
             double rate = schedule.At(0);
             try
@@ -191,8 +195,8 @@ namespace Microsoft.ML.Residual.Training
                 long step = state.Step;
                 var clock = Stopwatch.StartNew();
                 var trainingClock = new Stopwatch();
-                long imagesSeen = 0, stepsThisRun = 0;
-                long totalSteps = (long)options.Epochs * stepsPerEpoch;
+                long imagesSeen = 0, batchesThisRun = 0;
+                long totalBatches = (long)options.Epochs * stepsPerEpoch;
                 int lastEpoch = options.StopAfterEpoch ?? options.Epochs;
                 for (int epoch = state.StartEpoch; epoch <= lastEpoch && !state.Stop; epoch++)
                 {
@@ -207,6 +211,8 @@ namespace Microsoft.ML.Residual.Training
                         using var totals = new DeviceTotals(device);
                         (double LossSum, long Correct, long Labelled) sums = default;
                         long images = 0, batch = 0, checkedSteps = step;
+                        bool pending = false;   // gradients accumulated but not yet stepped (the epoch gave fewer batches than it said)
+                        bool unread = false;    // the last batch's loss is not in `sums` yet
                         int interval = ReadInterval(device);
                         trainingClock.Start();
                         foreach (var (batchImages, labels) in DeviceStaging.OneAhead(trainingBatches(epoch), device))
@@ -214,46 +220,53 @@ namespace Microsoft.ML.Residual.Training
                             using var scope = NewDisposeScope();
                             scope.Attach(new IDisposable[] { batchImages, labels });
                             cancellationToken.ThrowIfCancellationRequested();
+                            // The batch's place in its accumulation group; the loss is divided by the group's size.
+                            long position = batch % accumulation;
+                            long groupSize = Math.Clamp(stepsPerEpoch - (batch - position), 1, accumulation);
                             rate = schedule.At(step);
                             optimizer.SetLearningRate(rate);
                             Tensor x = batchImages.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
-                            optimizer.ZeroGrad();
+                            if (position == 0) optimizer.ZeroGrad();
                             (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: true);
 
                             long n = y.shape[0];
                             totals.Add(loss, n, logits.argmax(1), y);
                             images += n;
                             batch++;
+                            batchesThisRun++;
                             // The host reads the sums, and so waits for the device, only every `interval` batches (every batch
                             // on the CPU, where nothing runs ahead): the divergence check and the batch report happen there.
                             bool read = batch % interval == 0;
+                            unread = !read;
                             if (read)
                             {
                                 sums = ReadChecked(totals, epoch, checkedSteps, step + 1, rate, epochStart);
                                 checkedSteps = step + 1;
                             }
 
-                            BackwardAndStep(loss, optimizer, scaler);
+                            Backward(groupSize == 1 ? loss : loss.Times(1.0 / groupSize), scaler);
+                            pending = position + 1 < groupSize;
+                            if (!pending) TakeStep(hooks, state, optimizer, scaler, ref step);
 
-                            step++;
-                            stepsThisRun++;
                             if (read && batchProgress != null)
                             {
                                 double trainingSeconds = Math.Max(trainingClock.Elapsed.TotalSeconds, 1e-9);
                                 batchProgress.Report(new BatchReport(
                                     epoch, options.Epochs, batch, stepsPerEpoch, sums.LossSum / images, rate, (imagesSeen + images) / trainingSeconds, clock.Elapsed,
-                                    TimeSpan.FromSeconds(trainingSeconds / stepsThisRun * Math.Max(0, totalSteps - step))));
+                                    TimeSpan.FromSeconds(trainingSeconds / batchesThisRun * Math.Max(0, totalBatches - (epoch - 1) * stepsPerEpoch - batch))));
                             }
                         }
 
+                        if (pending) TakeStep(hooks, state, optimizer, scaler, ref step);
                         trainingClock.Stop();
 
                         if (images == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");
-                        if (checkedSteps < step) sums = ReadChecked(totals, epoch, checkedSteps, step, rate, epochStart); // unless the last batch was read
+                        if (unread) sums = ReadChecked(totals, epoch, checkedSteps, step, rate, epochStart);
                         var (lossSum, correct, count) = sums;
                         imagesSeen += images;
+                        for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].BeforeValidation(state);
                         double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
                         if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), hooks, state, device, cancellationToken);
                         double elapsed = clock.Elapsed.TotalSeconds;
@@ -367,7 +380,8 @@ namespace Microsoft.ML.Residual.Training
                             break;
                         }
 
-                        BackwardAndStep(loss, optimizer, scaler);
+                        Backward(loss, scaler);
+                        Update(optimizer, scaler);
 
                         if (points.Count == finder.Steps) break;
                     }
@@ -460,25 +474,24 @@ namespace Microsoft.ML.Residual.Training
             return (batch.Loss(logits), logits, batch.Labels);
         }
 
-        // The backward pass and the update; in float16 the backward pass is scaled, and a step whose gradients overflowed is skipped.
-        private void BackwardAndStep(Tensor loss, TrainingOptimizer optimizer, DynamicLossScaler? scaler)
-        {
-            if (scaler is null)
-            {
-                loss.backward();
-                Step(optimizer);
-            }
-            else
-            {
-                scaler.Scaled(loss).backward();
-                if (scaler.UnscaleAndUpdate(model.parameters())) Step(optimizer);
-            }
-        }
+        // The backward pass, which adds to the gradients; in float16 it is scaled.
+        private static void Backward(Tensor loss, DynamicLossScaler? scaler) => (scaler is null ? loss : scaler.Scaled(loss)).backward();
 
-        private void Step(TrainingOptimizer optimizer)
+        // The update from the gradients summed since the last one (clipped to GradientClipNorm); in float16 a step whose gradients
+        // overflowed is skipped.
+        private void Update(TrainingOptimizer optimizer, DynamicLossScaler? scaler)
         {
+            if (scaler is not null && !scaler.UnscaleAndUpdate(model.parameters())) return;
             if (options.GradientClipNorm is double clip) GradientClipping.ClipByTotalNorm(model.parameters(), clip);
             optimizer.Step();
+        }
+
+        // One optimiser step of Train, counted, then the hooks' AfterStep (the weight average).
+        private void TakeStep(List<TrainingHook> hooks, TrainingState state, TrainingOptimizer optimizer, DynamicLossScaler? scaler, ref long step)
+        {
+            Update(optimizer, scaler);
+            state.Step = ++step;
+            foreach (TrainingHook hook in hooks) hook.AfterStep(state);
         }
 
         private DynamicLossScaler? lossScaler;

@@ -157,6 +157,32 @@ namespace Microsoft.ML.Residual.Training
         /// </summary>
         public bool? AllowTf32 { get; set; }
 
+        /// <summary>
+        /// Gradient accumulation: the gradients of this many consecutive batches are summed (each batch's loss divided by the
+        /// group's size) before one optimiser step, so that the step sees the gradient of a batch this many times larger, as with
+        /// timm's <c>--grad-accum-steps</c> or fastai's <c>GradientAccumulation</c>. The schedule counts optimiser steps; an epoch's
+        /// last group may be shorter. BatchNorm still normalises each batch with its own statistics and updates its running
+        /// statistics once per batch, so only networks without BatchNorm reach exactly the weights of the larger batch.
+        /// Default 1 (a step per batch).
+        /// </summary>
+        public int GradientAccumulationSteps { get; set; } = 1;
+
+        /// <summary>
+        /// An exponential moving average of the weights (timm's <c>--model-ema</c>): after every optimiser step each averaged
+        /// parameter becomes d·average + (1 − d)·parameter, and buffers (BatchNorm statistics) are copied. Validation, the best
+        /// epoch and the returned (and so exported) model use the averaged weights; the training loss is that of the trained ones.
+        /// Checkpoints keep both. Typical values: 0.999 for a few thousand steps, 0.9998 for ImageNet-length runs. Null (the
+        /// default): no average.
+        /// </summary>
+        public double? ModelEmaDecay { get; set; }
+
+        /// <summary>
+        /// Warm the average's decay up (TensorFlow's <c>ExponentialMovingAverage</c> with <c>num_updates</c>): at the t-th step,
+        /// counted from 0, d = min(<see cref="ModelEmaDecay"/>, (1 + t)/(10 + t)), so that the first steps' random weights fade out
+        /// quickly in short runs. Default true.
+        /// </summary>
+        public bool ModelEmaWarmup { get; set; } = true;
+
         /// <summary>Seeds TorchSharp's generator (dropout, stochastic depth); with a seeded data order CPU runs repeat exactly.</summary>
         public long? Seed { get; set; }
 
@@ -192,6 +218,8 @@ namespace Microsoft.ML.Residual.Training
             Check(CutMixAlpha >= 0 && double.IsFinite(CutMixAlpha), nameof(CutMixAlpha), CutMixAlpha, "must be 0 (off) or positive");
             Check(StopAfterEpoch is null || (StopAfterEpoch >= 1 && StopAfterEpoch <= Epochs), nameof(StopAfterEpoch), StopAfterEpoch!, "must be an epoch in [1, Epochs]");
             Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "Float32, BFloat16 or Float16");
+            Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1 (1: a step per batch)");
+            Check(ModelEmaDecay is null || (ModelEmaDecay > 0 && ModelEmaDecay < 1), nameof(ModelEmaDecay), ModelEmaDecay!, "must be in (0, 1), e.g. 0.999, or null for no average");
             Check(EarlyStoppingPatience is null || EarlyStoppingPatience >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1");
         }
     }

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Microsoft.ML;
+using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Training;
 
 namespace ResidualML.Cli.Commands
@@ -21,6 +22,17 @@ namespace ResidualML.Cli.Commands
         };
 
         public static TrainingPrecision PrecisionOf(CommandLine line) => line.Choice(Precision.Name, TrainingPrecision.Float32, Precisions);
+
+        public static readonly OptionSpec Accumulate = new("accumulate", "N", "sum the gradients of N batches before each step: a batch N times larger in the memory of one (default 1)");
+
+        public static readonly OptionSpec Ema = new("ema", "DECAY", "validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (default: off)");
+
+        /// <summary>The training-loop settings every training command takes: --accumulate and --ema.</summary>
+        public static void ReadLoopSettings(CommandLine line, ImageTrainerOptions options)
+        {
+            options.GradientAccumulationSteps = line.Integer(Accumulate.Name, 1, 1, 65_536);
+            options.ModelEmaDecay = line.Number(Ema.Name, 1e-9, 0.999999999);
+        }
 
         public static readonly OptionSpec Output = new("output", "FOLDER", "where to write the files (default: the current directory)");
 

@@ -46,7 +46,7 @@ namespace ResidualML.Cli.Commands
             new("batch-size", "N", "images per batch (default 8)"),
             new("learning-rate", "RATE", "peak learning rate (default: AdamW's 1e-3)"),
             new("validation-fraction", "F", "share of the images held out for validation (default 0.2)"),
-            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
+            CommonOptions.Accumulate, CommonOptions.Ema, CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         };
 
         public int Run(CommandLine line, CliContext context)
@@ -95,6 +95,7 @@ namespace ResidualML.Cli.Commands
                 ValidationSet = maskLoader.Transform(imageLoader.Transform(validationRows)),
                 Progress = display.Epochs, BatchProgress = display.Batches, CancellationToken = context.Cancellation,
             };
+            CommonOptions.ReadLoopSettings(line, options);
             context.Console.MarkupLine(Markup.Escape($"Training {architecture} at {size}x{size} on {train.Count} images with masks of {classes} classes, validating on {validation.Count}"));
             ITransformer segmenter = display.Show($"{architecture}, {options.Epochs} epochs",
                 () => ml.Transforms.UNetSegmenter(options).Fit(maskLoader.Transform(imageLoader.Transform(trainRows))));
@@ -110,6 +111,8 @@ namespace ResidualML.Cli.Commands
                 ["architecture"] = architecture,
                 ["imageSize"] = size,
                 ["precision"] = options.Precision.ToString(),
+                ["gradientAccumulationSteps"] = options.GradientAccumulationSteps,
+                ["modelEmaDecay"] = options.ModelEmaDecay,
                 ["classes"] = classes,
                 ["trainingImages"] = train.Count,
                 ["validationImages"] = validation.Count,
@@ -134,7 +137,7 @@ namespace ResidualML.Cli.Commands
 
         private static int Apply(CommandLine line, CliContext context, string source, string modelPath)
         {
-            foreach (string trainingOnly in new[] { "classes", "arch", "encoder", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu", "precision" })
+            foreach (string trainingOnly in new[] { "classes", "arch", "encoder", "width", "depth", "epochs", "image-size", "batch-size", "learning-rate", "validation-fraction", "gpu", "precision", "accumulate", "ema" })
                 if (line.Has(trainingOnly)) throw new UsageException($"--{trainingOnly} is for training (with --masks); with --model the model's own settings apply.");
             IReadOnlyList<string> paths = ImageSources.Unlabeled(source, "images");
             var ml = new MLContext(seed: 1);

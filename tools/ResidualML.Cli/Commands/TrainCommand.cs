@@ -36,13 +36,14 @@ namespace ResidualML.Cli.Commands
             ClassifierCommandOptions.Weights,
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
-            CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
+            CommonOptions.Accumulate, CommonOptions.Ema, CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         }).ToArray();
 
         public int Run(CommandLine line, CliContext context)
         {
             int seed = CommonOptions.SeedOf(line);
             ImageClassifierOptions options = ClassifierCommandOptions.Read(line, seed, context);
+            CommonOptions.ReadLoopSettings(line, options);
             options.Epochs = line.Integer("epochs", 10, 1, 100_000);
             options.LearningRate = line.Number("learning-rate", 1e-8, 10);
             options.FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000);
@@ -73,6 +74,8 @@ namespace ResidualML.Cli.Commands
                 ["architecture"] = options.Architecture,
                 ["imageSize"] = options.ImageWidth,
                 ["precision"] = options.Precision.ToString(),
+                ["gradientAccumulationSteps"] = options.GradientAccumulationSteps,
+                ["modelEmaDecay"] = options.ModelEmaDecay,
                 ["dataset"] = data.Dataset,
                 ["classes"] = new JsonArray(data.Classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
                 ["trainingImages"] = data.Train.Count,
