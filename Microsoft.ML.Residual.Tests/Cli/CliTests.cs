@@ -160,12 +160,12 @@ public sealed class CliTests
     }
 
     [TestMethod]
-    public void Train_InBFloat16_WithAccumulationAndAnAverage_SavesAModelThatScores()
+    public void Train_InBFloat16_WithAccumulationAnAverageAndImbalanceSettings_SavesAModelThatScores()
     {
         string folder = Path.Combine(scratch, "data");
         CliImages.WriteClassFolders(folder, perClass: 4, seed: 2);
         CliRun run = CliRun.Of(scratch, "train", "--dataset", "data", "--arch", "resnet20", "--epochs", "1", "--image-size", "16", "--precision", "bfloat16",
-            "--batch-size", "2", "--accumulate", "2", "--ema", "0.9");
+            "--batch-size", "2", "--accumulate", "2", "--ema", "0.9", "--class-balance", "sampling", "--loss", "focal");
         Assert.AreEqual(0, run.ExitCode, run.ToString());
         using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "metrics.json"))))
         {
@@ -173,6 +173,8 @@ public sealed class CliTests
             Assert.AreEqual("BFloat16", metrics.RootElement.GetProperty("precision").GetString());
             Assert.AreEqual(2, metrics.RootElement.GetProperty("gradientAccumulationSteps").GetInt32());
             Assert.AreEqual(0.9, metrics.RootElement.GetProperty("modelEmaDecay").GetDouble());
+            Assert.AreEqual("Sampling", metrics.RootElement.GetProperty("classBalance").GetString());
+            Assert.AreEqual("Focal", metrics.RootElement.GetProperty("loss").GetString());
         }
 
         CliRun predict = CliRun.Of(scratch, "predict", "--model", "model.zip", "--images", "data");
@@ -311,6 +313,7 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--epochs" }, "--epochs needs a value", DisplayName = "missing value")]
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
+    [DataRow(new[] { "train", "--dataset", "x", "--class-balance", "oversample" }, "--class-balance must be one of none, weights, sampling", DisplayName = "unknown class balance")]
     [DataRow(new[] { "train", "--dataset", "x", "--ema", "1" }, "--ema must be a number from", DisplayName = "average's decay of 1")]
     [DataRow(new[] { "train", "--dataset", "x", "--accumulate", "0" }, "--accumulate must be a whole number from 1", DisplayName = "no batches per step")]
     [DataRow(new[] { "diagnose", "--dataset", "x", "--arch", "resnet57" }, "--arch resnet57: not a model name", DisplayName = "unknown architecture")]

@@ -294,7 +294,7 @@ public sealed class UNetSegmenterTests
             logits.to_type(TorchSharp.torch.float64).gather(1, targets.unsqueeze(1)).abs().flatten().data<double>(), (l, z) => 1 + l + z).ToArray();
         double[] w = { 1, 3, 3, 0.5 };
         double bound = (2 * Numerics.Gamma(3 + 4) * w.Zip(pixelScale, (a, b) => a * b).Sum() + Numerics.Gamma(5) * w.Zip(perPixel, (a, b) => a * Math.Abs(b)).Sum()) / w.Sum();
-        Assert.AreEqual(expected, Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, weights).item<float>(), bound);
+        Assert.AreEqual(expected, Microsoft.ML.Residual.Training.ClassificationLosses.CrossEntropy(logits, targets, weights).item<float>(), bound);
     }
 
     [TestMethod]
@@ -420,7 +420,7 @@ public sealed class UNetSegmenterTests
         var targets = TorchSharp.torch.tensor(new long[] { 0, 1, 2, -1, 1, 0 }, new long[] { 1, 2, 3 });
         var logits = TorchSharp.torch.randn(1, 3, 2, 3, generator: new TorchSharp.torch.Generator(seed: 2));
         const double smoothing = 0.2;
-        float smoothed = Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null, smoothing).item<float>();
+        float smoothed = Microsoft.ML.Residual.Training.ClassificationLosses.CrossEntropy(logits, targets, null, smoothing).item<float>();
         // By hand: per labelled pixel, (1 − ε)·(−log p_y) + ε·mean_k(−log p_k); the mean over the 5 labelled pixels.
         float[] logProbabilities = TorchSharp.torch.nn.functional.log_softmax(logits, 1).data<float>().ToArray(); // [k, pixel]
         long[] y = targets.data<long>().ToArray();
@@ -438,7 +438,7 @@ public sealed class UNetSegmenterTests
 
         // float32 work on at most 3 log-probabilities per pixel and a sum of 5 pixels: within γ₁₆ of the magnitudes involved.
         Assert.AreEqual(sum / labelled, smoothed, Numerics.Gamma(16) * magnitude / labelled);
-        Assert.AreNotEqual(Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null).item<float>(), smoothed);
+        Assert.AreNotEqual(Microsoft.ML.Residual.Training.ClassificationLosses.CrossEntropy(logits, targets, null).item<float>(), smoothed);
     }
 
     [TestMethod]
@@ -451,15 +451,15 @@ public sealed class UNetSegmenterTests
         // rounds the work on logits of 20 (softmax, log-sum-exp, sums of at most 6 terms, the Dice ratio) by ≤ γ₁₆ of 41.
         double nearZero = 5 * 2 * 2 * Math.Exp(-20) + Numerics.Gamma(16) * 41;
         Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.Dice(logits, targets).item<float>() < nearZero);
-        Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(logits, targets, null).item<float>() < nearZero);
+        Assert.IsTrue(Microsoft.ML.Residual.Training.ClassificationLosses.CrossEntropy(logits, targets, null).item<float>() < nearZero);
         var random = TorchSharp.torch.randn(1, 3, 2, 3, generator: new TorchSharp.torch.Generator(seed: 1));
-        float focal = Microsoft.ML.Residual.Segmentation.SegmentationLosses.Focal(random, targets, null, gamma: 0).item<float>();
-        float crossEntropy = Microsoft.ML.Residual.Segmentation.SegmentationLosses.CrossEntropy(random, targets, null).item<float>();
+        float focal = Microsoft.ML.Residual.Training.ClassificationLosses.Focal(random, targets, null, gamma: 0).item<float>();
+        float crossEntropy = Microsoft.ML.Residual.Training.ClassificationLosses.CrossEntropy(random, targets, null).item<float>();
         // γ = 0 makes the factor (1 − p)⁰ exactly 1: both are means of the same −log pᵧ over the 5 valid pixels, summed
         // perhaps in other orders, each within γ₆ of Σ|log pᵧ|/5.
         double terms = -TorchSharp.torch.nn.functional.log_softmax(random, 1).gather(1, targets.AtLeast(0L).unsqueeze(1)).squeeze(1)
             .mul(targets.NotBelow(0).to_type(TorchSharp.torch.float32)).sum().item<float>();
         Assert.AreEqual(crossEntropy, focal, 2 * Numerics.Gamma(6) * terms / 5, "ignored pixels are excluded from both");
-        Assert.IsTrue(Microsoft.ML.Residual.Segmentation.SegmentationLosses.Focal(random, targets, null, gamma: 2).item<float>() < focal);
+        Assert.IsTrue(Microsoft.ML.Residual.Training.ClassificationLosses.Focal(random, targets, null, gamma: 2).item<float>() < focal);
     }
 }

@@ -33,6 +33,19 @@ namespace Microsoft.ML.Residual.Classification
         {
             if (requiredFamily != null && Card.Family != requiredFamily)
                 throw new ArgumentException($"Architecture '{options.Architecture}' is a {Card.Family}; this catalog method trains {requiredFamily} models.", nameof(options));
+            void Check(bool valid, string name, object? value, string rule)
+            {
+                if (!valid) throw new ArgumentException($"ImageClassifierOptions.{name} = {value}: {rule}.", nameof(options));
+            }
+
+            Check(Enum.IsDefined(options.Loss), nameof(options.Loss), options.Loss, "CrossEntropy or Focal");
+            Check(Enum.IsDefined(options.ClassBalance), nameof(options.ClassBalance), options.ClassBalance, "None, Weights or Sampling");
+            Check(options.LabelSmoothing == 0 || options.Loss == ClassificationLoss.CrossEntropy, nameof(options.LabelSmoothing), options.LabelSmoothing,
+                "smoothing applies to the cross-entropy; use Loss = CrossEntropy, or leave it 0 with the focal loss");
+            Check(options.ClassBalance != ClassBalance.Weights || options.ClassWeights is null, nameof(options.ClassBalance), options.ClassBalance,
+                "ClassWeights are set as well; give your own weights or have them computed from the counts, not both");
+            Check(options.ClassBalance != ClassBalance.Sampling || options.CacheInMemory, nameof(options.ClassBalance), options.ClassBalance,
+                "balanced sampling draws rows at random from memory; set CacheInMemory = true");
         }
 
         /// <inheritdoc />
@@ -93,6 +106,10 @@ namespace Microsoft.ML.Residual.Classification
                 throw new ArgumentException(
                     $"The label column '{Options.LabelColumnName}' has {labels.ClassCount} class; a classifier needs at least two. Check that the data holds "
                     + "more than one label value (MapValueToKey makes one key per distinct value).", nameof(input));
+            if (Options.ClassWeights is { } weights && weights.Count != labels.ClassCount)
+                throw new ArgumentException(
+                    $"ImageClassifierOptions.ClassWeights has {weights.Count} weights, but the label column '{Options.LabelColumnName}' has {labels.ClassCount} classes; "
+                    + "give one weight per class, in key order.", nameof(input));
             return new LabelledFit(labels);
         }
 
@@ -101,6 +118,7 @@ namespace Microsoft.ML.Residual.Classification
             {
                 ImageColumnName = imageColumn, LabelColumnName = Options.LabelColumnName, Width = Options.ImageWidth, Height = Options.ImageHeight,
                 BatchSize = Options.BatchSize, Shuffle = training, Seed = Options.Seed, CacheInMemory = Options.CacheInMemory,
+                BalanceClasses = training && Options.ClassBalance == ClassBalance.Sampling,
                 Workers = Options.Workers, PinMemory = pinMemory, Augmentation = training ? Options.Augmentation ?? DefaultAugmentation() : null,
             });
 
@@ -127,7 +145,26 @@ namespace Microsoft.ML.Residual.Classification
             }
         }
 
-        private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training) => new(model, training, Card.HeadPrefix!);
+        private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training, IDataView trainingRows)
+        {
+            var trainer = new TrainingLoop(model, training, Card.HeadPrefix!);
+            IReadOnlyList<float>? weights = Options.ClassWeights
+                ?? (Options.ClassBalance == ClassBalance.Weights ? BalancedWeights(LabelKeyInfo.CountKeys(trainingRows, Options.LabelColumnName)) : null);
+            if (weights != null || Options.Loss == ClassificationLoss.Focal)
+                trainer.Loss = ClassificationLosses.Create(Options.Loss == ClassificationLoss.Focal, weights, Options.FocalGamma);
+            return trainer;
+        }
+
+        /// <summary>
+        /// scikit-learn's "balanced" class weights: n / (K·n_k) for class k with n_k of the n labelled rows, K the classes that
+        /// have rows; a class without training rows gets 1 (it adds nothing to the training loss).
+        /// </summary>
+        internal static float[] BalancedWeights(IReadOnlyList<long> counts)
+        {
+            long total = counts.Sum();
+            int present = counts.Count(c => c > 0);
+            return counts.Select(c => c > 0 ? (float)((double)total / (present * (double)c)) : 1f).ToArray();
+        }
 
         private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization) => new()
         {

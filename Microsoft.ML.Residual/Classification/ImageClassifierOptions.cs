@@ -52,6 +52,15 @@ namespace Microsoft.ML.Residual.Classification
         /// </summary>
         public StemKind? Stem { get; set; }
 
+        /// <summary>The loss: cross-entropy (the default) or focal loss (<see cref="Estimators.ImageTrainerOptions.FocalGamma"/>), either weighted by <see cref="Estimators.ImageTrainerOptions.ClassWeights"/>.</summary>
+        public ClassificationLoss Loss { get; set; } = ClassificationLoss.CrossEntropy;
+
+        /// <summary>
+        /// What to do about classes of very different sizes in the training data (see <see cref="Classification.ClassBalance"/>);
+        /// the per-class recall of each validation epoch shows the effect. Default <see cref="ClassBalance.None"/>.
+        /// </summary>
+        public ClassBalance ClassBalance { get; set; } = ClassBalance.None;
+
         /// <summary>
         /// The metric that chooses the best epoch (whose weights are kept) and drives early stopping: validation accuracy
         /// (the default), validation loss, or the training loss.
@@ -86,5 +95,35 @@ namespace Microsoft.ML.Residual.Classification
 
         /// <summary>Training loss (lower is better); what is used when there is no validation data.</summary>
         TrainingLoss,
+    }
+
+    /// <summary>The loss of <see cref="ImageClassifierOptions.Loss"/>.</summary>
+    public enum ClassificationLoss
+    {
+        /// <summary>Cross-entropy, with label smoothing if set.</summary>
+        CrossEntropy,
+
+        /// <summary>Focal loss over the softmax (Lin et al.): cross-entropy down-weighted by (1 − p)^γ for well-classified images.</summary>
+        Focal,
+    }
+
+    /// <summary>How a classifier counters imbalanced classes (<see cref="ImageClassifierOptions.ClassBalance"/>).</summary>
+    public enum ClassBalance
+    {
+        /// <summary>Train on the data as it is.</summary>
+        None,
+
+        /// <summary>
+        /// Weigh the loss by class: n / (K·n_k) for a class with n_k of the n training rows and K classes present (scikit-learn's
+        /// "balanced"), so every class carries the same total weight. Replaced by explicit <see cref="Estimators.ImageTrainerOptions.ClassWeights"/> if given.
+        /// </summary>
+        Weights,
+
+        /// <summary>
+        /// Balanced sampling: each epoch draws as many rows as the training data has, with replacement, every class equally likely
+        /// (PyTorch's <c>WeightedRandomSampler</c> with weights 1/n_k): rare images are seen several times an epoch, common ones
+        /// not all. Needs <see cref="Estimators.ImageTrainerOptions.CacheInMemory"/>.
+        /// </summary>
+        Sampling,
     }
 }

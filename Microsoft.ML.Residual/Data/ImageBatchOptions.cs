@@ -37,6 +37,14 @@ namespace Microsoft.ML.Residual.Data
         /// <summary>Seed of the shuffling and of the augmentation. Default 0.</summary>
         public int Seed { get; set; }
 
+        /// <summary>
+        /// Balanced sampling for imbalanced labels: each training epoch draws as many rows as the data has, with replacement,
+        /// every class equally likely and then every row of the class (PyTorch's <c>WeightedRandomSampler</c> with weights
+        /// 1/n_class), seeded by <see cref="Seed"/> and the epoch. Needs <see cref="LabelColumnName"/> and <see cref="CacheInMemory"/>.
+        /// Default false.
+        /// </summary>
+        public bool BalanceClasses { get; set; }
+
         /// <summary>Whether a training epoch drops its last batch when it has fewer than <see cref="BatchSize"/> rows. Default false.</summary>
         public bool DropLast { get; set; }
 
@@ -98,6 +106,8 @@ namespace Microsoft.ML.Residual.Data
                 throw new ArgumentOutOfRangeException(nameof(Workers), Workers,
                     $"Workers must be at most {MaxWorkers}: each worker holds up to 128 decoded rows, and more threads than cores only add memory.");
             Augmentation?.Validate(Width, Height);
+            if (BalanceClasses && (LabelColumnName is null || !CacheInMemory))
+                throw new ArgumentException("BalanceClasses draws rows by their label at random, so it needs LabelColumnName and CacheInMemory = true.", nameof(BalanceClasses));
         }
 
         private static void CheckPositive(int value, string name)

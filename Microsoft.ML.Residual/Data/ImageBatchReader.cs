@@ -140,7 +140,9 @@ namespace Microsoft.ML.Residual.Data
         private void Produce(int epoch, bool training, Action<ImageBatch> emit, CancellationToken token)
         {
             Random? shuffle = training && options.Shuffle ? Seeds.Random(options.Seed, epoch, 1) : null;
-            IEnumerable<Sample> rows = BatchAssembly.EpochRows(() => StreamRows(token), options.CacheInMemory ? cache : null, shuffle, options.ShuffleBufferSize);
+            IEnumerable<Sample> rows = training && options.BalanceClasses
+                ? cache.Balanced(() => StreamRows(token), Seeds.Random(options.Seed, epoch, 3), row => row.Label)
+                : BatchAssembly.EpochRows(() => StreamRows(token), options.CacheInMemory ? cache : null, shuffle, options.ShuffleBufferSize);
             var augmentation = training && options.Augmentation is { IsIdentity: false } a ? a : null;
             long total = BatchAssembly.Group(rows, options.BatchSize, training && options.DropLast, (pending, first) =>
             {

@@ -53,6 +53,32 @@ namespace Microsoft.ML.Residual.Data
             return new LabelKeyInfo(labelColumnName, count, names);
         }
 
+        /// <summary>The rows of each class (key value k + 1 counts for class k; missing keys, 0, count for none) in a key-typed column.</summary>
+        internal static long[] CountKeys(IDataView data, string labelColumnName)
+        {
+            DataViewSchema.Column column = SchemaChecks.Find(data.Schema, labelColumnName, "label");
+            KeyDataViewType key = SchemaChecks.KeyType(column);
+            var count = typeof(LabelKeyInfo).GetMethod(nameof(CountKeysOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                .MakeGenericMethod(key.RawType);
+            return (long[])count.Invoke(null, new object[] { data, column, checked((int)key.Count) })!;
+        }
+
+        private static long[] CountKeysOf<T>(IDataView data, DataViewSchema.Column column, int classes)
+        {
+            var counts = new long[classes];
+            using DataViewRowCursor cursor = data.GetRowCursor(new[] { column });
+            ValueGetter<T> getter = cursor.GetGetter<T>(column);
+            T value = default!;
+            while (cursor.MoveNext())
+            {
+                getter(ref value);
+                ulong k = Convert.ToUInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+                if (k >= 1 && k <= (ulong)classes) counts[k - 1]++;
+            }
+
+            return counts;
+        }
+
         private static IReadOnlyList<string> ReadKeyValues<T>(DataViewSchema.Annotations annotations)
         {
             VBuffer<T> values = default;

@@ -101,5 +101,21 @@ namespace Microsoft.ML.Residual.Data
             lock (gate) cached = rows ??= read().ToList();
             return Prefetch.Permuted(cached, shuffle);
         }
+
+        /// <summary>
+        /// As many cached rows as there are, drawn with replacement from <paramref name="random"/>: a class (by
+        /// <paramref name="classOf"/>; rows of a negative class, unlabelled, are never drawn) uniformly among those present, then a row of it uniformly.
+        /// </summary>
+        public IEnumerable<T> Balanced(Func<IEnumerable<T>> read, Random random, Func<T, long> classOf)
+        {
+            List<T> cached;
+            lock (gate) cached = rows ??= read().ToList();
+            int[][] classes = Enumerable.Range(0, cached.Count).Where(i => classOf(cached[i]) >= 0).GroupBy(i => classOf(cached[i])).OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
+            for (int n = 0; n < cached.Count && classes.Length > 0; n++)
+            {
+                int[] members = classes[random.Next(classes.Length)];
+                yield return cached[members[random.Next(members.Length)]];
+            }
+        }
     }
 }

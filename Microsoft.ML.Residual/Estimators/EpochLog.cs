@@ -22,6 +22,7 @@ namespace Microsoft.ML.Residual.Estimators
                 $"epoch {r.Epoch}/{r.Epochs}: loss {r.TrainingLoss:F4}, accuracy {r.TrainingAccuracy:P1}"
                 + (r.ValidationAccuracy is double v ? $", validation loss {r.ValidationLoss:F4}, accuracy {v:P1}" : string.Empty)
                 + (r.ValidationMeanIoU is double iou ? $", mean IoU {iou:F3}" : string.Empty)
+                + (r.ValidationMacroRecall is double recall ? $", macro recall {recall:P1}" : string.Empty)
                 + $", learning rate {r.LearningRate:G3}, {r.ImagesPerSecond:F0} images/s"
                 + (r.GpuMemoryMegabytes is double memory ? $", GPU memory {memory:F0} MB" : string.Empty)
                 + $", ETA {r.EstimatedRemaining:hh\\:mm\\:ss}");

@@ -99,8 +99,8 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>The network for <paramref name="channels"/>-channel images, with its initial weights, on the CPU.</summary>
         private protected abstract nn.Module<Tensor, Tensor> CreateModel(FitState fit, int channels, IChannel channel);
 
-        /// <summary>The training loop over <paramref name="model"/>: the task's loss, metrics and backbone phases.</summary>
-        private protected abstract TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training);
+        /// <summary>The training loop over <paramref name="model"/>: the task's loss (which may depend on the training rows' labels), metrics and backbone phases.</summary>
+        private protected abstract TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training, IDataView trainingRows);
 
         /// <summary>The export's input, outputs and metadata.</summary>
         private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization);
@@ -141,7 +141,7 @@ namespace Microsoft.ML.Residual.Estimators
             {
                 model.to(device);
                 using var normalizer = new PixelNormalizer(normalization, reader.Channels, device);
-                TrainingLoop trainer = CreateTrainer(model, training);
+                TrainingLoop trainer = CreateTrainer(model, training, pixels);
                 trainer.Preprocess = normalizer.Apply;
                 body(new Prepared(fit, trainer, model, reader, validation, rows, device, readTransform != null, normalization));
             }

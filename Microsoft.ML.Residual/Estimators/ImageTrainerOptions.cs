@@ -108,6 +108,16 @@ namespace Microsoft.ML.Residual.Estimators
         public double LabelSmoothing { get; set; }
 
         /// <summary>
+        /// Per-class weights of the cross-entropy and focal losses, one per class in class-index order (a classifier's label keys,
+        /// a segmenter's <c>NumClasses</c>), for imbalanced data: each row's (or pixel's) loss is multiplied by its class's weight and
+        /// the mean is taken over the weights, as PyTorch's <c>cross_entropy(weight=…)</c> does. Null (the default): all 1.
+        /// </summary>
+        public System.Collections.Generic.IReadOnlyList<float>? ClassWeights { get; set; }
+
+        /// <summary>γ of the focal loss (0 is the cross-entropy; 2, the default, is Lin et al.'s).</summary>
+        public double FocalGamma { get; set; } = 2.0;
+
+        /// <summary>
         /// Mixup's α (0: off; 0.2–0.4 is usual): batches are blended with a shuffled copy, λ ~ Beta(α, α), and so are the losses
         /// of the two targets (a segmenter's masks included).
         /// </summary>
@@ -238,6 +248,9 @@ namespace Microsoft.ML.Residual.Estimators
 
             Check(Workers >= 1 && Workers <= ImageBatchOptions.MaxWorkers, nameof(Workers), Workers, $"must be 1 to {ImageBatchOptions.MaxWorkers}");
             Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
+            Check(ClassWeights is null || (ClassWeights.All(w => w >= 0 && float.IsFinite(w)) && ClassWeights.Any(w => w > 0)), nameof(ClassWeights),
+                ClassWeights is null ? null : string.Join(", ", ClassWeights), "weights must be finite and non-negative, and not all 0");
+            Check(FocalGamma >= 0 && double.IsFinite(FocalGamma), nameof(FocalGamma), FocalGamma, "must be non-negative");
             return card!;
         }
 

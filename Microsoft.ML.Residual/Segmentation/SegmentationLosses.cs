@@ -4,6 +4,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Training;
 
 namespace Microsoft.ML.Residual.Segmentation
 {
@@ -22,19 +23,12 @@ namespace Microsoft.ML.Residual.Segmentation
         {
             return kind switch
             {
-                SegmentationLoss.CrossEntropy => (logits, targets, smoothing) => CrossEntropy(logits, targets, classWeights, smoothing),
+                SegmentationLoss.CrossEntropy => (logits, targets, smoothing) => ClassificationLosses.CrossEntropy(logits, targets, classWeights, smoothing),
                 SegmentationLoss.Dice => (logits, targets, _) => Dice(logits, targets),
-                SegmentationLoss.CrossEntropyDice => (logits, targets, smoothing) => CrossEntropy(logits, targets, classWeights, smoothing).Plus(Dice(logits, targets)),
-                SegmentationLoss.Focal => (logits, targets, _) => Focal(logits, targets, classWeights, focalGamma),
+                SegmentationLoss.CrossEntropyDice => (logits, targets, smoothing) => ClassificationLosses.CrossEntropy(logits, targets, classWeights, smoothing).Plus(Dice(logits, targets)),
+                SegmentationLoss.Focal => (logits, targets, _) => ClassificationLosses.Focal(logits, targets, classWeights, focalGamma),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown segmentation loss."),
             };
-        }
-
-        /// <summary>Per-pixel cross-entropy over labelled pixels, optionally class-weighted and label-smoothed.</summary>
-        public static Tensor CrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double labelSmoothing = 0)
-        {
-            using Tensor? weight = classWeights is null ? null : tensor(classWeights.ToArray(), device: logits.device);
-            return nn.functional.cross_entropy(logits, targets, weight, ignore_index: -1, label_smoothing: labelSmoothing);
         }
 
         /// <summary>1 − soft Dice; the mean over classes, or the foreground's alone for two classes. Ignored pixels count for nothing.</summary>
@@ -50,24 +44,6 @@ namespace Microsoft.ML.Residual.Segmentation
             Tensor dice = intersection.Times(2.0).Plus(DiceSmoothing).div(total.Plus(DiceSmoothing));
             Tensor score = classes == 2 ? dice[1] : dice.mean();
             return score.SubtractedFrom(1.0);
-        }
-
-        /// <summary>Mean over labelled pixels of −w_y·(1 − p_y)^γ·log p_y.</summary>
-        public static Tensor Focal(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double gamma)
-        {
-            Tensor valid = targets.NotBelow(0);
-            Tensor safeTargets = targets.AtLeast(0L);
-            Tensor logProbability = nn.functional.log_softmax(logits, 1).gather(1, safeTargets.unsqueeze(1)).squeeze(1);
-            Tensor probability = logProbability.exp();
-            Tensor perPixel = probability.SubtractedFrom(1.0).Power(gamma).neg().mul(logProbability);
-            if (classWeights is not null)
-            {
-                using Tensor weights = tensor(classWeights.ToArray(), device: logits.device);
-                perPixel = perPixel * weights.index_select(0, safeTargets.flatten()).reshape(safeTargets.shape);
-            }
-
-            Tensor mask = valid.to_type(logits.dtype);
-            return perPixel.mul(mask).sum().div(mask.sum().AtLeast(1.0));
         }
     }
 }

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Residual.Segmentation
     /// <summary>The per-pixel loss of <see cref="SegmenterOptions.Loss"/>.</summary>
     public enum SegmentationLoss
     {
-        /// <summary>Cross-entropy per pixel, with optional <see cref="SegmenterOptions.ClassWeights"/>.</summary>
+        /// <summary>Cross-entropy per pixel, with optional <see cref="Estimators.ImageTrainerOptions.ClassWeights"/>.</summary>
         CrossEntropy,
 
         /// <summary>Soft Dice loss, 1 − mean Dice over the classes (over the foreground class only when there are two).</summary>
@@ -60,14 +60,8 @@ namespace Microsoft.ML.Residual.Segmentation
         /// <summary>The loss.</summary>
         public SegmentationLoss Loss { get; set; } = SegmentationLoss.CrossEntropy;
 
-        /// <summary>Per-class weights of the cross-entropy and focal losses (length <see cref="NumClasses"/>), or null.</summary>
-        public IReadOnlyList<float>? ClassWeights { get; set; }
-
         /// <summary>A mask value that marks pixels to ignore in the loss and the metrics (e.g. 255 for unlabelled borders), or null.</summary>
         public int? IgnoreIndex { get; set; }
-
-        /// <summary>γ of the focal loss.</summary>
-        public double FocalGamma { get; set; } = 2.0;
 
         /// <summary>
         /// A torchvision state dict (.safetensors or .pth) of the encoder's classifier (e.g. resnet18 ImageNet weights for

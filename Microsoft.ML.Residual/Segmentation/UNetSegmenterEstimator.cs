@@ -37,9 +37,8 @@ namespace Microsoft.ML.Residual.Segmentation
             }
 
             Check(options.NumClasses >= 2, nameof(options.NumClasses), options.NumClasses, "at least 2 (background and one class; 2 for a binary task)");
-            Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses && options.ClassWeights.All(w => w >= 0 && float.IsFinite(w)),
+            Check(options.ClassWeights is null || options.ClassWeights.Count == options.NumClasses,
                 nameof(options.ClassWeights), options.ClassWeights?.Count, $"one non-negative weight per class ({options.NumClasses})");
-            Check(options.FocalGamma >= 0, nameof(options.FocalGamma), options.FocalGamma, "must be non-negative");
             Check(options.LabelSmoothing == 0 || options.Loss is SegmentationLoss.CrossEntropy or SegmentationLoss.CrossEntropyDice, nameof(options.LabelSmoothing),
                 options.LabelSmoothing, $"smoothing applies to a cross-entropy; the {options.Loss} loss has none (use CrossEntropy or CrossEntropyDice, or leave it 0)");
             Check(options.Augmentation is null || options.Augmentation.Policy == AugmentationPolicy.None, nameof(options.Augmentation), options.Augmentation?.Policy,
@@ -111,7 +110,7 @@ namespace Microsoft.ML.Residual.Segmentation
             }
         }
 
-        private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training)
+        private protected override TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training, IDataView trainingRows)
         {
             bool encoderPhases = Options.FreezeBackboneEpochs > 0 || Options.BackboneLearningRateFactor is not null || Options.PretrainedEncoderWeightsPath is not null;
             return new TrainingLoop(model, training, backbonePrefix: encoderPhases ? "encoder." : null)

@@ -15,6 +15,9 @@ namespace Microsoft.ML.Residual.Training
     /// <c>GpuMemoryMegabytes</c>: on a CUDA device, the megabytes in use on it at the end of the epoch, as <c>nvidia-smi</c>
     /// shows them (libtorch's caching allocator keeps what it reserved, so this is the run's peak so far plus the CUDA context
     /// and any other process on that GPU); null on the CPU or where the CUDA runtime could not be asked.
+    /// <c>ValidationClassRecall</c>: per class (index k), the share of its validation images (a segmenter's: pixels) predicted as it,
+    /// null for a class without any; <c>ValidationMacroRecall</c>: their mean over the classes present (balanced accuracy), the
+    /// figure to watch on imbalanced data. Both null without validation.
     /// </summary>
     public sealed record EpochReport(
         int Epoch,
@@ -29,7 +32,9 @@ namespace Microsoft.ML.Residual.Training
         TimeSpan EstimatedRemaining,
         bool IsBest,
         double? ValidationMeanIoU = null,
-        double? GpuMemoryMegabytes = null);
+        double? GpuMemoryMegabytes = null,
+        IReadOnlyList<double?>? ValidationClassRecall = null,
+        double? ValidationMacroRecall = null);
 
     /// <summary>
     /// Where training stands after one mini-batch, for live progress displays (passed to a batch progress callback such as
@@ -268,14 +273,15 @@ namespace Microsoft.ML.Residual.Training
                         imagesSeen += images;
                         for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].BeforeValidation(state);
                         double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
-                        if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU) = Evaluate(validationBatches(), hooks, state, device, cancellationToken);
+                        double?[]? recall = null;
+                        if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU, recall) = Evaluate(validationBatches(), hooks, state, device, cancellationToken);
                         double elapsed = clock.Elapsed.TotalSeconds;
                         int remainingEpochs = options.Epochs - epoch;
                         var report = new EpochReport(
                             epoch, options.Epochs, lossSum / images, count == 0 ? 0 : (double)correct / count, validationLoss, validationAccuracy,
                             rate, imagesSeen / Math.Max(elapsed, 1e-9), clock.Elapsed,
                             TimeSpan.FromSeconds(elapsed / (epoch - resumedAfter) * remainingEpochs), false, validationMeanIoU,
-                            GpuMemory.InUseMegabytes(device));
+                            GpuMemory.InUseMegabytes(device), recall, recall is null ? null : MacroRecall(recall));
                         state.Step = step;
                         state.History.Add(report);
                         for (int i = hooks.Count - 1; i >= 0; i--) hooks[i].AfterEpoch(state);
@@ -509,7 +515,7 @@ namespace Microsoft.ML.Residual.Training
             TrainingOptimizer.Create(model, options, backbone.Defined ? backbone.IsBackbone : null,
                 frozen ? 1.0 : options.BackboneLearningRateFactor, frozen, headPrefix ?? "everything outside " + backbonePrefix);
 
-        private (double Loss, double Accuracy, double? MeanIoU) Evaluate(
+        private (double Loss, double Accuracy, double? MeanIoU, double?[] Recall) Evaluate(
             IEnumerable<(Tensor Images, Tensor Labels)> batches, List<TrainingHook> hooks, TrainingState state, Device device, CancellationToken cancellationToken)
         {
             model.eval();
@@ -532,7 +538,6 @@ namespace Microsoft.ML.Residual.Training
                     images += n;
                     Tensor predicted = logits.argmax(1);
                     totals.Add(loss, n, predicted, y);
-                    if (ComputeMeanIoU)
                     {
                         // confusion[truth·K + predicted] counted on the device; an ignored target (−1) gives −K + predicted,
                         // moved by K² + K into K cells after the matrix, which are dropped.
@@ -547,21 +552,35 @@ namespace Microsoft.ML.Residual.Training
                 if (images == 0) throw new InvalidOperationException("The validation data is empty.");
                 var (lossSum, correct, count) = totals.Read();
                 DeviceReads++;
-                double? meanIoU = null;
-                if (confusion is not null)
-                {
-                    using Tensor counts = confusion.cpu();
-                    DeviceReads++;
-                    meanIoU = MeanIoU(counts.data<long>().ToArray()[..(int)(classes * classes)]);
-                }
-
-                return (lossSum / images, count == 0 ? 0 : (double)correct / count, meanIoU);
+                using Tensor counts = confusion!.cpu();
+                DeviceReads++;
+                long[] matrix = counts.data<long>().ToArray()[..(int)(classes * classes)];
+                return (lossSum / images, count == 0 ? 0 : (double)correct / count, ComputeMeanIoU ? MeanIoU(matrix) : null, ClassRecall(matrix));
             }
             finally
             {
                 confusion?.Dispose();
             }
         }
+
+        // Per class, the share of its targets predicted as it (null: no targets); confusion[truth·K + predicted].
+        internal static double?[] ClassRecall(long[] confusion)
+        {
+            int classes = (int)Math.Round(Math.Sqrt(confusion.Length));
+            var recall = new double?[classes];
+            for (int k = 0; k < classes; k++)
+            {
+                long truth = 0;
+                for (int j = 0; j < classes; j++) truth += confusion[k * classes + j];
+                recall[k] = truth == 0 ? null : (double)confusion[k * classes + k] / truth;
+            }
+
+            return recall;
+        }
+
+        // The mean recall over the classes that have targets (0 when none has).
+        internal static double MacroRecall(IReadOnlyList<double?> recall) =>
+            recall.Any(r => r.HasValue) ? recall.Where(r => r.HasValue).Average(r => r!.Value) : 0;
 
         // Mean over classes whose union (in truth or prediction) is not empty; confusion[truth·K + predicted].
         internal static double MeanIoU(long[] confusion)

@@ -36,8 +36,20 @@ namespace ResidualML.Cli.Commands
             ClassifierCommandOptions.Weights,
             new("freeze-epochs", "N", "with --weights: train only the classifier head for the first N epochs"),
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
+            new("class-balance", "HOW", "for imbalanced classes: none (default), weights (loss weights from the class counts) or sampling (every class drawn equally often)"),
+            new("loss", "NAME", "cross-entropy (default) or focal"),
             CommonOptions.Accumulate, CommonOptions.Ema, CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         }).ToArray();
+
+        private static readonly IReadOnlyDictionary<string, ClassBalance> ClassBalances = new Dictionary<string, ClassBalance>
+        {
+            ["none"] = ClassBalance.None, ["weights"] = ClassBalance.Weights, ["sampling"] = ClassBalance.Sampling,
+        };
+
+        private static readonly IReadOnlyDictionary<string, ClassificationLoss> Losses = new Dictionary<string, ClassificationLoss>
+        {
+            ["cross-entropy"] = ClassificationLoss.CrossEntropy, ["focal"] = ClassificationLoss.Focal,
+        };
 
         public int Run(CommandLine line, CliContext context)
         {
@@ -48,6 +60,8 @@ namespace ResidualML.Cli.Commands
             options.LearningRate = line.Number("learning-rate", 1e-8, 10);
             options.FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000);
             options.CheckpointDirectory = line.PathOf("checkpoints");
+            options.ClassBalance = line.Choice("class-balance", ClassBalance.None, ClassBalances);
+            options.Loss = line.Choice("loss", ClassificationLoss.CrossEntropy, Losses);
             if (options.FreezeBackboneEpochs > 0 && options.PretrainedWeightsPath is null)
                 throw new UsageException("--freeze-epochs needs --weights: a frozen backbone only makes sense when it is pretrained.");
             TrainingImages data = TrainingImages.Read(line, seed);
@@ -76,6 +90,8 @@ namespace ResidualML.Cli.Commands
                 ["precision"] = options.Precision.ToString(),
                 ["gradientAccumulationSteps"] = options.GradientAccumulationSteps,
                 ["modelEmaDecay"] = options.ModelEmaDecay,
+                ["classBalance"] = options.ClassBalance.ToString(),
+                ["loss"] = options.Loss.ToString(),
                 ["dataset"] = data.Dataset,
                 ["classes"] = new JsonArray(data.Classes.Select(c => (JsonNode)JsonValue.Create(c)).ToArray()),
                 ["trainingImages"] = data.Train.Count,
