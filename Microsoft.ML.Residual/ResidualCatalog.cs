@@ -130,6 +130,10 @@ namespace Microsoft.ML.Residual
         public static UNetSegmenterEstimator UNetSegmenter(this TransformsCatalog catalog, SegmenterOptions options) =>
             new(ContextOf(catalog), options);
 
+        /// <summary>Multi-label image classification: <c>ml.MultiLabelClassification().ImageClassifier(...)</c> and <c>.Evaluate(...)</c>.</summary>
+        public static MultiLabelClassificationCatalog MultiLabelClassification(this MLContext ml) =>
+            new(ml ?? throw new ArgumentNullException(nameof(ml)));
+
         /// <summary>
         /// Segmentation in one place, as ML.NET's task catalogs are: <c>ml.Segmentation().UNet(...)</c> trains,
         /// <c>ml.Segmentation().Evaluate(scored)</c> measures.

@@ -272,6 +272,12 @@ if (what is "sweeps")
     Console.WriteLine($"every sweep: {results}");
 }
 
+if (what is "toolkit")
+{
+    // Issue 26: class balancing on a 1:20 dataset, the weights' moving average and gradient accumulation, per seed.
+    rows.AddRange(ToolkitMeasurements.Run(quick, OptionText("--dataset", "shapes8-32"), Option("--seeds", 2), Option("--ratio", 20)));
+}
+
 if (what is "soak")
 {
     var (arch, size, threads) = ("resnet20", 32, 8);

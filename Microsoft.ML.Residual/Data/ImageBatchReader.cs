@@ -75,8 +75,12 @@ namespace Microsoft.ML.Residual.Data
 
             if (options.LabelColumnName is string label)
             {
-                Label = LabelKeyInfo.FromSchema(data.Schema, label);
+                // A vector label holds a row's several labels: the batches' labels are then N×K float 0/1 (multi-hot).
+                MultiLabel = data.Schema.GetColumnOrNull(label)?.Type is VectorDataViewType;
+                Label = MultiLabel ? LabelKeyInfo.FromMultiLabelSchema(data.Schema, label) : LabelKeyInfo.FromSchema(data.Schema, label);
                 labelColumn = data.Schema[label];
+                if (MultiLabel && options.BalanceClasses)
+                    throw new ArgumentException($"BalanceClasses draws rows by their one class; label column '{label}' gives rows several labels.", nameof(options));
             }
 
             if (mask is not null)
@@ -110,6 +114,12 @@ namespace Microsoft.ML.Residual.Data
 
         /// <summary>Class count and names of the label column, or null when the options name no label column.</summary>
         public LabelKeyInfo? Label { get; }
+
+        /// <summary>
+        /// Whether the label column holds several labels per row (a vector of keys, or a known-size Boolean vector): each batch's
+        /// <see cref="ImageBatch.Labels"/> is then float32 N×K, 1 where the row has label k and 0 elsewhere.
+        /// </summary>
+        public bool MultiLabel { get; }
 
         /// <summary>
         /// One training epoch: rows shuffled (when <see cref="ImageBatchOptions.Shuffle"/>; the order depends on the
@@ -149,6 +159,7 @@ namespace Microsoft.ML.Residual.Data
                 var indices = new long[pending.Count];
                 Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, options.Height, options.Width }, ScalarType.Float32);
                 Tensor? labels = maskColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count, options.Height, options.Width }, ScalarType.Int64)
+                    : MultiLabel ? BatchAssembly.Empty(new long[] { pending.Count, Label!.ClassCount }, ScalarType.Float32)
                     : labelColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count }, ScalarType.Int64) : null;
                 try
                 {
@@ -159,7 +170,8 @@ namespace Microsoft.ML.Residual.Data
                         int[]? mask = row.Mask;
                         if (augmentation is null) row.Pixels.CopyTo(target);
                         else mask = PixelOps.Augment(row.Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i), mask);
-                        if (labels is not null)
+                        if (labels is not null && row.Targets is float[] targets) targets.CopyTo(BatchAssembly.Row<float>(labels, i));
+                        else if (labels is not null)
                         {
                             var label = BatchAssembly.Row<long>(labels, i);
                             if (mask is null) label[0] = row.Label;
@@ -224,12 +236,14 @@ namespace Microsoft.ML.Residual.Data
             {
                 Action? checkSizes = sourceImageColumn is DataViewSchema.Column source ? SizeCheck(cursor, source, maskColumn!.Value) : null;
                 var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
-                Func<long> readLabel = labelColumn is DataViewSchema.Column label ? LabelReader(cursor, label) : (() => -1);
+                Func<long> readLabel = labelColumn is DataViewSchema.Column label && !MultiLabel ? LabelReader(cursor, label) : (() => -1);
+                Func<float[]?> readTargets = () => null;
+                if (labelColumn is DataViewSchema.Column tags && MultiLabel) readTargets = MultiLabelColumn.Reader(cursor, tags, Label!.ClassCount);
                 Func<int[]?> readMask = maskColumn is DataViewSchema.Column m ? MaskReader(cursor, m, maskTarget!) : (() => null);
                 return () =>
                 {
                     checkSizes?.Invoke();
-                    return new Sample(-1, readPixels(), readLabel(), readMask());
+                    return new Sample(-1, readPixels(), readLabel(), readMask(), readTargets());
                 };
             }, token).Select(r => r.Value with { Row = r.Row });
         }
@@ -384,8 +398,9 @@ namespace Microsoft.ML.Residual.Data
             };
         }
 
-        // Label: the class index (−1 without a label column); Mask: the H×W class indices, or null without a mask column.
-        private readonly record struct Sample(long Row, float[] Pixels, long Label, int[]? Mask);
+        // Label: the class index (−1 without a label column or with several labels); Mask: the H×W class indices, or null without a
+        // mask column; Targets: a multi-label row's K values, 1 for each label it has, or null.
+        private readonly record struct Sample(long Row, float[] Pixels, long Label, int[]? Mask, float[]? Targets = null);
 
     }
 

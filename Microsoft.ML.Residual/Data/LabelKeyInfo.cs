@@ -45,12 +45,43 @@ namespace Microsoft.ML.Residual.Data
             {
                 var read = typeof(LabelKeyInfo).GetMethod(nameof(ReadKeyValues), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
                     .MakeGenericMethod(vector.ItemType.RawType);
-                names = (IReadOnlyList<string>)read.Invoke(null, new object[] { column.Annotations })!;
+                names = (IReadOnlyList<string>)read.Invoke(null, new object[] { column.Annotations, "KeyValues" })!;
                 if (names.Count != count)
                     throw new ArgumentException($"Label column '{labelColumnName}' has {count} keys but {names.Count} key values; rebuild it with MapValueToKey.");
             }
 
             return new LabelKeyInfo(labelColumnName, count, names);
+        }
+
+        /// <summary>
+        /// The labels of a multi-label column: a vector of keys (e.g. <c>MapValueToKey</c> over tokenised tags; variable length,
+        /// each key a label the row has) or a known-size Boolean vector (one slot per label, names from its slot names).
+        /// </summary>
+        /// <exception cref="ArgumentException">The column is missing or is neither.</exception>
+        internal static LabelKeyInfo FromMultiLabelSchema(DataViewSchema schema, string labelColumnName)
+        {
+            var column = SchemaChecks.Find(schema, labelColumnName, "label");
+            IReadOnlyList<string>? Names(string annotation, int count)
+            {
+                if (column.Annotations.Schema.GetColumnOrNull(annotation) is not { Type: VectorDataViewType vector }) return null;
+                var read = typeof(LabelKeyInfo).GetMethod(nameof(ReadKeyValues), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                    .MakeGenericMethod(vector.ItemType.RawType);
+                var names = (IReadOnlyList<string>)read.Invoke(null, new object[] { column.Annotations, annotation })!;
+                return names.Count == count ? names : null;
+            }
+
+            switch (column.Type)
+            {
+                case VectorDataViewType { ItemType: KeyDataViewType key } when key.Count is > 0 and <= int.MaxValue:
+                    return new LabelKeyInfo(labelColumnName, (int)key.Count, Names("KeyValues", (int)key.Count));
+                case VectorDataViewType { ItemType: BooleanDataViewType, IsKnownSize: true } flags:
+                    return new LabelKeyInfo(labelColumnName, flags.Size, Names("SlotNames", flags.Size));
+                default:
+                    throw new ArgumentException(
+                        $"Label column '{labelColumnName}' has type {column.Type}; a multi-label classifier needs a vector of keys (the labels of each row, e.g. "
+                        + $"ml.Transforms.Text.TokenizeIntoWords(\"{labelColumnName}\", separators: new[] {{ ';' }}) then MapValueToKey(\"{labelColumnName}\")) "
+                        + "or a known-size Boolean vector with one slot per label.");
+            }
         }
 
         /// <summary>The rows of each class (key value k + 1 counts for class k; missing keys, 0, count for none) in a key-typed column.</summary>
@@ -79,10 +110,10 @@ namespace Microsoft.ML.Residual.Data
             return counts;
         }
 
-        private static IReadOnlyList<string> ReadKeyValues<T>(DataViewSchema.Annotations annotations)
+        private static IReadOnlyList<string> ReadKeyValues<T>(DataViewSchema.Annotations annotations, string name)
         {
             VBuffer<T> values = default;
-            annotations.GetValue("KeyValues", ref values);
+            annotations.GetValue(name, ref values);
             return values.DenseValues()
                 .Select(v => v switch
                 {

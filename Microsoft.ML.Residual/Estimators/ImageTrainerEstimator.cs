@@ -72,8 +72,9 @@ namespace Microsoft.ML.Residual.Estimators
                         setup.DecodesImages, input, Options.ImageColumnName, Options.ValidationSet);
                 }
 
-                // Exported from the CPU in inference mode.
+                // Exported from the CPU in inference mode, after the task has looked at the trained network.
                 setup.Model.eval();
+                AfterTraining(setup);
                 setup.Model.to(CPU);
                 onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
                     ExportOptions(setup.Task, pixelColumn, setup.Normalization));
@@ -101,6 +102,11 @@ namespace Microsoft.ML.Residual.Estimators
 
         /// <summary>The training loop over <paramref name="model"/>: the task's loss (which may depend on the training rows' labels), metrics and backbone phases.</summary>
         private protected abstract TrainingLoop CreateTrainer(nn.Module<Tensor, Tensor> model, TrainingOptions training, IDataView trainingRows);
+
+        /// <summary>After training, before the export: the task may measure the trained network (in eval mode, on its device), e.g. on the validation data.</summary>
+        private protected virtual void AfterTraining(Prepared setup)
+        {
+        }
 
         /// <summary>The export's input, outputs and metadata.</summary>
         private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization);

@@ -69,8 +69,23 @@ namespace Microsoft.ML.Residual.Onnx
         /// </summary>
         public bool Softmax { get; set; }
 
-        /// <summary>Name of the softmax output.</summary>
+        /// <summary>Name of the softmax (or sigmoid) output.</summary>
         public string ScoreName { get; set; } = "Score";
+
+        /// <summary>
+        /// Emit the sigmoid of each logit as <see cref="ScoreName"/> (independent probabilities, for several labels per image) instead
+        /// of the raw logits; not with <see cref="Softmax"/>.
+        /// </summary>
+        public bool Sigmoid { get; set; }
+
+        /// <summary>
+        /// With <see cref="Sigmoid"/>: one threshold per output (or one for all); adds the Boolean output <see cref="PredictedFlagsName"/>,
+        /// true where the probability is at least the threshold.
+        /// </summary>
+        public IReadOnlyList<float>? Thresholds { get; set; }
+
+        /// <summary>Name of the thresholded output.</summary>
+        public string PredictedFlagsName { get; set; } = "PredictedLabels";
 
         /// <summary>Also emit the index of the largest value over axis 1 (int64) as <see cref="PredictedIndexName"/>.</summary>
         public bool ArgMax { get; set; }
@@ -164,6 +179,21 @@ namespace Microsoft.ML.Residual.Onnx
                 GraphValue score = builder.Rename(builder.Softmax(logits, 1), options.ScoreName);
                 outputs.Add((score.Name, score.Example, TensorProto.Types.DataType.Float));
             }
+            else if (options.Sigmoid)
+            {
+                GraphValue score = builder.Rename(builder.Sigmoid(logits), options.ScoreName);
+                outputs.Add((score.Name, score.Example, TensorProto.Types.DataType.Float));
+                if (options.Thresholds is { } thresholds)
+                {
+                    long labels = logits.Shape[1];
+                    if (thresholds.Count != 1 && thresholds.Count != labels)
+                        throw new ArgumentException($"Thresholds has {thresholds.Count} values; give one, or one per output ({labels}).", nameof(options));
+                    float[] each = thresholds.Count == 1 ? Enumerable.Repeat(thresholds[0], (int)labels).ToArray() : thresholds.ToArray();
+                    GraphValue limits = builder.ConstantValue(torch.tensor(each, new long[] { 1, labels }));
+                    builder.AddRawNode("GreaterOrEqual", new[] { score.Name, limits.Name }, options.PredictedFlagsName);
+                    outputs.Add((options.PredictedFlagsName, score.Example, TensorProto.Types.DataType.Bool));
+                }
+            }
             else
             {
                 GraphValue raw = logits.Name == options.OutputName ? logits : builder.Rename(logits, options.OutputName);
@@ -245,10 +275,13 @@ namespace Microsoft.ML.Residual.Onnx
 
         private static void CheckOptions(OnnxExportOptions options)
         {
-            var names = new List<string> { options.InputName, options.Softmax ? options.ScoreName : options.OutputName };
+            var names = new List<string> { options.InputName, options.Softmax || options.Sigmoid ? options.ScoreName : options.OutputName };
             if (options.ArgMax || options.ClassNames != null) names.Add(options.PredictedIndexName);
             if (options.ClassNames != null) names.Add(options.PredictedLabelName);
             if (options.OneHot) names.Add(options.OneHotName);
+            if (options.Sigmoid && options.Thresholds != null) names.Add(options.PredictedFlagsName);
+            if (options.Sigmoid && options.Softmax) throw new ArgumentException("Choose Softmax or Sigmoid, not both.", nameof(options));
+            if (options.Thresholds != null && !options.Sigmoid) throw new ArgumentException("Thresholds apply to Sigmoid probabilities; set Sigmoid.", nameof(options));
             if (names.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("Input and output names must not be empty.", nameof(options));
             if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
                 throw new ArgumentException($"Input and output names must differ: {string.Join(", ", names)}.", nameof(options));

@@ -21,6 +21,46 @@ namespace Microsoft.ML.Residual.Training
             focal ? (logits, targets, _) => Focal(logits, targets, classWeights, focalGamma)
                 : (logits, targets, smoothing) => CrossEntropy(logits, targets, classWeights, smoothing);
 
+        /// <summary>
+        /// The multi-label loss (logits and float 0/1 targets N×K): binary cross-entropy of each label, with label smoothing, or
+        /// the sigmoid focal loss with <paramref name="focalGamma"/>; each label's terms weighted by <paramref name="labelWeights"/> if given.
+        /// </summary>
+        public static Func<Tensor, Tensor, double, Tensor> CreateMultiLabel(bool focal, IReadOnlyList<float>? labelWeights, double focalGamma) =>
+            focal ? (logits, targets, _) => SigmoidFocal(logits, targets, labelWeights, focalGamma)
+                : (logits, targets, smoothing) => BinaryCrossEntropy(logits, targets, labelWeights, smoothing);
+
+        /// <summary>
+        /// The mean over rows and labels of each label's binary cross-entropy with logits (N×K against float 0/1 targets), each
+        /// label's terms multiplied by its weight if given (PyTorch's <c>binary_cross_entropy_with_logits(weight=…)</c>); smoothing ε
+        /// moves every target ε/2 towards ½.
+        /// </summary>
+        public static Tensor BinaryCrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? labelWeights, double labelSmoothing = 0)
+        {
+            Tensor goal = labelSmoothing == 0 ? targets : targets.Times(1 - labelSmoothing).Plus(labelSmoothing / 2);
+            using Tensor? weight = labelWeights is null ? null : tensor(labelWeights.ToArray(), device: logits.device);
+            return nn.functional.binary_cross_entropy_with_logits(logits, goal, weight);
+        }
+
+        /// <summary>
+        /// The sigmoid focal loss (Lin et al.; torchvision's <c>sigmoid_focal_loss</c> without α), averaged over rows and labels:
+        /// each label's binary cross-entropy times (1 − p_t)^γ, p_t the probability given to the right answer; weighted per label if given.
+        /// </summary>
+        public static Tensor SigmoidFocal(Tensor logits, Tensor targets, IReadOnlyList<float>? labelWeights, double gamma)
+        {
+            Tensor crossEntropy = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction: nn.Reduction.None);
+            Tensor probability = torch.sigmoid(logits);
+            // p_t = p·y + (1 − p)(1 − y) = 1 − (p + y − 2·p·y)
+            Tensor miss = probability.Plus(targets).Plus(probability.mul(targets).Times(-2.0));
+            Tensor terms = crossEntropy.mul(miss.Power(gamma));
+            if (labelWeights is not null)
+            {
+                using Tensor weights = tensor(labelWeights.ToArray(), device: logits.device);
+                terms = terms.mul(weights);
+            }
+
+            return terms.mean();
+        }
+
         /// <summary>Cross-entropy over labelled rows or pixels, optionally class-weighted (the weighted mean, as PyTorch takes it) and label-smoothed.</summary>
         public static Tensor CrossEntropy(Tensor logits, Tensor targets, IReadOnlyList<float>? classWeights, double labelSmoothing = 0)
         {

@@ -149,6 +149,13 @@ namespace Microsoft.ML.Residual.Training
         /// </summary>
         public bool ComputeMeanIoU { get; set; }
 
+        /// <summary>
+        /// Several labels per image: targets are float N×K, 1 for each label an image has (<see cref="Data.ImageBatchReader.MultiLabel"/>);
+        /// the default loss is the binary cross-entropy of each logit, a label is predicted where its logit is ≥ 0 (probability
+        /// ≥ ½), accuracy counts the label decisions that are right, and the validation recall is per label.
+        /// </summary>
+        public bool MultiLabel { get; set; }
+
         /// <summary>Applied to every image batch on the training device before the network (e.g. pixel normalisation).</summary>
         public Func<Tensor, Tensor>? Preprocess { get; set; }
 
@@ -237,7 +244,7 @@ namespace Microsoft.ML.Residual.Training
                             (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: true);
 
                             long n = y.shape[0];
-                            totals.Add(loss, n, logits.argmax(1), y);
+                            totals.Add(loss, n, Predicted(logits, y), y);
                             images += n;
                             batch++;
                             batchesThisRun++;
@@ -536,8 +543,16 @@ namespace Microsoft.ML.Residual.Training
                     (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: false);
                     long n = y.shape[0];
                     images += n;
-                    Tensor predicted = logits.argmax(1);
+                    Tensor predicted = Predicted(logits, y);
                     totals.Add(loss, n, predicted, y);
+                    if (MultiLabel)
+                    {
+                        // Per label: the images that have it, and those of them predicted to (confusion holds K of each).
+                        classes = logits.shape[1];
+                        confusion ??= zeros(2 * classes, dtype: ScalarType.Float64, device: device).DetachFromDisposeScope();
+                        confusion.PlusInPlace(cat(new[] { y.sum(new long[] { 0 }), predicted.mul(y).sum(new long[] { 0 }) }).to_type(ScalarType.Float64));
+                    }
+                    else
                     {
                         // confusion[truth·K + predicted] counted on the device; an ignored target (−1) gives −K + predicted,
                         // moved by K² + K into K cells after the matrix, which are dropped.
@@ -554,6 +569,13 @@ namespace Microsoft.ML.Residual.Training
                 DeviceReads++;
                 using Tensor counts = confusion!.cpu();
                 DeviceReads++;
+                if (MultiLabel)
+                {
+                    double[] sums = counts.data<double>().ToArray();
+                    double?[] recall = Enumerable.Range(0, (int)classes).Select(k => sums[k] == 0 ? (double?)null : sums[classes + k] / sums[k]).ToArray();
+                    return (lossSum / images, count == 0 ? 0 : (double)correct / count, null, recall);
+                }
+
                 long[] matrix = counts.data<long>().ToArray()[..(int)(classes * classes)];
                 return (lossSum / images, count == 0 ? 0 : (double)correct / count, ComputeMeanIoU ? MeanIoU(matrix) : null, ClassRecall(matrix));
             }
@@ -608,7 +630,11 @@ namespace Microsoft.ML.Residual.Training
 
         private Tensor LossOf(Tensor logits, Tensor targets, bool smoothing = true) =>
             Loss?.Invoke(logits, targets, smoothing ? options.LabelSmoothing : 0.0)
-            ?? nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0);
+            ?? (MultiLabel ? ClassificationLosses.BinaryCrossEntropy(logits, targets, null, smoothing ? options.LabelSmoothing : 0.0)
+                : nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0));
+
+        // The predictions accuracy counts against the targets: the arg-max class, or for several labels each label whose logit is ≥ 0.
+        private Tensor Predicted(Tensor logits, Tensor targets) => MultiLabel ? logits.NotBelow(0L).to_type(targets.dtype) : logits.argmax(1);
 
         /// <summary>A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).</summary>
         internal static Dictionary<string, Tensor> Snapshot(nn.Module model)

@@ -1,0 +1,93 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Residual.Classification;
+
+namespace Microsoft.ML.Residual.Benchmarks
+{
+    /// <summary>
+    /// The `toolkit` mode (issue 26): what class balancing, the moving average of the weights and gradient accumulation do to a
+    /// classifier trained with the defaults, on a generated dataset of the recipes benchmark, per seed. Imbalance: the first class
+    /// keeps one training image in <c>ratio</c> (1:20 by default), the test set stays balanced, and the table gives the test macro
+    /// recall (the mean of the per-class recalls, balanced accuracy) and the rare class's recall.
+    /// </summary>
+    internal static class ToolkitMeasurements
+    {
+        public static List<string> Run(bool quick, string datasetName, int seeds, int ratio)
+        {
+            RecipeDatasets.Dataset dataset = RecipeDatasets.All(quick, Array.Empty<string>()).FirstOrDefault(d => d.Name == datasetName)
+                ?? throw new ArgumentException($"--dataset {datasetName}: not a generated dataset of the recipes benchmark.");
+            var dataContext = new MLContext(seed: 1);
+            var (trainRows, testRows) = dataset.Load(dataContext);
+            ITransformer keys = dataContext.Transforms.Conversion.MapValueToKey("Label").Fit(trainRows);
+            IDataView balanced = keys.Transform(trainRows), test = keys.Transform(testRows);
+            // The rare class: key 1 (the first label seen). Every ratio-th of its rows is kept.
+            var kept = new List<RecipeDatasets.Row>();
+            int seen = 0;
+            string rareLabel = dataContext.Data.CreateEnumerable<RecipeDatasets.Row>(trainRows, reuseRowObject: false).First().Label;
+            foreach (RecipeDatasets.Row row in dataContext.Data.CreateEnumerable<RecipeDatasets.Row>(trainRows, reuseRowObject: false))
+                if (row.Label != rareLabel || seen++ % ratio == 0) kept.Add(row);
+            SchemaDefinition schema = SchemaDefinition.Create(typeof(RecipeDatasets.Row));
+            schema[nameof(RecipeDatasets.Row.Image)].ColumnType = trainRows.Schema[nameof(RecipeDatasets.Row.Image)].Type;
+            IDataView imbalanced = keys.Transform(dataContext.Data.LoadFromEnumerable(kept, schema));
+            int rareCount = kept.Count(r => r.Label == rareLabel);
+
+            var rows = new List<string>
+            {
+                $"| {dataset.Name} ({dataset.Architecture}, {dataset.Epochs} epochs, defaults otherwise) | training images | test macro recall, per seed | mean | rare class's test recall, per seed |",
+                "|---|---|---|---|---|",
+            };
+            var variants = new (string Name, IDataView Train, Action<ImageClassifierOptions> Set)[]
+            {
+                ($"1:{ratio}, plain", imbalanced, _ => { }),
+                ($"1:{ratio}, ClassBalance = Weights", imbalanced, o => o.ClassBalance = ClassBalance.Weights),
+                ($"1:{ratio}, ClassBalance = Sampling", imbalanced, o => o.ClassBalance = ClassBalance.Sampling),
+                ($"1:{ratio}, Loss = Focal", imbalanced, o => o.Loss = ClassificationLoss.Focal),
+                ("balanced, plain", balanced, _ => { }),
+                ("balanced, ModelEmaDecay = 0.99", balanced, o => o.ModelEmaDecay = 0.99),
+                ("balanced, BatchSize 8, GradientAccumulationSteps = 4", balanced, o => { o.BatchSize = 8; o.GradientAccumulationSteps = 4; }),
+            };
+            foreach (var (name, train, set) in variants)
+            {
+                var macro = new List<double>();
+                var rare = new List<double>();
+                var seconds = new List<double>();
+                for (int seed = 1; seed <= seeds; seed++)
+                {
+                    var ml = new MLContext(seed: seed);
+                    var options = new ImageClassifierOptions
+                    {
+                        ImageColumnName = nameof(RecipeDatasets.Row.Image), ImageWidth = dataset.Size, ImageHeight = dataset.Size,
+                        Architecture = dataset.Architecture, Epochs = dataset.Epochs, Seed = seed,
+                    };
+                    set(options);
+                    var clock = Stopwatch.StartNew();
+                    ITransformer model = ml.Transforms.ResNetClassifier(options).Fit(train);
+                    seconds.Add(clock.Elapsed.TotalSeconds);
+                    var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+                    macro.Add(metrics.MacroAccuracy);
+                    rare.Add(RecallOfKey1(ml, model.Transform(test)));
+                    Console.WriteLine($"  {name}, seed {seed}: macro recall {metrics.MacroAccuracy:P1}, rare class {rare[^1]:P1}, {seconds[^1]:F0} s");
+                }
+
+                string Figures(List<double> values) => string.Join(" / ", values.Select(v => v.ToString("P1", CultureInfo.InvariantCulture)));
+                long trainCount = train == imbalanced ? kept.Count : trainRows.GetRowCount() ?? 0;
+                rows.Add($"| {name} | {trainCount}{(train == imbalanced ? $" ({rareCount} of the rare class)" : string.Empty)} | {Figures(macro)} | {macro.Average():P1} | {Figures(rare)} |");
+            }
+
+            return rows;
+        }
+
+        // The share of test rows of class key 1 predicted as it.
+        private static double RecallOfKey1(MLContext ml, IDataView scored)
+        {
+            uint[] truth = scored.GetColumn<uint>("Label").ToArray();
+            uint[] predicted = scored.GetColumn<uint>("PredictedLabel").ToArray();
+            int total = truth.Count(t => t == 1);
+            return total == 0 ? double.NaN : (double)truth.Where((t, i) => t == 1 && predicted[i] == 1).Count() / total;
+        }
+    }
+}
