@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.Residual.Tests.Cli;
@@ -54,6 +55,30 @@ internal static class CliImages
             });
             WritePng(Path.Combine(masks, $"{n:D3}.png"), (x, y) => Inside(x, y) ? ((byte)1, (byte)1, (byte)1) : ((byte)0, (byte)0, (byte)0));
         }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="count"/> PNGs with up to two tags ("top": horizontal stripes in the upper half, "bottom": vertical ones in
+    /// the lower half) and <c>tags.csv</c> of <c>path,top;bottom</c> lines (an empty field for an untagged image) into <paramref name="folder"/>.
+    /// </summary>
+    public static void WriteTaggedImages(string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
+        var lines = new List<string>();
+        for (int n = 0; n < count; n++)
+        {
+            bool top = n % 2 == 0, bottom = n / 2 % 2 == 0;
+            string name = $"{n:D3}.png";
+            WritePng(Path.Combine(folder, name), (x, y) =>
+            {
+                bool upper = y < Size / 2;
+                byte value = upper ? (top ? (byte)(y / 2 % 2 == 0 ? 220 : 40) : (byte)128) : (bottom ? (byte)(x / 2 % 2 == 0 ? 220 : 40) : (byte)128);
+                return (value, value, value);
+            });
+            lines.Add($"{name},{string.Join(";", new[] { top ? "top" : null, bottom ? "bottom" : null }.OfType<string>())}");
+        }
+
+        File.WriteAllLines(Path.Combine(folder, "tags.csv"), lines);
     }
 
     public static void WritePng(string path, Func<int, int, (byte R, byte G, byte B)> pixel)

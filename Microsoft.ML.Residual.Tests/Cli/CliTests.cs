@@ -6,6 +6,8 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Residual.Tests.Cli;
@@ -313,6 +315,7 @@ public sealed class CliTests
     [DataRow(new[] { "train", "--dataset", "x", "--epochs" }, "--epochs needs a value", DisplayName = "missing value")]
     [DataRow(new[] { "train", "--dataset", "x", "--dataset", "y" }, "given twice", DisplayName = "repeated option")]
     [DataRow(new[] { "fit" }, "unknown command 'fit'", DisplayName = "unknown command")]
+    [DataRow(new[] { "train", "--dataset", "x.csv", "--multi-label", "--class-balance", "weights" }, "--class-balance applies to single-label training", DisplayName = "class balance with several labels")]
     [DataRow(new[] { "train", "--dataset", "x", "--class-balance", "oversample" }, "--class-balance must be one of none, weights, sampling", DisplayName = "unknown class balance")]
     [DataRow(new[] { "train", "--dataset", "x", "--ema", "1" }, "--ema must be a number from", DisplayName = "average's decay of 1")]
     [DataRow(new[] { "train", "--dataset", "x", "--accumulate", "0" }, "--accumulate must be a whole number from 1", DisplayName = "no batches per step")]
@@ -362,6 +365,30 @@ public sealed class CliTests
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);
         Assert.AreEqual(2, CliRun.Of(scratch).ExitCode, "no command at all is a usage error");
+    }
+
+    [TestMethod]
+    public void Train_MultiLabel_FromACsvOfTags_WritesAModelThatGivesAProbabilityPerLabel_AndPerLabelMetrics()
+    {
+        CliImages.WriteTaggedImages(Path.Combine(scratch, "tagged"), count: 40);
+        CliRun run = CliRun.Of(scratch, "train", "--dataset", Path.Combine("tagged", "tags.csv"), "--multi-label", "--arch", "resnet20", "--epochs", "2",
+            "--image-size", "16", "--batch-size", "8", "--output", "tags");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        using (JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, "tags", "metrics.json"))))
+        {
+            JsonElement root = metrics.RootElement;
+            Assert.AreEqual("multi-label-image-classification", root.GetProperty("task").GetString());
+            CollectionAssert.AreEquivalent(new[] { "top", "bottom" },
+                root.GetProperty("validation").GetProperty("labels").EnumerateArray().Select(l => l.GetProperty("label").GetString()).ToArray());
+            Assert.AreEqual(8, root.GetProperty("validationImages").GetInt32(), "a fifth of 40 held out");
+        }
+
+        var ml = new MLContext(seed: 1);
+        ITransformer model = ml.Model.Load(Path.Combine(scratch, "tags", "model.zip"), out _);
+        IDataView rows = ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = Path.Combine(scratch, "tagged", "000.png") } });
+        float[] score = model.Transform(rows).GetColumn<float[]>("Score").Single();
+        Assert.AreEqual(2, score.Length);
+        Assert.IsTrue(score.All(p => p >= 0 && p <= 1));
     }
 
     [TestMethod]
@@ -516,5 +543,12 @@ public sealed class CliTests
         string report = File.ReadAllText(log);
         StringAssert.Contains(report, "Exception raised from");
         StringAssert.Contains(report, nameof(ANativeError_IsOneLineWithoutLibtorchsStack_AndTheStackGoesToTheErrorLog), "the .NET stack too");
+    }
+
+    public sealed class PathRow
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string Label { get; set; } = string.Empty;
     }
 }

@@ -178,6 +178,12 @@ public sealed class ImageFolderTests : TempFolderTest
         var fields = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageList(csv));
         StringAssert.Contains(fields.Message, "line 1");
 
+        File.WriteAllLines(csv, new[] { "a.png,cat", "a.png," });
+        var empty = Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageList(csv));
+        StringAssert.Contains(empty.Message, "line 2: the label is empty");
+        // A multi-label list may have an image without labels.
+        Assert.AreEqual("", ImageList.Read(csv, allowEmptyLabels: true)[1].Label);
+
         File.WriteAllLines(csv, new[] { "path,label" });
         Assert.ThrowsExactly<InvalidDataException>(() => data.LoadImageList(csv));
         Assert.ThrowsExactly<FileNotFoundException>(() => data.LoadImageList(Path.Combine(Root, "none.csv")));

@@ -16,8 +16,11 @@ namespace Microsoft.ML.Residual.Datasets
     {
         /// <summary>The images listed in <paramref name="csvPath"/>, in file order, with full paths.</summary>
         /// <exception cref="FileNotFoundException">The CSV file, or an image it lists, does not exist.</exception>
-        /// <exception cref="InvalidDataException">A line does not have two fields, or the list is empty.</exception>
-        public static IReadOnlyList<LabeledImage> Read(string csvPath, IReadOnlyCollection<string>? imageExtensions = null)
+        /// <param name="csvPath">The CSV file.</param>
+        /// <param name="imageExtensions">The extensions that mark an image path (null: those of <see cref="ImageFolderOptions"/>).</param>
+        /// <param name="allowEmptyLabels">Accept an empty label field (an image without labels, in a multi-label list of <c>path,label1;label2</c>).</param>
+        /// <exception cref="InvalidDataException">A line does not have two fields, a label is empty (unless allowed), or the list is empty.</exception>
+        public static IReadOnlyList<LabeledImage> Read(string csvPath, IReadOnlyCollection<string>? imageExtensions = null, bool allowEmptyLabels = false)
         {
             if (string.IsNullOrWhiteSpace(csvPath)) throw new ArgumentException("Give the CSV file's path.", nameof(csvPath));
             string fullPath = Path.GetFullPath(csvPath);
@@ -35,8 +38,10 @@ namespace Microsoft.ML.Residual.Datasets
                 bool isHeader = first && !extensions.Contains(Path.GetExtension(fields[0].Trim()));
                 first = false;
                 if (isHeader) continue;
-                if (fields.Count != 2 || fields[0].Trim().Length == 0 || fields[1].Trim().Length == 0)
+                if (fields.Count != 2 || fields[0].Trim().Length == 0)
                     throw new InvalidDataException($"'{fullPath}', line {i + 1}: expected two fields, image path and label (e.g. images/cat1.png,cat), found {fields.Count}: {lines[i]}");
+                if (fields[1].Trim().Length == 0 && !allowEmptyLabels)
+                    throw new InvalidDataException($"'{fullPath}', line {i + 1}: the label is empty: {lines[i]}. Give every image its class.");
                 string image = Path.GetFullPath(Path.Combine(folder, fields[0].Trim()));
                 if (!File.Exists(image))
                     throw new FileNotFoundException($"'{fullPath}', line {i + 1}: image '{fields[0].Trim()}' does not exist (looked for {image}).", image);

@@ -18,14 +18,14 @@ namespace ResidualML.Cli
         public static readonly string[] Extensions = new ImageFolderOptions().Extensions.ToArray();
 
         /// <summary>Labelled images from <paramref name="path"/>: a folder of class sub-folders, or a .csv file of path,label lines.</summary>
-        public static IReadOnlyList<LabeledImage> Labeled(string path, string option)
+        public static IReadOnlyList<LabeledImage> Labeled(string path, string option, bool allowEmptyLabels = false)
         {
             if (Directory.Exists(path)) return Checked(ImageFolder.List(path));
             if (File.Exists(path))
             {
                 if (!path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
                     throw new UsageException($"--{option} {path}: give a folder with one sub-folder per class, or a .csv file of path,label lines.");
-                return Checked(ImageList.Read(path));
+                return Checked(ImageList.Read(path, allowEmptyLabels: allowEmptyLabels));
             }
 
             throw new FileNotFoundException($"--{option} {path}: no such folder or file. Give a folder with one sub-folder per class, or a .csv file of path,label lines.");

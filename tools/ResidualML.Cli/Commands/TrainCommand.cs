@@ -25,6 +25,7 @@ namespace ResidualML.Cli.Commands
         public IReadOnlyList<string> Examples { get; } = new[]
         {
             "residualml train --dataset ./flowers --epochs 10",
+            "residualml train --dataset tags.csv --multi-label --epochs 10",
             "residualml train --dataset images.csv --arch resnet50 --weights resnet50.safetensors --freeze-epochs 2 --output runs/resnet50",
         };
 
@@ -38,6 +39,7 @@ namespace ResidualML.Cli.Commands
             new("checkpoints", "FOLDER", "save a checkpoint after every epoch; run the same command again to resume"),
             new("class-balance", "HOW", "for imbalanced classes: none (default), weights (loss weights from the class counts) or sampling (every class drawn equally often)"),
             new("loss", "NAME", "cross-entropy (default) or focal"),
+            new("multi-label", null, "images with several labels: --dataset is a .csv of path,label1;label2 lines; per-label thresholds are tuned on the validation images"),
             CommonOptions.Accumulate, CommonOptions.Ema, CommonOptions.Seed, CommonOptions.Gpu, CommonOptions.Precision, CommonOptions.Output,
         }).ToArray();
 
@@ -60,6 +62,7 @@ namespace ResidualML.Cli.Commands
             options.LearningRate = line.Number("learning-rate", 1e-8, 10);
             options.FreezeBackboneEpochs = line.Integer("freeze-epochs", 0, 0, 100_000);
             options.CheckpointDirectory = line.PathOf("checkpoints");
+            if (line.Has("multi-label")) return MultiLabelTraining.Run(line, context, seed, options);
             options.ClassBalance = line.Choice("class-balance", ClassBalance.None, ClassBalances);
             options.Loss = line.Choice("loss", ClassificationLoss.CrossEntropy, Losses);
             if (options.FreezeBackboneEpochs > 0 && options.PretrainedWeightsPath is null)
