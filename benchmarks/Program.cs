@@ -275,7 +275,10 @@ if (what is "sweeps")
 if (what is "toolkit")
 {
     // Issue 26: class balancing on a 1:20 dataset, the weights' moving average and gradient accumulation, per seed.
-    rows.AddRange(ToolkitMeasurements.Run(quick, OptionText("--dataset", "shapes8-32"), Option("--seeds", 2), Option("--ratio", 20)));
+    if (!args.Contains("--multi-label-only"))
+        rows.AddRange(ToolkitMeasurements.Run(quick, OptionText("--dataset", "shapes8-32"), Option("--seeds", 2), Option("--ratio", 20)));
+    if (!args.Contains("--without-multi-label"))
+        rows.AddRange(ToolkitMeasurements.RunMultiLabel(Option("--seeds", 2), Option("--train", 1200), Option("--test", 400), Option("--epochs", 8)));
 }
 
 if (what is "soak")

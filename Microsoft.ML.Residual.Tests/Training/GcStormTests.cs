@@ -50,12 +50,12 @@ public sealed class GcStormTests
     }
 
     [TestMethod]
-    public void PreActivationTraining_WithStochasticDepthAdamWAndAStepSchedule_SurvivesAGcStorm()
+    public void PreActivationTraining_WithStochasticDepthAdamWAStepScheduleAccumulationAndAnAverage_SurvivesAGcStorm()
     {
         TrainUnderStorm("resnet20", new TrainingOptions
         {
             Epochs = 2, Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, Schedule = LearningRateScheduleKind.Step, StepMilestones = new[] { 1 },
-            EarlyStoppingPatience = 10, Seed = 2,
+            EarlyStoppingPatience = 10, Seed = 2, GradientAccumulationSteps = 2, ModelEmaDecay = 0.9,
         }, modelOptions: new ResNetOptions { PreActivation = true, DropPathRate = 0.2, ResidualScale = 0.5, IdentityDecay = 0.1 });
     }
 

@@ -25,6 +25,10 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>a + b.</summary>
         public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
 
+        /// <summary>a ← (1 − w)·a + w·b, in place on <paramref name="a"/> (a step of an exponential moving average).</summary>
+        public static Tensor MoveTowardsInPlace(this Tensor a, Tensor b, double weight) =>
+            With((1 - weight).ToScalar(), kept => With(weight.ToScalar(), w => a.mul_(kept).add_(b, w)));
+
         /// <summary>a += b, in place on <paramref name="a"/>.</summary>
         public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
 

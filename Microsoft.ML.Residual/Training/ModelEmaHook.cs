@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Residual.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,10 +50,9 @@ namespace Microsoft.ML.Residual.Training
         {
             double d = DecayAt(decay, warmup, state.Step - 1);
             using var noGrad = no_grad();
-            using Scalar kept = d.ToScalar(), weight = (1.0 - d).ToScalar();
             foreach (var (average, value, averaged) in pairs)
             {
-                if (averaged) average.mul_(kept).add_(value, weight);
+                if (averaged) average.MoveTowardsInPlace(value, 1.0 - d);
                 else average.copy_(value);
             }
         }
