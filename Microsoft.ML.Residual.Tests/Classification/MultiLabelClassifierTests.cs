@@ -233,6 +233,16 @@ public sealed class MultiLabelClassifierTests
         scores.Where((s, r) => flags[r][label]).Select(s => s[label]).DefaultIfEmpty(2f).Min();
 
     [TestMethod]
+    public void SingleLabelClassifier_GivenSeveralLabelsPerImage_PointsToTheMultiLabelClassifier()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView rows = ml.Data.LoadFromEnumerable(Tagged(8, seed: 1));
+        var options = new ImageClassifierOptions { Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 8, LabelColumnName = "Labels" };
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Keys(ml).Append(ml.Transforms.ResNetClassifier(options)).Fit(rows));
+        StringAssert.Contains(error.Message, "ml.MultiLabelClassification()");
+    }
+
+    [TestMethod]
     [DataRow("scalar label", "The label column 'Labels' must exist and hold each image's labels as a vector")]
     [DataRow("tune without validation", "MultiLabelClassifierOptions.TuneThresholds")]
     [DataRow("threshold", "MultiLabelClassifierOptions.Threshold")]

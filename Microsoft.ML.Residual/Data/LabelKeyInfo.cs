@@ -141,6 +141,8 @@ namespace Microsoft.ML.Residual.Data
         public static KeyDataViewType KeyType(DataViewSchema.Column column) =>
             column.Type as KeyDataViewType ?? throw new ArgumentException(
                 $"Label column '{column.Name}' has type {column.Type}; it must be a key type. " +
-                $"Add ml.Transforms.Conversion.MapValueToKey(\"{column.Name}\") before reading it.");
+                (column.Type is VectorDataViewType
+                    ? "It holds several values per row: for images with several labels use ml.MultiLabelClassification().ImageClassifier."
+                    : $"Add ml.Transforms.Conversion.MapValueToKey(\"{column.Name}\") before reading it."));
     }
 }
