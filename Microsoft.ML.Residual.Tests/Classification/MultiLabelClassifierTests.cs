@@ -233,6 +233,25 @@ public sealed class MultiLabelClassifierTests
         scores.Where((s, r) => flags[r][label]).Select(s => s[label]).DefaultIfEmpty(2f).Min();
 
     [TestMethod]
+    public void GivenThresholds_DecideEachLabelInTheExportedGraph()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView rows = ml.Data.LoadFromEnumerable(Tagged(16, seed: 1));
+        var options = new MultiLabelClassifierOptions
+        {
+            Architecture = "resnet20", ImageWidth = Size, ImageHeight = Size, Epochs = 1, BatchSize = 8, Seed = 1, Thresholds = new[] { 0.3f, 0.7f },
+        };
+        IDataView scored = Keys(ml).Append(ml.MultiLabelClassification().ImageClassifier(options)).Fit(rows).Transform(rows);
+        float[][] scores = scored.GetColumn<float[]>("Score").ToArray();
+        bool[][] flags = scored.GetColumn<bool[]>("PredictedLabels").ToArray();
+        for (int r = 0; r < scores.Length; r++)
+        {
+            Assert.AreEqual(scores[r][0] >= 0.3f, flags[r][0], $"row {r}, label 0 at {scores[r][0]}");
+            Assert.AreEqual(scores[r][1] >= 0.7f, flags[r][1], $"row {r}, label 1 at {scores[r][1]}");
+        }
+    }
+
+    [TestMethod]
     public void SingleLabelClassifier_GivenSeveralLabelsPerImage_PointsToTheMultiLabelClassifier()
     {
         var ml = new MLContext(seed: 1);
@@ -247,6 +266,8 @@ public sealed class MultiLabelClassifierTests
     [DataRow("tune without validation", "MultiLabelClassifierOptions.TuneThresholds")]
     [DataRow("threshold", "MultiLabelClassifierOptions.Threshold")]
     [DataRow("weights", "MultiLabelClassifierOptions.ClassWeights has 3 weights")]
+    [DataRow("thresholds", "MultiLabelClassifierOptions.Thresholds has 1 thresholds")]
+    [DataRow("thresholds and tuning", "MultiLabelClassifierOptions.Thresholds")]
     public void BadMultiLabelInputOrOptions_AreRefusedNamingThem(string setting, string expected)
     {
         var ml = new MLContext(seed: 1);
@@ -259,6 +280,8 @@ public sealed class MultiLabelClassifierTests
             case "tune without validation": options.TuneThresholds = true; break;
             case "threshold": options.Threshold = 1; break;
             case "weights": options.ClassWeights = new[] { 1f, 1f, 1f }; break;
+            case "thresholds": options.Thresholds = new[] { 0.3f }; break;
+            case "thresholds and tuning": options.Thresholds = new[] { 0.3f, 0.6f }; options.TuneThresholds = true; options.ValidationFraction = 0.2; break;
         }
 
         var error = Assert.ThrowsExactly<ArgumentException>(() => labels.Append(ml.MultiLabelClassification().ImageClassifier(options)).Fit(rows));

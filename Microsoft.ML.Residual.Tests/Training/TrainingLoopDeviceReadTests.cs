@@ -47,12 +47,14 @@ public sealed class TrainingLoopDeviceReadTests
     }
 
     [TestMethod]
-    public void Validation_ReadsOncePerPassAndOnceMoreForTheConfusionMatrix()
+    public void Validation_ReadsItsSumsAndItsConfusionMatrixOncePerPass()
     {
-        var (withoutIoU, _, _, _) = Train(interval: 5, validate: true);
-        Assert.AreEqual(2 * (1 + 1), withoutIoU.DeviceReads, "per epoch: the training sums after batch 5, which is the epoch's end, and the validation sums");
+        var (withoutIoU, plain, _, _) = Train(interval: 5, validate: true);
+        Assert.AreEqual(2 * (1 + 2), withoutIoU.DeviceReads,
+            "per epoch: the training sums after batch 5, which is the epoch's end, the validation sums, and the confusion matrix (per-class recall)");
+        Assert.IsTrue(plain.History.All(r => r.ValidationClassRecall!.Count == 3 && r.ValidationMeanIoU is null));
         var (withIoU, result, _, _) = Train(interval: 5, validate: true, meanIoU: true);
-        Assert.AreEqual(2 * (1 + 2), withIoU.DeviceReads, "the confusion matrix is one more read per validation pass");
+        Assert.AreEqual(2 * (1 + 2), withIoU.DeviceReads, "the mean IoU comes from the same confusion matrix: no further read");
         Assert.IsTrue(result.History.All(r => r.ValidationMeanIoU is >= 0 and <= 1));
     }
 

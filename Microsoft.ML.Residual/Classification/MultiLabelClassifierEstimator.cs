@@ -35,6 +35,9 @@ namespace Microsoft.ML.Residual.Classification
             }
 
             Check(options.Threshold > 0 && options.Threshold < 1, nameof(options.Threshold), options.Threshold, "must be a probability in (0, 1)");
+            Check(options.Thresholds is null || options.Thresholds.All(t => t > 0 && t < 1), nameof(options.Thresholds),
+                options.Thresholds is null ? null : string.Join(", ", options.Thresholds), "every threshold must be a probability in (0, 1)");
+            Check(options.Thresholds is null || !options.TuneThresholds, nameof(options.Thresholds), "given", "give thresholds or have them tuned (TuneThresholds), not both");
             Check(!options.TuneThresholds || options.ValidationSet != null || options.ValidationFraction > 0, nameof(options.TuneThresholds), options.TuneThresholds,
                 "thresholds are tuned on validation data; set ValidationSet or ValidationFraction");
             Check(Enum.IsDefined(options.Loss), nameof(options.Loss), options.Loss, "CrossEntropy or Focal");
@@ -77,7 +80,11 @@ namespace Microsoft.ML.Residual.Classification
                 throw new ArgumentException(
                     $"MultiLabelClassifierOptions.ClassWeights has {weights.Count} weights, but the label column '{Options.LabelColumnName}' has {labels.ClassCount} labels; "
                     + "give one weight per label, in key order.", nameof(input));
-            return new MultiLabelFit(labels) { Thresholds = Enumerable.Repeat(Options.Threshold, labels.ClassCount).ToArray() };
+            if (Options.Thresholds is { } given && given.Count != labels.ClassCount)
+                throw new ArgumentException(
+                    $"MultiLabelClassifierOptions.Thresholds has {given.Count} thresholds, but the label column '{Options.LabelColumnName}' has {labels.ClassCount} labels; "
+                    + "give one per label, in key order.", nameof(input));
+            return new MultiLabelFit(labels) { Thresholds = Options.Thresholds?.ToArray() ?? Enumerable.Repeat(Options.Threshold, labels.ClassCount).ToArray() };
         }
 
         private protected override ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory) =>

@@ -34,6 +34,12 @@ namespace Microsoft.ML.Residual.Classification
         public float Threshold { get; set; } = 0.5f;
 
         /// <summary>
+        /// One threshold per label (in the label column's key order) instead of <see cref="Threshold"/>, e.g. lower for a label that
+        /// must not be missed; null (the default): <see cref="Threshold"/> for every label. Not with <see cref="TuneThresholds"/>.
+        /// </summary>
+        public System.Collections.Generic.IReadOnlyList<float>? Thresholds { get; set; }
+
+        /// <summary>
         /// After training, choose each label's threshold to maximise its F1 on the validation data (<see cref="ImageTrainerOptions.ValidationSet"/>
         /// or <see cref="ImageTrainerOptions.ValidationFraction"/>); a label without positive validation images keeps <see cref="Threshold"/>.
         /// The thresholds are written into the model. Default false.
