@@ -145,10 +145,11 @@ public sealed class MultiLabelClassifierTests
     [TestMethod]
     public void TunedThreshold_IsTheProbabilityWithTheBestF1_AndALabelWithoutPositivesKeepsTheDefault()
     {
-        // Label 0: positives at 0.9 and 0.4, negatives at 0.6 and 0.1: predicting from 0.4 gives F1 = 2·2/(3 + 2) = 0.8, from 0.9 0.67.
+        // Label 0: positives at 0.9 and 0.4, negatives at 0.6 and 0.1: predicting from 0.4 gives F1 = 2·2/(3 + 2) = 0.8, from 0.9
+        // 0.67; the threshold lies midway between 0.4 and the next lower probability, 0.1.
         var probabilities = new[] { new[] { 0.9f, 0.3f }, new[] { 0.6f, 0.2f }, new[] { 0.4f, 0.1f }, new[] { 0.1f, 0.7f } };
         var truth = new[] { new[] { 1f, 0f }, new[] { 0f, 0f }, new[] { 1f, 0f }, new[] { 0f, 0f } };
-        CollectionAssert.AreEqual(new[] { 0.4f, 0.5f }, MultiLabelThresholds.MaximiseF1(probabilities, truth, 0.5f));
+        CollectionAssert.AreEqual(new[] { (0.4f + 0.1f) / 2, 0.5f }, MultiLabelThresholds.MaximiseF1(probabilities, truth, 0.5f));
     }
 
     [TestMethod]

@@ -73,6 +73,46 @@ public sealed class AccumulationAndAveragingTests
     }
 
     [TestMethod]
+    [DataRow(3L, new[] { 2, 1, 1, 1 }, DisplayName = "5 batches where 3 were stated: one group of 2, then each batch alone")]
+    [DataRow(6L, new[] { 4, 1 }, DisplayName = "5 batches where 6 were stated: the last group's 1 batch is its mean")]
+    public void AccumulatedBatches_WhenAnEpochGivesOtherThanTheStatedCount_StepLikeTheBatchesItGave(long statedSteps, int[] groups)
+    {
+        using var data = new TrainingTestData(40, 6, seed: 4);
+        TrainingOptions Constant(int accumulation) => new()
+        {
+            Epochs = 2, LearningRate = 0.2, Momentum = 0.9, Schedule = LearningRateScheduleKind.Constant, Seed = 5, RestoreBestWeights = false,
+            GradientAccumulationSteps = accumulation,
+        };
+        // The plain run gets the accumulated groups as single batches (a constant rate, so the step count does not matter).
+        IEnumerable<(Tensor Images, Tensor Labels)> Grouped(int epoch)
+        {
+            var batches = InFloat64(data.Epoch(epoch, 8)).ToList();
+            int at = 0;
+            foreach (int size in groups)
+            {
+                var part = batches.Skip(at).Take(size).ToList();
+                at += size;
+                yield return (cat(part.Select(b => b.Images).ToList(), 0), cat(part.Select(b => b.Labels).ToList(), 0));
+                foreach (var (images, labels) in part)
+                {
+                    images.Dispose();
+                    labels.Dispose();
+                }
+            }
+        }
+
+        var accumulated = NetworkWithoutBatchNorm(8);
+        var plain = NetworkWithoutBatchNorm(8);
+        new TrainingLoop(accumulated, Constant(groups[0])).Train(e => InFloat64(data.Epoch(e, 8)), statedSteps);
+        new TrainingLoop(plain, Constant(1)).Train(Grouped, groups.Length);
+
+        long operations = data.Count * 2 * 72;
+        Dictionary<string, Tensor> expected = Weights(plain);
+        foreach (var (key, value) in Weights(accumulated))
+            Numerics.AssertWithin(value, expected[key], Numerics.Gamma(operations, Numerics.Float64Roundoff) * Math.Max(1, Numerics.LargestMagnitude(expected[key])), key);
+    }
+
+    [TestMethod]
     public void Accumulation_StepsTheOptimiserOncePerGroup_AndTheScheduleCountsSteps()
     {
         using var data = new TrainingTestData(40, 6, seed: 4);

@@ -202,8 +202,9 @@ namespace Microsoft.ML.Residual.Classification
     internal static class MultiLabelThresholds
     {
         /// <summary>
-        /// For each label, the threshold t (predict where probability ≥ t) with the highest F1 over the rows, among the rows'
-        /// probabilities; the highest such t when several tie. A label with no positive row keeps <paramref name="fallback"/>.
+        /// For each label, the threshold t (predict where probability ≥ t) with the highest F1 over the rows: t lies midway between
+        /// the lowest probability predicted positive and the next lower one (or 0), the highest such t when several tie. A label with
+        /// no positive row keeps <paramref name="fallback"/>.
         /// </summary>
         public static float[] MaximiseF1(IReadOnlyList<float[]> probabilities, IReadOnlyList<float[]> truth, float fallback)
         {
@@ -230,7 +231,8 @@ namespace Microsoft.ML.Residual.Classification
                     if (f1 > best)
                     {
                         best = f1;
-                        thresholds[k] = rows[j].P;
+                        // Midway to the next lower probability (or to 0), so that rounding in another runtime moves no row across.
+                        thresholds[k] = (rows[j].P + (j + 1 < rows.Length ? rows[j + 1].P : 0f)) / 2;
                     }
                 }
             }

@@ -72,6 +72,8 @@ namespace Microsoft.ML.Residual.Data
 
             switch (column.Type)
             {
+                case VectorDataViewType { ItemType: KeyDataViewType key } when key.RawType != typeof(uint):
+                    throw new ArgumentException($"Label column '{labelColumnName}' holds keys of raw type {key.RawType.Name}; use MapValueToKey's default (UInt32).");
                 case VectorDataViewType { ItemType: KeyDataViewType key } when key.Count is > 0 and <= int.MaxValue:
                     return new LabelKeyInfo(labelColumnName, (int)key.Count, Names("KeyValues", (int)key.Count));
                 case VectorDataViewType { ItemType: BooleanDataViewType, IsKnownSize: true } flags:

@@ -223,7 +223,7 @@ namespace Microsoft.ML.Residual.Training
                         using var totals = new DeviceTotals(device);
                         (double LossSum, long Correct, long Labelled) sums = default;
                         long images = 0, batch = 0, checkedSteps = step;
-                        bool pending = false;   // gradients accumulated but not yet stepped (the epoch gave fewer batches than it said)
+                        long inGroup = 0, groupSize = 1;   // batches summed since the last step, and the size of their group
                         bool unread = false;    // the last batch's loss is not in `sums` yet
                         int interval = ReadInterval(device);
                         trainingClock.Start();
@@ -232,15 +232,15 @@ namespace Microsoft.ML.Residual.Training
                             using var scope = NewDisposeScope();
                             scope.Attach(new IDisposable[] { batchImages, labels });
                             cancellationToken.ThrowIfCancellationRequested();
-                            // The batch's place in its accumulation group; the loss is divided by the group's size.
-                            long position = batch % accumulation;
-                            long groupSize = Math.Clamp(stepsPerEpoch - (batch - position), 1, accumulation);
+                            // A group's size is fixed when it starts (the epoch's last group may be shorter, and batches beyond the
+                            // stated count step one by one); each loss is divided by it.
+                            if (inGroup == 0) groupSize = Math.Clamp(stepsPerEpoch - batch, 1, accumulation);
                             rate = schedule.At(step);
                             optimizer.SetLearningRate(rate);
                             Tensor x = batchImages.to(device);
                             Tensor y = labels.to(device);
                             if (Preprocess != null) x = Preprocess(x);
-                            if (position == 0) optimizer.ZeroGrad();
+                            if (inGroup == 0) optimizer.ZeroGrad();
                             (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: true);
 
                             long n = y.shape[0];
@@ -252,15 +252,19 @@ namespace Microsoft.ML.Residual.Training
                             // on the CPU, where nothing runs ahead): the divergence check and the batch report happen there.
                             bool read = batch % interval == 0;
                             unread = !read;
+                            bool endsGroup = ++inGroup == groupSize;
                             if (read)
                             {
                                 sums = ReadChecked(totals, epoch, checkedSteps, step + 1, rate, epochStart);
-                                checkedSteps = step + 1;
+                                checkedSteps = endsGroup ? step + 1 : step;   // the steps whose every batch loss is checked
                             }
 
                             Backward(groupSize == 1 ? loss : loss.Times(1.0 / groupSize), scaler);
-                            pending = position + 1 < groupSize;
-                            if (!pending) TakeStep(hooks, state, optimizer, scaler, ref step);
+                            if (endsGroup)
+                            {
+                                TakeStep(hooks, state, optimizer, scaler, ref step);
+                                inGroup = 0;
+                            }
 
                             if (read && batchProgress != null)
                             {
@@ -271,7 +275,20 @@ namespace Microsoft.ML.Residual.Training
                             }
                         }
 
-                        if (pending) TakeStep(hooks, state, optimizer, scaler, ref step);
+                        if (inGroup > 0)
+                        {
+                            // The epoch gave fewer batches than it said: the group's gradient is the mean over the batches it got.
+                            using (no_grad())
+                            {
+                                foreach (Tensor parameter in model.parameters())
+                                {
+                                    using Tensor? grad = parameter.grad;
+                                    grad?.TimesInPlace((double)groupSize / inGroup);
+                                }
+                            }
+                            TakeStep(hooks, state, optimizer, scaler, ref step);
+                        }
+
                         trainingClock.Stop();
 
                         if (images == 0) throw new InvalidOperationException($"Epoch {epoch} received no training batches: the training data is empty.");

@@ -27,7 +27,10 @@ namespace ResidualML.Cli.Commands
             if (!File.Exists(dataset) || !dataset.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
                 throw new UsageException($"--dataset {dataset}: --multi-label reads a .csv file of path,label1;label2 lines (labels separated by ';').");
             double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
-            IReadOnlyList<LabeledImage> all = ImageSources.Labeled(dataset, "dataset", allowEmptyLabels: true);
+            // Labels trimmed and empty ones dropped ("cat; dog" and "cat;dog" are the same two labels).
+            IReadOnlyList<LabeledImage> all = ImageSources.Labeled(dataset, "dataset", allowEmptyLabels: true)
+                .Select(i => new LabeledImage { ImagePath = i.ImagePath, Label = string.Join(";", i.Label.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) })
+                .ToList();
             int[] order = Enumerable.Range(0, all.Count).ToArray();
             new Random(seed).Shuffle(order);
             int held = Math.Clamp((int)Math.Round(all.Count * fraction), 1, Math.Max(1, all.Count - 1));
@@ -71,6 +74,8 @@ namespace ResidualML.Cli.Commands
                 ["dataset"] = dataset,
                 ["trainingImages"] = train.Count,
                 ["validationImages"] = validation.Count,
+                // The thresholds were tuned on these images, so the thresholded figures below are optimistic; the mAP does not use them.
+                ["thresholdsTunedOnValidationImages"] = true,
                 ["validation"] = new JsonObject
                 {
                     ["meanAveragePrecision"] = Finite(metrics.MeanAveragePrecision),
@@ -87,7 +92,8 @@ namespace ResidualML.Cli.Commands
                 ["epochs"] = OutputFiles.EpochsJson(display.History),
             });
             context.Console.MarkupLine(Markup.Escape(
-                $"Validation: mean average precision {metrics.MeanAveragePrecision:P1}, micro F1 {metrics.MicroF1:P1}, exact label sets {metrics.SubsetAccuracy:P1}. Wrote {output.Folder}"));
+                $"Validation: mean average precision {metrics.MeanAveragePrecision:P1}, micro F1 {metrics.MicroF1:P1}, exact label sets {metrics.SubsetAccuracy:P1} "
+                + $"(F1 and exact sets with thresholds tuned on these images, so optimistic). Wrote {output.Folder}"));
             return 0;
         }
 
