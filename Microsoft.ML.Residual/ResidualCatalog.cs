@@ -63,6 +63,23 @@ namespace Microsoft.ML.Residual
             }
         }
 
+        /// <summary>
+        /// Writes a copy of the saved model <paramref name="modelPath"/> whose ResidualML graph is made for scoring as
+        /// <paramref name="options"/> say: BatchNorm folded, test-time augmentation, float16 or INT8 (calibrated on
+        /// <see cref="Estimators.ScoringOptions.CalibrationSet"/>: rows the model scores, e.g. the training data). The copy has
+        /// the same columns and scores with ML.NET and ONNX Runtime like the original.
+        /// </summary>
+        /// <param name="catalog">ml.Model.</param>
+        /// <param name="modelPath">A model.zip saved from a ResidualML estimator (float32).</param>
+        /// <param name="outputPath">The model file to write (atomically); not <paramref name="modelPath"/>.</param>
+        /// <param name="options">What to make of the graph.</param>
+        /// <exception cref="ArgumentException">A setting is wrong, or the model holds no float32 ResidualML graph; the message says which.</exception>
+        public static void SaveForScoring(this ModelOperationsCatalog catalog, string modelPath, string outputPath, Estimators.ScoringOptions options)
+        {
+            if (catalog is null) throw new ArgumentNullException(nameof(catalog));
+            Estimators.SavedModelScoring.Convert(catalog, modelPath, outputPath, options ?? throw new ArgumentNullException(nameof(options)));
+        }
+
         /// <summary>A ResNet-family image classifier (any ResNet name in <c>ResidualModels.Names</c>).</summary>
         public static ImageClassifierEstimator ResNetClassifier(this TransformsCatalog catalog, ImageClassifierOptions options) =>
             new(ContextOf(catalog), options, "resnet");

@@ -25,6 +25,10 @@
 // sweeps: issue 23's sweep table: a --seconds (default 240) sweep on --dataset (default textures5-48) per variant (the
 //         default search space or a space of architectures; successive halving or random search; with or without a
 //         refit on all the images; --variants a;b picks those whose names start so), the best model's test macro accuracy; every sweep is appended to --results (default sweeps.jsonl)
+// export: issue 27's precision table: file size and ONNX Runtime latency (batch 1 and 64) of the float32, folded, float16 and
+//         INT8 graphs of --arch (default resnet18,resnet50,unet_resnet18) at --size (default 224), then the held-out accuracy of
+//         each precision for models trained on --datasets (default textures5-48,shapes6-64,shapes-segmentation; --classifier
+//         overrides the architecture); --speed-only, --accuracy-only
 // soak: PredictionEngines on 8 threads making --rows predictions (default 1,000,000) with a small classifier, each compared
 //       bit for bit with single-threaded scoring, with memory every tenth of the way (a reliability check, not a race)
 using System;
@@ -279,6 +283,18 @@ if (what is "toolkit")
         rows.AddRange(ToolkitMeasurements.Run(quick, OptionText("--dataset", "shapes8-32"), Option("--seeds", 2), Option("--ratio", 20)));
     if (!args.Contains("--without-multi-label"))
         rows.AddRange(ToolkitMeasurements.RunMultiLabel(Option("--seeds", 2), Option("--train", 1200), Option("--test", 400), Option("--epochs", 8)));
+}
+
+if (what is "export")
+{
+    // Issue 27: each scoring precision against float32: size and ONNX Runtime latency, then accuracy on held-out images.
+    if (!args.Contains("--accuracy-only"))
+        rows.AddRange(ExportMeasurements.Speed(Option("--size", 224), runs, OptionText("--arch", "resnet18,resnet50,unet_resnet18").Split(',')));
+    if (!args.Contains("--speed-only"))
+    {
+        rows.Add(string.Empty);
+        rows.AddRange(ExportMeasurements.Accuracy(quick, OptionText("--datasets", "textures5-48,shapes6-64,shapes-segmentation").Split(','), OptionText("--classifier", "")));
+    }
 }
 
 if (what is "soak")

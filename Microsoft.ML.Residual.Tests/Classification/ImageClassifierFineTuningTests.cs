@@ -31,6 +31,9 @@ public sealed class ImageClassifierFineTuningTests
     {
         Architecture = architecture, ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 32, Seed = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.05, WeightDecay = 5e-4,
         Augmentation = new Microsoft.ML.Residual.Data.ImageAugmentation(),
+        // These tests read the saved weights back and bound how far training moved them by the optimiser's rounding: the
+        // saved graph keeps BatchNorm unfolded (folding and reading back add roundings of their own; OnnxPrecisionTests bounds those).
+        Scoring = { FoldBatchNorm = false },
     };
 
     private string SaveStateDict(string architecture, int classes, long seed)

@@ -125,6 +125,29 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void Export_ToInt8AndFloat16_WritesSmallerModelsThatScoreEveryImage()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        string original = Path.Combine(trained, "model.zip");
+        CliRun int8 = CliRun.Of(scratch, "export", "--model", original, "--precision", "int8", "--calibration", dataset, "--calibration-images", "40");
+        Assert.AreEqual(0, int8.ExitCode, int8.ToString());
+        CliRun float16 = CliRun.Of(scratch, "export", "--model", original, "--precision", "float16");
+        Assert.AreEqual(0, float16.ExitCode, float16.ToString());
+        long size = new FileInfo(original).Length;
+        Assert.IsTrue(new FileInfo(Path.Combine(scratch, "model-int8.zip")).Length < size * 0.4, int8.Output);
+        Assert.IsTrue(new FileInfo(Path.Combine(scratch, "model-float16.zip")).Length < size * 0.6, float16.Output);
+
+        // Each scores every image through ML.NET (the numbers themselves are OnnxPrecisionTests' and docs/onnx.md's).
+        foreach (string precision in new[] { "int8", "float16" })
+        {
+            CliRun evaluation = CliRun.Of(scratch, "evaluate", "--model", Path.Combine(scratch, $"model-{precision}.zip"), "--dataset", dataset, "--output", precision);
+            Assert.AreEqual(0, evaluation.ExitCode, evaluation.ToString());
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch, precision, "evaluation.json")));
+            Assert.AreEqual(60, document.RootElement.GetProperty("images").GetInt32(), precision);
+        }
+    }
+
+    [TestMethod]
     public void Predict_OneImage_WritesOneRowIntoTheWorkingDirectory()
     {
         Assert.AreEqual(0, training.ExitCode, training.ToString());
@@ -329,6 +352,10 @@ public sealed class CliTests
     [DataRow(new[] { "sweep", "--dataset", "textures", "--metric", "F1" }, "--metric F1", DisplayName = "unknown sweep metric")]
     [DataRow(new[] { "train", "--dataset", "x", "--freeze-epochs", "2" }, "--freeze-epochs needs --weights", DisplayName = "freeze without weights")]
     [DataRow(new[] { "lr-find", "--dataset", "x", "--start-rate", "0.1", "--end-rate", "0.01" }, "--end-rate 0.01 must be above --start-rate 0.1", DisplayName = "lr-find range upside down")]
+    [DataRow(new[] { "export", "--model", "model.zip" }, "--precision is required", DisplayName = "export without a precision")]
+    [DataRow(new[] { "export", "--model", "model.zip", "--precision", "int4" }, "--precision must be one of", DisplayName = "unknown export precision")]
+    [DataRow(new[] { "export", "--model", "model.zip", "--precision", "int8" }, "needs --calibration", DisplayName = "INT8 without calibration images")]
+    [DataRow(new[] { "export", "--model", "model.zip", "--precision", "float16", "--calibration", "x" }, "--calibration applies to --precision int8 only", DisplayName = "calibration for float16")]
     public void WrongCommandLine_IsOneLineAndExitCode2(string[] args, string expected)
     {
         CliRun run = CliRun.Of(scratch, args);
@@ -360,7 +387,7 @@ public sealed class CliTests
     {
         CliRun overview = CliRun.Of(scratch, "--help");
         Assert.AreEqual(0, overview.ExitCode);
-        foreach (string command in new[] { "train", "lr-find", "evaluate", "predict", "segment", "sweep", "diagnose" }) StringAssert.Contains(overview.Output, command);
+        foreach (string command in new[] { "train", "lr-find", "evaluate", "predict", "segment", "sweep", "diagnose", "export" }) StringAssert.Contains(overview.Output, command);
         CliRun train = CliRun.Of(scratch, "train", "--help");
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);
@@ -412,7 +439,7 @@ public sealed class CliTests
     }
 
     [TestMethod]
-    public void Segment_TrainsOnImagesAndMasks_ThenSegmentsNewImagesWithTheModel()
+    public void Segment_TrainsOnImagesAndMasks_ThenSegmentsNewImagesWithTheModel_AlsoExportedToInt8()
     {
         CliImages.WriteImagesWithMasks(Path.Combine(scratch, "images"), Path.Combine(scratch, "masks"), count: 16, seed: 1);
         CliRun run = CliRun.Of(scratch, "segment", "--images", "images", "--masks", "masks", "--arch", "unet", "--depth", "2", "--width", "8",
@@ -438,6 +465,13 @@ public sealed class CliTests
         Assert.AreEqual(0, apply.ExitCode, apply.ToString());
         CollectionAssert.AreEquivalent(new[] { "000.png", "001.png" }, Directory.GetFiles(Path.Combine(scratch, "applied", "masks")).Select(Path.GetFileName).ToArray());
         CollectionAssert.AreEquivalent(new[] { "000.png", "001.png" }, Directory.GetFiles(Path.Combine(scratch, "applied", "overlays")).Select(Path.GetFileName).ToArray());
+
+        // The U-Net exported to INT8, calibrated on its training images, segments like any model.zip.
+        CliRun export = CliRun.Of(scratch, "export", "--model", Path.Combine(output, "model.zip"), "--precision", "int8", "--calibration", "images", "--output", "int8");
+        Assert.AreEqual(0, export.ExitCode, export.ToString());
+        CliRun quantized = CliRun.Of(scratch, "segment", "--model", Path.Combine(scratch, "int8", "model-int8.zip"), "--images", "new", "--output", "applied-int8");
+        Assert.AreEqual(0, quantized.ExitCode, quantized.ToString());
+        Assert.AreEqual(2, Directory.GetFiles(Path.Combine(scratch, "applied-int8", "masks")).Length);
     }
 
     [TestMethod]

@@ -54,6 +54,7 @@ namespace Microsoft.ML.Residual.Estimators
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, ImageColumnName, ImageWidth, ImageHeight);
             using IChannel channel = Environment.Register(GetType().Name).Start(Activity);
             (byte[] onnx, FitState state) = CreateGraph(input, pixelColumn, channel);
+            onnx = Scoring.Apply(onnx, input, pixelTransform, pixelColumn);
             (int? gpu, bool fallbackToCpu) = EstimatorRuntime.ScoringDevice(Environment, channel);
             var chain = new ChainBuilder(input).Add(pixelTransform)
                 .Fit(Ml.Transforms.ApplyOnnxModel(GraphOutputs, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallbackToCpu));
@@ -66,6 +67,9 @@ namespace Microsoft.ML.Residual.Estimators
         private protected class FitState
         {
         }
+
+        /// <summary>How the task's float32 graph becomes the saved scoring graph (BatchNorm folding, precision).</summary>
+        private protected virtual ScoringOptions Scoring { get; } = new();
 
         /// <summary>Checks what the task can check before any data is read or transformed (options, task columns).</summary>
         private protected virtual void CheckBeforeFit(IDataView input)

@@ -29,6 +29,9 @@ namespace Microsoft.ML.Residual.Estimators
 
         private protected TOptions Options { get; }
 
+        /// <inheritdoc />
+        private protected override ScoringOptions Scoring => Options.Scoring;
+
         /// <summary>The registry card of <see cref="ImageTrainerOptions.Architecture"/>.</summary>
         private protected ModelInfo Card { get; }
 

@@ -4,6 +4,7 @@ using System.Threading;
 using Microsoft.ML.Residual.Classification;
 using Microsoft.ML.Residual.Data;
 using Microsoft.ML.Residual.Models;
+using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Segmentation;
 using Microsoft.ML.Residual.Training;
 
@@ -205,6 +206,12 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>Cancels training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
 
+        /// <summary>
+        /// The saved model's scoring graph: BatchNorm folded (default), test-time augmentation, float16 or INT8 (calibrated on the
+        /// training data unless <see cref="ScoringOptions.CalibrationSet"/> says otherwise); see docs/onnx.md.
+        /// </summary>
+        public ScoringOptions Scoring { get; set; } = new();
+
         // A sweep's successive-halving rung: pause after this epoch (the schedule still spans Epochs); see TrainingOptions.
         internal int? StopAfterEpoch { get; set; }
 
@@ -251,6 +258,16 @@ namespace Microsoft.ML.Residual.Estimators
             Check(ClassWeights is null || (ClassWeights.All(w => w >= 0 && float.IsFinite(w)) && ClassWeights.Any(w => w > 0)), nameof(ClassWeights),
                 ClassWeights is null ? null : string.Join(", ", ClassWeights), "weights must be finite and non-negative, and not all 0");
             Check(FocalGamma >= 0 && double.IsFinite(FocalGamma), nameof(FocalGamma), FocalGamma, "must be non-negative");
+            Check(Scoring is not null, nameof(Scoring), "null", "give scoring settings (new ScoringOptions() for the defaults)");
+            Scoring!.Check($"{name}.{nameof(Scoring)}");
+            if (Scoring.TestTimeAugmentation == TestTimeAugmentation.FlipAndCrops)
+            {
+                Check(task == ModelTask.Classifier, $"{nameof(Scoring)}.{nameof(ScoringOptions.TestTimeAugmentation)}", Scoring.TestTimeAugmentation,
+                    "crops average a classifier's logits; a segmenter's output covers the whole image: use Flip");
+                Check(card is null || Math.Min(ImageWidth, ImageHeight) * 7 / 8 >= card.MinimumInputSize, $"{nameof(Scoring)}.{nameof(ScoringOptions.TestTimeAugmentation)}",
+                    Scoring.TestTimeAugmentation, $"the crops (7/8 of each side) are smaller than {Architecture}'s minimum input {card?.MinimumInputSize}; use Flip or larger images");
+            }
+
             return card!;
         }
 

@@ -105,6 +105,38 @@ namespace Microsoft.ML.Residual.Interop
             return bytes;
         }
 
+        /// <summary>
+        /// Copies the model.zip <paramref name="source"/> to <paramref name="target"/>, each <c>OnnxModel</c> entry's graph passed
+        /// through <paramref name="convert"/> (which returns it unchanged for graphs it leaves alone) and written back in the same
+        /// layout (a 4-byte little-endian length, then the model).
+        /// </summary>
+        public static void RewriteOnnxModels(string source, string target, Func<byte[], byte[]> convert)
+        {
+            long length = new FileInfo(source).Length;
+            using ZipArchive input = ZipFile.OpenRead(source);
+            using FileStream output = File.Create(target);
+            using var zip = new ZipArchive(output, ZipArchiveMode.Create);
+            var graphs = new HashSet<ZipArchiveEntry>(OnnxModelEntries(input));
+            var prefix = new byte[4];
+            foreach (ZipArchiveEntry entry in input.Entries)
+            {
+                ZipArchiveEntry copy = zip.CreateEntry(entry.FullName, CompressionLevel.Optimal);
+                using Stream to = copy.Open();
+                if (graphs.Contains(entry))
+                {
+                    byte[] graph = convert(ReadOnnxModel(entry, length));
+                    BinaryPrimitives.WriteInt32LittleEndian(prefix, graph.Length);
+                    to.Write(prefix);
+                    to.Write(graph);
+                }
+                else
+                {
+                    using Stream from = entry.Open();
+                    from.CopyTo(to);
+                }
+            }
+        }
+
         private static Exception Unsupported(string what) =>
             new NotSupportedException(
                 $"This version of Microsoft.ML ({typeof(MLContext).Assembly.GetName().Version}) hides {what} differently from the version ResidualML was "

@@ -119,12 +119,32 @@ namespace Microsoft.ML.Residual.Onnx
 
         /// <summary>Written into the model's metadata.</summary>
         public IReadOnlyDictionary<string, string>? Metadata { get; set; }
+
+        /// <summary>
+        /// Fold each BatchNorm into the convolution before it (equal within float rounding; fewer nodes). Reading the weights back
+        /// (<see cref="OnnxWeights"/>) still gives the network's weights: the metadata keeps what folding changed. Default false here;
+        /// the estimators fold by default.
+        /// </summary>
+        public bool FoldBatchNorm { get; set; }
+
+        /// <summary>What the network computes in (float16 and INT8 fold BatchNorm first; INT8 needs <see cref="CalibrationImages"/>). Default float32.</summary>
+        public OnnxPrecision Precision { get; set; } = OnnxPrecision.Float32;
+
+        /// <summary>With <see cref="OnnxPrecision.Int8"/>: example images N×C×H×W as the graph's input reads them (0–255 with <see cref="Normalization"/>).</summary>
+        public Tensor? CalibrationImages { get; set; }
+
+        /// <summary>With <see cref="OnnxPrecision.Int8"/>: how activation ranges are chosen.</summary>
+        public OnnxCalibration Calibration { get; set; } = new();
+
+        /// <summary>Average the network's output over views of each image (mirror image, crops) inside the graph. Default none.</summary>
+        public TestTimeAugmentation TestTimeAugmentation { get; set; }
     }
 
     /// <summary>
-    /// Exports a TorchSharp module to ONNX (opset 17). BatchNorm stays a <c>BatchNormalization</c> node (not folded
-    /// into the convolution) so that every initializer keeps its state-dict name and an exported model can be
-    /// read back with <see cref="OnnxWeights"/> and trained further; ONNX Runtime fuses the pair at load time.
+    /// Exports a TorchSharp module to ONNX (opset 17). By default BatchNorm stays a <c>BatchNormalization</c> node so that
+    /// every initializer keeps its state-dict name and an exported model can be read back with <see cref="OnnxWeights"/> and
+    /// trained further (ONNX Runtime fuses the pair at load time); <see cref="OnnxExportOptions.FoldBatchNorm"/> and
+    /// <see cref="OnnxExportOptions.Precision"/> make a smaller graph for scoring (see <see cref="OnnxModelConverter"/>).
     /// Stochastic depth and dropout are inference-time identities and are not emitted.
     /// </summary>
     public static class OnnxExporter
@@ -171,6 +191,8 @@ namespace Microsoft.ML.Residual.Onnx
             GraphValue networkInput = options.Normalization is { } normalization ? Normalize(builder, input, normalization) : input;
             GraphValue logits = builder.CallRoot(module, networkInput);
             CheckTrace(module, networkInput.Example, logits.Example);
+            string networkOutput = logits.Name;
+            int logitsRank = logits.Shape.Length;
 
             var outputs = new List<(string Name, Tensor Example, TensorProto.Types.DataType Type)>();
             bool argMax = options.ArgMax || options.ClassNames != null;
@@ -241,6 +263,10 @@ namespace Microsoft.ML.Residual.Onnx
                 foreach (var (key, value) in options.Metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
             }
 
+            model.MetadataProps.Add(new StringStringEntryProto { Key = OnnxModelConverter.NetworkOutputKey, Value = networkOutput });
+            model.MetadataProps.Add(new StringStringEntryProto { Key = TestTimeAugmentationGraph.RankKey, Value = logitsRank.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            OnnxModelConverter.ForScoring(model, options.FoldBatchNorm, options.TestTimeAugmentation, options.Precision,
+                options.CalibrationImages is { } images ? OnnxModelConverter.Rows(images) : null, options.Calibration);
             return model;
         }
 

@@ -52,23 +52,64 @@ namespace Microsoft.ML.Residual.Onnx
                     throw new WeightsFormatException(sourceName, null, $"the ONNX model's metadata names '{entry.Key}' twice; the model is corrupt. Export it again.");
             }
 
+            if (metadata.TryGetValue(OnnxModelConverter.PrecisionKey, out string? precision) && precision == "int8")
+            {
+                throw new WeightsFormatException(sourceName, null,
+                    "the graph is quantised to INT8, so it does not hold the float weights. Read the float32 model (export it with precision float32) or a training checkpoint.");
+            }
+
             var result = new TensorDictionary(sourceName, metadata);
-            var names = new HashSet<string>(StringComparer.Ordinal);
+            var tensors = new List<(string Name, Tensor Value)>();
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
             try
             {
-                foreach (TensorProto initializer in proto.Graph.Initializer)
+                // Initializers, and the Constant nodes a float16 graph keeps its weights in (ML.NET reads every initializer's type and has no float16).
+                IEnumerable<TensorProto> constants = proto.Graph.Node.Where(n => n.OpType == "Constant" && n.Output.Count == 1)
+                    .Select(n => n.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } t ? WithName(t, n.Output[0]) : null).OfType<TensorProto>();
+                foreach (TensorProto initializer in proto.Graph.Initializer.Concat(constants))
                 {
                     if (initializer.Name.StartsWith(OnnxGraphBuilder.ConstantPrefix, StringComparison.Ordinal)) continue;
                     ScalarType? type = OnnxTypes.ToScalarType(initializer.DataType);
                     if (type is null) continue;
-                    if (!names.Add(initializer.Name))
+                    if (!index.TryAdd(initializer.Name, tensors.Count))
                         throw new WeightsFormatException(sourceName, initializer.Name, "the ONNX graph has two initializers of this name; the model is corrupt. Export it again.");
                     using var scope = NewDisposeScope();
-                    result.Add(initializer.Name, scope.MoveToOuter(ToTensor(initializer, type.Value, sourceName)));
+                    Tensor tensor = ToTensor(initializer, type.Value, sourceName);
+                    if (type == ScalarType.Float16) tensor = tensor.to_type(ScalarType.Float32);
+                    tensors.Add((initializer.Name, scope.MoveToOuter(tensor)));
                 }
+
+                // A folded graph: the BatchNorms and convolution weights as they were before folding.
+                if (metadata.TryGetValue(BatchNormFolding.MetadataKey, out string? folded))
+                {
+                    float[] Read(string name) => index.TryGetValue(name, out int at) ? tensors[at].Value.data<float>().ToArray()
+                        : throw new WeightsFormatException(sourceName, name, "the graph's metadata lists this folded convolution weight but the graph does not hold it; the model is corrupt. Export it again.");
+                    foreach (var (name, values) in BatchNormFolding.Unfold(folded, Read).ToList())
+                    {
+                        if (index.TryGetValue(name, out int at))
+                        {
+                            using Tensor unfolded = torch.tensor(values, tensors[at].Value.shape);
+                            tensors[at].Value.copy_(unfolded);
+                        }
+                        else
+                        {
+                            index[name] = tensors.Count;
+                            tensors.Add((name, torch.tensor(values)));
+                        }
+                    }
+                }
+
+                foreach (var (name, value) in tensors) result.Add(name, value);
+            }
+            catch (FormatException e)
+            {
+                foreach (var (_, value) in tensors) value.Dispose();
+                result.Dispose();
+                throw new WeightsFormatException(sourceName, null, e.Message + " Export the model again.", e);
             }
             catch
             {
+                foreach (var (_, value) in tensors) value.Dispose();
                 result.Dispose();
                 throw;
             }
@@ -84,6 +125,13 @@ namespace Microsoft.ML.Residual.Onnx
         {
             using TensorDictionary tensors = Read(path);
             return StateDict.Load(module, tensors, strict, options);
+        }
+
+        private static TensorProto WithName(TensorProto tensor, string name)
+        {
+            TensorProto named = tensor.Clone();
+            named.Name = name;
+            return named;
         }
 
         private static Tensor ToTensor(TensorProto initializer, ScalarType type, string sourceName)
