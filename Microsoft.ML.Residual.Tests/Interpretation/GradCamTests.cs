@@ -139,6 +139,7 @@ public sealed class GradCamTests
         {
             ClassActivationMap map = maps[i];
             Assert.AreEqual((int)predicted[i], map.ClassIndex, "without a class, the predicted one (the largest logit) is explained");
+            Assert.AreEqual((int)predicted[i], map.PredictedIndex);
             Assert.AreEqual(64 * 64, map.Heatmap.Count);
             Assert.IsTrue(map.Heatmap.All(v => v is >= 0 and <= 1), $"{family}: values in [0, 1]");
             Assert.IsTrue(map.Heatmap.Max() is 1 or 0, $"{family}: the peak is 1 (or the map is empty)");

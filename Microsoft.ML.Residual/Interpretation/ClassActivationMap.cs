@@ -1,6 +1,4 @@
-using System;
 using System.Collections.Generic;
-using System.Linq;
 
 namespace Microsoft.ML.Residual.Interpretation
 {
@@ -11,8 +9,10 @@ namespace Microsoft.ML.Residual.Interpretation
     public sealed class ClassActivationMap
     {
         internal ClassActivationMap(float[] heatmap, int width, int height, float[] pixels, int channels, int classIndex, string className,
-            float[] scores, string? source)
+            float[] scores, int predictedIndex, string predictedClassName, string? source)
         {
+            PredictedIndex = predictedIndex;
+            PredictedClassName = predictedClassName;
             Heatmap = heatmap;
             Width = width;
             Height = height;
@@ -51,8 +51,11 @@ namespace Microsoft.ML.Residual.Interpretation
         /// <summary>The model's probability for each class (softmax; a sigmoid per class for a multi-label model).</summary>
         public IReadOnlyList<float> Scores { get; }
 
-        /// <summary>The class the model predicts: the highest score.</summary>
-        public int PredictedIndex => Array.IndexOf(Scores.ToArray(), Scores.Max());
+        /// <summary>The class the model predicts: the largest logit (the first of equal ones).</summary>
+        public int PredictedIndex { get; }
+
+        /// <summary>The name of the class the model predicts.</summary>
+        public string PredictedClassName { get; }
 
         /// <summary>The image file the map was computed for, or null for pixels given directly.</summary>
         public string? Source { get; }

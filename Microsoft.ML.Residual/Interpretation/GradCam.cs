@@ -266,7 +266,7 @@ namespace Microsoft.ML.Residual.Interpretation
             long n = pixels.shape[0], height = pixels.shape[2], width = pixels.shape[3];
             bool wasTraining = network.training;
             network.eval();
-            Tensor heat, scores, chosen;
+            Tensor heat, scores, chosen, predicted;
             try
             {
                 Tensor batch = pixels.to(ScalarType.Float32).to(device);
@@ -276,11 +276,13 @@ namespace Microsoft.ML.Residual.Interpretation
                 Tensor leaf = map.detach().requires_grad_(true);
                 Tensor logits;
                 using (enable_grad()) logits = network.OutputFromMap(TensorOperations.Instance, leaf);
-                chosen = classIndex is int c ? tensor(Enumerable.Repeat((long)c, (int)n).ToArray(), device: device) : logits.argmax(1);
+                predicted = logits.argmax(1);
+                chosen = classIndex is int c ? tensor(Enumerable.Repeat((long)c, (int)n).ToArray(), device: device) : predicted;
                 Tensor gradient = autograd.grad(new[] { logits.gather(1, chosen.unsqueeze(1)).sum() }, new[] { leaf })[0];
                 heat = Scaled(Weighted(leaf.detach(), gradient, Method), height, width).cpu();
                 using (no_grad()) scores = (multiLabel ? logits.sigmoid() : logits.softmax(1)).cpu();
                 chosen = chosen.cpu();
+                predicted = predicted.cpu();
             }
             finally
             {
@@ -289,15 +291,15 @@ namespace Microsoft.ML.Residual.Interpretation
 
             float[] heatValues = heat.data<float>().ToArray(), scoreValues = scores.data<float>().ToArray();
             float[] pixelValues = pixels.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-            long[] chosenValues = chosen.data<long>().ToArray();
+            long[] chosenValues = chosen.data<long>().ToArray(), predictedValues = predicted.data<long>().ToArray();
             int plane = (int)(height * width), channels = (int)pixels.shape[1], k = classes.Length;
             var maps = new ClassActivationMap[n];
             for (int i = 0; i < n; i++)
             {
-                int cls = (int)chosenValues[i];
+                int cls = (int)chosenValues[i], best = (int)predictedValues[i];
                 maps[i] = new ClassActivationMap(heatValues.AsSpan(i * plane, plane).ToArray(), (int)width, (int)height,
                     pixelValues.AsSpan(i * channels * plane, channels * plane).ToArray(), channels, cls, classes[cls],
-                    scoreValues.AsSpan(i * k, k).ToArray(), sources?[i]);
+                    scoreValues.AsSpan(i * k, k).ToArray(), best, classes[best], sources?[i]);
             }
 
             return maps;
