@@ -87,7 +87,7 @@ public sealed class GradCamTests
         Tensor weights = model.state_dict()["fc.weight"][1].to_type(ScalarType.Float64).reshape(1, -1, 1, 1);
         long places = map.shape[2] * map.shape[3];
         Tensor terms = weights.mul(map);
-        Tensor raw = nn.functional.relu(terms.sum(new long[] { 1 })).div(places);
+        Tensor raw = nn.functional.relu(terms.sum(new long[] { 1 })).DividedBy(places);
         Tensor expected = GradCam.Scaled(raw, 16, 16);
         // The float32 map: each place a sum of C products (γ_{C+2}·Σ|terms|/(h·w)); the bilinear average and the division by the
         // peak each add a few roundings, relative to the peak.
@@ -168,7 +168,8 @@ public sealed class GradCamTests
     {
         using var model = ResidualModels.Create("resnet20", numClasses: 3, options: new ResNetOptions { Seed = 3 });
         using var gradCam = new GradCam(model, normalization: Microsoft.ML.Residual.Onnx.PixelNormalization.ImageNet());
-        using var pixels = rand(3, 3, 16, 16).mul(tensor(255f));
+        using var scale = tensor(255f);
+        using var pixels = rand(3, 3, 16, 16).mul(scale);
         void Run()
         {
             using var scope = NewDisposeScope();
@@ -195,7 +196,8 @@ public sealed class GradCamTests
         var index = Assert.ThrowsExactly<ArgumentException>(() => gradCam.Explain(pixels, 3));
         Assert.AreEqual("classIndex", index.ParamName);
         StringAssert.Contains(index.Message, "0 to 2");
-        var shape = Assert.ThrowsExactly<ArgumentException>(() => gradCam.Explain(zeros(16, 16)));
+        using var flat = zeros(16, 16);
+        var shape = Assert.ThrowsExactly<ArgumentException>(() => gradCam.Explain(flat));
         Assert.AreEqual("pixels", shape.ParamName);
         var names = Assert.ThrowsExactly<ArgumentException>(() => new GradCam(model, new[] { "cat", "dog" }));
         Assert.AreEqual("classNames", names.ParamName);

@@ -240,7 +240,7 @@ namespace Microsoft.ML.Residual.Interpretation
             else
             {
                 // α = g² / (2g² + Σ_ab A_ab · g³), 0 where the denominator is; weights Σ_ij α_ij · ReLU(g_ij).
-                Tensor squared = gradients.square();
+                Tensor squared = gradients.mul(gradients);
                 Tensor cubed = squared.mul(gradients);
                 Tensor denominator = squared.Times(2.0).Plus(activations.sum(space, keepdim: true).mul(cubed));
                 Tensor zero = denominator.eq(zeros_like(denominator));
