@@ -2,9 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.IO.Compression;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Classification;
+using Microsoft.ML.Residual.Interop;
 using Microsoft.ML.Residual.Interpretation;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Tests.Models;
@@ -262,6 +264,16 @@ public sealed class GradCamTests
             TestContext.WriteLine($"{method}: {correct}/{test.Count} correctly classified, peak inside the object in {inside} ({rate:P1})");
             Assert.IsTrue(correct >= test.Count / 2, $"{method}: the classifier learnt the objects ({correct}/{test.Count} correct)");
             Assert.IsTrue(rate >= 0.8, $"{method}: the peak lies inside the object in {rate:P1} of the correctly classified images");
+        }
+
+        // The graph alone, as an .onnx file, gives the same network.
+        string onnx = Path.ChangeExtension(path, ".onnx");
+        using (ZipArchive zip = ZipFile.OpenRead(path))
+            File.WriteAllBytes(onnx, MlNetInternals.OnnxModelEntries(zip).Select(e => MlNetInternals.ReadOnnxModel(e, new FileInfo(path).Length)).First());
+        using (var fromOnnx = GradCam.Load(onnx))
+        {
+            gradCam.Method = GradCamMethod.GradCam;
+            CollectionAssert.AreEqual(gradCam.Explain(pixels[0]).Single().Heatmap.ToArray(), fromOnnx.Explain(pixels[0]).Single().Heatmap.ToArray(), "the .onnx file's map");
         }
 
         TestContext.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");

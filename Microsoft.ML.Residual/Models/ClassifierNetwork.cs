@@ -22,8 +22,10 @@ namespace Microsoft.ML.Residual.Models
 
     /// <summary>
     /// A classifier backbone: its stage outputs (<see cref="IStageEncoder"/>), the pooled features they lead to and, with
-    /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages and the features and
-    /// registers the head under its state-dict name; the forward pass (features, dropout, head) is this class's.
+    /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages (the last is the map
+    /// the features pool), any layers after the pooling (<see cref="FeaturesFromPooled"/>), and registers the head under its
+    /// state-dict name; the forward pass (last stage map, pooling, those layers, dropout, head) is this class's, so Grad-CAM
+    /// can start it from the map.
     /// </summary>
     public abstract class ClassifierNetwork : ResidualModule, IClassifierModel, IStageEncoder
     {
