@@ -39,7 +39,7 @@ namespace Microsoft.ML.Residual.Plots
             if (map is null) throw new ArgumentNullException(nameof(map));
             PngFile.CheckPath(path);
             CheckTileSize(tileSize);
-            string title = map.Source is string source ? Path.GetFileName(source) : "Grad-CAM";
+            string title = map.Source is string source ? ShortName(source) : "Grad-CAM";
             string[] lines = { $"Grad-CAM for {map.ClassName}", $"predicted {map.PredictedClassName} ({Percent(map.Scores[map.PredictedIndex])})" };
             var tiles = new[] { new Tile(map, false, new[] { "image" }), new Tile(map, true, lines) };
             Draw(path, title, new[] { new Section(null, tiles) }, columns: 2, tileSize);
@@ -132,7 +132,7 @@ namespace Microsoft.ML.Residual.Plots
         private static string[] Caption(ClassActivationMap map, (string Name, int Index)? actual, double? loss)
         {
             var lines = new List<string>();
-            if (map.Source is string source) lines.Add(Path.GetFileName(source));
+            if (map.Source is string source) lines.Add(ShortName(source));
             string predicted = $"predicted {map.PredictedClassName} ({Percent(map.Scores[map.PredictedIndex])})";
             if (actual is not (string name, int index))
             {
@@ -151,6 +151,13 @@ namespace Microsoft.ML.Residual.Plots
 
             lines.Add($"map of {map.ClassName}");
             return lines.ToArray();
+        }
+
+        // The file and its folder (a class folder's name tells the class): "rose/017.jpg".
+        private static string ShortName(string path)
+        {
+            string folder = Path.GetFileName(Path.GetDirectoryName(path) ?? string.Empty);
+            return folder.Length == 0 ? Path.GetFileName(path) : $"{folder}/{Path.GetFileName(path)}";
         }
 
         private static string Percent(double p) => p.ToString("0.#%", CultureInfo.InvariantCulture);
