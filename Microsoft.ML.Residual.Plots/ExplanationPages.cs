@@ -74,7 +74,7 @@ namespace Microsoft.ML.Residual.Plots
         }
 
         /// <summary>
-        /// Writes the class pairs most confused (<see cref="ClassificationInterpretation.MostConfused"/>), one row per pair headed
+        /// Writes the class pairs most confused (<see cref="ClassificationInterpretation.MostConfused(IReadOnlyList{int}, IReadOnlyList{int}, int)"/>), one row per pair headed
         /// "actual → predicted: n images", with up to <paramref name="examples"/> of those images (the most confident mistakes first).
         /// </summary>
         /// <param name="path">The PNG file to write (replaced if it exists; its folder must exist).</param>

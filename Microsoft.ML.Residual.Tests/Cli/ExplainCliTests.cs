@@ -1,7 +1,11 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.Residual.Interpretation;
+using Microsoft.ML.Residual.Tests.Interpretation;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using ResidualML.Cli.Commands;
 
 namespace Microsoft.ML.Residual.Tests.Cli;
 
@@ -102,6 +106,35 @@ public sealed class ExplainCliTests
         Assert.AreEqual(2, run.ExitCode, run.ToString());
         StringAssert.Contains(run.Errors, expected);
         Assert.AreEqual(1, run.Errors.Trim().Split('\n').Length, run.Errors);
+    }
+
+    [TestMethod]
+    public void ChunkByChunk_TheKeptMapsGiveThePagesThatAllMapsAtOnceGive()
+    {
+        // 200 images of 3 classes with seeded random scores, seen 64 at a time as the command sees them.
+        var random = new Random(4);
+        var all = Enumerable.Range(0, 200).Select(_ =>
+        {
+            float[] scores = { random.NextSingle(), random.NextSingle(), random.NextSingle() };
+            float sum = scores.Sum();
+            return (Map: ClassificationInterpretationTests.Map(scores.Select(p => p / sum).ToArray()), Actual: random.Next(3));
+        }).ToList();
+        var kept = new List<(ClassActivationMap Map, int Actual)>();
+        for (int start = 0; start < all.Count; start += 64) kept = ExplainCommand.Kept(kept.Concat(all.Skip(start).Take(64)).ToList(), topLosses: 10);
+
+        var maps = all.Select(a => a.Map).ToList();
+        var actual = all.Select(a => a.Actual).ToList();
+        var keptMaps = kept.Select(k => k.Map).ToList();
+        var keptActual = kept.Select(k => k.Actual).ToList();
+        CollectionAssert.AreEqual(ClassificationInterpretation.TopLosses(maps, actual, 10).ToArray(), ClassificationInterpretation.TopLosses(keptMaps, keptActual, 10).ToArray());
+        Assert.IsTrue(keptMaps.Count < 10 + 6 * 4 + 1, $"at most the top losses and 4 mistakes per confused pair are kept: {keptMaps.Count}");
+        foreach (ConfusedPair pair in ClassificationInterpretation.MostConfused(maps, actual))
+        {
+            ClassActivationMap[] Examples(IReadOnlyList<ClassActivationMap> m, IReadOnlyList<int> a) => Enumerable.Range(0, m.Count)
+                .Where(i => a[i] == pair.Actual && m[i].PredictedIndex == pair.Predicted)
+                .OrderByDescending(i => m[i].Scores[pair.Predicted]).Take(4).Select(i => m[i]).ToArray();
+            CollectionAssert.AreEquivalent(Examples(maps, actual), Examples(keptMaps, keptActual), $"{pair}: the page's examples");
+        }
     }
 
     [TestMethod]

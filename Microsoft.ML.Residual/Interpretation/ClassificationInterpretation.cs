@@ -45,7 +45,21 @@ namespace Microsoft.ML.Residual.Interpretation
         public static IReadOnlyList<ConfusedPair> MostConfused(IReadOnlyList<ClassActivationMap> maps, IReadOnlyList<int> actual, int minimum = 1)
         {
             Check(maps, actual);
-            return maps.Select((map, i) => (Actual: actual[i], Predicted: map.PredictedIndex))
+            return MostConfused(actual, maps.Select(m => m.PredictedIndex).ToList(), minimum);
+        }
+
+        /// <summary>
+        /// The same from each image's true and predicted class alone (for images whose maps were not all kept): the pairs of
+        /// different classes with at least <paramref name="minimum"/> images, most frequent first.
+        /// </summary>
+        /// <exception cref="ArgumentException">The lists differ in length.</exception>
+        public static IReadOnlyList<ConfusedPair> MostConfused(IReadOnlyList<int> actual, IReadOnlyList<int> predicted, int minimum = 1)
+        {
+            if (actual is null) throw new ArgumentNullException(nameof(actual));
+            if (predicted is null) throw new ArgumentNullException(nameof(predicted));
+            if (actual.Count != predicted.Count)
+                throw new ArgumentException($"There are {actual.Count} true classes but {predicted.Count} predictions; give one of each per image.", nameof(predicted));
+            return actual.Select((a, i) => (Actual: a, Predicted: predicted[i]))
                 .Where(p => p.Actual != p.Predicted)
                 .GroupBy(p => p)
                 .Select(g => new ConfusedPair(g.Key.Actual, g.Key.Predicted, g.Count()))

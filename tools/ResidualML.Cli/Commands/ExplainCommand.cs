@@ -17,7 +17,7 @@ namespace ResidualML.Cli.Commands
     /// </summary>
     internal sealed class ExplainCommand : ICommand
     {
-        private const int GridImages = 32;
+        private const int GridImages = 32, Chunk = 64, ConfusedPairs = 10, ExamplesPerPair = 4;
 
         private static readonly Dictionary<string, GradCamMethod> Methods = new()
         {
@@ -66,26 +66,50 @@ namespace ResidualML.Cli.Commands
             if (labelled != null) ClassificationModel.CheckKnownClasses(labelled, gradCam.ClassNames.ToArray(), $"--dataset {source}");
             var output = new OutputFiles(line.OutputFolder());
 
-            IReadOnlyList<ClassActivationMap> maps = null!;
-            context.Console.Status().Start($"Explaining {paths.Count} images", _ => maps = gradCam.ExplainFiles(paths, className));
-            context.Cancellation.ThrowIfCancellationRequested();
+            // Images go through in chunks, so that memory holds only the maps the pages show, whatever the number of images.
+            string root = Directory.Exists(source) ? source : Path.GetDirectoryName(source)!;
+            var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var csv = new StringBuilder("image,explained,predicted,probability,peak_x,peak_y" + Environment.NewLine);
+            var grid = new List<ClassActivationMap>();
+            int[] actual = labelled?.Select(i => gradCam.ClassIndex(i.Label)).ToArray() ?? Array.Empty<int>();
+            var predicted = new List<int>(paths.Count);
+            var kept = new List<(ClassActivationMap Map, int Actual)>();
+            context.Console.Status().Start($"Explaining {paths.Count} images", status =>
+            {
+                for (int start = 0; start < paths.Count; start += Chunk)
+                {
+                    context.Cancellation.ThrowIfCancellationRequested();
+                    status.Status($"Explaining images {start + 1}-{Math.Min(start + Chunk, paths.Count)} of {paths.Count}");
+                    IReadOnlyList<ClassActivationMap> maps = gradCam.ExplainFiles(paths.Skip(start).Take(Chunk).ToList(), className);
+                    foreach (ClassActivationMap map in maps)
+                    {
+                        ExplanationPages.SaveOverlay(Path.Combine(OverlayFolder(output), OverlayName(root, map.Source!, taken) + ".png"), map);
+                        csv.AppendLine(CsvLine(map));
+                    }
 
-            WriteOverlays(output, maps, Directory.Exists(source) ? source : Path.GetDirectoryName(source)!);
-            output.Text("explanations.csv", Csv(maps));
+                    grid.AddRange(maps.Take(GridImages - grid.Count));
+                    predicted.AddRange(maps.Select(m => m.PredictedIndex));
+                    if (labelled != null) kept = Kept(kept.Concat(maps.Select((m, i) => (m, actual[start + i]))).ToList(), topLosses);
+                }
+            });
+
+            output.Written.Add(OverlayFolder(output));
+            output.Text("explanations.csv", csv.ToString());
             output.Save("explanations.png", t => ExplanationPages.SaveGrid(t, $"Grad-CAM{(method == GradCamMethod.GradCamPlusPlus ? "++" : string.Empty)}"
-                + (maps.Count > GridImages ? $": the first {GridImages} of {maps.Count} images" : string.Empty), maps.Take(GridImages).ToList()), ".png");
+                + (paths.Count > GridImages ? $": the first {GridImages} of {paths.Count} images" : string.Empty), grid), ".png");
             if (labelled != null)
             {
                 var names = gradCam.ClassNames;
-                int[] actual = labelled.Select(i => gradCam.ClassIndex(i.Label)).ToArray();
-                output.Save("top-losses.png", t => ExplanationPages.SaveTopLosses(t, ClassificationInterpretation.TopLosses(maps, actual, topLosses), names), ".png");
-                IReadOnlyList<ConfusedPair> confused = ClassificationInterpretation.MostConfused(maps, actual);
+                var keptMaps = kept.Select(k => k.Map).ToList();
+                var keptActual = kept.Select(k => k.Actual).ToList();
+                output.Save("top-losses.png", t => ExplanationPages.SaveTopLosses(t, ClassificationInterpretation.TopLosses(keptMaps, keptActual, topLosses), names), ".png");
+                IReadOnlyList<ConfusedPair> confused = ClassificationInterpretation.MostConfused(actual, predicted);
                 if (confused.Count > 0)
-                    output.Save("most-confused.png", t => ExplanationPages.SaveMostConfused(t, confused.Take(10).ToList(), maps, actual, names), ".png");
+                    output.Save("most-confused.png", t => ExplanationPages.SaveMostConfused(t, confused.Take(ConfusedPairs).ToList(), keptMaps, keptActual, names, ExamplesPerPair), ".png");
                 else
                     context.Console.MarkupLine("Every image was classified correctly: no most-confused page.");
-                int correct = actual.Where((a, i) => maps[i].PredictedIndex == a).Count();
-                context.Console.MarkupLine(Markup.Escape($"{correct} of {maps.Count} images classified correctly."));
+                int correct = actual.Where((a, i) => predicted[i] == a).Count();
+                context.Console.MarkupLine(Markup.Escape($"{correct} of {paths.Count} images classified correctly."));
             }
 
             Summaries.Files(context.Console, output);
@@ -108,36 +132,35 @@ namespace ResidualML.Cli.Commands
             }
         }
 
-        // overlays/NAME.png for each image, NAME its path below the source folder with the separators as '-'.
-        private static void WriteOverlays(OutputFiles output, IReadOnlyList<ClassActivationMap> maps, string root)
-        {
-            string folder = output.PathOf("overlays");
-            Directory.CreateDirectory(folder);
-            var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            foreach (ClassActivationMap map in maps)
-            {
-                string relative = Path.GetRelativePath(root, map.Source!);
-                string stem = Path.ChangeExtension(relative, null).Replace(Path.DirectorySeparatorChar, '-').Replace(Path.AltDirectorySeparatorChar, '-');
-                string name = stem;
-                for (int n = 2; !taken.Add(name); n++) name = $"{stem}-{n}";
-                ExplanationPages.SaveOverlay(Path.Combine(folder, name + ".png"), map);
-            }
+        private static string OverlayFolder(OutputFiles output) => Directory.CreateDirectory(output.PathOf("overlays")).FullName;
 
-            output.Written.Add(folder);
+        // overlays/NAME.png: NAME is the image's path below the source folder with the separators as '-' (made unique).
+        private static string OverlayName(string root, string image, HashSet<string> taken)
+        {
+            string stem = Path.ChangeExtension(Path.GetRelativePath(root, image), null).Replace(Path.DirectorySeparatorChar, '-').Replace(Path.AltDirectorySeparatorChar, '-');
+            string name = stem;
+            for (int n = 2; !taken.Add(name); n++) name = $"{stem}-{n}";
+            return name;
         }
 
-        private static string Csv(IReadOnlyList<ClassActivationMap> maps)
+        private static string CsvLine(ClassActivationMap map)
         {
-            var csv = new StringBuilder();
-            csv.AppendLine("image,explained,predicted,probability,peak_x,peak_y");
-            foreach (ClassActivationMap map in maps)
-            {
-                var (x, y) = map.Peak;
-                csv.AppendLine(string.Join(',', PredictCommand.Quote(map.Source!), PredictCommand.Quote(map.ClassName), PredictCommand.Quote(map.PredictedClassName),
-                    map.Scores[map.PredictedIndex].ToString("G6", CultureInfo.InvariantCulture), x.ToString(CultureInfo.InvariantCulture), y.ToString(CultureInfo.InvariantCulture)));
-            }
+            var (x, y) = map.Peak;
+            return string.Join(',', PredictCommand.Quote(map.Source!), PredictCommand.Quote(map.ClassName), PredictCommand.Quote(map.PredictedClassName),
+                map.Scores[map.PredictedIndex].ToString("G6", CultureInfo.InvariantCulture), x.ToString(CultureInfo.InvariantCulture), y.ToString(CultureInfo.InvariantCulture));
+        }
 
-            return csv.ToString();
+        // The maps the labelled pages can show: the images of largest loss, and each confused pair's most confident mistakes.
+        internal static List<(ClassActivationMap Map, int Actual)> Kept(List<(ClassActivationMap Map, int Actual)> candidates, int topLosses)
+        {
+            var maps = candidates.Select(c => c.Map).ToList();
+            var actual = candidates.Select(c => c.Actual).ToList();
+            var worst = ClassificationInterpretation.TopLosses(maps, actual, topLosses).Select(l => l.Map);
+            var confused = candidates.Where(c => c.Map.PredictedIndex != c.Actual)
+                .GroupBy(c => (c.Actual, c.Map.PredictedIndex))
+                .SelectMany(g => g.OrderByDescending(c => c.Map.Scores[c.Map.PredictedIndex]).Take(ExamplesPerPair).Select(c => c.Map));
+            var keep = new HashSet<ClassActivationMap>(worst.Concat(confused));
+            return candidates.Where(c => keep.Contains(c.Map)).ToList();
         }
     }
 }
