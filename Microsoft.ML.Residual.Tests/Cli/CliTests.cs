@@ -387,7 +387,7 @@ public sealed class CliTests
     {
         CliRun overview = CliRun.Of(scratch, "--help");
         Assert.AreEqual(0, overview.ExitCode);
-        foreach (string command in new[] { "train", "lr-find", "evaluate", "predict", "segment", "sweep", "diagnose", "export" }) StringAssert.Contains(overview.Output, command);
+        foreach (string command in new[] { "train", "lr-find", "evaluate", "predict", "explain", "segment", "sweep", "diagnose", "export" }) StringAssert.Contains(overview.Output, command);
         CliRun train = CliRun.Of(scratch, "train", "--help");
         Assert.AreEqual(0, train.ExitCode);
         foreach (string option in new[] { "--dataset", "--epochs", "--arch", "--output", "--weights" }) StringAssert.Contains(train.Output, option);

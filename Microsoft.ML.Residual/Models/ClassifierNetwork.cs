@@ -22,8 +22,10 @@ namespace Microsoft.ML.Residual.Models
 
     /// <summary>
     /// A classifier backbone: its stage outputs (<see cref="IStageEncoder"/>), the pooled features they lead to and, with
-    /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages and the features and
-    /// registers the head under its state-dict name; the forward pass (features, dropout, head) is this class's.
+    /// classes, dropout and a linear head (<see cref="IClassifierModel"/>). A subclass computes the stages (the last is the map
+    /// the features pool), any layers after the pooling (<see cref="FeaturesFromPooled"/>), and registers the head under its
+    /// state-dict name; the forward pass (last stage map, pooling, those layers, dropout, head) is this class's, so Grad-CAM
+    /// can start it from the map.
     /// </summary>
     public abstract class ClassifierNetwork : ResidualModule, IClassifierModel, IStageEncoder
     {
@@ -59,12 +61,26 @@ namespace Microsoft.ML.Residual.Models
             where T : class;
 
         /// <inheritdoc />
-        public Tensor ForwardFeatures(Tensor input) => Features(TensorOperations.Instance, input);
+        public Tensor ForwardFeatures(Tensor input) => FeaturesFromMap(TensorOperations.Instance, LastStageMap(TensorOperations.Instance, input));
 
         /// <summary>Logits, or the features the head reads when built with <c>NumClasses = 0</c>.</summary>
-        public override T Forward<T>(IOperations<T> ops, T input)
+        public override T Forward<T>(IOperations<T> ops, T input) => OutputFromMap(ops, LastStageMap(ops, input));
+
+        /// <summary>The classes the head scores; 0 for a network built without classes.</summary>
+        internal int ClassCount => Head is null ? 0 : (int)Head.weight!.shape[0];
+
+        /// <summary>The last stage's output (N×C×h×w, the map the features pool; <see cref="IStageEncoder.ForwardStages"/>' last).</summary>
+        internal virtual T LastStageMap<T>(IOperations<T> ops, T input)
+            where T : class => ForwardStages(ops, input)[^1];
+
+        /// <summary>
+        /// The network's output from its last stage's map: average pooling, the family's layers after it
+        /// (<see cref="FeaturesFromPooled"/>), then dropout and the head. Grad-CAM differentiates it with respect to the map.
+        /// </summary>
+        internal T OutputFromMap<T>(IOperations<T> ops, T map)
+            where T : class
         {
-            T x = Features(ops, input);
+            T x = FeaturesFromMap(ops, map);
             return Head == null ? x : ops.Call(Head, ops.Dropout(x, HeadDropRate, training));
         }
 
@@ -100,8 +116,12 @@ namespace Microsoft.ML.Residual.Models
             return definition;
         }
 
-        /// <summary>The vector the head reads, or the network's output without a head.</summary>
-        private protected abstract T Features<T>(IOperations<T> ops, T input)
-            where T : class;
+        /// <summary>The layers a family puts between the pooled last stage map (N×C) and the head; none by default.</summary>
+        internal virtual T FeaturesFromPooled<T>(IOperations<T> ops, T pooled)
+            where T : class => pooled;
+
+        /// <summary>The vector the head reads, or the network's output without a head: the map averaged, then <see cref="FeaturesFromPooled"/>.</summary>
+        private T FeaturesFromMap<T>(IOperations<T> ops, T map)
+            where T : class => FeaturesFromPooled(ops, ops.Flatten(ops.GlobalAveragePool(map)));
     }
 }

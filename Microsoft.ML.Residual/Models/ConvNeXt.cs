@@ -43,7 +43,7 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public override string ClassifierPrefix => "classifier.2.";
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Call(headNorm, Pooled(ops, input));
+        internal override T FeaturesFromPooled<T>(IOperations<T> ops, T pooled) => ops.Call(headNorm, pooled);
 
         // The stem (stride 4), then each stage's blocks and, between stages, LayerNorm and a 2×2 stride-2 convolution.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(ConvNeXtDefinition definition)

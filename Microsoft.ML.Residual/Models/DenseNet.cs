@@ -106,8 +106,6 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[blocks.Length]));
-
         /// <summary>
         /// Maps torchvision's old DenseNet names (<c>denselayer1.norm.1.weight</c>, <c>conv.2</c>, …, used by
         /// checkpoints from before PyTorch 0.4) to the current ones (<c>denselayer1.norm1.weight</c>).

@@ -36,8 +36,6 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public override string ClassifierPrefix => "classifier.1.";
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => Pooled(ops, input);
-
         // The SiLU stem, one Sequential per stage, the last 1×1 convolution to four times the last stage's width; each with the
         // stride of its first block. Block b of B drops its branch with probability DropPathRate·b/B in training.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(EfficientNetDefinition definition)

@@ -34,8 +34,6 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public override string ClassifierPrefix => "classifier.1.";
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => Pooled(ops, input);
-
         // The stem, the blocks of the paper's table and the last convolution, each with its stride.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(MobileNetV2Definition definition)
         {

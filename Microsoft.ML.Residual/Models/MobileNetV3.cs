@@ -45,7 +45,7 @@ namespace Microsoft.ML.Residual.Models
         /// <inheritdoc />
         public override string ClassifierPrefix => "classifier.3.";
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => Activations.HardSwish(ops, ops.Call(preClassifier, Pooled(ops, input)));
+        internal override T FeaturesFromPooled<T>(IOperations<T> ops, T pooled) => Activations.HardSwish(ops, ops.Call(preClassifier, pooled));
 
         // The hard-swish stem, the blocks and the last 1×1 convolution to six times the last block's width, each with its stride.
         private static List<(nn.Module<Tensor, Tensor>, int)> Layers(MobileNetV3Definition definition)

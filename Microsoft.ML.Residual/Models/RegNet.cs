@@ -63,8 +63,6 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[^1]));
-
         // torchvision's initialisation: convolutions N(0, 2 / (k²·outputs)), BatchNorm at one and zero, the head N(0, 0.01) with zero bias.
         private void InitialiseWeights()
         {

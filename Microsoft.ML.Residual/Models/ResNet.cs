@@ -114,8 +114,6 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        private protected override T Features<T>(IOperations<T> ops, T input) => ops.Flatten(ops.GlobalAveragePool(ForwardStages(ops, input)[stages.Length]));
-
         private void InitialiseWeights()
         {
             using var noGrad = torch.no_grad();

@@ -43,9 +43,8 @@ namespace Microsoft.ML.Residual.Models
             return outputs;
         }
 
-        /// <summary>The pooled output of <c>features</c>.</summary>
-        private protected T Pooled<T>(IOperations<T> ops, T input)
-            where T : class => ops.Flatten(ops.GlobalAveragePool(ops.Call(features, input)));
+        /// <summary>The output of <c>features</c> (the last stage's), called as one module.</summary>
+        internal override T LastStageMap<T>(IOperations<T> ops, T input) => ops.Call(features, input);
 
         /// <summary>
         /// torchvision's initialisation: He normal (fan-out) convolutions with zero biases, unit BatchNorm, linear layers N(0, 0.01)

@@ -83,7 +83,7 @@ namespace ResidualML.Cli.Commands
         private static string Number(float value) => value.ToString("G6", CultureInfo.InvariantCulture);
 
         // RFC 4180: quote a field that holds a comma, a quote or a line break, doubling its quotes.
-        private static string Quote(string field) =>
+        internal static string Quote(string field) =>
             field.IndexOfAny(new[] { ',', '"', '\n', '\r' }) < 0 ? field : "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 }
