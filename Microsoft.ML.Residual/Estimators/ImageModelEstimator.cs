@@ -54,7 +54,7 @@ namespace Microsoft.ML.Residual.Estimators
             (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, ImageColumnName, ImageWidth, ImageHeight);
             using IChannel channel = Environment.Register(GetType().Name).Start(Activity);
             (byte[] onnx, FitState state) = CreateGraph(input, pixelColumn, channel);
-            onnx = Scoring.Apply(onnx, input, pixelTransform, pixelColumn);
+            onnx = Scoring.Apply(onnx, Scoring.CalibrationSet ?? input, pixelTransform, pixelColumn);
             (int? gpu, bool fallbackToCpu) = EstimatorRuntime.ScoringDevice(Environment, channel);
             var chain = new ChainBuilder(input).Add(pixelTransform)
                 .Fit(Ml.Transforms.ApplyOnnxModel(GraphOutputs, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallbackToCpu));

@@ -24,22 +24,12 @@ namespace Microsoft.ML.Residual.Estimators
             options.Check(nameof(ScoringOptions));
             ITransformer model = catalog.LoadChecked(source, out _);
             byte[] graph = ResidualGraph(source);
+            // The calibration rows reach the graph through the model's own transforms before it (image loading, resizing, pixels).
             IDataView? calibration = options.CalibrationSet is { } rows ? UpToGraph(model, rows) : null;
             string pixelColumn = ModelProto.Parser.ParseFrom(graph).Graph.Input[0].Name;
             AtomicFile.Write(target, temporary => MlNetInternals.RewriteOnnxModels(source, temporary,
-                bytes => IsResidualGraph(bytes) ? Converted(bytes, options, calibration, pixelColumn) : bytes));
+                bytes => IsResidualGraph(bytes) ? options.Apply(bytes, calibration, null, pixelColumn) : bytes));
             catalog.LoadChecked(target, out _);
-        }
-
-        // The calibration rows reach the graph through the model's own transforms before it (image loading, resizing, pixels).
-        private static byte[] Converted(byte[] graph, ScoringOptions options, IDataView? calibration, string pixelColumn)
-        {
-            var reading = new ScoringOptions
-            {
-                FoldBatchNorm = options.FoldBatchNorm, Precision = options.Precision, TestTimeAugmentation = options.TestTimeAugmentation,
-                CalibrationSet = calibration, CalibrationRows = options.CalibrationRows, Calibration = options.Calibration,
-            };
-            return reading.Apply(graph, null, null, pixelColumn);
         }
 
         private static byte[] ResidualGraph(string path)

@@ -59,23 +59,23 @@ namespace Microsoft.ML.Residual.Estimators
 
         /// <summary>
         /// The scoring graph of the float32 graph <paramref name="onnx"/>. INT8 calibrates on <see cref="CalibrationRows"/> rows spread
-        /// evenly over <see cref="CalibrationSet"/> (or <paramref name="fallbackRows"/>), made pixels by <paramref name="pixelTransform"/> as
-        /// scoring makes them.
+        /// evenly over <paramref name="calibrationRows"/> (the caller's choice: <see cref="CalibrationSet"/> or the training data), made
+        /// pixels by <paramref name="pixelTransform"/> as scoring makes them.
         /// </summary>
-        internal byte[] Apply(byte[] onnx, IDataView? fallbackRows, ITransformer? pixelTransform, string pixelColumn)
+        internal byte[] Apply(byte[] onnx, IDataView? calibrationRows, ITransformer? pixelTransform, string pixelColumn)
         {
             List<float[]>? images = null;
             if (Precision == OnnxPrecision.Int8)
             {
-                IDataView rows = CalibrationSet ?? fallbackRows
-                    ?? throw new ArgumentException("INT8 calibrates on example images: set ScoringOptions.CalibrationSet to rows the model scores (e.g. the training data).", "options");
+                if (calibrationRows is null)
+                    throw new ArgumentException("INT8 calibrates on example images: set ScoringOptions.CalibrationSet to rows the model scores (e.g. the training data).", "options");
                 try
                 {
-                    images = PixelRows(rows, pixelTransform, pixelColumn, CalibrationRows);
+                    images = PixelRows(calibrationRows, pixelTransform, pixelColumn, CalibrationRows);
                 }
-                catch (Exception e) when (CalibrationSet != null && e is ArgumentException or InvalidOperationException or KeyNotFoundException)
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or KeyNotFoundException)
                 {
-                    throw new ArgumentException($"ScoringOptions.CalibrationSet cannot be read as the model's input is ({e.Message}); give rows with the same image column.", "options", e);
+                    throw new ArgumentException($"The calibration rows (ScoringOptions.CalibrationSet, or the training data) cannot be read as the model's input is ({e.Message}); give rows with the same image column.", "options", e);
                 }
 
                 if (images.Count == 0) throw new ArgumentException("ScoringOptions.CalibrationSet has no rows; give at least one image to calibrate INT8 on (a few hundred is typical).", "options");
