@@ -158,6 +158,17 @@ namespace Microsoft.ML.Residual
         public static SegmentationCatalog Segmentation(this MLContext ml) =>
             new(ml ?? throw new ArgumentNullException(nameof(ml)));
 
+        /// <summary>
+        /// Object detection in one place: <c>ml.Detection().ObjectDetector(...)</c> trains a RetinaNet or FCOS detector,
+        /// <c>ml.Detection().Evaluate(scored)</c> measures COCO-style mAP.
+        /// </summary>
+        public static Detection.DetectionCatalog Detection(this MLContext ml) =>
+            new(ml ?? throw new ArgumentNullException(nameof(ml)));
+
+        /// <summary>An object detector: per image, <c>PredictedLabel</c> (keys), <c>Score</c> and <c>PredictedBoundingBoxes</c> from images, label keys and boxes.</summary>
+        public static Detection.ObjectDetectorEstimator ObjectDetector(this TransformsCatalog catalog, Detection.ObjectDetectorOptions options) =>
+            new(ContextOf(catalog), options);
+
         private static ImageClassifierOptions SimpleOptions(
             string labelColumnName, string imageColumnName, string architecture, int epochs, int imageWidth, int imageHeight, int batchSize) => new()
             {

@@ -166,7 +166,7 @@ namespace Microsoft.ML.Residual.Classification
             return counts.Select(c => c > 0 ? (float)((double)total / (present * (double)c)) : 1f).ToArray();
         }
 
-        private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization) => new()
+        private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization, nn.Module<Tensor, Tensor> network) => new()
         {
             InputName = pixelColumn, OutputName = LogitsColumn, Normalization = normalization,
             Metadata = new Dictionary<string, string>

@@ -172,7 +172,7 @@ namespace Microsoft.ML.Residual.Classification
             fit.Thresholds = MultiLabelThresholds.MaximiseF1(probabilities, truth, Options.Threshold);
         }
 
-        private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization)
+        private protected override OnnxExportOptions ExportOptions(FitState state, string pixelColumn, PixelNormalization normalization, nn.Module<Tensor, Tensor> network)
         {
             var fit = (MultiLabelFit)state;
             return new OnnxExportOptions

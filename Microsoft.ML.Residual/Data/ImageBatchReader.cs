@@ -28,12 +28,14 @@ namespace Microsoft.ML.Residual.Data
         private readonly DataViewSchema.Column imageColumn;
         private readonly DataViewSchema.Column? labelColumn, maskColumn, sourceImageColumn;
         private readonly MaskTarget? maskTarget;
+        private readonly BoxTarget? boxTarget;
+        private readonly DataViewSchema.Column? boxLabelColumn, boxColumn, widthColumn, heightColumn;
         private readonly RowCache<Sample> cache = new();
         private readonly ArrayRecycler<float> rowBuffers;
 
         /// <summary>Checks <paramref name="data"/>'s schema against <paramref name="options"/> and prepares the reader.</summary>
         /// <exception cref="ArgumentException">A column is missing or has the wrong type or size, or the data view has no rows.</exception>
-        public ImageBatchReader(IDataView data, ImageBatchOptions options) : this(data, options, null)
+        public ImageBatchReader(IDataView data, ImageBatchOptions options) : this(data, options, (MaskTarget?)null)
         {
         }
 
@@ -42,6 +44,21 @@ namespace Microsoft.ML.Residual.Data
         /// <see cref="ImageBatch.Labels"/> is the int64 N×H×W mask, −1 marking ignored pixels, and augmentation moves it with the image.
         /// </summary>
         internal ImageBatchReader(IDataView data, ImageBatchOptions options, MaskTarget? mask)
+            : this(data, options, mask, null)
+        {
+        }
+
+        /// <summary>
+        /// As the public constructor; with <paramref name="boxes"/> (and no label column), each batch's <see cref="ImageBatch.Labels"/> is the
+        /// float N×M×5 objects of its images (class index, x1, y1, x2, y2 in pixels of the network's input; class −1 pads), and augmentation
+        /// moves the boxes with the image (<see cref="BoxTarget.Augmentation"/>).
+        /// </summary>
+        internal ImageBatchReader(IDataView data, ImageBatchOptions options, BoxTarget boxes)
+            : this(data, options, null, boxes)
+        {
+        }
+
+        private ImageBatchReader(IDataView data, ImageBatchOptions options, MaskTarget? mask, BoxTarget? boxes)
         {
             this.data = data ?? throw new ArgumentNullException(nameof(data));
             if (options is null) throw new ArgumentNullException(nameof(options));
@@ -94,6 +111,23 @@ namespace Microsoft.ML.Residual.Data
                     sourceImageColumn = image;
             }
 
+            if (boxes is not null)
+            {
+                if (labelColumn is not null || mask is not null) throw new ArgumentException("Read a label column, a mask or boxes, not two: set LabelColumnName to null.", nameof(options));
+                if (options.Augmentation is { IsIdentity: false })
+                    throw new ArgumentException("ImageAugmentation moves pixels without the boxes; detection takes BoxTarget.Augmentation.", nameof(options));
+                boxTarget = boxes;
+                boxLabelColumn = SchemaChecks.Find(data.Schema, boxes.LabelColumnName, "label");
+                boxColumn = SchemaChecks.Find(data.Schema, boxes.BoxColumnName, "box");
+                Data.BoxColumns.CheckTypes(boxLabelColumn.Value, boxColumn.Value);
+                if (boxes.SourceImageColumnName is string source && data.Schema.GetColumnOrNull(source) is { Type: ImageDataViewType } image) sourceImageColumn = image;
+                else if (boxes.WidthColumnName is string w && boxes.HeightColumnName is string h)
+                {
+                    widthColumn = SchemaChecks.Find(data.Schema, w, "image width");
+                    heightColumn = SchemaChecks.Find(data.Schema, h, "image height");
+                }
+            }
+
             // The rows one epoch has in flight: the shuffle buffer, those waiting on the reading threads, and a batch.
             rowBuffers = new ArrayRecycler<float>(Channels * plane, options.ShuffleBufferSize + options.Workers * (OrderedRows.RowsHeldPerThread + 1) + options.BatchSize);
             if (data.GetRowCount() == 0) throw new ArgumentException(NoRows, nameof(data));
@@ -105,6 +139,18 @@ namespace Microsoft.ML.Residual.Data
         /// <param name="IgnoreIndex">The mask value that marks ignored pixels (read as −1), or null.</param>
         /// <param name="SourceImageColumnName">The unresized image column, checked row by row to have the mask image's size (for an image mask), or null.</param>
         internal sealed record MaskTarget(string ColumnName, int NumClasses, int? IgnoreIndex = null, string? SourceImageColumnName = null);
+
+        /// <summary>What a detection reader reads instead of a label key column.</summary>
+        /// <param name="LabelColumnName">A vector of label keys, one per object.</param>
+        /// <param name="BoxColumnName">A vector of Single, x1, y1, x2, y2 in pixels of the original image per object.</param>
+        /// <param name="NumClasses">Classes (the key count).</param>
+        /// <param name="SourceImageColumnName">The unresized MLImage column, whose size the boxes are in; or null.</param>
+        /// <param name="WidthColumnName">Without a source image: a column with each original image's width in pixels, or null (the boxes are in the pixel vector's frame).</param>
+        /// <param name="HeightColumnName">As <paramref name="WidthColumnName"/>, the height.</param>
+        /// <param name="Augmentation">Box-aware augmentation of training epochs, or null.</param>
+        internal sealed record BoxTarget(
+            string LabelColumnName, string BoxColumnName, int NumClasses, string? SourceImageColumnName, string? WidthColumnName, string? HeightColumnName,
+            Detection.DetectionAugmentation? Augmentation);
 
         /// <summary>How the image column holds its pixels.</summary>
         public ImageColumnKind ImageColumnKind { get; }
@@ -158,7 +204,9 @@ namespace Microsoft.ML.Residual.Data
             {
                 var indices = new long[pending.Count];
                 Tensor images = BatchAssembly.Empty(new long[] { pending.Count, Channels, options.Height, options.Width }, ScalarType.Float32);
-                Tensor? labels = maskColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count, options.Height, options.Width }, ScalarType.Int64)
+                float[][]? objects = boxTarget is not null ? new float[pending.Count][] : null;
+                Tensor? labels = boxTarget is not null ? null
+                    : maskColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count, options.Height, options.Width }, ScalarType.Int64)
                     : MultiLabel ? BatchAssembly.Empty(new long[] { pending.Count, Label!.ClassCount }, ScalarType.Float32)
                     : labelColumn is not null ? BatchAssembly.Empty(new long[] { pending.Count }, ScalarType.Int64) : null;
                 try
@@ -168,7 +216,8 @@ namespace Microsoft.ML.Residual.Data
                         Sample row = pending[i];
                         var target = BatchAssembly.Row<float>(images, i);
                         int[]? mask = row.Mask;
-                        if (augmentation is null) row.Pixels.CopyTo(target);
+                        if (objects is not null) objects[i] = BoxRow(row, target, training, epoch, first + i);
+                        else if (augmentation is null) row.Pixels.CopyTo(target);
                         else mask = PixelOps.Augment(row.Pixels, target, Channels, options.Height, options.Width, augmentation, Seeds.Random(options.Seed, epoch, 2, first + i), mask);
                         if (labels is not null && row.Targets is float[] targets) targets.CopyTo(BatchAssembly.Row<float>(labels, i));
                         else if (labels is not null)
@@ -182,6 +231,7 @@ namespace Microsoft.ML.Residual.Data
                         if (!options.CacheInMemory) rowBuffers.Return(row.Pixels);
                     });
                     images = BatchAssembly.Pinned(images, options.PinMemory);
+                    if (objects is not null) labels = Data.BoxColumns.Stack(objects);
                     if (labels is not null) labels = BatchAssembly.Pinned(labels, options.PinMemory);
                 }
                 catch
@@ -199,6 +249,39 @@ namespace Microsoft.ML.Residual.Data
                 throw new InvalidOperationException(
                     $"The data view has {total} rows, fewer than BatchSize {options.BatchSize}, and DropLast is set, so an epoch has no batch. " +
                     "Lower BatchSize or clear DropLast.");
+        }
+
+        // A detection row: its pixels into the batch (moved with its boxes by the training augmentation), and its objects.
+        private float[] BoxRow(Sample row, Span<float> target, bool training, int epoch, long place)
+        {
+            float[] objects = row.Boxes!;
+            if (!training || boxTarget!.Augmentation is not { IsIdentity: false } boxAugmentation)
+            {
+                row.Pixels.CopyTo(target);
+                return objects;
+            }
+
+            int count = objects.Length / Data.BoxColumns.ObjectValues;
+            var boxes = new float[4 * count];
+            var classes = new int[count];
+            for (int j = 0; j < count; j++)
+            {
+                classes[j] = (int)objects[j * Data.BoxColumns.ObjectValues];
+                Array.Copy(objects, j * Data.BoxColumns.ObjectValues + 1, boxes, 4 * j, 4);
+            }
+
+            var moved = new float[row.Pixels.Length];
+            var (keptBoxes, keptClasses) = Detection.BoxAugmentation.Apply(
+                boxAugmentation, Seeds.Random(options.Seed, epoch, 2, place), row.Pixels, moved, Channels, options.Height, options.Width, boxes, classes);
+            moved.CopyTo(target);
+            var result = new float[keptClasses.Length * Data.BoxColumns.ObjectValues];
+            for (int j = 0; j < keptClasses.Length; j++)
+            {
+                result[j * Data.BoxColumns.ObjectValues] = keptClasses[j];
+                Array.Copy(keptBoxes, 4 * j, result, j * Data.BoxColumns.ObjectValues + 1, 4);
+            }
+
+            return result;
         }
 
         /// <summary>
@@ -231,19 +314,22 @@ namespace Microsoft.ML.Residual.Data
 
         private IEnumerable<Sample> StreamRows(CancellationToken token)
         {
-            var columns = new[] { imageColumn, labelColumn, maskColumn, sourceImageColumn }.OfType<DataViewSchema.Column>().ToArray();
+            var columns = new[] { imageColumn, labelColumn, maskColumn, sourceImageColumn, boxLabelColumn, boxColumn, widthColumn, heightColumn }.OfType<DataViewSchema.Column>().ToArray();
             return OrderedRows.Read<Sample>(data, columns, options.Workers, cursor =>
             {
-                Action? checkSizes = sourceImageColumn is DataViewSchema.Column source ? SizeCheck(cursor, source, maskColumn!.Value) : null;
+                Action? checkSizes = sourceImageColumn is DataViewSchema.Column source && maskColumn is not null ? SizeCheck(cursor, source, maskColumn!.Value) : null;
                 var readPixels = ImageColumnKind == ImageColumnKind.Image ? ImageReader(cursor) : VectorReader(cursor);
                 Func<long> readLabel = labelColumn is DataViewSchema.Column label && !MultiLabel ? LabelReader(cursor, label) : (() => -1);
                 Func<float[]?> readTargets = () => null;
                 if (labelColumn is DataViewSchema.Column tags && MultiLabel) readTargets = MultiLabelColumn.Reader(cursor, tags, Label!.ClassCount);
                 Func<int[]?> readMask = maskColumn is DataViewSchema.Column m ? MaskReader(cursor, m, maskTarget!) : (() => null);
+                Func<float[]?> readBoxes = () => null;
+                if (boxTarget is not null)
+                    readBoxes = Data.BoxColumns.Reader(cursor, boxTarget, boxLabelColumn!.Value, boxColumn!.Value, sourceImageColumn, widthColumn, heightColumn, options.Width, options.Height);
                 return () =>
                 {
                     checkSizes?.Invoke();
-                    return new Sample(-1, readPixels(), readLabel(), readMask(), readTargets());
+                    return new Sample(-1, readPixels(), readLabel(), readMask(), readTargets(), readBoxes());
                 };
             }, token).Select(r => r.Value with { Row = r.Row });
         }
@@ -400,7 +486,8 @@ namespace Microsoft.ML.Residual.Data
 
         // Label: the class index (−1 without a label column or with several labels); Mask: the H×W class indices, or null without a
         // mask column; Targets: a multi-label row's K values, 1 for each label it has, or null.
-        private readonly record struct Sample(long Row, float[] Pixels, long Label, int[]? Mask, float[]? Targets = null);
+        // Boxes: a detection row's objects, 5 values each (BoxColumns.ObjectValues), or null.
+        private readonly record struct Sample(long Row, float[] Pixels, long Label, int[]? Mask, float[]? Targets = null, float[]? Boxes = null);
 
     }
 

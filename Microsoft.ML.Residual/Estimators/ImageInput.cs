@@ -38,13 +38,15 @@ namespace Microsoft.ML.Residual.Estimators
 
         /// <summary>
         /// For an MLImage column: ResizeImages → ExtractPixels (CHW, 0–255) into <see cref="PixelColumn"/>, fitted on
-        /// <paramref name="input"/>; for a pixel vector: nothing, and the column itself.
+        /// <paramref name="input"/>; for a pixel vector: nothing, and the column itself. <paramref name="resizing"/>: how the image
+        /// becomes width×height (ML.NET's default, a centred crop of the scaled image, or a detector's Fill, which keeps every box).
         /// </summary>
-        public static (ITransformer? Transform, string Column) PixelPipeline(MLContext ml, IDataView input, string imageColumn, int width, int height)
+        public static (ITransformer? Transform, string Column) PixelPipeline(
+            MLContext ml, IDataView input, string imageColumn, int width, int height, ImageResizingEstimator.ResizingKind resizing = ImageResizingEstimator.ResizingKind.IsoCrop)
         {
             if (RequireColumn(input.Schema, imageColumn).Type is not ImageDataViewType) return (null, imageColumn);
             string resized = Prefix + "Resized";
-            var estimator = ml.Transforms.ResizeImages(resized, width, height, imageColumn)
+            var estimator = ml.Transforms.ResizeImages(resized, width, height, imageColumn, resizing)
                 .Append(ml.Transforms.ExtractPixels(PixelColumn, resized))
                 .Append(ml.Transforms.DropColumns(resized));
             return (estimator.Fit(input), PixelColumn);
@@ -55,11 +57,12 @@ namespace Microsoft.ML.Residual.Estimators
         /// resized image column, which the batch readers turn into pixels themselves (the same values ExtractPixels gives,
         /// at a thirtieth of its cost, on their worker threads); for a pixel vector: nothing, and the column itself.
         /// </summary>
-        public static (ITransformer? Transform, string Column) TrainingImages(MLContext ml, IDataView input, string imageColumn, int width, int height)
+        public static (ITransformer? Transform, string Column) TrainingImages(
+            MLContext ml, IDataView input, string imageColumn, int width, int height, ImageResizingEstimator.ResizingKind resizing = ImageResizingEstimator.ResizingKind.IsoCrop)
         {
             if (RequireColumn(input.Schema, imageColumn).Type is not ImageDataViewType) return (null, imageColumn);
             string resized = Prefix + "Resized";
-            return (ml.Transforms.ResizeImages(resized, width, height, imageColumn).Fit(input), resized);
+            return (ml.Transforms.ResizeImages(resized, width, height, imageColumn, resizing).Fit(input), resized);
         }
 
         /// <summary>

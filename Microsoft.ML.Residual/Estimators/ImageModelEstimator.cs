@@ -39,6 +39,18 @@ namespace Microsoft.ML.Residual.Estimators
         /// <summary>The graph's outputs that stay in the scored data as they are.</summary>
         private protected virtual string[] KeptOutputs => Array.Empty<string>();
 
+        /// <summary>How an MLImage column is resized to the network's size (ML.NET's default, a centred crop; a detector fills the size, keeping every box).</summary>
+        private protected virtual Microsoft.ML.Transforms.Image.ImageResizingEstimator.ResizingKind Resizing => Microsoft.ML.Transforms.Image.ImageResizingEstimator.ResizingKind.IsoCrop;
+
+        /// <summary>The graph's inputs besides the pixels, each with the ML.NET transform that makes its column from the input (a detector's image size); temporary.</summary>
+        private protected virtual (string Column, IEstimator<ITransformer> Estimator)[] ExtraGraphInputs(FitState state) => Array.Empty<(string, IEstimator<ITransformer>)>();
+
+        /// <summary>
+        /// Shapes ML.NET is told for graph outputs (null: the graph's own). A detector's outputs have as many values as it finds: a shape
+        /// of { 0 } makes them variable-length vectors.
+        /// </summary>
+        private protected virtual System.Collections.Generic.IDictionary<string, int[]>? OutputShapes => null;
+
         /// <summary>What the log calls a fit ("Training", "Featurizing").</summary>
         private protected abstract string Activity { get; }
 
@@ -51,15 +63,19 @@ namespace Microsoft.ML.Residual.Estimators
             if (input is null) throw new ArgumentNullException(nameof(input));
             EstimatorRuntime.EnsureOnnxRuntime();
             CheckBeforeFit(input);
-            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, ImageColumnName, ImageWidth, ImageHeight);
+            (ITransformer? pixelTransform, string pixelColumn) = ImageInput.PixelPipeline(Ml, input, ImageColumnName, ImageWidth, ImageHeight, Resizing);
             using IChannel channel = Environment.Register(GetType().Name).Start(Activity);
             (byte[] onnx, FitState state) = CreateGraph(input, pixelColumn, channel);
             onnx = Scoring.Apply(onnx, Scoring.CalibrationSet ?? input, pixelTransform, pixelColumn);
             (int? gpu, bool fallbackToCpu) = EstimatorRuntime.ScoringDevice(Environment, channel);
-            var chain = new ChainBuilder(input).Add(pixelTransform)
-                .Fit(Ml.Transforms.ApplyOnnxModel(GraphOutputs, new[] { pixelColumn }, new MemoryStream(onnx), gpu, fallbackToCpu));
+            var chain = new ChainBuilder(input).Add(pixelTransform);
+            (string Column, IEstimator<ITransformer> Estimator)[] extraInputs = ExtraGraphInputs(state);
+            foreach (var (_, estimator) in extraInputs) chain.Fit(estimator);
+            string[] graphInputs = extraInputs.Select(e => e.Column).Prepend(pixelColumn).ToArray();
+            chain.Fit(Ml.Transforms.ApplyOnnxModel(GraphOutputs, graphInputs, new MemoryStream(onnx), OutputShapes, gpu, fallbackToCpu));
             AddScoringColumns(chain, state);
-            string[] temporary = GraphOutputs.Except(KeptOutputs).Concat(pixelTransform != null ? new[] { pixelColumn } : Array.Empty<string>()).ToArray();
+            string[] temporary = GraphOutputs.Except(KeptOutputs).Concat(extraInputs.Select(e => e.Column))
+                .Concat(pixelTransform != null ? new[] { pixelColumn } : Array.Empty<string>()).ToArray();
             return chain.Fit(Ml.Transforms.DropColumns(temporary)).Build();
         }
 

@@ -80,7 +80,7 @@ namespace Microsoft.ML.Residual.Estimators
                 AfterTraining(setup);
                 setup.Model.to(CPU);
                 onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
-                    ExportOptions(setup.Task, pixelColumn, setup.Normalization));
+                    ExportOptions(setup.Task, pixelColumn, setup.Normalization, setup.Model));
             });
             return (onnx, state);
         }
@@ -111,8 +111,8 @@ namespace Microsoft.ML.Residual.Estimators
         {
         }
 
-        /// <summary>The export's input, outputs and metadata.</summary>
-        private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization);
+        /// <summary>The export's input, outputs and metadata for the trained <paramref name="network"/>.</summary>
+        private protected abstract OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization, nn.Module<Tensor, Tensor> network);
 
         /// <summary>What a fit (or the learning-rate finder) works with: the readers, the network on its device and its trainer.</summary>
         private protected sealed record Prepared(
@@ -128,7 +128,7 @@ namespace Microsoft.ML.Residual.Estimators
         {
             TrainingOptions training = Options.ToTrainingOptions();
             FitState fit = CheckInput(input);
-            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight);
+            (ITransformer? readTransform, string readColumn) = ImageInput.TrainingImages(Ml, input, Options.ImageColumnName, Options.ImageWidth, Options.ImageHeight, Resizing);
             (IDataView pixels, IDataView? validationPixels) = ImageInput.SplitValidation(
                 Ml, input, readTransform, Options.ValidationSet, Options.ValidationFraction, Options.Seed);
             if (!withValidation) validationPixels = null;

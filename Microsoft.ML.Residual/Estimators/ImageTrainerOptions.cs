@@ -241,7 +241,7 @@ namespace Microsoft.ML.Residual.Estimators
             }
 
             ModelInfo? card = ResidualModels.Find(Architecture);
-            string kind = task == ModelTask.Classifier ? "classifier" : "segmenter (a U-Net)";
+            string kind = task switch { ModelTask.Classifier => "classifier", ModelTask.Segmenter => "segmenter (a U-Net)", _ => "detector" };
             Check(card?.Task == task, nameof(Architecture), $"'{Architecture}'",
                 $"not a {kind}; use one of: {string.Join(", ", ResidualModels.All.Where(m => m.Task == task).Select(m => m.Name))}");
             Check(Epochs >= 1, nameof(Epochs), Epochs, "train for at least one epoch");

@@ -13,6 +13,9 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Class logits per pixel at the input resolution (N×K×H×W).</summary>
         Segmenter,
+
+        /// <summary>A one-stage detector's head outputs per anchor (N×A×(K+4), or N×A×(K+5) for FCOS; see <see cref="IDetectionModel"/>).</summary>
+        Detector,
     }
 
     /// <summary>One entry of the model registry.</summary>

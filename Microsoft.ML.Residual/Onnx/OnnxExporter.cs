@@ -138,6 +138,12 @@ namespace Microsoft.ML.Residual.Onnx
 
         /// <summary>Average the network's output over views of each image (mirror image, crops) inside the graph. Default none.</summary>
         public TestTimeAugmentation TestTimeAugmentation { get; set; }
+
+        /// <summary>
+        /// For a detector: box decoding, score threshold, top-k and NonMaxSuppression after the network, whose three outputs replace
+        /// the raw output (one image per run: the input's batch dimension is 1).
+        /// </summary>
+        internal DetectionPostprocessing? Detection { get; set; }
     }
 
     /// <summary>
@@ -196,7 +202,16 @@ namespace Microsoft.ML.Residual.Onnx
 
             var outputs = new List<(string Name, Tensor Example, TensorProto.Types.DataType Type)>();
             bool argMax = options.ArgMax || options.ClassNames != null;
-            if (options.Softmax)
+            if (options.Detection is { } detection)
+            {
+                var (boxes, scores, labels) = DetectionGraph.Emit(builder, logits, detection, (int)inputShape[2], (int)inputShape[3]);
+                // One value per detection: a length the graph knows only when it runs.
+                using Tensor variable = torch.zeros(0);
+                outputs.Add((boxes, variable, TensorProto.Types.DataType.Float));
+                outputs.Add((scores, variable, TensorProto.Types.DataType.Float));
+                outputs.Add((labels, variable, TensorProto.Types.DataType.String));
+            }
+            else if (options.Softmax)
             {
                 GraphValue score = builder.Rename(builder.Softmax(logits, 1), options.ScoreName);
                 outputs.Add((score.Name, score.Example, TensorProto.Types.DataType.Float));
@@ -247,7 +262,22 @@ namespace Microsoft.ML.Residual.Onnx
             GraphProto graph = builder.Graph;
             graph.Name = module.GetType().Name;
             graph.Input.Add(ValueInfo(options.InputName, inputShape, TensorProto.Types.DataType.Float, options.DynamicBatch));
-            foreach (var (name, value, type) in outputs) graph.Output.Add(ValueInfo(name, value.shape, type, options.DynamicBatch));
+            if (options.Detection?.ImageSizeInputName is string sizeInput) graph.Input.Add(ValueInfo(sizeInput, new long[] { 1, 2 }, TensorProto.Types.DataType.Float, false));
+            foreach (var (name, value, type) in outputs)
+            {
+                graph.Output.Add(options.Detection is null ? ValueInfo(name, value.shape, type, options.DynamicBatch)
+                    : new ValueInfoProto
+                    {
+                        Name = name,
+                        Type = new TypeProto
+                        {
+                            TensorType = new TypeProto.Types.Tensor
+                            {
+                                ElemType = (int)type, Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimParam = "detections" } } },
+                            },
+                        },
+                    });
+            }
             CheckParameterNames(module, builder);
 
             var model = new ModelProto
@@ -306,6 +336,15 @@ namespace Microsoft.ML.Residual.Onnx
             if (options.ClassNames != null) names.Add(options.PredictedLabelName);
             if (options.OneHot) names.Add(options.OneHotName);
             if (options.Sigmoid && options.Thresholds != null) names.Add(options.PredictedFlagsName);
+            if (options.Detection is { } detection)
+            {
+                if (options.Softmax || options.Sigmoid || options.ArgMax || options.ClassNames != null || options.OneHot)
+                    throw new ArgumentException("A detector's graph ends in its detections: Softmax, Sigmoid, ArgMax, ClassNames and OneHot do not apply.", nameof(options));
+                if (options.DynamicBatch) throw new ArgumentException("A detector's graph scores one image per run: set DynamicBatch to false.", nameof(options));
+                names = new List<string> { options.InputName, detection.BoxesName, detection.ScoresName, detection.LabelsName };
+                if (detection.ImageSizeInputName is string size) names.Add(size);
+            }
+
             if (options.Sigmoid && options.Softmax) throw new ArgumentException("Choose Softmax or Sigmoid, not both.", nameof(options));
             if (options.Thresholds != null && !options.Sigmoid) throw new ArgumentException("Thresholds apply to Sigmoid probabilities; set Sigmoid.", nameof(options));
             if (names.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("Input and output names must not be empty.", nameof(options));

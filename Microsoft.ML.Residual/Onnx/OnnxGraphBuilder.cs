@@ -399,6 +399,27 @@ namespace Microsoft.ML.Residual.Onnx
         /// <summary>A constant initializer as a value.</summary>
         public GraphValue ConstantValue(Tensor value) => new(Constant(value), value);
 
+        /// <summary>A constant initializer, by name (post-processing builds on names alone: its values depend on the image).</summary>
+        public string ConstantName(Tensor value) => Constant(value);
+
+        /// <summary>
+        /// An operator of the exporter's post-processing (a detector's box decoding and NMS), by name: its values depend on what the
+        /// network finds in an image, so no example runs through it.
+        /// </summary>
+        public string Op(string op, string[] inputs, params AttributeProto[] attributes) => Ops(op, inputs, 1, attributes)[0];
+
+        /// <summary>As <see cref="Op"/>, for an operator with several outputs (TopK).</summary>
+        public string[] Ops(string op, string[] inputs, int outputs, params AttributeProto[] attributes)
+        {
+            var names = Enumerable.Range(0, outputs).Select(_ => NewName(op)).ToArray();
+            var node = new NodeProto { OpType = op, Name = names[0] };
+            node.Input.AddRange(inputs);
+            node.Output.AddRange(names);
+            node.Attribute.AddRange(attributes);
+            graph.Node.Add(node);
+            return names;
+        }
+
         // ---- plumbing ----
 
         private GraphValue Node(string op, string path, Tensor example, string[] inputs, params AttributeProto[] attributes)
@@ -461,16 +482,16 @@ namespace Microsoft.ML.Residual.Onnx
             return new[] { top, left, top, left };
         }
 
-        private static AttributeProto Int(string name, long value) =>
+        internal static AttributeProto Int(string name, long value) =>
             new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
-        private static AttributeProto Float(string name, double value) =>
+        internal static AttributeProto Float(string name, double value) =>
             new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = (float)value };
 
         private static AttributeProto String(string name, string value) =>
             new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 
-        private static AttributeProto Ints(string name, long[] values)
+        internal static AttributeProto Ints(string name, long[] values)
         {
             var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
             attribute.Ints.AddRange(values);

@@ -120,7 +120,7 @@ namespace Microsoft.ML.Residual.Segmentation
             };
         }
 
-        private protected override OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization) => new()
+        private protected override OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization, nn.Module<Tensor, Tensor> network) => new()
         {
             InputName = pixelColumn, Normalization = normalization, Softmax = true, ScoreName = Options.MaskScoreColumnName,
             ArgMax = true, PredictedIndexName = IndexColumn, PredictedIndexAsUInt32 = true,

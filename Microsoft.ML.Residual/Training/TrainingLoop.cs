@@ -156,6 +156,12 @@ namespace Microsoft.ML.Residual.Training
         /// </summary>
         public bool MultiLabel { get; set; }
 
+        /// <summary>
+        /// The targets are not class labels (a detector's N×M×5 objects): only the loss is summed and reported, accuracy stays 0 and
+        /// no confusion matrix is kept. The task measures its own metrics (mAP) afterwards.
+        /// </summary>
+        internal bool LossOnly { get; set; }
+
         /// <summary>Applied to every image batch on the training device before the network (e.g. pixel normalisation).</summary>
         public Func<Tensor, Tensor>? Preprocess { get; set; }
 
@@ -244,7 +250,8 @@ namespace Microsoft.ML.Residual.Training
                             (Tensor loss, Tensor logits, y) = BatchLoss(hooks, state, x, y, training: true);
 
                             long n = y.shape[0];
-                            totals.Add(loss, n, Predicted(logits, y), y);
+                            Tensor predictedLabels = Predicted(logits, y);
+                            totals.Add(loss, n, predictedLabels, LossOnly ? predictedLabels : y);
                             images += n;
                             batch++;
                             batchesThisRun++;
@@ -561,7 +568,8 @@ namespace Microsoft.ML.Residual.Training
                     long n = y.shape[0];
                     images += n;
                     Tensor predicted = Predicted(logits, y);
-                    totals.Add(loss, n, predicted, y);
+                    totals.Add(loss, n, predicted, LossOnly ? predicted : y);
+                    if (LossOnly) continue;
                     if (MultiLabel)
                     {
                         // Per label: the images that have it, and those of them predicted to (confusion holds K of each).
@@ -584,6 +592,7 @@ namespace Microsoft.ML.Residual.Training
                 if (images == 0) throw new InvalidOperationException("The validation data is empty.");
                 var (lossSum, correct, count) = totals.Read();
                 DeviceReads++;
+                if (LossOnly) return (lossSum / images, 0, null, Array.Empty<double?>());
                 using Tensor counts = confusion!.cpu();
                 DeviceReads++;
                 if (MultiLabel)
@@ -651,7 +660,8 @@ namespace Microsoft.ML.Residual.Training
                 : nn.functional.cross_entropy(logits, targets, ignore_index: -1, label_smoothing: smoothing ? options.LabelSmoothing : 0.0));
 
         // The predictions accuracy counts against the targets: the arg-max class, or for several labels each label whose logit is ≥ 0.
-        private Tensor Predicted(Tensor logits, Tensor targets) => MultiLabel ? logits.NotBelow(0L).to_type(targets.dtype) : logits.argmax(1);
+        // A loss-only task compares nothing: an empty tensor, counted neither correct nor labelled.
+        private Tensor Predicted(Tensor logits, Tensor targets) => LossOnly ? empty(new long[] { 0 }, ScalarType.Int64, device: logits.device) : MultiLabel ? logits.NotBelow(0L).to_type(targets.dtype) : logits.argmax(1);
 
         /// <summary>A copy of every parameter and buffer, on the model's device (no copy to the host, no wait for the device).</summary>
         internal static Dictionary<string, Tensor> Snapshot(nn.Module model)
