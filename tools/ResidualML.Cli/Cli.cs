@@ -40,7 +40,7 @@ namespace ResidualML.Cli
 
         public static readonly IReadOnlyList<ICommand> Commands = new ICommand[]
         {
-            new TrainCommand(), new LrFindCommand(), new EvaluateCommand(), new PredictCommand(), new ExplainCommand(), new SegmentCommand(), new SweepCommand(), new DiagnoseCommand(), new ExportCommand(),
+            new TrainCommand(), new LrFindCommand(), new EvaluateCommand(), new PredictCommand(), new ExplainCommand(), new SegmentCommand(), new DetectCommand(), new SweepCommand(), new DiagnoseCommand(), new ExportCommand(),
         };
 
         public static int Run(string[] args, CliContext context)
