@@ -95,11 +95,11 @@ namespace ResidualML.Cli.Commands
             CheckDatasetUsage(line, evaluating: false);
             int seed = CommonOptions.SeedOf(line);
             int size = line.Integer("image-size", line.Has("shapes") ? 128 : 512, 32, 4096);
+            double minScore = MinScore(line);
             string architecture = line.Text("arch") ?? "retinanet_resnet50_fpn";
             if (ResidualModels.Find(architecture) is not { Task: ModelTask.Detector })
                 throw new UsageException($"--arch {architecture} is not a detector; the detectors are {string.Join(", ", ResidualModels.All.Where(m => m.Task == ModelTask.Detector).Select(m => m.Name))}.");
             double fraction = line.Number("validation-fraction", 0.01, 0.9) ?? 0.2;
-            double minScore = MinScore(line);
             var output = new OutputFiles(line.OutputFolder());
             DetectionDataset dataset = LoadDataset(line, output, size, seed, modelClasses: null);
             if (dataset.Examples.Count < 2)
