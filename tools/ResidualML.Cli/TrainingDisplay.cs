@@ -14,13 +14,17 @@ namespace ResidualML.Cli
     internal sealed class TrainingDisplay
     {
         private readonly IAnsiConsole console;
+        private readonly bool lossOnly;
         private readonly List<EpochReport> history = new();
         private ProgressTask? run;
         private ProgressTask? epoch;
 
-        public TrainingDisplay(IAnsiConsole console)
+        /// <param name="console">Where the bars and lines go.</param>
+        /// <param name="lossOnly">Whether the model reports losses only (a detector): its epoch lines then show no accuracy.</param>
+        public TrainingDisplay(IAnsiConsole console, bool lossOnly = false)
         {
             this.console = console;
+            this.lossOnly = lossOnly;
             Batches = new Handler<BatchReport>(OnBatch);
             Epochs = new Handler<EpochReport>(OnEpoch);
         }
@@ -66,6 +70,14 @@ namespace ResidualML.Cli
         private void OnEpoch(EpochReport r)
         {
             history.Add(r);
+            if (lossOnly)
+            {
+                string loss = r.ValidationLoss is double v ? string.Create(CultureInfo.InvariantCulture, $"  validation loss {v:F4}") : string.Empty;
+                console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"epoch {r.Epoch}/{r.Epochs}  loss {r.TrainingLoss:F4}{loss}  {r.ImagesPerSecond:F1} img/s{(r.GpuMemoryMegabytes is double gpu ? $"  GPU {gpu:F0} MB" : string.Empty)}{(r.IsBest ? "  best so far" : string.Empty)}")));
+                return;
+            }
+
             string validation = r.ValidationMeanIoU is double iou ? string.Create(CultureInfo.InvariantCulture, $"  validation mean IoU {iou:F3}")
                 : r.ValidationAccuracy is double accuracy ? string.Create(CultureInfo.InvariantCulture, $"  validation loss {r.ValidationLoss:F4}  accuracy {accuracy:P1}")
                 : string.Empty;

@@ -114,7 +114,7 @@ namespace ResidualML.Cli.Commands
             MLContext ml = CommonOptions.Context(line, seed);
             IDataView trainRows = train.ToDataView(ml), validationRows = validation.ToDataView(ml);
             ITransformer imageLoader = ml.Transforms.LoadImages(ImageColumn, null, PathColumn).Fit(trainRows);
-            var display = new TrainingDisplay(context.Console);
+            var display = new TrainingDisplay(context.Console, lossOnly: true);
             DetectorOptions? network = line.Has("fpn-channels") || line.Has("head-convolutions")
                 ? new DetectorOptions
                 {
@@ -132,7 +132,7 @@ namespace ResidualML.Cli.Commands
                 Progress = display.Epochs, BatchProgress = display.Batches, CancellationToken = context.Cancellation,
             };
             CommonOptions.ReadLoopSettings(line, options);
-            context.Console.MarkupLine(Markup.Escape($"Training {architecture} at {size}x{size} on {train.Examples.Count} images ({train}), validating on {validation.Examples.Count}"));
+            context.Console.MarkupLine(Markup.Escape($"Training {architecture} at {size}x{size} on {train}; validating on {validation.Examples.Count} images"));
             var clock = Stopwatch.StartNew();
             ITransformer detector = display.Show($"{architecture}, {options.Epochs} epochs",
                 () => ml.Detection().ObjectDetector(options).Fit(imageLoader.Transform(trainRows)));
@@ -159,7 +159,7 @@ namespace ResidualML.Cli.Commands
                 ["validationImages"] = validation.Examples.Count,
                 ["trainingSeconds"] = Math.Round(seconds, 1),
                 ["validation"] = json,
-                ["epochs"] = OutputFiles.EpochsJson(display.History),
+                ["epochs"] = EpochsJson(display.History),
             });
             LossChart(output, display.History);
             int written = WriteOverlays(scored, output, validation, dataset.ClassNames, minScore, context, MaxOverlays, detections: null);
@@ -376,6 +376,19 @@ namespace ResidualML.Cli.Commands
                 table.AddRow(new Text(classes[c]), new Text(F(c < metrics.PerClassAveragePrecision.Count ? metrics.PerClassAveragePrecision[c] : null)),
                     new Text(F(c < metrics.PerClassAveragePrecision50.Count ? metrics.PerClassAveragePrecision50[c] : null)));
             console.Write(table);
+        }
+
+        // The epochs as the other commands write them, less the accuracies and IoU a detector does not measure.
+        private static JsonArray EpochsJson(IReadOnlyList<EpochReport> history)
+        {
+            JsonArray epochs = OutputFiles.EpochsJson(history);
+            foreach (JsonNode? epoch in epochs)
+            {
+                var fields = epoch!.AsObject();
+                foreach (string unmeasured in new[] { "trainingAccuracy", "validationAccuracy", "validationMeanIoU" }) fields.Remove(unmeasured);
+            }
+
+            return epochs;
         }
 
         private static void LossChart(OutputFiles output, IReadOnlyList<EpochReport> history)
