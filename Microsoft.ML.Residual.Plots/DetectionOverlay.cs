@@ -95,7 +95,7 @@ namespace Microsoft.ML.Residual.Plots
             using var stroke = new SKPaint { Color = colour, Style = SKPaintStyle.Stroke, StrokeWidth = LineWidth, IsAntialias = false };
             canvas.DrawRect(SKRect.Create(x1, y1, Math.Max(0, x2 - x1), Math.Max(0, y2 - y1)), stroke);
 
-            float textWidth = ChartFont.Measure(text, TextSize), tagWidth = textWidth + 2 * LabelPadding, tagHeight = TextSize + 2 * LabelPadding + 1;
+            float textWidth = ChartFont.Measure(text, TextSize), tagWidth = (float)Math.Ceiling(textWidth) + 2 * LabelPadding + 2, tagHeight = TextSize + 2 * LabelPadding + 1;
             float left = Math.Clamp(x1 - LineWidth / 2, 0, Math.Max(0, width - tagWidth));
             float top = below ? y1 + LineWidth / 2 : y1 - LineWidth / 2 - tagHeight;
             top = Math.Clamp(top, 0, Math.Max(0, height - tagHeight));

@@ -127,6 +127,51 @@ public sealed class DetectCliTests
     }
 
     [TestMethod]
+    public void Evaluate_OnTheSameImagesAsCocoAndAsYolo_GivesTheSameMetrics()
+    {
+        Assert.AreEqual(0, training.ExitCode, training.ToString());
+        // The generated shapes come with their COCO file; the same boxes written as YOLO labels (Ultralytics layout, split "val").
+        string shapes = Path.Combine(trained, "shapes"), yolo = Path.Combine(root, "yolo");
+        Directory.CreateDirectory(Path.Combine(yolo, "images", "val"));
+        Directory.CreateDirectory(Path.Combine(yolo, "labels", "val"));
+        File.WriteAllLines(Path.Combine(yolo, "classes.txt"), ShapeClasses);
+        using (JsonDocument coco = JsonDocument.Parse(File.ReadAllText(Path.Combine(shapes, "annotations.json"))))
+        {
+            var files = coco.RootElement.GetProperty("images").EnumerateArray().ToDictionary(i => i.GetProperty("id").GetInt64(), i => i.GetProperty("file_name").GetString()!);
+            var categories = coco.RootElement.GetProperty("categories").EnumerateArray().ToDictionary(c => c.GetProperty("id").GetInt64(), c => System.Array.IndexOf(ShapeClasses, c.GetProperty("name").GetString()));
+            var lines = files.Values.ToDictionary(f => f, _ => new System.Collections.Generic.List<string>());
+            foreach (JsonElement annotation in coco.RootElement.GetProperty("annotations").EnumerateArray())
+            {
+                double[] box = annotation.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                lines[files[annotation.GetProperty("image_id").GetInt64()]].Add(string.Join(' ', new[]
+                {
+                    categories[annotation.GetProperty("category_id").GetInt64()], (box[0] + box[2] / 2) / 64, (box[1] + box[3] / 2) / 64, box[2] / 64, box[3] / 64,
+                }.Select(v => System.Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture))));
+            }
+
+            foreach (var (file, objects) in lines)
+            {
+                File.Copy(Path.Combine(shapes, file), Path.Combine(yolo, "images", "val", file));
+                File.WriteAllLines(Path.Combine(yolo, "labels", "val", Path.ChangeExtension(file, ".txt")), objects);
+            }
+        }
+
+        CliRun asCoco = CliRun.Of(root, "detect", "--model", Path.Combine("run", "model.zip"), "--coco", Path.Combine(shapes, "annotations.json"), "--images", shapes, "--output", "as-coco");
+        Assert.AreEqual(0, asCoco.ExitCode, asCoco.ToString());
+        CliRun asYolo = CliRun.Of(root, "detect", "--model", Path.Combine("run", "model.zip"), "--yolo", "yolo", "--split", "val", "--output", "as-yolo");
+        Assert.AreEqual(0, asYolo.ExitCode, asYolo.ToString());
+
+        using JsonDocument coco1 = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "as-coco", "metrics.json")));
+        using JsonDocument yolo1 = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "as-yolo", "metrics.json")));
+        JsonElement a = coco1.RootElement.GetProperty("evaluation"), b = yolo1.RootElement.GetProperty("evaluation");
+        Assert.AreEqual(Images, a.GetProperty("images").GetInt32());
+        Assert.AreEqual(Images, b.GetProperty("images").GetInt32());
+        // The YOLO round trip moves a box by float rounding only (about 1e-5 pixel): far from changing any detection's match.
+        foreach (string metric in new[] { "meanAveragePrecision", "meanAveragePrecision50", "averageRecall" })
+            Assert.AreEqual(a.GetProperty(metric).GetDouble(), b.GetProperty(metric).GetDouble(), 1e-9, metric);
+    }
+
+    [TestMethod]
     [DataRow(new[] { "detect" }, "needs a dataset to train on", DisplayName = "nothing to train on")]
     [DataRow(new[] { "detect", "--coco", "a.json", "--voc", "voc" }, "got --coco and --voc", DisplayName = "two datasets")]
     [DataRow(new[] { "detect", "--coco", "a.json" }, "--coco needs --images", DisplayName = "COCO without its images")]
@@ -136,6 +181,7 @@ public sealed class DetectCliTests
     [DataRow(new[] { "detect", "--shapes", "10", "--arch", "resnet18" }, "--arch resnet18 is not a detector", DisplayName = "a classifier as the architecture")]
     [DataRow(new[] { "detect", "--model", "m.zip" }, "needs --images", DisplayName = "a model and nothing to apply it to")]
     [DataRow(new[] { "detect", "--model", "m.zip", "--images", "x", "--epochs", "3" }, "--epochs is for training", DisplayName = "a training option with a model")]
+    [DataRow(new[] { "detect", "--shapes", "10", "--split", "val" }, "--split goes with --voc", DisplayName = "a split with shapes")]
     [DataRow(new[] { "detect", "--shapes", "10", "--min-score", "2" }, "--min-score must be a number from 0 to 1", DisplayName = "a score above 1")]
     public void Detect_CalledWrongly_ExitsWithCode2AndOneLineNamingTheOption(string[] args, string message)
     {

@@ -1,9 +1,9 @@
-// Detection: an object detector (RetinaNet over a ResNet-18 feature pyramid) in an ML.NET pipeline on generated images of
+// Detection: an object detector (FCOS over a ResNet-18 feature pyramid) in an ML.NET pipeline on generated images of
 // circles, squares and triangles. It trains from image paths, boxes and labels, reports COCO mAP (mAP, mAP50, mAP75 and AP
 // per class) on held-out images, saves model.zip, reloads it, and prints the boxes it finds in one new image (also drawn
 // into detection-output/found.png).
 //
-//   dotnet run -c Release --project samples/Detection [-- --epochs 12 --images 400 --out detection-output]
+//   dotnet run -c Release --project samples/Detection [-- --epochs 10 --images 300 --out detection-output]
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -17,8 +17,8 @@ using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Plots;
 using Microsoft.ML.Residual.Training;
 
-int epochs = int.Parse(Argument("--epochs", "12"));
-int count = int.Parse(Argument("--images", "400"));
+int epochs = int.Parse(Argument("--epochs", "10"));
+int count = int.Parse(Argument("--images", "300"));
 const int Size = 96;
 string output = Path.GetFullPath(Argument("--out", "detection-output"));
 Directory.CreateDirectory(output);
@@ -35,9 +35,9 @@ Console.WriteLine($"Test images:     {test}");
 var pipeline = ml.Transforms.LoadImages("Image", imageFolder: null, "ImagePath")
     .Append(ml.Detection().ObjectDetector(new ObjectDetectorOptions
     {
-        Architecture = "retinanet_resnet18_fpn", ModelOptions = new DetectorOptions { FpnChannels = 64 },
+        Architecture = "fcos_resnet18_fpn", ModelOptions = new DetectorOptions { FpnChannels = 64 },
         LabelColumnName = "Labels", BoxColumnName = "Boxes", ImageWidthColumnName = "Width", ImageHeightColumnName = "Height",
-        ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 8, LearningRate = 1e-3, Seed = 1,
+        ImageWidth = Size, ImageHeight = Size, Epochs = epochs, BatchSize = 8, LearningRate = 2e-3, Seed = 1,
         Progress = new ConsoleProgress(),
     }));
 IDataView trainRows = train.ToDataView(ml);
@@ -61,8 +61,8 @@ DetectionExample example = ShapeDetection.Generate(Path.Combine(data, "new"), 1,
 var single = new DetectionDataset(ShapeDetection.ClassNames, new[] { example with { Objects = Array.Empty<DetectionBox>() } });
 IDataView found = loaded.Transform(single.ToDataView(ml));
 Detected detected = ml.Data.CreateEnumerable<Detected>(found, reuseRowObject: false).Single();
-Console.WriteLine($"\n{Path.GetFileName(example.ImagePath)}: {example.Objects.Count} shape(s); the detections scoring 0.3 or more:");
-var boxes = Enumerable.Range(0, detected.Score.Length).Where(i => detected.Score[i] >= 0.3f)
+Console.WriteLine($"\n{Path.GetFileName(example.ImagePath)}: {example.Objects.Count} shape(s); the detections scoring 0.5 or more (at most 10):");
+var boxes = Enumerable.Range(0, detected.Score.Length).Where(i => detected.Score[i] >= 0.5f).Take(10)
     .Select(i => new ScoredBox((int)detected.PredictedLabel[i] - 1, detected.Score[i], detected.PredictedBoundingBoxes[4 * i], detected.PredictedBoundingBoxes[4 * i + 1],
         detected.PredictedBoundingBoxes[4 * i + 2], detected.PredictedBoundingBoxes[4 * i + 3])).ToList();
 foreach (ScoredBox box in boxes)

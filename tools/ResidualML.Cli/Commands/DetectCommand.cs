@@ -39,6 +39,7 @@ namespace ResidualML.Cli.Commands
             "residualml detect --coco instances.json --images ./photos --arch fcos_resnet50_fpn --epochs 30",
             "residualml detect --voc ./VOC2012 --image-size 384",
             "residualml detect --yolo ./dataset --classes ./dataset/classes.txt",
+            "residualml detect --yolo ./coco128 --split train2017 --classes ./coco128.yaml        # the Ultralytics layout",
             "residualml detect --model model.zip --coco test.json --images ./test-photos --output evaluation",
             "residualml detect --model model.zip --images ./new-photos --output found",
         };
@@ -48,8 +49,9 @@ namespace ResidualML.Cli.Commands
             new("coco", "FILE", "a COCO annotation file (instances JSON); its images are below --images"),
             new("images", "PATH", "with --coco: the folder its file names are relative to; with --model alone: the images to detect objects in (a folder, one image or a CSV of paths)"),
             new("voc", "FOLDER", "a Pascal VOC folder: Annotations/*.xml and JPEGImages/ (difficult objects left out)"),
-            new("yolo", "FOLDER", "a YOLO dataset: FOLDER/images and FOLDER/labels, a .txt per image at the same relative path (class cx cy w h, normalised); needs --classes"),
-            new("classes", "FILE", "the class names, one per line, in the order of the class numbers (required with --yolo; with --voc, the classes and their order)"),
+            new("yolo", "FOLDER", "a YOLO dataset: images in FOLDER/images, a .txt of 'class cx cy w h' lines (normalised) per image of the same name in FOLDER/labels; with --split NAME, FOLDER/images/NAME and FOLDER/labels/NAME (Ultralytics)"),
+            new("classes", "FILE", "the class names: one per line in the order of the class numbers, or an Ultralytics data.yaml (--yolo: default FOLDER/classes.txt or FOLDER/data.yaml; --voc: the classes and their order)"),
+            new("split", "NAME", "with --voc: the image set ImageSets/Main/NAME.txt (e.g. train, val); with --yolo: the sub-folder NAME of images/ and labels/"),
             new("shapes", "N", "generate N images of circles, squares and triangles (into OUTPUT/shapes; a demo that needs no data)"),
             new("model", "FILE", "a model.zip from 'residualml detect': with a dataset option, evaluate it; with --images alone, detect objects"),
             new("arch", "NAME", "retinanet_resnet50_fpn (default), fcos_resnet50_fpn, or the resnet18/resnet34 variants of either"),
@@ -238,14 +240,16 @@ namespace ResidualML.Cli.Commands
             else if (line.PathOf("voc") is string voc)
             {
                 if (!Directory.Exists(voc)) throw new DirectoryNotFoundException($"--voc {voc}: no such folder. Give a Pascal VOC folder with Annotations/ and JPEGImages/.");
-                dataset = VocDetection.Load(voc, line.Has("classes") ? ReadClasses(line) : modelClasses);
+                dataset = VocDetection.Load(voc, line.Has("classes") ? ReadClasses(line) : modelClasses, imageSet: line.Text("split"));
             }
             else if (line.PathOf("yolo") is string yolo)
             {
-                string images = Path.Combine(yolo, "images"), labels = Path.Combine(yolo, "labels");
+                string split = line.Text("split") ?? string.Empty;
+                string images = Path.Combine(yolo, "images", split), labels = Path.Combine(yolo, "labels", split);
                 if (!Directory.Exists(images) || !Directory.Exists(labels))
-                    throw new DirectoryNotFoundException($"--yolo {yolo}: expected the folders {images} and {labels} (a .txt of 'class cx cy w h' lines per image at the same relative path).");
-                dataset = YoloDetection.Load(images, labels, ReadClasses(line));
+                    throw new DirectoryNotFoundException($"--yolo {yolo}: expected the folders {images} and {labels} (a .txt of 'class cx cy w h' lines per image, of the same name)"
+                        + (line.Has("split") ? "." : "; for the Ultralytics layout (images/train, labels/train) give --split train."));
+                dataset = YoloDetection.Load(images, labels, YoloClasses(line, yolo) ?? throw new UsageException(YoloClassesMissing));
             }
             else
             {
@@ -272,9 +276,18 @@ namespace ResidualML.Cli.Commands
                 throw new UsageException("--image-size is for training; with --model it only sets the size of --shapes images.");
             if (line.Has("coco") && !line.Has("images"))
                 throw new UsageException("--coco needs --images DIR: the folder its images' file names are relative to.");
-            if (line.Has("yolo") && !line.Has("classes"))
-                throw new UsageException("--yolo needs --classes FILE: the class names, one per line, in the order of the class numbers.");
+            if (line.Has("split") && !line.Has("voc") && !line.Has("yolo"))
+                throw new UsageException("--split goes with --voc (an image set) or --yolo (a sub-folder of images/ and labels/).");
+            if (line.PathOf("yolo") is string yolo && YoloClasses(line, yolo) is null)
+                throw new UsageException(YoloClassesMissing);
         }
+
+        private const string YoloClassesMissing =
+            "--yolo needs --classes FILE: the class names, one per line in the order of the class numbers (or a data.yaml); FOLDER/classes.txt or FOLDER/data.yaml is read when there is one.";
+
+        // The file of YOLO class names: --classes, else FOLDER/classes.txt or FOLDER/data.yaml; null when there is none.
+        private static string? YoloClasses(CommandLine line, string folder) =>
+            line.PathOf("classes") ?? new[] { "classes.txt", "data.yaml", "data.yml" }.Select(name => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
 
         private static string[] ReadClasses(CommandLine line)
         {
