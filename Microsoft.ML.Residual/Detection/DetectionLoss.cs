@@ -78,6 +78,7 @@ namespace Microsoft.ML.Residual.Detection
             if (anchors is null) throw new ArgumentNullException(nameof(anchors));
             if (targets is null) throw new ArgumentNullException(nameof(targets));
             using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
             Tensor valid = Valid(targets);                                   // N × M
@@ -104,6 +105,7 @@ namespace Microsoft.ML.Residual.Detection
             if (anchorsPerLevel is null) throw new ArgumentNullException(nameof(anchorsPerLevel));
             if (targets is null) throw new ArgumentNullException(nameof(targets));
             using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
             Tensor boxes = Boxes(targets);                                            // N × M × 4

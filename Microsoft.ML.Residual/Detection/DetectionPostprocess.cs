@@ -75,8 +75,9 @@ namespace Microsoft.ML.Residual.Detection
                     long keep = Math.Min(options.CandidatesPerLevel, candidateScores.shape[0]);
                     var (best, order) = candidateScores.topk(checked((int)keep));
                     Tensor chosen = candidates.index_select(0, order);
-                    Tensor anchorIndex = chosen.div(torch.tensor(classes, ScalarType.Int64, chosen.device), RoundingMode.floor);
-                    Tensor label = chosen.Minus(anchorIndex.Times(classes));
+                    Tensor classCount = torch.tensor(classes, ScalarType.Int64, chosen.device);
+                    Tensor anchorIndex = chosen.div(classCount, RoundingMode.floor);
+                    Tensor label = chosen.remainder(classCount);
                     Tensor regression = level.narrow(1, classes, 4).index_select(0, anchorIndex);
                     Tensor chosenAnchors = levelAnchors.index_select(0, anchorIndex);
                     Tensor decoded = kind == DetectorKind.RetinaNet ? BoxCoding.DecodeDeltas(regression, chosenAnchors) : BoxCoding.DecodeDistances(regression, chosenAnchors);
