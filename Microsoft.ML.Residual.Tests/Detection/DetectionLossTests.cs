@@ -186,6 +186,23 @@ public sealed class DetectionLossTests
         CollectionAssert.AreEqual(new long[] { -1, -1, -1, 1, 0 }, both.data<long>().ToArray());
     }
 
+    /// <summary>Half-precision outputs (autocast) give their loss in float32: the loss of the float16-rounded outputs, computed in float32, and a float32 gradient back to them.</summary>
+    [TestMethod]
+    [DataRow(DetectorKind.RetinaNet)]
+    [DataRow(DetectorKind.Fcos)]
+    public void Compute_OfHalfOutputs_WorksInFloat32(DetectorKind kind)
+    {
+        using var fixture = DetectionFixture.Read(Name(kind));
+        using var scope = NewDisposeScope();
+        Tensor half = fixture["outputs"].to_type(ScalarType.Float16).requires_grad_(true);
+        DetectionLossTerms terms = DetectionLoss.Compute(kind, half, fixture["anchors"], Levels(fixture), fixture["targets"]);
+        DetectionLossTerms reference = DetectionLoss.Compute(kind, half.detach().to_type(ScalarType.Float32), fixture["anchors"], Levels(fixture), fixture["targets"]);
+        Assert.AreEqual(ScalarType.Float32, terms.Total.dtype);
+        Assert.AreEqual(reference.Total.item<float>(), terms.Total.item<float>(), "the same float32 computation");
+        terms.Total.backward();
+        Assert.IsTrue(half.grad!.isfinite().all().item<bool>());
+    }
+
     private void Check(Tensor actual, Tensor expected, double bound, string what)
     {
         TestContext.WriteLine($"{what}: {actual.item<float>():G9} against torchvision's {expected.item<float>():G9}, {Numerics.LargestDifference(actual.reshape(1), expected.reshape(1)) / bound:G3} × the bound {bound:E2}");

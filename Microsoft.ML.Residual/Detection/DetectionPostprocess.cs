@@ -57,7 +57,8 @@ namespace Microsoft.ML.Residual.Detection
             {
                 using var scope = NewDisposeScope();
                 Tensor perImage = outputs[image].detach();
-                Tensor typedAnchors = anchors.to(outputs.device).to_type(outputs.dtype);
+                if (DetectionLoss.IsHalf(perImage.dtype)) perImage = perImage.to_type(ScalarType.Float32);
+                Tensor typedAnchors = anchors.to(outputs.device).to_type(perImage.dtype);
                 var boxes = new List<Tensor>();
                 var scores = new List<Tensor>();
                 var labels = new List<Tensor>();
