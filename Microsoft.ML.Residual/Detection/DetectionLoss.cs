@@ -82,6 +82,7 @@ namespace Microsoft.ML.Residual.Detection
             using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
+            if (images > 1) return OneImageAtATime(targets, image => MatchRetinaNet(anchors, image)).MoveToOuterDisposeScope(); // M × A per image at a time
             Tensor valid = Valid(targets);                                   // N × M
             Tensor iou = BoxOperations.PairwiseIou(Boxes(targets), anchors);  // N × M × A
             Tensor quality = where(valid.unsqueeze(-1), iou, Constant(-1.0, iou));
@@ -109,6 +110,7 @@ namespace Microsoft.ML.Residual.Detection
             using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
+            if (images > 1) return OneImageAtATime(targets, image => MatchFcos(anchors, anchorsPerLevel, image)).MoveToOuterDisposeScope(); // A × M × 4 per image at a time
             Tensor boxes = Boxes(targets);                                            // N × M × 4
             Tensor anchorCentres = anchors.narrow(1, 0, 2).Plus(anchors.narrow(1, 2, 2)).DividedBy(2.0); // A × 2
             Tensor anchorSizes = anchors.select(1, 2).Minus(anchors.select(1, 0));   // A
@@ -222,6 +224,14 @@ namespace Microsoft.ML.Residual.Detection
             Tensor labels = matched.select(2, 0).to_type(ScalarType.Int64).AtLeast(0L);
             Tensor oneHot = nn.functional.one_hot(labels, classes).to_type(type).mul(foreground.unsqueeze(-1).to_type(type));
             return (oneHot, matched.narrow(2, 1, 4));
+        }
+
+        // The matches of each image (a 1 × M × 5 slice) stacked: the pairwise tensors of one image at a time, not of the batch.
+        private static Tensor OneImageAtATime(Tensor targets, Func<Tensor, Tensor> match)
+        {
+            var parts = new Tensor[targets.shape[0]];
+            for (long i = 0; i < parts.Length; i++) parts[i] = match(targets.narrow(0, i, 1));
+            return cat(parts, 0);
         }
 
         internal static bool IsHalf(ScalarType type) => type == ScalarType.Float16 || type == ScalarType.BFloat16;
