@@ -25,6 +25,8 @@ namespace Microsoft.ML.Residual.Tests.Detection;
 [TestClass]
 public sealed class DetectionLossTests
 {
+    public TestContext TestContext { get; set; } = null!;
+
     // Roundings per term: focal (sigmoid 3, cross-entropy with logits 6, p_t 3, (1 − p_t)² 2, α_t 3, products 2);
     // L1 on deltas (encoding 8, difference and abs 2); GIoU (decoding 4, intersection and union 10, enclosing 6, ratios 4);
     // centerness (encoding 4, min/max ratios 3, sqrt 1, cross-entropy 6).
@@ -115,6 +117,7 @@ public sealed class DetectionLossTests
             if (length == 0) continue;
             Tensor e = expected.narrow(2, start, length), a = actual.narrow(2, start, length);
             double bound = Numerics.Gamma(40) * scale * Numerics.LargestMagnitude(e);
+            TestContext.WriteLine($"{kind} {what} gradient: {Numerics.LargestDifference(a, e) / bound:G3} × the bound {bound:E2}");
             Numerics.AssertWithin(a, e, bound, $"{kind} {what} gradient");
         }
     }
@@ -164,8 +167,45 @@ public sealed class DetectionLossTests
         Assert.AreEqual(padding.Classification.item<float>(), none.Classification.item<float>(), "padding rows are no boxes");
     }
 
-    private static void Check(Tensor actual, Tensor expected, double bound, string what)
+    /// <summary>
+    /// The last level's range is open above: in a 16×16 input with levels 2×2 (anchor size 8) and 1×1 (size 16), a box reaching
+    /// 100 px beyond the input is too large for the first level (upper bound 8·8 = 64) and matches the one anchor of the last
+    /// (lower bound 4·16 = 64, no upper bound); a 6×6 box at the first anchor's cell matches only there (lower bound 0).
+    /// </summary>
+    [TestMethod]
+    public void MatchFcos_OpensTheFirstLevelBelowAndTheLastAbove()
     {
+        using var scope = NewDisposeScope();
+        var levels = new[] { (2, 2), (1, 1) };
+        Tensor anchors = DetectionAnchors.Create(DetectorKind.Fcos, 16, 16, levels);
+        int[] counts = DetectionAnchors.CountsPerLevel(DetectorKind.Fcos, levels);
+        Tensor targets = tensor(new float[] { 0, -100, -100, 116, 116, 1, 6, 6, 12, 12 }, new long[] { 1, 2, 5 });
+        Tensor large = DetectionLoss.MatchFcos(anchors, counts, targets.narrow(1, 0, 1));
+        CollectionAssert.AreEqual(new long[] { -1, -1, -1, -1, 0 }, large.data<long>().ToArray());
+        Tensor both = DetectionLoss.MatchFcos(anchors, counts, targets);
+        CollectionAssert.AreEqual(new long[] { -1, -1, -1, 1, 0 }, both.data<long>().ToArray());
+    }
+
+    /// <summary>Half-precision outputs (autocast) give their loss in float32: the loss of the float16-rounded outputs, computed in float32, and a float32 gradient back to them.</summary>
+    [TestMethod]
+    [DataRow(DetectorKind.RetinaNet)]
+    [DataRow(DetectorKind.Fcos)]
+    public void Compute_OfHalfOutputs_WorksInFloat32(DetectorKind kind)
+    {
+        using var fixture = DetectionFixture.Read(Name(kind));
+        using var scope = NewDisposeScope();
+        Tensor half = fixture["outputs"].to_type(ScalarType.Float16).requires_grad_(true);
+        DetectionLossTerms terms = DetectionLoss.Compute(kind, half, fixture["anchors"], Levels(fixture), fixture["targets"]);
+        DetectionLossTerms reference = DetectionLoss.Compute(kind, half.detach().to_type(ScalarType.Float32), fixture["anchors"], Levels(fixture), fixture["targets"]);
+        Assert.AreEqual(ScalarType.Float32, terms.Total.dtype);
+        Assert.AreEqual(reference.Total.item<float>(), terms.Total.item<float>(), "the same float32 computation");
+        terms.Total.backward();
+        Assert.IsTrue(half.grad!.isfinite().all().item<bool>());
+    }
+
+    private void Check(Tensor actual, Tensor expected, double bound, string what)
+    {
+        TestContext.WriteLine($"{what}: {actual.item<float>():G9} against torchvision's {expected.item<float>():G9}, {Numerics.LargestDifference(actual.reshape(1), expected.reshape(1)) / bound:G3} × the bound {bound:E2}");
         Numerics.AssertWithin(actual.reshape(1), expected.reshape(1), bound, what);
     }
 

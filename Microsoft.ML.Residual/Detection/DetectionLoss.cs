@@ -40,7 +40,7 @@ namespace Microsoft.ML.Residual.Detection
         /// allowed), focal loss over the anchors not ignored and L1 on the deltas of the foreground, each per image over
         /// max(1, its foreground count), then averaged over the images. FCOS: torchvision's centre sampling (radius 1.5), scale
         /// ranges per level and smallest-area assignment, focal loss, GIoU loss and centerness BCE, each over max(1, the
-        /// batch's foreground count). Differentiable with respect to <paramref name="outputs"/>; the terms are new tensors.
+        /// batch's foreground count). Differentiable with respect to <paramref name="outputs"/>; the terms are new tensors, float32 for float16 or bfloat16 outputs.
         /// </summary>
         public static DetectionLossTerms Compute(DetectorKind kind, Tensor outputs, Tensor anchors, IReadOnlyList<int> anchorsPerLevel, Tensor targets)
         {
@@ -56,12 +56,13 @@ namespace Microsoft.ML.Residual.Detection
             if (targets.dim() != 3 || targets.shape[0] != outputs.shape[0] || targets.shape[2] != 5) throw new ArgumentException($"The targets are N × M × 5 with N = {outputs.shape[0]}; got [{string.Join(", ", targets.shape)}].", nameof(targets));
 
             using var scope = NewDisposeScope();
-            Tensor typedAnchors = anchors.to(outputs.device).to_type(outputs.dtype);
-            Tensor typedTargets = targets.to(outputs.device).to_type(outputs.dtype);
+            Tensor work = IsHalf(outputs.dtype) ? outputs.to_type(ScalarType.Float32) : outputs; // autocast outputs: the loss in float32
+            Tensor typedAnchors = anchors.to(work.device).to_type(work.dtype);
+            Tensor typedTargets = targets.to(work.device).to_type(work.dtype);
             DetectionLossTerms terms = kind switch
             {
-                DetectorKind.RetinaNet => RetinaNet(outputs, typedAnchors, typedTargets),
-                DetectorKind.Fcos => Fcos(outputs, typedAnchors, anchorsPerLevel, typedTargets),
+                DetectorKind.RetinaNet => RetinaNet(work, typedAnchors, typedTargets),
+                DetectorKind.Fcos => Fcos(work, typedAnchors, anchorsPerLevel, typedTargets),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown detector kind."),
             };
             return new DetectionLossTerms(terms.Total.MoveToOuterDisposeScope(), terms.Classification.MoveToOuterDisposeScope(),
@@ -78,8 +79,10 @@ namespace Microsoft.ML.Residual.Detection
             if (anchors is null) throw new ArgumentNullException(nameof(anchors));
             if (targets is null) throw new ArgumentNullException(nameof(targets));
             using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
+            if (images > 1) return OneImageAtATime(targets, image => MatchRetinaNet(anchors, image)).MoveToOuterDisposeScope(); // M × A per image at a time
             Tensor valid = Valid(targets);                                   // N × M
             Tensor iou = BoxOperations.PairwiseIou(Boxes(targets), anchors);  // N × M × A
             Tensor quality = where(valid.unsqueeze(-1), iou, Constant(-1.0, iou));
@@ -104,8 +107,10 @@ namespace Microsoft.ML.Residual.Detection
             if (anchorsPerLevel is null) throw new ArgumentNullException(nameof(anchorsPerLevel));
             if (targets is null) throw new ArgumentNullException(nameof(targets));
             using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
             long images = targets.shape[0], rows = targets.shape[1], count = anchors.shape[0];
             if (rows == 0) return Constant(-1L, targets.device).expand(images, count).contiguous().MoveToOuterDisposeScope();
+            if (images > 1) return OneImageAtATime(targets, image => MatchFcos(anchors, anchorsPerLevel, image)).MoveToOuterDisposeScope(); // A × M × 4 per image at a time
             Tensor boxes = Boxes(targets);                                            // N × M × 4
             Tensor anchorCentres = anchors.narrow(1, 0, 2).Plus(anchors.narrow(1, 2, 2)).DividedBy(2.0); // A × 2
             Tensor anchorSizes = anchors.select(1, 2).Minus(anchors.select(1, 0));   // A
@@ -220,6 +225,16 @@ namespace Microsoft.ML.Residual.Detection
             Tensor oneHot = nn.functional.one_hot(labels, classes).to_type(type).mul(foreground.unsqueeze(-1).to_type(type));
             return (oneHot, matched.narrow(2, 1, 4));
         }
+
+        // The matches of each image (a 1 × M × 5 slice) stacked: the pairwise tensors of one image at a time, not of the batch.
+        private static Tensor OneImageAtATime(Tensor targets, Func<Tensor, Tensor> match)
+        {
+            var parts = new Tensor[targets.shape[0]];
+            for (long i = 0; i < parts.Length; i++) parts[i] = match(targets.narrow(0, i, 1));
+            return cat(parts, 0);
+        }
+
+        internal static bool IsHalf(ScalarType type) => type == ScalarType.Float16 || type == ScalarType.BFloat16;
 
         private static Tensor Valid(Tensor targets) => targets.select(2, 0).NotBelow(0L);
 

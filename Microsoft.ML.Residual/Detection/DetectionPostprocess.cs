@@ -57,7 +57,8 @@ namespace Microsoft.ML.Residual.Detection
             {
                 using var scope = NewDisposeScope();
                 Tensor perImage = outputs[image].detach();
-                Tensor typedAnchors = anchors.to(outputs.device).to_type(outputs.dtype);
+                if (DetectionLoss.IsHalf(perImage.dtype)) perImage = perImage.to_type(ScalarType.Float32);
+                Tensor typedAnchors = anchors.to(outputs.device).to_type(perImage.dtype);
                 var boxes = new List<Tensor>();
                 var scores = new List<Tensor>();
                 var labels = new List<Tensor>();
@@ -75,8 +76,9 @@ namespace Microsoft.ML.Residual.Detection
                     long keep = Math.Min(options.CandidatesPerLevel, candidateScores.shape[0]);
                     var (best, order) = candidateScores.topk(checked((int)keep));
                     Tensor chosen = candidates.index_select(0, order);
-                    Tensor anchorIndex = chosen.div(torch.tensor(classes, ScalarType.Int64, chosen.device), RoundingMode.floor);
-                    Tensor label = chosen.Minus(anchorIndex.Times(classes));
+                    Tensor classCount = torch.tensor(classes, ScalarType.Int64, chosen.device);
+                    Tensor anchorIndex = chosen.div(classCount, RoundingMode.floor);
+                    Tensor label = chosen.remainder(classCount);
                     Tensor regression = level.narrow(1, classes, 4).index_select(0, anchorIndex);
                     Tensor chosenAnchors = levelAnchors.index_select(0, anchorIndex);
                     Tensor decoded = kind == DetectorKind.RetinaNet ? BoxCoding.DecodeDeltas(regression, chosenAnchors) : BoxCoding.DecodeDistances(regression, chosenAnchors);
