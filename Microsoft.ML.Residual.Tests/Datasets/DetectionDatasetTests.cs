@@ -178,7 +178,7 @@ public sealed class DetectionDatasetTests : TempFolderTest
     {
         WriteImage("img/a.png", 40, 30);
         WriteImage("img/b.png", 20, 10);
-        string file = Coco("""[{"id": 10, "file_name": "a.png", "width": 40, "height": 30}, {"id": 2, "file_name": "b.png"}]""",
+        string file = Coco("""[{"id": 10, "file_name": "a.png", "width": 40.0, "height": 30}, {"id": 2, "file_name": "b.png"}]""",
             """[{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1.5, 2, 10, 5]}, {"id": 2, "image_id": 10, "category_id": 1, "bbox": [30, 20, 20, 20], "iscrowd": 1}, {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 0}]""");
 
         var dataset = CocoDetection.Load(file, Path.Combine(Root, "img"));
