@@ -178,7 +178,7 @@ public sealed class DetectionDatasetTests : TempFolderTest
     {
         WriteImage("img/a.png", 40, 30);
         WriteImage("img/b.png", 20, 10);
-        string file = Coco("""[{"id": 10, "file_name": "a.png", "width": 40, "height": 30}, {"id": 2, "file_name": "b.png"}]""",
+        string file = Coco("""[{"id": 10, "file_name": "a.png", "width": 40.0, "height": 30}, {"id": 2, "file_name": "b.png"}]""",
             """[{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1.5, 2, 10, 5]}, {"id": 2, "image_id": 10, "category_id": 1, "bbox": [30, 20, 20, 20], "iscrowd": 1}, {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 0}]""");
 
         var dataset = CocoDetection.Load(file, Path.Combine(Root, "img"));
@@ -211,5 +211,132 @@ public sealed class DetectionDatasetTests : TempFolderTest
         StringAssert.Contains(Fails<InvalidDataException>(image, "[]", "[]"), "'categories' is empty");
         StringAssert.Contains(Fails<InvalidDataException>(image, """[{"id": 7 "image_id": 10}]"""), "is not valid JSON (line 1");
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => CocoDetection.Load(WriteText("x.json", """{"images": []}"""), Root)).Message, "expected an array 'categories'");
+    }
+
+    // ---- Pascal VOC ----
+
+    private static string VocXml(string file, int width, int height, params (string Name, int Difficult, string XMin, string YMin, string XMax, string YMax)[] objects) =>
+        $"<annotation><folder>VOC2012</folder><filename>{file}</filename><size><width>{width}</width><height>{height}</height><depth>3</depth></size>"
+        + string.Concat(objects.Select(o => $"<object><name>{o.Name}</name><pose>Left</pose><truncated>0</truncated><difficult>{o.Difficult}</difficult>"
+            + $"<bndbox><xmin>{o.XMin}</xmin><ymin>{o.YMin}</ymin><xmax>{o.XMax}</xmax><ymax>{o.YMax}</ymax></bndbox></object>"))
+        + "</annotation>";
+
+    [TestMethod]
+    public void VocConvertsOneBasedInclusivePixelsAndSkipsDifficultObjects()
+    {
+        WriteImage("voc/JPEGImages/2007_000001.jpg", 50, 40, SKEncodedImageFormat.Jpeg);
+        WriteImage("voc/JPEGImages/2007_000002.jpg", 30, 20, SKEncodedImageFormat.Jpeg);
+        WriteText("voc/Annotations/2007_000001.xml", VocXml("2007_000001.jpg", 50, 40, ("dog", 0, "1", "1", "10", "20"), ("cat", 1, "5", "5", "9", "9"), ("cat", 0, "40", "30", "60", "40")));
+        WriteText("voc/Annotations/2007_000002.xml", VocXml("2007_000002.jpg", 30, 20, ("person", 0, "2.0", "3.0", "2.0", "3.0")));
+
+        var dataset = VocDetection.Load(Path.Combine(Root, "voc"));
+
+        // Every name is a VOC class: the 20 classes in VOC order (cat 7, dog 11, person 14).
+        Assert.AreEqual(20, dataset.ClassNames.Count);
+        Assert.AreEqual(Path.Combine(Root, "voc", "JPEGImages", "2007_000001.jpg"), dataset.Examples[0].ImagePath);
+        // xmin 1 … xmax 10 covers pixels 1–10 (1-based): [0, 0, 10, 20]; the difficult cat is left out; the last cat's
+        // [39, 29, 60, 40] is clipped to the 50×40 image.
+        CollectionAssert.AreEqual(new[] { new DetectionBox(11, 0, 0, 10, 20), new DetectionBox(7, 39, 29, 50, 40) }, dataset.Examples[0].Objects.ToArray());
+        // A one-pixel box (xmin = xmax = 2): [1, 2, 2, 3].
+        CollectionAssert.AreEqual(new[] { new DetectionBox(14, 1, 2, 2, 3) }, dataset.Examples[1].Objects.ToArray());
+
+        var withDifficult = VocDetection.Load(Path.Combine(Root, "voc"), includeDifficult: true);
+        Assert.AreEqual(3, withDifficult.Examples[0].Objects.Count);
+    }
+
+    [TestMethod]
+    public void VocUsesTheNamesFoundWhenTheyAreNotVocClassesAndReadsImageSets()
+    {
+        WriteImage("voc/JPEGImages/a.jpg", 50, 40, SKEncodedImageFormat.Jpeg);
+        WriteImage("voc/JPEGImages/b.jpg", 50, 40, SKEncodedImageFormat.Jpeg);
+        WriteText("voc/Annotations/a.xml", VocXml("a.jpg", 50, 40, ("zebra", 0, "1", "1", "10", "20"), ("dog", 0, "1", "1", "10", "20")));
+        WriteText("voc/Annotations/b.xml", VocXml("b.jpg", 0, 0, ("apple", 0, "1", "1", "10", "20")));
+        WriteText("voc/ImageSets/Main/val.txt", "b\n");
+
+        var dataset = VocDetection.Load(Path.Combine(Root, "voc"));
+        CollectionAssert.AreEqual(new[] { "apple", "dog", "zebra" }, dataset.ClassNames.ToArray());
+        Assert.AreEqual(new DetectionBox(2, 0, 0, 10, 20), dataset.Examples[0].Objects[0]);
+
+        var val = VocDetection.Load(Path.Combine(Root, "voc"), new[] { "apple" }, imageSet: "val");
+        Assert.AreEqual(1, val.Examples.Count);
+        // Size 0×0 in the XML: read from the JPEG's header.
+        Assert.AreEqual((50, 40), (val.Examples[0].Width, val.Examples[0].Height));
+
+        string message = Assert.ThrowsExactly<InvalidDataException>(() => VocDetection.Load(Path.Combine(Root, "voc"), new[] { "apple", "dog" })).Message;
+        StringAssert.Contains(message, "a.xml', object 0: class 'zebra' is not among the class names (apple, dog)");
+    }
+
+    [TestMethod]
+    public void VocErrorsNameTheFileAndObject()
+    {
+        WriteImage("voc/JPEGImages/a.jpg", 50, 40, SKEncodedImageFormat.Jpeg);
+        string voc = Path.Combine(Root, "voc");
+        string Fails<T>(string xml) where T : Exception
+        {
+            WriteText("voc/Annotations/a.xml", xml);
+            return Assert.ThrowsExactly<T>(() => VocDetection.Load(voc)).Message;
+        }
+
+        StringAssert.Contains(Fails<InvalidDataException>(VocXml("a.jpg", 50, 40, ("dog", 0, "1", "1", "ten", "20"))), "a.xml', object 0: <xmax> is 'ten', not a number");
+        StringAssert.Contains(Fails<InvalidDataException>(VocXml("a.jpg", 50, 40, ("dog", 0, "1", "1", "10", "20"), ("cat", 0, "9", "1", "5", "20"))), "a.xml', object 1 (cat): the box (x1 8, y1 0, x2 5, y2 20) has no area");
+        StringAssert.Contains(Fails<InvalidDataException>(VocXml("a.jpg", 50, 40, ("dog", 0, "61", "1", "70", "20"))), "lies outside the 50×40 image");
+        StringAssert.Contains(Fails<InvalidDataException>("<annotation><filename>a.jpg</filename><object><name>dog</name></annotation>"), "a.xml' is not valid XML (line 1");
+        StringAssert.Contains(Fails<InvalidDataException>("<annotation><filename>a.jpg</filename><object><name>dog</name></object></annotation>"), "object 0 (dog): the object has no <bndbox>");
+        StringAssert.Contains(Fails<FileNotFoundException>(VocXml("b.jpg", 50, 40)), "a.xml': image 'b.jpg' does not exist");
+        StringAssert.Contains(Assert.ThrowsExactly<DirectoryNotFoundException>(() => VocDetection.Load(Root)).Message, "Annotations");
+    }
+
+    // ---- YOLO ----
+
+    [TestMethod]
+    public void YoloConvertsNormalisedCentresToPixelsWithSizesFromTheImages()
+    {
+        WriteImage("images/a.png", 100, 50);
+        WriteImage("images/b.jpg", 20, 10, SKEncodedImageFormat.Jpeg);
+        WriteText("labels/a.txt", "1 0.5 0.5 0.2 0.4\n\n0 0.05 0.9 0.2 0.4\n");
+        WriteText("labels/orphan.txt", "0 0.5 0.5 0.1 0.1\n");
+
+        var dataset = YoloDetection.Load(Path.Combine(Root, "images"), Path.Combine(Root, "labels"), new[] { "cat", "dog" });
+
+        Assert.AreEqual(2, dataset.Examples.Count);
+        // cx .5, cy .5, w .2, h .4 of 100×50: [40, 15, 60, 35]. The second, [−5, 35, 15, 55], is clipped to [0, 35, 15, 50].
+        CollectionAssert.AreEqual(new[] { new DetectionBox(1, 40, 15, 60, 35), new DetectionBox(0, 0, 35, 15, 50) }, dataset.Examples[0].Objects.ToArray());
+        // b.jpg has no label file: no objects.
+        Assert.AreEqual((20, 10, 0), (dataset.Examples[1].Width, dataset.Examples[1].Height, dataset.Examples[1].Objects.Count));
+    }
+
+    [TestMethod]
+    public void YoloReadsClassNamesFromClassesTxtAndDataYaml()
+    {
+        WriteImage("images/a.png", 10, 10);
+        WriteText("labels/a.txt", "2 0.5 0.5 0.5 0.5\n");
+        string images = Path.Combine(Root, "images"), labels = Path.Combine(Root, "labels");
+
+        CollectionAssert.AreEqual(new[] { "cat", "dog", "bird" }, YoloDetection.Load(images, labels, WriteText("classes.txt", "cat\ndog\n\nbird\n")).ClassNames.ToArray());
+        CollectionAssert.AreEqual(new[] { "cat", "dog", "hot dog" }, YoloDetection.ReadClassNames(WriteText("inline.yaml", "path: x\nnames: ['cat', dog, \"hot dog\"]\n")).ToArray());
+        CollectionAssert.AreEqual(new[] { "cat", "dog", "bird" }, YoloDetection.ReadClassNames(WriteText("list.yaml", "train: images\nnames:\n  - cat\n  - dog # a comment\n  - bird\nnc: 3\n")).ToArray());
+        CollectionAssert.AreEqual(new[] { "cat", "dog", "bird" }, YoloDetection.ReadClassNames(WriteText("map.yml", "names:\n  1: dog\n  0: cat\n  2: 'bird'\ntest: x\n")).ToArray());
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => YoloDetection.ReadClassNames(WriteText("gap.yaml", "names:\n  0: cat\n  2: dog\n"))).Message, "indices 0, 2");
+    }
+
+    [TestMethod]
+    public void YoloErrorsNameTheFileAndLine()
+    {
+        WriteImage("images/a.png", 10, 10);
+        string images = Path.Combine(Root, "images"), labels = Path.Combine(Root, "labels");
+        string Fails(string text)
+        {
+            WriteText("labels/a.txt", text);
+            return Assert.ThrowsExactly<InvalidDataException>(() => YoloDetection.Load(images, labels, new[] { "cat", "dog" })).Message;
+        }
+
+        StringAssert.Contains(Fails("0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n"), "a.txt', line 2: class 2 is out of range: there are 2 class names");
+        StringAssert.Contains(Fails("0 0.5 0.5 0.1\n"), "line 1: expected 'class cx cy w h' (5 values), found 4");
+        StringAssert.Contains(Fails("0 0.1 0.1 0.2 0.1 0.2 0.2\n"), "a segmentation polygon");
+        StringAssert.Contains(Fails("0 0.5 half 0.1 0.1\n"), "line 1: 'half' is not a number");
+        StringAssert.Contains(Fails("cat 0.5 0.5 0.1 0.1\n"), "the class 'cat' is not a class index");
+        StringAssert.Contains(Fails("0 0.5 0.5 0 0.1\n"), "line 1: the box (x1 5, y1 4.5, x2 5, y2 5.5) has no area");
+        StringAssert.Contains(Fails("0 1.5 0.5 0.2 0.2\n"), "lies outside the 10×10 image");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => YoloDetection.Load(labels, labels, new[] { "cat" })).Message, "has no images");
     }
 }

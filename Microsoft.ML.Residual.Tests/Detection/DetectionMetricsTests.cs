@@ -105,6 +105,36 @@ public sealed class DetectionMetricsTests
     }
 
     [TestMethod]
+    public void TiedScoresKeepImageOrder()
+    {
+        // Equal scores rank in image order (COCOeval's stable mergesort over the images' concatenated detections): a false
+        // positive in image 0 tied with the true positive of image 1 ranks first (AP 1/2); the other way round, last (AP 1).
+        var fpFirst = Evaluate(1,
+            (Array.Empty<DetectionBox>(), new[] { D(0, 0.5f, 0, 0, 10, 10) }),
+            (new[] { T(0, 0, 0, 10, 10) }, new[] { D(0, 0.5f, 0, 0, 10, 10) }));
+        var tpFirst = Evaluate(1,
+            (new[] { T(0, 0, 0, 10, 10) }, new[] { D(0, 0.5f, 0, 0, 10, 10) }),
+            (Array.Empty<DetectionBox>(), new[] { D(0, 0.5f, 0, 0, 10, 10) }));
+
+        Assert.AreEqual(0.5, fpFirst.MeanAveragePrecision, Tolerance);
+        Assert.AreEqual(1.0, tpFirst.MeanAveragePrecision, Tolerance);
+    }
+
+    [TestMethod]
+    public void EqualOverlapGoesToTheLaterObject()
+    {
+        // A = [0, 0, 10, 10], B = [5, 0, 15, 10]; the first detection [2, 0, 13, 10] overlaps each by 8 px: IoU 80/130 ≈ .615
+        // with both, computed alike. COCOeval replaces its best match on IoU ≥ best, so B, the later, takes it; the second
+        // detection, exactly A, then takes A. t = .50, .55, .60: TP, TP → AP 1. t ≥ .65: the first matches nothing (FP), the
+        // second takes A: FP, TP over two objects → precision 1/2 up to recall 1/2: AP = 51·(1/2)/101.
+        // AP = (3 + 7·25.5/101)/10. (Had A taken the first detection, the second would be a false positive at .50 too.)
+        var metrics = Evaluate(1, (new[] { T(0, 0, 0, 10, 10), T(0, 5, 0, 15, 10) }, new[] { D(0, 0.9f, 2, 0, 13, 10), D(0, 0.8f, 0, 0, 10, 10) }));
+
+        Assert.AreEqual(1.0, metrics.MeanAveragePrecision50, Tolerance);
+        Assert.AreEqual((3 + 7 * 25.5 / 101) / 10, metrics.MeanAveragePrecision, Tolerance);
+    }
+
+    [TestMethod]
     public void IouExactlyAtAThresholdMatches()
     {
         // [0, 0, 10, 5] inside [0, 0, 10, 10]: intersection 50, union 100, IoU exactly .5 = the first threshold, where a

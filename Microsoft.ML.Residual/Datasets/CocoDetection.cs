@@ -198,9 +198,10 @@ namespace Microsoft.ML.Residual.Datasets
         {
             if (!entry.TryGetProperty(field, out JsonElement value))
                 throw new InvalidDataException($"{where}: the field '{field}' is missing.");
-            if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out long number))
-                throw new InvalidDataException($"{where}: '{field}' is {value.GetRawText()}, not an integer.");
-            return number;
+            if (value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out long number)) return number;
+            // Some tools write integers as 640.0.
+            if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double real) && real == Math.Floor(real) && Math.Abs(real) < 1e15) return (long)real;
+            throw new InvalidDataException($"{where}: '{field}' is {value.GetRawText()}, not an integer.");
         }
 
         private static string Text(JsonElement entry, string field, string where)

@@ -24,8 +24,9 @@ namespace Microsoft.ML.Residual.Datasets
         /// <summary>
         /// Writes <paramref name="count"/> images <c>shapes-00000.png</c>, … and <see cref="AnnotationFileName"/> (COCO JSON,
         /// readable by <see cref="CocoDetection.Load"/>) into <paramref name="directory"/>, each file whole or not at all.
-        /// Each image holds 1 to <paramref name="maxObjects"/> shapes whose sides are about 9 % to 47 % of the image (12–60
-        /// pixels at 128), placed so that two shapes' boxes overlap by an IoU of at most 0.2; a later shape may hide a
+        /// Each image holds 1 to <paramref name="maxObjects"/> shapes (fewer when 30 random places are all taken) whose sides
+        /// are about 9 % to 47 % of the image (12–60 pixels at 128), placed so that two shapes' boxes overlap by an IoU of at
+        /// most 0.2; a later shape may hide a
         /// corner of an earlier one, whose box stays the box of the whole shape. The same seed gives the same files.
         /// </summary>
         /// <param name="directory">The folder to write (created if needed).</param>
