@@ -199,6 +199,27 @@ public sealed class ObjectDetectorEstimatorTests
         }
     }
 
+    [TestMethod]
+    public void ObjectDetector_LearnsShapesToAUsefulMeanAveragePrecisionOnHeldOutImages()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = Keyed(ml, Shapes(192, seed: 11));
+        IDataView test = Keyed(ml, Shapes(48, seed: 12));
+        var reports = new List<EpochReport>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        ObjectDetectorOptions options = TinyOptions();
+        options.ModelOptions = new DetectorOptions { FpnChannels = 32, HeadConvolutions = 2 };
+        options.Epochs = 12;
+        options.BatchSize = 16;
+        options.LearningRate = 2e-3;
+        options.Progress = new SynchronousProgress<EpochReport>(reports.Add);
+        ITransformer model = ml.Detection().ObjectDetector(options).Fit(train);
+        DetectionMetrics metrics = ml.Detection().Evaluate(model.Transform(test));
+        TestContext.WriteLine($"mAP {metrics.MeanAveragePrecision:F3}, mAP50 {metrics.MeanAveragePrecision50:F3}, mAP75 {metrics.MeanAveragePrecision75:F3} after {clock.Elapsed.TotalSeconds:F0} s; "
+            + $"losses {string.Join(", ", reports.Select(r => r.TrainingLoss.ToString("F3")))}");
+        Assert.IsTrue(metrics.MeanAveragePrecision50 >= 0.5, metrics.ToString());
+    }
+
     public sealed class SizedRow
     {
         [VectorType(3, Size, Size)]
@@ -257,11 +278,11 @@ public sealed class ObjectDetectorEstimatorTests
         IDataView unkeyed = ml.Data.LoadFromEnumerable(Shapes(4, seed: 5));
         ObjectDetectorOptions textLabels = TinyOptions();
         textLabels.LabelColumnName = "Names";
-        var notKeys = Assert.ThrowsException<ArgumentException>(() => ml.Detection().ObjectDetector(textLabels).Fit(unkeyed));
+        var notKeys = Assert.ThrowsExactly<ArgumentException>(() => ml.Detection().ObjectDetector(textLabels).Fit(unkeyed));
         StringAssert.Contains(notKeys.Message, "'Names'");
         StringAssert.Contains(notKeys.Message, "MapValueToKey");
 
-        var noBoxes = Assert.ThrowsException<ArgumentException>(() =>
+        var noBoxes = Assert.ThrowsExactly<ArgumentException>(() =>
         {
             ObjectDetectorOptions options = TinyOptions();
             options.BoxColumnName = "Rectangles";
@@ -272,14 +293,14 @@ public sealed class ObjectDetectorEstimatorTests
         List<BoxRow> broken = Shapes(4, seed: 6);
         broken[2].Names = new[] { "square" };
         broken[2].Boxes = new float[] { 1, 2, 3 };
-        var mismatch = Assert.ThrowsException<InvalidOperationException>(() => ml.Detection().ObjectDetector(TinyOptions()).Fit(Keyed(ml, broken)));
+        var mismatch = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Detection().ObjectDetector(TinyOptions()).Fit(Keyed(ml, broken)));
         StringAssert.Contains(mismatch.Message, "Row 2");
         StringAssert.Contains(mismatch.Message, "'Boxes'");
 
         List<BoxRow> inverted = Shapes(4, seed: 6);
         inverted[1].Names = new[] { "disc" };
         inverted[1].Boxes = new float[] { 10, 10, 5, 20 };
-        var degenerate = Assert.ThrowsException<InvalidOperationException>(() => ml.Detection().ObjectDetector(TinyOptions()).Fit(Keyed(ml, inverted)));
+        var degenerate = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Detection().ObjectDetector(TinyOptions()).Fit(Keyed(ml, inverted)));
         StringAssert.Contains(degenerate.Message, "Row 1");
         StringAssert.Contains(degenerate.Message, "x1 < x2");
 
@@ -291,7 +312,7 @@ public sealed class ObjectDetectorEstimatorTests
         {
             ObjectDetectorOptions options = TinyOptions();
             set(options);
-            var refused = Assert.ThrowsException<ArgumentException>(() => ml.Detection().ObjectDetector(options));
+            var refused = Assert.ThrowsExactly<ArgumentException>(() => ml.Detection().ObjectDetector(options));
             StringAssert.Contains(refused.Message, "ObjectDetectorOptions.");
         }
     }

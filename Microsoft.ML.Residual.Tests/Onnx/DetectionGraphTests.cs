@@ -9,6 +9,7 @@ using Microsoft.ML.Residual.Onnx;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace Microsoft.ML.Residual.Tests.Onnx;
 
@@ -68,7 +69,7 @@ public sealed class DetectionGraphTests
 
     [DataTestMethod]
     [DataRow("retinanet_resnet18_fpn", 0.011)]
-    [DataRow("fcos_resnet18_fpn", 0.1)]
+    [DataRow("fcos_resnet18_fpn", 0.06)]
     public void ExportedDetector_FindsTheBoxesTorchSharpFinds(string architecture, double scoreThreshold)
     {
         using var scope = NewDisposeScope();
@@ -86,11 +87,11 @@ public sealed class DetectionGraphTests
         Tensor outputs = raw;
         var options = new DetectionPostprocessOptions(scoreThreshold, post.NmsThreshold, post.CandidatesPerLevel, post.MaxDetections);
         Detections expected = DetectionPostprocess.Detect(detector.Kind, outputs, post.Anchors, post.AnchorsPerLevel, Height, Width, options)[0];
+        Assert.IsTrue(expected.Scores.shape[0] > 5, $"the threshold leaves candidates to suppress ({expected.Scores.shape[0]})");
         float[] expectedScores = expected.Scores.data<float>().ToArray();
         long[] expectedLabels = expected.Labels.data<long>().ToArray();
         float[] expectedBoxes = expected.Boxes.contiguous().data<float>().ToArray();
 
-        Assert.IsTrue(expectedScores.Length > 5, $"the threshold leaves candidates to suppress ({expectedScores.Length})");
         Assert.AreEqual(expectedScores.Length, scores.Length, "as many detections");
         CollectionAssert.AreEqual(expectedLabels.Select(k => Names[k]).ToArray(), labels, "the same classes, in the same order");
         double scoreBound = 1e-6, boxBound = 1e-5 * Math.Max(Height, Width);
