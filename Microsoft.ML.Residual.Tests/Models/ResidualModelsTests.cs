@@ -50,7 +50,13 @@ public sealed class ResidualModelsTests
             using var noGrad = no_grad();
             Tensor logits = model.call(randn(2, 3, 32, 32));
             // Segmentation models give per-pixel logits at the input resolution.
-            long[] expected = model is ISegmentationModel ? new long[] { 2, 7, 32, 32 } : new long[] { 2, 7 };
+            // Detectors give head outputs per anchor: N × A × (K + 4) (RetinaNet) or N × A × (K + 5) (FCOS).
+            long[] expected = model switch
+            {
+                ISegmentationModel => new long[] { 2, 7, 32, 32 },
+                IDetectionModel detector => new long[] { 2, detector.LevelSizes(32, 32).Sum(s => s.Height * s.Width) * detector.AnchorsPerLocation, 7 + (detector.Kind == DetectorKind.Fcos ? 5 : 4) },
+                _ => new long[] { 2, 7 },
+            };
             CollectionAssert.AreEqual(expected, logits.shape, name);
             Assert.IsTrue(logits.isfinite().all().item<bool>(), $"{name} produced non-finite logits");
             model.Dispose();

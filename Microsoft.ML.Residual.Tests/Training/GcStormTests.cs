@@ -144,6 +144,23 @@ public sealed class GcStormTests
     }
 
     [TestMethod]
+    [DataRow("retinanet_resnet18_fpn")]
+    [DataRow("fcos_resnet18_fpn")]
+    public void DetectorFit_WithBoxAugmentationLossesAndExport_SurvivesAGcStorm(string architecture)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = Detection.ObjectDetectorEstimatorTests.Keyed(ml, Detection.ObjectDetectorEstimatorTests.Shapes(8, seed: 1));
+        Microsoft.ML.Residual.Detection.ObjectDetectorOptions options = Detection.ObjectDetectorEstimatorTests.TinyOptions(architecture);
+        options.Epochs = 2;
+        options.BatchSize = 4;
+        options.ScoreThreshold = 0.01;
+        using var storm = GcStorm.Start();
+        ITransformer model = ml.Detection().ObjectDetector(options).Fit(train);
+        int rows = model.Transform(train).GetColumn<float[]>("Score").Count();
+        Assert.AreEqual(8, rows);
+    }
+
+    [TestMethod]
     public void FeaturizerFitExportAndDiagnostics_SurviveAGcStorm()
     {
         string weights = ModelTestSupport.TempFile(TestContext, ".safetensors");

@@ -51,6 +51,15 @@ namespace Microsoft.ML.Residual.Detection
                 "detectors are exported in float32 (float16 and INT8 scoring graphs are not built for detectors yet)");
             Check(options.Scoring.TestTimeAugmentation == TestTimeAugmentation.None, "Scoring.TestTimeAugmentation", options.Scoring.TestTimeAugmentation,
                 "averaging a detector's raw outputs over views does not average its boxes; leave it None");
+            try
+            {
+                options.BoxAugmentation?.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"ObjectDetectorOptions.BoxAugmentation: {e.Message}", nameof(options), e);
+            }
+
             Check(options.FreezeBackboneEpochs >= 0 && options.FreezeBackboneEpochs < options.Epochs, nameof(options.FreezeBackboneEpochs), options.FreezeBackboneEpochs,
                 "must be non-negative and below Epochs");
         }

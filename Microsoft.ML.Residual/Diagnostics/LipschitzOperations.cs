@@ -82,6 +82,8 @@ namespace Microsoft.ML.Residual.Diagnostics
                     return Layer(module, input, torch.linalg.svdvals(linear.weight!.detach().to_type(ScalarType.Float64))[0].item<double>());
                 case TorchSharp.Modules.Dropout or Identity or ReLU:
                     return input;
+                case GroupNorm:
+                    throw new ArgumentException("Group normalisation divides by the spread of its own input; it has no Lipschitz bound here (FCOS heads).");
                 default:
                     throw new ArgumentException($"Lipschitz bounds are computed for the ResNet family's layers; {module.GetType().Name} has no bound here.");
             }
@@ -145,6 +147,9 @@ namespace Microsoft.ML.Residual.Diagnostics
             new(nn.functional.adaptive_avg_pool2d(x.Like, 1), x.Value / Math.Sqrt(x.Like.shape[2] * x.Like.shape[3]), x.Position);
 
         public Bound Flatten(Bound x) => x with { Like = x.Like.flatten(1) };
+
+        // The same values in another shape: ‖Δ‖ is unchanged.
+        public Bound Reshape(Bound x, params long[] shape) => x with { Like = TensorOperations.Instance.Reshape(x.Like, shape) };
 
         public Bound Dropout(Bound x, double probability, bool training) => x;
 

@@ -77,6 +77,12 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>N×… → N×(product of the rest).</summary>
         T Flatten(T x);
 
+        /// <summary>
+        /// The same values in another shape, as ONNX <c>Reshape</c>: an entry 0 keeps the input's size of that dimension (use
+        /// it for the batch, which a graph leaves open), −1 (at most one) takes what the other sizes leave.
+        /// </summary>
+        T Reshape(T x, params long[] shape);
+
         /// <summary>Dropout: while <paramref name="training"/>, zeroes each element with <paramref name="probability"/> and rescales the rest; otherwise the identity.</summary>
         T Dropout(T x, double probability, bool training);
 

@@ -14,7 +14,10 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Class logits per pixel at the input resolution (N×K×H×W).</summary>
         Segmenter,
 
-        /// <summary>A one-stage detector's head outputs per anchor (N×A×(K+4), or N×A×(K+5) for FCOS; see <see cref="IDetectionModel"/>).</summary>
+        /// <summary>
+        /// One-stage detector head outputs per anchor (N×A×(K+4) for RetinaNet, N×A×(K+5) for FCOS: class logits, box
+        /// regression, centerness), before box decoding and post-processing; the network implements <see cref="IDetectionModel"/>.
+        /// </summary>
         Detector,
     }
 
@@ -180,9 +183,9 @@ namespace Microsoft.ML.Residual.Models
         /// <summary>Creates the named network with freshly initialised weights.</summary>
         /// <param name="name">One of <see cref="Names"/> (case-insensitive).</param>
         /// <param name="numClasses">Classifier outputs (default 1000; 0 = a classifier without its head). For the U-Net
-        /// family the classes per pixel, which must be given: there is no sensible default.</param>
+        /// family the classes per pixel, for the detectors the object classes (without background): both must be given, there is no sensible default.</param>
         /// <param name="inChannels">Input channels (3 for RGB, 1 for grayscale).</param>
-        /// <param name="options">Variant options; null keeps the name's defaults. For the ResNet family pass <see cref="ResNetOptions"/>, for the U-Net family <see cref="UNetOptions"/>.</param>
+        /// <param name="options">Variant options; null keeps the name's defaults. For the ResNet family pass <see cref="ResNetOptions"/>, for the U-Net family <see cref="UNetOptions"/>, for the detectors <see cref="DetectorOptions"/>.</param>
         /// <exception cref="ArgumentException">Unknown name, or options that do not fit the family.</exception>
         public static nn.Module<Tensor, Tensor> Create(string name, int? numClasses = null, int inChannels = 3, ModelOptions? options = null)
         {
@@ -199,6 +202,8 @@ namespace Microsoft.ML.Residual.Models
             CheckOptionsType(entry.Info, options);
             if (numClasses is null && entry.Info.Task == ModelTask.Segmenter)
                 throw new ArgumentException($"'{name}' is a segmentation model: pass numClasses, the number of classes per pixel (e.g. 2 for foreground/background).", nameof(numClasses));
+            if (numClasses is null && entry.Info.Task == ModelTask.Detector)
+                throw new ArgumentException($"'{name}' is a detector: pass numClasses, the number of object classes (without a background class, e.g. 1 for one kind of object).", nameof(numClasses));
             return entry.Factory(numClasses ?? 1000, inChannels, options);
         }
 
@@ -215,6 +220,7 @@ namespace Microsoft.ML.Residual.Models
             RegisterConvNeXts(registry);
             RegisterRegNets(registry);
             RegisterUNets(registry);
+            RegisterDetectors(registry);
             return registry;
         }
     }

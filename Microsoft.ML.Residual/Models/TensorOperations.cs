@@ -36,6 +36,8 @@ namespace Microsoft.ML.Residual.Models
                     return Autocast.Call(transposed, input);
                 case Linear linear:
                     return linear.Apply(input);
+                case GroupNorm norm:
+                    return norm.call(Autocast.ToFloat32(input)); // normalised in float32, as autocast does
                 case Sequential sequence when sequence.children().All(c => c is ResidualModule):
                     return sequence.call(input); // a stage of blocks: hooks on the stage (layer4, say) run
                 case Sequential sequence:
@@ -122,6 +124,26 @@ namespace Microsoft.ML.Residual.Models
 
         /// <inheritdoc />
         public Tensor Flatten(Tensor x) => x.flatten(1);
+
+        /// <inheritdoc />
+        public Tensor Reshape(Tensor x, params long[] shape) => x.reshape(ReshapeSizes(x.shape, shape));
+
+        /// <summary>ONNX <c>Reshape</c>'s target sizes with every 0 replaced by the input's size of that dimension.</summary>
+        internal static long[] ReshapeSizes(long[] input, long[] shape)
+        {
+            if (shape is null) throw new ArgumentNullException(nameof(shape));
+            var sizes = new long[shape.Length];
+            for (int i = 0; i < shape.Length; i++)
+            {
+                if (shape[i] == 0 && i >= input.Length)
+                    throw new ArgumentException($"Reshape entry {i} is 0 (keep the input's size) but the input has only {input.Length} dimensions.", nameof(shape));
+                if (shape[i] < -1) throw new ArgumentException($"Reshape entry {i} is {shape[i]}: sizes are positive, 0 (keep) or -1 (infer).", nameof(shape));
+                sizes[i] = shape[i] == 0 ? input[i] : shape[i];
+            }
+
+            if (sizes.Count(s => s == -1) > 1) throw new ArgumentException("Reshape infers at most one size (one -1).", nameof(shape));
+            return sizes;
+        }
 
         /// <inheritdoc />
         public Tensor Dropout(Tensor x, double probability, bool training) =>

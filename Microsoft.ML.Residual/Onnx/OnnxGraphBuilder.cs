@@ -116,6 +116,8 @@ namespace Microsoft.ML.Residual.Onnx
                     return EmitConvolution("ConvTranspose", deconv.weight!, deconv.bias, deconv.stride, deconv.padding, deconv.dilation, deconv.groups, deconv.output_padding, deconv.padding_mode, module, path, input);
                 case BatchNorm norm:
                     return EmitBatchNorm(norm, path, input);
+                case GroupNorm norm:
+                    return EmitGroupNorm(norm, path, input);
                 case Linear linear:
                     return EmitLinear(linear, path, input);
                 case MaxPool2d pool:
@@ -138,7 +140,7 @@ namespace Microsoft.ML.Residual.Onnx
                 default:
                     throw new NotSupportedException(
                         $"Cannot export module '{(path.Length == 0 ? "<root>" : path)}' ({module.GetType().Name}): the ONNX exporter knows TorchSharp's "
-                        + "Conv2d, ConvTranspose2d, BatchNorm2d, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, Flatten, Dropout, Identity and Sequential, "
+                        + "Conv2d, ConvTranspose2d, BatchNorm2d, GroupNorm, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), ReLU, Flatten, Dropout, Identity and Sequential, "
                         + "and ResidualModule subclasses. Derive the module from ResidualModule, its forward written once over IOperations.");
             }
         }
@@ -176,6 +178,39 @@ namespace Microsoft.ML.Residual.Onnx
             string shift = norm.bias is null ? Constant(torch.zeros(features)) : Parameter(path + ".bias", norm.bias);
             var inputs = new[] { input.Name, scale, shift, Parameter(path + ".running_mean", norm.running_mean), Parameter(path + ".running_var", norm.running_var) };
             return Node("BatchNormalization", path, Run(norm, input), inputs, Float("epsilon", norm.eps));
+        }
+
+        // Opset 17 has no GroupNormalization: N×C×… → N×G×(rest) → InstanceNormalization (unit scale, zero shift: each
+        // group normalised over its channels and positions) → N×C×… → · weight + bias per channel.
+        private GraphValue EmitGroupNorm(GroupNorm norm, string path, GraphValue input)
+        {
+            long[] shape = input.Shape;
+            if (shape.Length < 3) throw new NotSupportedException($"Cannot export module '{path}': GroupNorm of a {shape.Length}-D value (N×C×… with spatial dimensions only).");
+            long groups = norm.num_groups;
+            string grouped = NewName("Reshape", path);
+            AddNode("Reshape", new[] { input.Name, Constant(torch.tensor(new[] { 0L, groups, -1L })) }, grouped);
+            string normalised = NewName("InstanceNormalization", path);
+            AddNode("InstanceNormalization", new[] { grouped, Constant(torch.ones(groups)), Constant(torch.zeros(groups)) }, normalised, Float("epsilon", norm.eps));
+            var back = new long[shape.Length];
+            Array.Copy(shape, back, shape.Length);
+            back[0] = 0;
+            Tensor example = Run(norm, input);
+            if (!norm.affine) return Node("Reshape", path, example, new[] { normalised, Constant(torch.tensor(back)) });
+            string restored = NewName("Reshape", path);
+            AddNode("Reshape", new[] { normalised, Constant(torch.tensor(back)) }, restored);
+            var perChannel = new long[shape.Length - 1];
+            perChannel[0] = shape[1];
+            for (int i = 1; i < perChannel.Length; i++) perChannel[i] = 1;
+            string PerChannel(string name, Tensor value)
+            {
+                string reshaped = NewName("Reshape", path);
+                AddNode("Reshape", new[] { Parameter(path + "." + name, value), Constant(torch.tensor(perChannel)) }, reshaped);
+                return reshaped;
+            }
+
+            string scaled = NewName("Mul", path);
+            AddNode("Mul", new[] { restored, PerChannel("weight", norm.weight!) }, scaled);
+            return Node("Add", path, example, new[] { scaled, PerChannel("bias", norm.bias!) });
         }
 
         private GraphValue EmitLinear(Linear linear, string path, GraphValue input)
@@ -348,6 +383,10 @@ namespace Microsoft.ML.Residual.Onnx
             Node("GlobalAveragePool", CurrentPath, nn.functional.adaptive_avg_pool2d(x.Example, 1), new[] { x.Name });
 
         public GraphValue Flatten(GraphValue x) => Node("Flatten", CurrentPath, x.Example.flatten(1), new[] { x.Name }, Int("axis", 1));
+
+        // ONNX Reshape's own 0 (keep) and −1 (infer): the batch stays open.
+        public GraphValue Reshape(GraphValue x, params long[] shape) =>
+            Node("Reshape", CurrentPath, TensorOperations.Instance.Reshape(x.Example, shape), new[] { x.Name, Constant(torch.tensor(shape)) });
 
         // ---- exporter-level operators (pre- and post-processing) ----
 
