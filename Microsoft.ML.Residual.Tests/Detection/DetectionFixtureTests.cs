@@ -12,7 +12,7 @@ public sealed class DetectionFixtureTests
     public void Fixtures_AreSmall()
     {
         var sizes = Directory.GetFiles(DetectionFixture.Directory).Select(f => (Name: Path.GetFileName(f), Size: new FileInfo(f).Length)).ToList();
-        Assert.AreEqual(3, sizes.Count, string.Join(", ", sizes));
+        Assert.IsTrue(sizes.Count >= 3, string.Join(", ", sizes));
         foreach (var (name, size) in sizes) Assert.IsTrue(size < 300 * 1024, $"{name}: {size} bytes");
         Assert.IsTrue(sizes.Sum(s => s.Size) < 1024 * 1024, "all detection fixtures under 1 MB");
     }

@@ -75,7 +75,7 @@ public sealed class DetectionGraphTests
         using var scope = NewDisposeScope();
         using var model = Detector(architecture);
         var detector = (IDetectionModel)model;
-        Tensor image = torch.rand(new long[] { 1, 3, Height, Width }, generator: new Generator(7)).mul(4).add(-2);
+        Tensor image = torch.rand(new long[] { 1, 3, Height, Width }, generator: new Generator(7)).Times(4.0).Plus(-2.0);
         DetectionPostprocessing post = Postprocessing(detector, scoreThreshold);
         byte[] onnx = OnnxExporter.ExportToBytes(model, image.shape, new OnnxExportOptions { DynamicBatch = false, Detection = post });
         var (boxes, scores, labels) = RunGraph(onnx, image, null, out Tensor raw);
@@ -105,7 +105,7 @@ public sealed class DetectionGraphTests
         using var scope = NewDisposeScope();
         using var model = Detector("retinanet_resnet18_fpn");
         var detector = (IDetectionModel)model;
-        Tensor image = torch.rand(new long[] { 1, 3, Height, Width }, generator: new Generator(8)).mul(4).add(-2);
+        Tensor image = torch.rand(new long[] { 1, 3, Height, Width }, generator: new Generator(8)).Times(4.0).Plus(-2.0);
         byte[] plain = OnnxExporter.ExportToBytes(model, image.shape, new OnnxExportOptions { DynamicBatch = false, Detection = Postprocessing(detector, 0.011) });
         byte[] sized = OnnxExporter.ExportToBytes(model, image.shape, new OnnxExportOptions { DynamicBatch = false, Detection = Postprocessing(detector, 0.011, "size") });
         var (boxes, scores, _) = RunGraph(plain, image);
