@@ -160,6 +160,54 @@ public sealed class DeploymentTests
     }
 
     [TestMethod]
+    public void SavedDetector_GivesIdenticalDetectionsInAFreshProcessWithoutLibTorch()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "residualml-deploy-det-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // Generated PNGs of two sizes, so the saved graph scales its boxes by each image's width and height columns.
+            var ml = new MLContext(seed: 1);
+            var small = Microsoft.ML.Residual.Datasets.ShapeDetection.Generate(Path.Combine(folder, "small"), 6, imageSize: 64, seed: 1);
+            var large = Microsoft.ML.Residual.Datasets.ShapeDetection.Generate(Path.Combine(folder, "large"), 6, imageSize: 80, seed: 2);
+            var data = new Microsoft.ML.Residual.Datasets.DetectionDataset(small.ClassNames, small.Examples.Concat(large.Examples).ToList());
+            IDataView rows = data.ToDataView(ml);
+            Microsoft.ML.Residual.Detection.ObjectDetectorOptions options = Detection.ObjectDetectorEstimatorTests.TinyOptions("fcos_resnet18_fpn");
+            options.ImageWidthColumnName = "Width";
+            options.ImageHeightColumnName = "Height";
+            options.ScoreThreshold = 0.05;
+            ITransformer detector = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Detection().ObjectDetector(options)).Fit(rows);
+            string zip = Path.Combine(folder, "detector.zip");
+            ml.Model.Save(detector, rows.Schema, zip);
+            IDataView scored = detector.Transform(rows);
+            float[][] boxes = scored.GetColumn<float[]>("PredictedBoundingBoxes").ToArray();
+            float[][] scores = scored.GetColumn<float[]>("Score").ToArray();
+            Assert.IsTrue(scores.Sum(s => s.Length) > 0, "the low threshold lets detections through");
+
+            string json = Path.Combine(folder, "detections.json");
+            string[] images = data.Examples.Select(e => e.ImagePath).ToArray();
+            var (exitCode, stdout, stderr) = RunDeploy(DeployAssembly(),
+                new[] { zip }.Concat(images).Concat(new[] { "--json", json, "--width-column", "Width", "--height-column", "Height" }));
+            Assert.AreEqual(0, exitCode, $"Deploy failed: {stderr}");
+            StringAssert.Contains(stdout, "detections");
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(json));
+            JsonElement[] results = document.RootElement.GetProperty("images").EnumerateArray().ToArray();
+            Assert.HasCount(images.Length, results);
+            for (int i = 0; i < results.Length; i++)
+            {
+                JsonElement[] found = results[i].GetProperty("detections").EnumerateArray().ToArray();
+                CollectionAssert.AreEqual(scores[i], found.Select(d => d.GetProperty("score").GetSingle()).ToArray(), $"image {i}: scores");
+                CollectionAssert.AreEqual(boxes[i], found.SelectMany(d => d.GetProperty("box").EnumerateArray().Select(v => v.GetSingle())).ToArray(), $"image {i}: boxes");
+                Assert.IsTrue(found.All(d => data.ClassNames.Contains(d.GetProperty("label").GetString())), $"image {i}: class names");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void MissingImage_FailsWithOneLineNamingTheFile()
     {
         string folder = DataTestSupport.NewFolder(TestContext);

@@ -9,15 +9,18 @@ namespace Deploy;
 
 /// <summary>
 /// A data view with one row per image: the path column holds the image's path, every other column its type's
-/// default (empty text, zero, a missing key, an all-zero vector). ML.NET builds typed data views from a class;
+/// default (empty text, zero, a missing key, an all-zero vector), except the Single columns given per row (a detector's image
+/// width and height). ML.NET builds typed data views from a class;
 /// here the columns come from the loaded model's input schema, so this implements <see cref="IDataView"/> directly.
 /// </summary>
 internal sealed class InputRows : IDataView
 {
     private readonly IReadOnlyList<string> paths;
     private readonly int pathIndex;
+    private readonly Dictionary<int, IReadOnlyList<float>> given = new();
 
-    public InputRows(IEnumerable<(string Name, DataViewType Type)> columns, string pathColumn, IReadOnlyList<string> paths)
+    public InputRows(IEnumerable<(string Name, DataViewType Type)> columns, string pathColumn, IReadOnlyList<string> paths,
+        IReadOnlyDictionary<string, IReadOnlyList<float>>? values = null)
     {
         this.paths = paths;
         var builder = new DataViewSchema.Builder();
@@ -26,6 +29,12 @@ internal sealed class InputRows : IDataView
         pathIndex = Schema[pathColumn].Index;
         if (Schema[pathIndex].Type is not TextDataViewType)
             throw new ArgumentException($"The path column '{pathColumn}' must be text.", nameof(pathColumn));
+        foreach (var (name, rowValues) in values ?? new Dictionary<string, IReadOnlyList<float>>())
+        {
+            if (Schema.GetColumnOrNull(name) is not { Type: NumberDataViewType number } column || number.RawType != typeof(float))
+                throw new DeployException($"the model's input has no Single column '{name}' for the images' sizes (columns: {string.Join(", ", Schema.Select(c => c.Name))}).");
+            given[column.Index] = rowValues;
+        }
     }
 
     public bool CanShuffle => false;
@@ -77,6 +86,12 @@ internal sealed class InputRows : IDataView
             {
                 ValueGetter<ReadOnlyMemory<char>> path = (ref ReadOnlyMemory<char> value) => value = rows.paths[(int)position].AsMemory();
                 return (ValueGetter<TValue>)(Delegate)path;
+            }
+
+            if (rows.given.TryGetValue(column.Index, out IReadOnlyList<float>? values))
+            {
+                ValueGetter<float> number = (ref float value) => value = values[(int)position];
+                return (ValueGetter<TValue>)(Delegate)number;
             }
 
             DataViewType type = column.Type;

@@ -23,17 +23,18 @@ namespace Deploy;
 /// </summary>
 internal static class ModelInput
 {
-    public static IDataView Build(MLContext ml, ITransformer model, DataViewSchema inputSchema, IReadOnlyList<string> images, string imageColumnName)
+    public static IDataView Build(MLContext ml, ITransformer model, DataViewSchema inputSchema, IReadOnlyList<string> images, string imageColumnName,
+        IReadOnlyDictionary<string, IReadOnlyList<float>>? sizes = null)
     {
         List<DataViewSchema.Column> columns = inputSchema.Where(c => !c.IsHidden).ToList();
 
         string? pathInput = LoadImagesInputs(model, inputSchema).FirstOrDefault(name => columns.Any(c => c.Name == name && c.Type is TextDataViewType));
         if (pathInput != null)
-            return new InputRows(columns.Select(c => (c.Name, c.Type)), pathInput, images);
+            return new InputRows(columns.Select(c => (c.Name, c.Type)), pathInput, images, sizes);
 
         DataViewSchema.Column? listed = columns.Where(c => c.Type is ImageDataViewType).Select(c => (DataViewSchema.Column?)c).FirstOrDefault();
         if (listed is DataViewSchema.Column image)
-            return LoadInto(ml, columns.Where(c => c.Index != image.Index).ToList(), image.Name, image.Type as ImageDataViewType, images);
+            return LoadInto(ml, columns.Where(c => c.Index != image.Index).ToList(), image.Name, image.Type as ImageDataViewType, images, sizes);
 
         if (Applies(model, inputSchema))
         {
@@ -44,7 +45,7 @@ internal static class ModelInput
                 + "models trained on an image column (ml.Transforms.LoadImages before the classifier); for a pixel-vector model, build the vectors as in training and call model.Transform.");
         }
 
-        IDataView loaded = LoadInto(ml, columns.Where(c => c.Name != imageColumnName).ToList(), imageColumnName, null, images);
+        IDataView loaded = LoadInto(ml, columns.Where(c => c.Name != imageColumnName).ToList(), imageColumnName, null, images, sizes);
         if (Applies(model, loaded.Schema)) return loaded;
         throw new DeployException(
             $"the model reads a column that its saved input schema ({Describe(columns)}) does not list, and it is not an image column named "
@@ -52,10 +53,11 @@ internal static class ModelInput
     }
 
     // Rows of the other input columns plus a path column, and LoadImages from it into the image column.
-    private static IDataView LoadInto(MLContext ml, List<DataViewSchema.Column> others, string imageColumn, ImageDataViewType? expected, IReadOnlyList<string> images)
+    private static IDataView LoadInto(MLContext ml, List<DataViewSchema.Column> others, string imageColumn, ImageDataViewType? expected, IReadOnlyList<string> images,
+        IReadOnlyDictionary<string, IReadOnlyList<float>>? sizes)
     {
         string pathColumn = FreeName(others.Select(c => c.Name).Append(imageColumn), "ImagePath");
-        var rows = new InputRows(others.Select(c => (c.Name, c.Type)).Append((pathColumn, (DataViewType)TextDataViewType.Instance)), pathColumn, images);
+        var rows = new InputRows(others.Select(c => (c.Name, c.Type)).Append((pathColumn, (DataViewType)TextDataViewType.Instance)), pathColumn, images, sizes);
         IEstimator<ITransformer> load = ml.Transforms.LoadImages(imageColumn, imageFolder: null, pathColumn);
         // An image column of a fixed size (saved after ResizeImages): resize to it with ML.NET's defaults.
         if (expected is { Height: > 0, Width: > 0 })

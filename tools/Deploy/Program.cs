@@ -1,9 +1,11 @@
 // Deploy: scores image files with a model.zip that ML.NET saved, using only Microsoft.ML, Microsoft.ML.ImageAnalytics,
 // Microsoft.ML.OnnxTransformer and ONNX Runtime. No reference to Microsoft.ML.Residual or TorchSharp: a classifier
 // trained by this library is a chain of ML.NET's own transformers around an ONNX graph, so this is all it needs.
-// Classifiers print PredictedLabel and the top scores; segmenters (a PredictedMask column) print the pixels per class.
+// Classifiers print PredictedLabel and the top scores; segmenters (a PredictedMask column) print the pixels per class;
+// detectors (a PredictedBoundingBoxes column) print each detection's class, score and box.
 //
 //   dotnet run --project tools/Deploy -- model.zip image1.png [image2.jpg | folder ...] [--json out.json] [--top 3] [--image-column Image]
+//       [--width-column Width --height-column Height]
 //
 // Exit codes: 0 scored, 1 error (one line on stderr), 2 usage.
 using System;
@@ -27,7 +29,9 @@ internal static class Program
         + "  --json  also writes every score to a JSON file (floats in round-trip precision)\n"
         + "  --top   how many classes to print per image (default 3)\n"
         + "  --image-column  the column the model reads images from, when the model was saved after LoadImages (default Image;\n"
-        + "          not needed when the saved pipeline starts with LoadImages)";
+        + "          not needed when the saved pipeline starts with LoadImages)\n"
+        + "  --width-column, --height-column  the model's input columns that hold each image's width and height in pixels (a detector\n"
+        + "          trained on images of different sizes reads them): filled from each image";
 
     private static readonly string[] ImageExtensions = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp" };
 
@@ -84,7 +88,18 @@ internal static class Program
     private static void ScoreImages(Arguments arguments, MLContext ml)
     {
         List<string> images = ExpandImages(arguments.Inputs);
-        foreach (string image in images) CheckReadable(image);
+        var widths = new List<float>();
+        var heights = new List<float>();
+        foreach (string image in images)
+        {
+            var (width, height) = CheckReadable(image);
+            widths.Add(width);
+            heights.Add(height);
+        }
+
+        var sizes = new Dictionary<string, IReadOnlyList<float>>();
+        if (arguments.WidthColumn != null) sizes[arguments.WidthColumn] = widths;
+        if (arguments.HeightColumn != null) sizes[arguments.HeightColumn] = heights;
 
         string modelPath = Path.GetFullPath(arguments.ModelPath);
         if (!File.Exists(modelPath)) throw new DeployException($"model file '{arguments.ModelPath}' not found.");
@@ -99,7 +114,7 @@ internal static class Program
             throw new DeployException($"'{arguments.ModelPath}' is not a model that ML.NET can load ({e.GetType().Name}: {OneLine(e.Message)}).");
         }
 
-        IDataView input = ModelInput.Build(ml, model, inputSchema, images, arguments.ImageColumn);
+        IDataView input = ModelInput.Build(ml, model, inputSchema, images, arguments.ImageColumn, sizes);
         // One Transform over all images: ML.NET streams the rows through the chain (OnnxTransformer runs the graph one
         // row at a time), so memory does not grow with the number of images.
         IDataView scored;
@@ -125,6 +140,33 @@ internal static class Program
             return;
         }
 
+        if (scored.Schema.GetColumnOrNull("PredictedBoundingBoxes") is DataViewSchema.Column boxColumn)
+        {
+            List<(string File, List<Detected> Found)> detections = ReadDetections(scored, boxColumn, images);
+            foreach (var (file, found) in detections)
+            {
+                IEnumerable<string> each = found.Take(arguments.Top).Select(d =>
+                    $"{d.Label} {d.Score.ToString("F4", CultureInfo.InvariantCulture)} [{string.Join(", ", d.Box.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}]");
+                Console.WriteLine($"{file}: {found.Count} detections ({string.Join("; ", each)})");
+            }
+
+            if (arguments.JsonPath != null)
+            {
+                var document = new
+                {
+                    model = modelPath,
+                    images = detections.Select(d => new
+                    {
+                        file = d.File,
+                        detections = d.Found.Select(x => new { label = x.Label, score = x.Score, box = x.Box }),
+                    }),
+                };
+                File.WriteAllText(arguments.JsonPath, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+            }
+
+            return;
+        }
+
         List<Prediction> predictions = Score(scored, images, out string[]? classNames);
         foreach (Prediction p in predictions)
         {
@@ -134,6 +176,40 @@ internal static class Program
         }
 
         if (arguments.JsonPath != null) WriteJson(arguments.JsonPath, modelPath, classNames, predictions);
+    }
+
+    private sealed record Detected(string Label, float Score, float[] Box);
+
+    // Each image's detections, best first: the PredictedLabel keys' values, the scores and the 4 box values per detection.
+    private static List<(string File, List<Detected> Found)> ReadDetections(IDataView scored, DataViewSchema.Column boxColumn, List<string> images)
+    {
+        DataViewSchema.Column score = scored.Schema.GetColumnOrNull("Score")
+            ?? throw new DeployException($"the detector produces no 'Score' column (columns: {Columns(scored.Schema)}).");
+        DataViewSchema.Column label = scored.Schema.GetColumnOrNull("PredictedLabel")
+            ?? throw new DeployException($"the detector produces no 'PredictedLabel' column (columns: {Columns(scored.Schema)}).");
+        string[]? names = Annotations.Strings(label.Annotations, "KeyValues");
+        var result = new List<(string, List<Detected>)>(images.Count);
+        using DataViewRowCursor cursor = scored.GetRowCursor(new[] { boxColumn, score, label });
+        ValueGetter<VBuffer<float>> getBoxes = cursor.GetGetter<VBuffer<float>>(boxColumn);
+        ValueGetter<VBuffer<float>> getScores = cursor.GetGetter<VBuffer<float>>(score);
+        ValueGetter<VBuffer<uint>> getLabels = cursor.GetGetter<VBuffer<uint>>(label);
+        VBuffer<float> boxes = default, scores = default;
+        VBuffer<uint> labels = default;
+        int row = 0;
+        while (cursor.MoveNext())
+        {
+            getBoxes(ref boxes);
+            getScores(ref scores);
+            getLabels(ref labels);
+            float[] b = boxes.DenseValues().ToArray(), s = scores.DenseValues().ToArray();
+            uint[] k = labels.DenseValues().ToArray();
+            var found = new List<Detected>(s.Length);
+            for (int i = 0; i < s.Length; i++)
+                found.Add(new Detected(names != null && k[i] >= 1 && k[i] <= names.Length ? names[k[i] - 1] : "class " + k[i], s[i], b[(4 * i)..(4 * i + 4)]));
+            result.Add((images[row++], found));
+        }
+
+        return result;
     }
 
     private static string ClassName(string[]? classNames, int k) =>
@@ -168,11 +244,12 @@ internal static class Program
 
     // Decodes each image once before scoring, so that a broken file is reported by name instead of as an error from
     // inside ML.NET's cursor halfway through the output.
-    private static void CheckReadable(string image)
+    private static (float Width, float Height) CheckReadable(string image)
     {
         try
         {
             using MLImage decoded = MLImage.CreateFromFile(image);
+            return (decoded.Width, decoded.Height);
         }
         catch (Exception e)
         {
@@ -317,6 +394,10 @@ internal static class Program
 
         public string ImageColumn { get; private set; } = "Image";
 
+        public string? WidthColumn { get; private set; }
+
+        public string? HeightColumn { get; private set; }
+
         public static Arguments? Parse(string[] args, out string? error)
         {
             error = null;
@@ -338,7 +419,13 @@ internal static class Program
                     case "--image-column" when i + 1 < args.Length:
                         result.ImageColumn = args[++i];
                         break;
-                    case "--json" or "--top" or "--image-column":
+                    case "--width-column" when i + 1 < args.Length:
+                        result.WidthColumn = args[++i];
+                        break;
+                    case "--height-column" when i + 1 < args.Length:
+                        result.HeightColumn = args[++i];
+                        break;
+                    case "--json" or "--top" or "--image-column" or "--width-column" or "--height-column":
                         error = args[i] == "--top" ? "--top needs a positive whole number." : $"{args[i]} needs a name.";
                         return null;
                     default:
