@@ -223,6 +223,33 @@ public sealed class ObjectDetectorEstimatorTests
         Assert.IsTrue(metrics.MeanAveragePrecision50 >= 0.35, metrics.ToString());
     }
 
+    [TestMethod]
+    public void ObjectDetector_LoadsAPretrainedBackbone_AndKeepsItWhileFrozen()
+    {
+        var ml = new MLContext(seed: 1);
+        string backboneWeights = ModelTestSupport.TempFile(TestContext, "-resnet18.safetensors");
+        using (var classifier = ResidualModels.Create("resnet18", 1000, options: new ResNetOptions { Seed = 5 }))
+            Microsoft.ML.Residual.Weights.StateDict.Save(classifier, backboneWeights);
+        ObjectDetectorOptions options = TinyOptions();
+        options.Epochs = 2;
+        options.PretrainedBackboneWeightsPath = backboneWeights;
+        options.FreezeBackboneEpochs = 1;
+        options.BackboneLearningRateFactor = 1e-12;
+        IDataView train = Keyed(ml, Shapes(16, seed: 7));
+        ITransformer model = ml.Detection().ObjectDetector(options).Fit(train);
+        string saved = ModelTestSupport.TempFile(TestContext, "-detector.zip");
+        ml.Model.Save(model, train.Schema, saved);
+        using var trained = Microsoft.ML.Residual.Classification.SavedModelWeights.Read(saved, "test");
+        using var original = Microsoft.ML.Residual.Weights.StateDict.Read(backboneWeights);
+        // AdamW at 1e-3 × 1e-12 (weight decay 1e-4): 2 epochs of 16 images in batches of 8, at most 4 steps.
+        ModelTestSupport.AssertLearnedWeightsKept(original, trained, "comes from the classifier's weights",
+            OptimizerKind.AdamW, steps: 4, rate: 1e-3 * 1e-12, weightDecay: 1e-4, actualPrefix: "backbone.body.");
+
+        options.PretrainedBackboneWeightsPath = ModelTestSupport.TempFile(TestContext, "-missing.safetensors");
+        var missing = Assert.ThrowsExactly<ArgumentException>(() => ml.Detection().ObjectDetector(options).Fit(train));
+        StringAssert.Contains(missing.Message, "ObjectDetectorOptions.PretrainedBackboneWeightsPath");
+    }
+
     public sealed class SizedRow
     {
         [VectorType(3, Size, Size)]

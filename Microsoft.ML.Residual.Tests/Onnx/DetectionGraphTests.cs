@@ -67,7 +67,7 @@ public sealed class DetectionGraphTests
         return (outputs["PredictedBoundingBoxes"].AsTensor<float>().ToArray(), outputs["Score"].AsTensor<float>().ToArray(), outputs["PredictedLabel"].AsTensor<string>().ToArray());
     }
 
-    [DataTestMethod]
+    [TestMethod]
     [DataRow("retinanet_resnet18_fpn", 0.011)]
     [DataRow("fcos_resnet18_fpn", 0.06)]
     public void ExportedDetector_FindsTheBoxesTorchSharpFinds(string architecture, double scoreThreshold)

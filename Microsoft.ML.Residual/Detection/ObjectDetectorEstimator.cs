@@ -272,27 +272,10 @@ namespace Microsoft.ML.Residual.Detection
         // A torchvision classifier state dict of the backbone's architecture, into the detector's backbone; the pyramid and heads start fresh.
         private void LoadBackbone(nn.Module model, string path, int channels)
         {
-            var detector = (IDetectionModel)model;
             ModelInfo backbone = ResidualModels.Find(Options.ModelOptions?.Backbone ?? Card.Encoder)
                 ?? throw new InvalidOperationException($"The registry names no backbone for '{Options.Architecture}'.");
-            string head = backbone.HeadPrefix ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the backbone {backbone.Name}.");
-            try
-            {
-                using TensorDictionary file = EstimatorRuntime.ReadPretrained(path, backbone, channels);
-                string prefix = detector.BackbonePrefix;
-                var others = model.state_dict().Keys.Where(k => !k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
-                StateDict.Load(model, file, strict: true, new StateDictLoadOptions
-                {
-                    MapKey = key => key.StartsWith(head, StringComparison.Ordinal) ? null : prefix + key,
-                    SkipPrefixes = others,
-                });
-            }
-            catch (Exception e) when (e is StateDictMismatchException or FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException)
-            {
-                throw new ArgumentException(
-                    $"ObjectDetectorOptions.PretrainedBackboneWeightsPath = '{path}': {e.Message} The file must be a state dict of the backbone's classifier with torchvision's names "
-                    + $"(for {Options.Architecture}: {backbone.Name}).", "options", e);
-            }
+            EstimatorRuntime.LoadBackboneWeights(model, path, backbone, channels, ((IDetectionModel)model).BackbonePrefix,
+                "ObjectDetectorOptions.PretrainedBackboneWeightsPath", Options.Architecture);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Training;
 using Microsoft.ML.Runtime;
@@ -83,6 +84,41 @@ namespace Microsoft.ML.Residual.Estimators
             {
                 weights.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// Loads a torchvision classifier state dict of <paramref name="backbone"/> (its first convolution adapted to <paramref name="channels"/>)
+        /// into the part of <paramref name="model"/> under <paramref name="prefix"/> (a U-Net's <c>encoder.</c>, a detector's <c>backbone.body.</c>):
+        /// every other key of the file but the classifier's head must fit there; the rest of the model keeps its initial weights.
+        /// </summary>
+        /// <param name="model">The task's network.</param>
+        /// <param name="path">The state dict (.safetensors or .pth).</param>
+        /// <param name="backbone">The card of the classifier whose weights the file holds.</param>
+        /// <param name="channels">The images' channels.</param>
+        /// <param name="prefix">Where the backbone sits in <paramref name="model"/>'s state dict.</param>
+        /// <param name="option">The option that names the file, for the error (e.g. <c>SegmenterOptions.PretrainedEncoderWeightsPath</c>).</param>
+        /// <param name="architecture">The task's architecture, for the error.</param>
+        /// <exception cref="ArgumentException">The file cannot be read, or its keys or shapes do not fit; the message names <paramref name="option"/>.</exception>
+        public static void LoadBackboneWeights(nn.Module model, string path, Models.ModelInfo backbone, int channels, string prefix, string option, string architecture)
+        {
+            string head = backbone.HeadPrefix
+                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the backbone {backbone.Name} of '{architecture}'.");
+            try
+            {
+                using Weights.TensorDictionary file = ReadPretrained(path, backbone, channels);
+                Weights.StateDict.Load(model, file, strict: true, new Weights.StateDictLoadOptions
+                {
+                    MapKey = key => key.StartsWith(head, StringComparison.Ordinal) ? null : prefix + key,
+                    SkipPrefixes = model.state_dict().Keys.Where(key => !key.StartsWith(prefix, StringComparison.Ordinal)).ToList(),
+                });
+            }
+            catch (Exception e) when (e is Weights.StateDictMismatchException or System.IO.FileNotFoundException or System.IO.DirectoryNotFoundException
+                or Weights.WeightsFormatException or System.IO.IOException)
+            {
+                throw new ArgumentException(
+                    $"{option} = '{path}': {e.Message} The file must be a state dict of the backbone's classifier with torchvision's names "
+                    + $"(for {architecture}: {backbone.Name}).", "options", e);
             }
         }
 

@@ -159,24 +159,7 @@ namespace Microsoft.ML.Residual.Segmentation
         {
             ModelInfo encoder = ResidualModels.EncoderOf(Options.Architecture, Options.ModelOptions)
                 ?? throw new ArgumentException($"SegmenterOptions.PretrainedEncoderWeightsPath: '{Options.Architecture}' has no pretrained encoder; use an encoder U-Net such as unet_resnet18.", "options");
-            string classifierPrefix = encoder.HeadPrefix
-                ?? throw new InvalidOperationException($"The registry gives no classifier head prefix for the encoder {encoder.Name} of '{Options.Architecture}'.");
-            try
-            {
-                // The encoder's RGB first convolution adapted to the images' channel count.
-                using TensorDictionary file = EstimatorRuntime.ReadPretrained(path, encoder, channels);
-                StateDict.Load(model, file, strict: true, new StateDictLoadOptions
-                {
-                    MapKey = EncoderUNet.EncoderKeyMap(classifierPrefix),
-                    SkipPrefixes = EncoderUNet.DecoderPrefixes.ToList(),
-                });
-            }
-            catch (Exception e) when (e is StateDictMismatchException or FileNotFoundException or DirectoryNotFoundException or WeightsFormatException or IOException)
-            {
-                throw new ArgumentException(
-                    $"SegmenterOptions.PretrainedEncoderWeightsPath = '{path}': {e.Message} The file must be a state dict of the encoder's classifier with torchvision's names "
-                    + $"(for {Options.Architecture}: {encoder.Name}).", "options", e);
-            }
+            EstimatorRuntime.LoadBackboneWeights(model, path, encoder, channels, "encoder.", "SegmenterOptions.PretrainedEncoderWeightsPath", Options.Architecture);
         }
     }
 }
