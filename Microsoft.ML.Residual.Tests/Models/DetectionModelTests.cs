@@ -44,6 +44,36 @@ public sealed class DetectionModelTests
     // ---- torchvision parity ----
 
     [TestMethod]
+    [DataRow("retinanet_resnet18_fpn")]
+    [DataRow("fcos_resnet18_fpn")]
+    public void CheckpointsInTorchvisionsOldKeyLayout_LoadStrictly(string architecture)
+    {
+        // torchvision before 0.13 (its COCO weights among them) named the pyramid's convolutions inner_blocks.{i} and
+        // layer_blocks.{i}, and RetinaNet's head towers conv.{0,2,4,6} (convolution, ReLU, …); torchvision 0.14 upgrades them when
+        // loading (_v1_to_v2_weights). The same file, in the old layout, loads into our network strictly and gives its weights.
+        using var scope = NewDisposeScope();
+        var options = new DetectorOptions { FpnChannels = 32, HeadConvolutions = 2, Seed = 11 };
+        using var source = ResidualModels.Create(architecture, 3, options: options);
+        var oldKeys = new Dictionary<string, Tensor>();
+        foreach (var (key, value) in source.state_dict())
+        {
+            string old = System.Text.RegularExpressions.Regex.Replace(key, @"^(backbone\.fpn\.(?:inner|layer)_blocks\.\d+)\.0\.", "$1.");
+            if (architecture.StartsWith("retinanet", StringComparison.Ordinal))
+                old = System.Text.RegularExpressions.Regex.Replace(old, @"^(head\.(?:classification|regression)_head\.conv)\.(\d+)\.0\.", m => $"{m.Groups[1].Value}.{2 * int.Parse(m.Groups[2].Value)}.");
+            oldKeys[old] = value;
+        }
+
+        Assert.IsTrue(oldKeys.ContainsKey("backbone.fpn.inner_blocks.0.weight"), "the file has the old pyramid keys");
+        string path = ModelTestSupport.TempFile(TestContext, "-old-keys.safetensors");
+        SafeTensors.Write(path, oldKeys);
+        using var target = ResidualModels.Create(architecture, 3, options: new DetectorOptions { FpnChannels = 32, HeadConvolutions = 2, Seed = 12 });
+        StateDict.Load(target, path, strict: true);
+        var loaded = target.state_dict();
+        foreach (var (key, value) in source.state_dict())
+            Assert.IsTrue(value.eq(loaded[key]).all().item<bool>(), $"{key} is the file's");
+    }
+
+    [TestMethod]
     [DataRow("retinanet_resnet50_fpn")]
     [DataRow("fcos_resnet50_fpn")]
     public void StateDict_HasTorchvisionKeysAndShapes(string arch)

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Residual.Models
     /// pass returns the heads' raw outputs, <c>N × A × (K + 4)</c> (RetinaNet) or <c>N × A × (K + 5)</c> (FCOS), as
     /// <see cref="IDetectionModel"/> describes; anchors, box decoding and post-processing are not part of the network.
     /// </summary>
-    public abstract class PyramidDetector : ResidualModule, IDetectionModel
+    public abstract class PyramidDetector : ResidualModule, IDetectionModel, Weights.IStateDictKeyUpgrade
     {
         private readonly FeaturePyramidBackbone backbone;
         private readonly DetectionHead head;
@@ -83,6 +83,25 @@ namespace Microsoft.ML.Residual.Models
 
         /// <summary>Values per anchor in the output: K + 4 (RetinaNet) or K + 5 (FCOS).</summary>
         public int OutputsPerAnchor => NumClasses + (Kind == DetectorKind.Fcos ? 5 : 4);
+
+        /// <summary>
+        /// Reads the keys of torchvision's checkpoints written before its version 0.13 (its COCO weights among them), as torchvision's
+        /// own loaders upgrade them: the pyramid's <c>inner_blocks.{i}</c> and <c>layer_blocks.{i}</c> convolutions become
+        /// <c>….{i}.0</c>, and RetinaNet's head towers <c>conv.{2i}</c> (convolutions between ReLUs) become <c>conv.{i}.0</c>.
+        /// </summary>
+        public string UpgradeKey(string key)
+        {
+            key = LegacyPyramidKey.Replace(key, "$1.0.$2");
+            return Kind == DetectorKind.RetinaNet
+                ? LegacyTowerKey.Replace(key, match => $"{match.Groups[1].Value}.{int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) / 2}.0.{match.Groups[3].Value}")
+                : key;
+        }
+
+        private static readonly System.Text.RegularExpressions.Regex LegacyPyramidKey =
+            new(@"^(backbone\.fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$", System.Text.RegularExpressions.RegexOptions.Compiled);
+
+        private static readonly System.Text.RegularExpressions.Regex LegacyTowerKey =
+            new(@"^(head\.(?:classification|regression)_head\.conv)\.(\d*[02468])\.(weight|bias)$", System.Text.RegularExpressions.RegexOptions.Compiled);
 
         /// <inheritdoc cref="FeaturePyramidBackbone.LevelSizes"/>
         public IReadOnlyList<(int Height, int Width)> LevelSizes(int height, int width) => backbone.LevelSizes(height, width);
