@@ -250,6 +250,21 @@ public sealed class ObjectDetectorEstimatorTests
         StringAssert.Contains(missing.Message, "ObjectDetectorOptions.PretrainedBackboneWeightsPath");
     }
 
+    [TestMethod]
+    public void ObjectDetector_RefusesAValidationSetWhoseKeysNameOtherClasses()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = Keyed(ml, Shapes(8, seed: 1));
+        // The validation rows mapped by their own MapValueToKey: "disc" and "square" in the order met, not the training's.
+        IDataView raw = ml.Data.LoadFromEnumerable(Shapes(8, seed: 2).Select(r => { r.Names = r.Names.Select(n => n == "square" ? "box" : n).ToArray(); return r; }));
+        IDataView validation = ml.Transforms.Conversion.MapValueToKey("Labels", "Names").Fit(raw).Transform(raw);
+        ObjectDetectorOptions options = TinyOptions();
+        options.ValidationSet = validation;
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => ml.Detection().ObjectDetector(options).Fit(train));
+        StringAssert.Contains(refused.Message, "ValidationSet");
+        StringAssert.Contains(refused.Message, "square, disc");
+    }
+
     public sealed class SizedRow
     {
         [VectorType(3, Size, Size)]
@@ -338,6 +353,7 @@ public sealed class ObjectDetectorEstimatorTests
         {
             o => o.MixupAlpha = 0.2, o => o.LabelSmoothing = 0.1, o => o.Scoring.Precision = Microsoft.ML.Residual.Onnx.OnnxPrecision.Int8,
             o => o.ImageWidthColumnName = "Width", o => o.Architecture = "resnet18",
+            o => o.GradientFlowProgress = new SynchronousProgress<Microsoft.ML.Residual.Diagnostics.GradientFlowEpoch>(_ => { }),
         })
         {
             ObjectDetectorOptions options = TinyOptions();

@@ -124,7 +124,12 @@ namespace Microsoft.ML.Residual.Data
                 var t when t == typeof(int) => Read<int>(v => v),
                 var t when t == typeof(long) => Read<long>(v => v),
                 var t when t == typeof(uint) => Read<uint>(v => v),
-                var t => throw new ArgumentException($"Column '{column.Name}' has type {column.Type}; the image size columns must be numbers (Single, Double, Int32, Int64 or UInt32)."),
+                var t when t == typeof(ulong) => Read<ulong>(v => v),
+                var t when t == typeof(short) => Read<short>(v => v),
+                var t when t == typeof(ushort) => Read<ushort>(v => v),
+                var t when t == typeof(sbyte) => Read<sbyte>(v => v),
+                var t when t == typeof(byte) => Read<byte>(v => v),
+                var t => throw new ArgumentException($"Column '{column.Name}' has type {column.Type}; the image size columns must hold numbers."),
             };
         }
 

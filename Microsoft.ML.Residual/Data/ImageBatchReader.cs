@@ -255,7 +255,7 @@ namespace Microsoft.ML.Residual.Data
         private float[] BoxRow(Sample row, Span<float> target, bool training, int epoch, long place)
         {
             float[] objects = row.Boxes!;
-            if (!training || boxTarget!.Augmentation is not { } boxAugmentation || (boxAugmentation.HorizontalFlipProbability == 0 && boxAugmentation.ScaleRange == (1, 1)))
+            if (!training || boxTarget!.Augmentation is not { IsIdentity: false } boxAugmentation)
             {
                 row.Pixels.CopyTo(target);
                 return objects;

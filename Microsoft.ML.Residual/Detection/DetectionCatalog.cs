@@ -23,12 +23,16 @@ namespace Microsoft.ML.Residual.Detection
         /// <param name="epochs">Passes over the training data.</param>
         /// <param name="imageWidth">Width the network sees (images are resized to it).</param>
         /// <param name="imageHeight">Height the network sees.</param>
+        /// <param name="imageWidthColumnName">Each original image's width (needed for images of different sizes; the dataset loaders write <c>Width</c>).</param>
+        /// <param name="imageHeightColumnName">Each original image's height (<c>Height</c>).</param>
         public ObjectDetectorEstimator ObjectDetector(string labelColumnName = "Labels", string boxColumnName = "Boxes", string imageColumnName = "Image",
-            string architecture = "retinanet_resnet50_fpn", int epochs = 10, int imageWidth = 512, int imageHeight = 512) =>
+            string architecture = "retinanet_resnet50_fpn", int epochs = 10, int imageWidth = 512, int imageHeight = 512,
+            string? imageWidthColumnName = null, string? imageHeightColumnName = null) =>
             ObjectDetector(new ObjectDetectorOptions
             {
                 LabelColumnName = labelColumnName, BoxColumnName = boxColumnName, ImageColumnName = imageColumnName, Architecture = architecture,
                 Epochs = epochs, ImageWidth = imageWidth, ImageHeight = imageHeight,
+                ImageWidthColumnName = imageWidthColumnName, ImageHeightColumnName = imageHeightColumnName,
             });
 
         /// <summary>

@@ -45,6 +45,7 @@ namespace Microsoft.ML.Residual.Detection
             Check(options.ScoreThreshold is null or (>= 0 and < 1), nameof(options.ScoreThreshold), options.ScoreThreshold, "must be in [0, 1)");
             Check(options.NmsThreshold is null or (> 0 and <= 1), nameof(options.NmsThreshold), options.NmsThreshold, "must be in (0, 1]");
             Check(options.MaxDetections is null or >= 1, nameof(options.MaxDetections), options.MaxDetections, "must be positive");
+            Check(options.GradientFlowProgress is null, nameof(options.GradientFlowProgress), "set", "the gradient-flow probe measures a classifier's or segmenter's cross-entropy, not a detector's losses; leave it null");
             Check((options.ImageWidthColumnName is null) == (options.ImageHeightColumnName is null), "ImageWidthColumnName/ImageHeightColumnName",
                 $"{options.ImageWidthColumnName ?? "null"}/{options.ImageHeightColumnName ?? "null"}", "give both columns or neither");
             Check(options.Scoring.Precision == OnnxPrecision.Float32, "Scoring.Precision", options.Scoring.Precision,
@@ -77,6 +78,17 @@ namespace Microsoft.ML.Residual.Detection
             public (double Height, double Width)? FixedImageSize { get; }
         }
 
+        // The training data's classes, once CheckInput has read them: a validation set must have the same.
+        private IReadOnlyList<string>? trainingClasses;
+
+        // The anchors of the fit being trained (disposed after training).
+        private DeviceAnchors? fitAnchors;
+
+        // The label's key values, or "1"…"K" when it has none.
+        private IReadOnlyList<string> ClassNamesOf(DataViewSchema schema, int classes) =>
+            LabelKeyInfo.FromMultiLabelSchema(schema, Options.LabelColumnName).ClassNames
+            ?? Enumerable.Range(1, classes).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
         private protected override ImageResizingEstimator.ResizingKind Resizing => ImageResizingEstimator.ResizingKind.Fill;
 
         private bool SizeColumns => Options.ImageWidthColumnName is not null;
@@ -102,8 +114,8 @@ namespace Microsoft.ML.Residual.Detection
             DataViewSchema.Column labels = SchemaChecks.Find(schema, Options.LabelColumnName, "label");
             DataViewSchema.Column boxes = SchemaChecks.Find(schema, Options.BoxColumnName, "box");
             int classes = BoxColumns.CheckTypes(labels, boxes);
-            IReadOnlyList<string> names = LabelKeyInfo.FromMultiLabelSchema(schema, Options.LabelColumnName).ClassNames
-                ?? Enumerable.Range(1, classes).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            IReadOnlyList<string> names = ClassNamesOf(schema, classes);
+            trainingClasses = names;
             DataViewType image = ImageInput.RequireColumn(schema, Options.ImageColumnName).Type;
             if (SizeColumns)
             {
@@ -128,11 +140,18 @@ namespace Microsoft.ML.Residual.Detection
         private protected override ImageBatchReader CreateReader(IDataView data, string imageColumn, string? sourceImageColumn, bool training, bool pinMemory)
         {
             int classes = BoxColumns.CheckTypes(SchemaChecks.Find(data.Schema, Options.LabelColumnName, "label"), SchemaChecks.Find(data.Schema, Options.BoxColumnName, "box"));
+            IReadOnlyList<string> names = ClassNamesOf(data.Schema, classes);
+            if (trainingClasses is not null && !names.SequenceEqual(trainingClasses))
+                throw new ArgumentException(
+                    $"Label column '{Options.LabelColumnName}' has the classes {string.Join(", ", names)}, but the training data has {string.Join(", ", trainingClasses)}; "
+                    + "map both with one MapValueToKey (fitted once, or with the same keyData), so that each key names the same class.");
+            // With size columns, the boxes are scaled by them, as the scoring graph scales its boxes back: one source of each image's size.
+            string? sizeSource = SizeColumns ? null : sourceImageColumn;
             return new ImageBatchReader(data, new ImageBatchOptions
             {
                 ImageColumnName = imageColumn, LabelColumnName = null, Width = Options.ImageWidth, Height = Options.ImageHeight, BatchSize = Options.BatchSize,
                 Shuffle = training, Seed = Options.Seed, CacheInMemory = Options.CacheInMemory, Workers = Options.Workers, PinMemory = pinMemory,
-            }, new ImageBatchReader.BoxTarget(Options.LabelColumnName, Options.BoxColumnName, classes, sourceImageColumn,
+            }, new ImageBatchReader.BoxTarget(Options.LabelColumnName, Options.BoxColumnName, classes, sizeSource,
                 Options.ImageWidthColumnName, Options.ImageHeightColumnName, training ? Options.BoxAugmentation ?? new DetectionAugmentation() : null));
         }
 
@@ -166,7 +185,8 @@ namespace Microsoft.ML.Residual.Detection
         {
             var detector = (IDetectionModel)model;
             bool backbonePhases = Options.FreezeBackboneEpochs > 0 || Options.BackboneLearningRateFactor is not null || Options.PretrainedBackboneWeightsPath is not null;
-            var anchors = new DeviceAnchors(detector, Options.ImageHeight, Options.ImageWidth);
+            fitAnchors?.Dispose();
+            var anchors = fitAnchors = new DeviceAnchors(detector, Options.ImageHeight, Options.ImageWidth);
             return new TrainingLoop(model, training, backbonePrefix: backbonePhases ? detector.BackbonePrefix : null)
             {
                 Loss = (outputs, targets, _) =>
@@ -175,37 +195,47 @@ namespace Microsoft.ML.Residual.Detection
             };
         }
 
-        // The anchors of the training size, made once per device and kept outside every dispose scope for the whole fit.
-        private sealed class DeviceAnchors
+        // The anchors of the training size: made once on the CPU, copied once to the training device, kept outside every dispose scope
+        // for the whole fit.
+        private sealed class DeviceAnchors : IDisposable
         {
-            private readonly IDetectionModel detector;
-            private readonly int height, width;
-            private Tensor? anchors;
+            private readonly Tensor cpu;
+            private Tensor? onDevice;
 
             public DeviceAnchors(IDetectionModel detector, int height, int width)
             {
-                this.detector = detector;
-                this.height = height;
-                this.width = width;
-                PerLevel = AnchorsPerLevel(detector, height, width);
+                IReadOnlyList<(int Height, int Width)> levels = detector.LevelSizes(height, width);
+                PerLevel = DetectionAnchors.CountsPerLevel(detector.Kind, levels);
+                using (NewDisposeScope()) cpu = DetectionAnchors.Create(detector.Kind, height, width, levels).DetachFromDisposeScope();
             }
 
             public IReadOnlyList<int> PerLevel { get; }
 
             public Tensor On(Device device)
             {
-                if (anchors is null || anchors.device != device)
+                if (device.type == DeviceType.CPU) return cpu;
+                if (onDevice is null || onDevice.device_type != device.type || onDevice.device_index != device.index)
                 {
-                    anchors?.Dispose();
-                    using (NewDisposeScope()) anchors = DetectionAnchors.Create(detector.Kind, height, width, detector.LevelSizes(height, width), device).DetachFromDisposeScope();
+                    onDevice?.Dispose();
+                    using (NewDisposeScope()) onDevice = cpu.to(device).DetachFromDisposeScope();
                 }
 
-                return anchors;
+                return onDevice;
+            }
+
+            public void Dispose()
+            {
+                onDevice?.Dispose();
+                cpu.Dispose();
             }
         }
 
-        private static int[] AnchorsPerLevel(IDetectionModel detector, int height, int width) =>
-            detector.LevelSizes(height, width).Select(level => level.Height * level.Width * detector.AnchorsPerLocation).ToArray();
+        // Training is over: the training anchors go.
+        private protected override void AfterTraining(Prepared setup)
+        {
+            fitAnchors?.Dispose();
+            fitAnchors = null;
+        }
 
         private protected override OnnxExportOptions ExportOptions(FitState fit, string pixelColumn, PixelNormalization normalization, nn.Module<Tensor, Tensor> model)
         {
@@ -219,7 +249,7 @@ namespace Microsoft.ML.Residual.Detection
                 {
                     Kind = detector.Kind,
                     Anchors = DetectionAnchors.Create(detector.Kind, Options.ImageHeight, Options.ImageWidth, detector.LevelSizes(Options.ImageHeight, Options.ImageWidth)),
-                    AnchorsPerLevel = AnchorsPerLevel(detector, Options.ImageHeight, Options.ImageWidth),
+                    AnchorsPerLevel = DetectionAnchors.CountsPerLevel(detector.Kind, detector.LevelSizes(Options.ImageHeight, Options.ImageWidth)),
                     ClassNames = state.ClassNames,
                     ScoreThreshold = Options.ScoreThreshold ?? defaults.ScoreThreshold,
                     NmsThreshold = Options.NmsThreshold ?? defaults.NmsThreshold,

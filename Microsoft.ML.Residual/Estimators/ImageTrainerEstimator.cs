@@ -62,7 +62,7 @@ namespace Microsoft.ML.Residual.Estimators
                 state = setup.Task;
                 // The epochs, with the gradient-flow probe on the first validation (or training) batch when asked; a failure to
                 // read an image names its row and file.
-                IProgress<EpochReport> epochs = new EpochLog(channel, Options.Progress);
+                IProgress<EpochReport> epochs = new EpochLog(channel, Options.Progress, setup.Trainer.LossOnly);
                 using (TrainingGradientFlow? flow = Options.GradientFlowProgress is { } flowProgress
                     ? TrainingGradientFlow.OnFirstBatch(setup.Model, Pairs((setup.Validation ?? setup.Reader).ReadAll()), setup.Trainer.Preprocess!, setup.Device, flowProgress)
                     : null)

@@ -148,7 +148,8 @@ namespace Microsoft.ML.Residual.Models
 
         private IEnumerable<(int Height, int Width)> MeasuredStageSizes(int height, int width)
         {
-            bool wasTraining = body.training;
+            // Each module's own mode, restored afterwards (a frozen backbone's BatchNorm layers stay in eval mode during training).
+            var modes = body.modules().Select(module => (Module: module, Training: module.training)).ToList();
             body.eval();
             try
             {
@@ -162,7 +163,7 @@ namespace Microsoft.ML.Residual.Models
             }
             finally
             {
-                body.train(wasTraining);
+                foreach (var (module, training) in modes) module.train(training);
             }
         }
 

@@ -59,8 +59,6 @@ namespace Microsoft.ML.Residual.Onnx
     /// <summary>Emits <see cref="DetectionPostprocessing"/> after a detector's raw output in an <see cref="OnnxGraphBuilder"/>.</summary>
     internal static class DetectionGraph
     {
-        private static readonly double BoxExponentClip = Math.Log(1000.0 / 16);
-
         /// <summary>
         /// Appends decoding, score threshold, per-level top-k, per-class NonMaxSuppression and the final top-k to the network's 1×A×(K+4|5)
         /// output <paramref name="raw"/>; returns the three outputs (boxes flattened to 4·D, scores D, class names D).
@@ -74,8 +72,17 @@ namespace Microsoft.ML.Residual.Onnx
                 throw new InvalidOperationException(
                     $"The detector's output is [{string.Join(", ", raw.Shape)}]; expected 1 × {p.Anchors.shape[0]} anchors × {expected} values for {classes} classes.");
 
-            string I64(params long[] v) => b.ConstantName(torch.tensor(v, ScalarType.Int64));
-            string F32(float[] v, long[] shape) => b.ConstantName(torch.tensor(v, shape));
+            string I64(params long[] v)
+            {
+                using Tensor value = torch.tensor(v, ScalarType.Int64);
+                return b.ConstantName(value);
+            }
+
+            string F32(float[] v, long[] shape)
+            {
+                using Tensor value = torch.tensor(v, shape);
+                return b.ConstantName(value);
+            }
             string Slice(string x, long[] starts, long[] ends, long[] axes) => b.Op("Slice", new[] { x, I64(starts), I64(ends), I64(axes) });
             string Column(string x, long column) => Slice(x, new[] { column }, new[] { column + 1 }, new[] { 1L });
 
@@ -152,7 +159,8 @@ namespace Microsoft.ML.Residual.Onnx
 
             b.AddRawNode("Reshape", new[] { finalBoxes, I64(-1) }, p.BoxesName);
             b.AddRawNode("Identity", new[] { finalScores }, p.ScoresName);
-            string names = b.GatherStrings(new GraphValue(finalLabels, torch.zeros(1, ScalarType.Int64)), p.ClassNames);
+            using Tensor placeholder = torch.zeros(1, ScalarType.Int64);
+            string names = b.GatherStrings(new GraphValue(finalLabels, placeholder), p.ClassNames);
             b.AddRawNode("Identity", new[] { names }, p.LabelsName);
             return (p.BoxesName, p.ScoresName, p.LabelsName);
         }
@@ -165,7 +173,7 @@ namespace Microsoft.ML.Residual.Onnx
             string width = b.Op("Sub", new[] { x2, x1 }), height = b.Op("Sub", new[] { y2, y1 });
             string centreX = b.Op("Add", new[] { x1, b.Op("Mul", new[] { width, half }) });
             string centreY = b.Op("Add", new[] { y1, b.Op("Mul", new[] { height, half }) });
-            string clip = f32(new[] { (float)BoxExponentClip }, Array.Empty<long>());
+            string clip = f32(new[] { (float)Detection.BoxCoding.DeltaClip }, Array.Empty<long>());
             string dw = b.Op("Min", new[] { column(codes, 2), clip }), dh = b.Op("Min", new[] { column(codes, 3), clip });
             string predictedX = b.Op("Add", new[] { b.Op("Mul", new[] { column(codes, 0), width }), centreX });
             string predictedY = b.Op("Add", new[] { b.Op("Mul", new[] { column(codes, 1), height }), centreY });

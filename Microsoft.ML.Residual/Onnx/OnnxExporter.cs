@@ -273,7 +273,8 @@ namespace Microsoft.ML.Residual.Onnx
                         {
                             TensorType = new TypeProto.Types.Tensor
                             {
-                                ElemType = (int)type, Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimParam = "detections" } } },
+                                ElemType = (int)type,
+                                Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimParam = name == options.Detection.BoxesName ? "box_values" : "detections" } } },
                             },
                         },
                     });

@@ -306,6 +306,7 @@ namespace Microsoft.ML.Residual.Training
                         double? validationLoss = null, validationAccuracy = null, validationMeanIoU = null;
                         double?[]? recall = null;
                         if (validationBatches != null) (validationLoss, validationAccuracy, validationMeanIoU, recall) = Evaluate(validationBatches(), hooks, state, device, cancellationToken);
+                        if (LossOnly && validationBatches != null) (validationAccuracy, recall) = (null, null);
                         double elapsed = clock.Elapsed.TotalSeconds;
                         int remainingEpochs = options.Epochs - epoch;
                         var report = new EpochReport(

@@ -31,8 +31,9 @@ internal sealed class InputRows : IDataView
             throw new ArgumentException($"The path column '{pathColumn}' must be text.", nameof(pathColumn));
         foreach (var (name, rowValues) in values ?? new Dictionary<string, IReadOnlyList<float>>())
         {
-            if (Schema.GetColumnOrNull(name) is not { Type: NumberDataViewType number } column || number.RawType != typeof(float))
-                throw new DeployException($"the model's input has no Single column '{name}' for the images' sizes (columns: {string.Join(", ", Schema.Select(c => c.Name))}).");
+            if (Schema.GetColumnOrNull(name) is not { Type: NumberDataViewType number } column
+                || !(number.RawType == typeof(float) || number.RawType == typeof(double) || number.RawType == typeof(int) || number.RawType == typeof(long)))
+                throw new DeployException($"the model's input has no numeric column '{name}' (Single, Double, Int32 or Int64) for the images' sizes (columns: {string.Join(", ", Schema.Select(c => c.Name))}).");
             given[column.Index] = rowValues;
         }
     }
@@ -90,8 +91,14 @@ internal sealed class InputRows : IDataView
 
             if (rows.given.TryGetValue(column.Index, out IReadOnlyList<float>? values))
             {
-                ValueGetter<float> number = (ref float value) => value = values[(int)position];
-                return (ValueGetter<TValue>)(Delegate)number;
+                Delegate number = column.Type.RawType switch
+                {
+                    var t when t == typeof(double) => (ValueGetter<double>)((ref double value) => value = values[(int)position]),
+                    var t when t == typeof(int) => (ValueGetter<int>)((ref int value) => value = (int)values[(int)position]),
+                    var t when t == typeof(long) => (ValueGetter<long>)((ref long value) => value = (long)values[(int)position]),
+                    _ => (ValueGetter<float>)((ref float value) => value = values[(int)position]),
+                };
+                return (ValueGetter<TValue>)number;
             }
 
             DataViewType type = column.Type;

@@ -446,6 +446,12 @@ internal static class Program
                 return null;
             }
 
+            if ((result.WidthColumn is null) != (result.HeightColumn is null))
+            {
+                error = "give --width-column and --height-column together (a detector's graph scales its boxes by both).";
+                return null;
+            }
+
             result.ModelPath = positional[0];
             result.Inputs.AddRange(positional.Skip(1));
             return result;
