@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Residual.Data;
@@ -8,7 +7,6 @@ using Microsoft.ML.Residual.Estimators;
 using Microsoft.ML.Residual.Models;
 using Microsoft.ML.Residual.Onnx;
 using Microsoft.ML.Residual.Training;
-using Microsoft.ML.Residual.Weights;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Image;
 using TorchSharp;

@@ -79,8 +79,12 @@ namespace Microsoft.ML.Residual.Estimators
                 setup.Model.eval();
                 AfterTraining(setup);
                 setup.Model.to(CPU);
-                onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
-                    ExportOptions(setup.Task, pixelColumn, setup.Normalization, setup.Model));
+                // Tensors the task's export options hold (a detector's anchors) are freed with the export.
+                using (NewDisposeScope())
+                {
+                    onnx = OnnxExporter.ExportToBytes(setup.Model, new long[] { 1, setup.Reader.Channels, Options.ImageHeight, Options.ImageWidth },
+                        ExportOptions(setup.Task, pixelColumn, setup.Normalization, setup.Model));
+                }
             });
             return (onnx, state);
         }
